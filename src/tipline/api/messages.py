@@ -1,0 +1,92 @@
+"""HTTP routes for messages: history, send, edit, delete, reactions, threads, replay."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from tipline.api.deps import CurrentCaller, Rt
+from tipline.domain.messages import actions
+from tipline.domain.messages.schemas import Ack, EditIn, Emoji, HistoryPage, MessageOut, ReplayOut, SendIn
+
+router = APIRouter(tags=["messages"])
+ConversationIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MessageIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+SeqQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
+
+
+@router.get("/conversations/{conversation_id}/messages", response_model=HistoryPage)
+async def history(
+    conversation_id: ConversationIdPath,
+    rt: Rt,
+    caller: CurrentCaller,
+    before: SeqQuery = None,
+    after: SeqQuery = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> HistoryPage:
+    """A page of messages in seq order: the latest, those before a seq, or those after one."""
+    return await actions.get_history(
+        rt, user_id=caller.user_id, conversation_id=conversation_id, before=before, after=after, limit=limit
+    )
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=status.HTTP_201_CREATED, response_model=Ack)
+async def send(conversation_id: ConversationIdPath, body: SendIn, rt: Rt, caller: CurrentCaller) -> Ack:
+    """Send a message. Answers after commit; the same ``client_msg_id`` again returns the same ack."""
+    return await actions.do_send_message(
+        rt,
+        user_id=caller.user_id,
+        conversation_id=conversation_id,
+        client_msg_id=body.client_msg_id,
+        body=body.body,
+        reply_to=body.reply_to,
+    )
+
+
+@router.get("/conversations/{conversation_id}/events", response_model=ReplayOut)
+async def replay(
+    conversation_id: ConversationIdPath,
+    rt: Rt,
+    caller: CurrentCaller,
+    since: Annotated[int, Query(ge=0, le=2**63 - 1)],
+) -> ReplayOut:
+    """Every event after ``since`` (what a reconnecting client missed), or ``reload: true``."""
+    return await actions.replay_since(rt, user_id=caller.user_id, conversation_id=conversation_id, since=since)
+
+
+@router.get("/messages/{message_id}", response_model=MessageOut)
+async def get_message(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> MessageOut:
+    return await actions.get_message(rt, user_id=caller.user_id, message_id=message_id)
+
+
+@router.patch("/messages/{message_id}", response_model=MessageOut)
+async def edit(message_id: MessageIdPath, body: EditIn, rt: Rt, caller: CurrentCaller) -> MessageOut:
+    """Edit my own message (it is marked edited)."""
+    return await actions.do_edit_message(rt, user_id=caller.user_id, message_id=message_id, body=body.body)
+
+
+@router.delete("/messages/{message_id}", response_model=MessageOut)
+async def delete(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> MessageOut:
+    """Delete my message, or any message as an owner or admin; a tombstone remains."""
+    return await actions.do_delete_message(rt, user_id=caller.user_id, message_id=message_id)
+
+
+@router.get("/messages/{message_id}/replies", response_model=HistoryPage)
+async def replies(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> HistoryPage:
+    """The thread under a message."""
+    return await actions.get_replies(rt, user_id=caller.user_id, message_id=message_id)
+
+
+@router.put("/messages/{message_id}/reactions/{emoji}", response_model=MessageOut)
+async def add_reaction(
+    message_id: MessageIdPath, emoji: Annotated[Emoji, Path()], rt: Rt, caller: CurrentCaller
+) -> MessageOut:
+    return await actions.do_react(rt, user_id=caller.user_id, message_id=message_id, emoji=emoji, add=True)
+
+
+@router.delete("/messages/{message_id}/reactions/{emoji}", response_model=MessageOut)
+async def remove_reaction(
+    message_id: MessageIdPath, emoji: Annotated[Emoji, Path()], rt: Rt, caller: CurrentCaller
+) -> MessageOut:
+    return await actions.do_react(rt, user_id=caller.user_id, message_id=message_id, emoji=emoji, add=False)

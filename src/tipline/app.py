@@ -1,0 +1,102 @@
+"""create_app(): wiring only. Routers, the WebSocket route, middleware and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.routing import WebSocketRoute
+
+from tipline.api import auth, conversations, health, messages, users
+from tipline.api.middleware import BodyLimit, SecurityHeaders
+from tipline.bus.base import Bus
+from tipline.bus.memory import MemoryBus
+from tipline.config import Settings
+from tipline.domain.messages.batcher import SendBatcher
+from tipline.errors import DomainError, RateLimited
+from tipline.gateway.endpoint import websocket_endpoint
+from tipline.gateway.hub import Hub
+from tipline.runtime import Runtime
+from tipline.storage.db import create_engine
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime(settings: Settings, *, database_url: str, jwt_key: bytes, bus: Bus | None = None) -> Runtime:
+    engine = create_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    rt = Runtime(settings=settings, engine=engine, bus=bus or MemoryBus(), jwt_key=jwt_key)
+    rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
+    rt.batcher = SendBatcher(rt)
+    return rt
+
+
+async def _sweep(rt: Runtime) -> None:
+    """Close sockets that sent nothing (not even a ping) within the idle timeout."""
+    interval = max(0.5, min(5.0, rt.settings.ws_idle_timeout_s / 4))
+    while True:
+        await asyncio.sleep(interval)
+        rt.hub.sweep_idle(rt.settings.ws_idle_timeout_s)
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.bus.start(rt.hub.handle)
+        rt.batcher.start()
+        sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
+        try:
+            yield
+        finally:
+            rt.shutting_down = True
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await rt.batcher.stop()
+            await rt.bus.close()
+            await rt.engine.dispose()
+
+    app = FastAPI(
+        title="Tipline",
+        version="0.1.0",
+        summary="Real-time chat with non-custodial crypto tipping.",
+        description="HTTP API of Tipline. The WebSocket protocol at `/ws` is described in docs/protocol.md.",
+        lifespan=lifespan,
+    )
+    app.state.rt = rt
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Never echo the input back: it may be a password.
+        detail: list[dict[str, Any]] = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    for router in (
+        health.router,
+        auth.router,
+        auth.sessions_router,
+        users.router,
+        conversations.router,
+        messages.router,
+    ):
+        app.include_router(router)
+    app.router.routes.append(WebSocketRoute("/ws", websocket_endpoint))
+    app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
+    return app

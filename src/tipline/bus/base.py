@@ -1,0 +1,63 @@
+"""The Bus: how one node's committed events reach every node's sockets.
+
+Guarantees (and non-guarantees) every implementation keeps:
+
+* **Node-level interest.** A node ``subscribe``\\s to a topic while at least one of its
+  local sockets needs it, and ``unsubscribe``\\s when the last one goes. Each published
+  message reaches each subscribed node's handler **once**; the node fans it out locally.
+* **Order per topic per publisher.** Two messages published by one node on one topic are
+  handled in that order by every node. Nothing is promised across publishers.
+* **At most once.** A message published while a node is disconnected from the bus, or
+  while it was not subscribed, is *not* redelivered. The bus is the fast path only:
+  PostgreSQL is the truth, and every conversation event carries ``(conversation_id,
+  seq)`` so a socket that sees a gap, or is told to resync, replays what it missed.
+* **Publish after commit.** Callers publish only what has committed (see
+  :mod:`tipline.bus.on_commit`); the bus never sees a rolled-back event.
+* ``on_reconnect`` callbacks run after the bus lost and regained its connection, so the
+  node can ask every local socket to check for gaps (the in-memory bus never loses one).
+
+Topics are short strings: ``c:<conversation_id>`` for a conversation's events and
+``u:<user_id>`` for one user's (their sessions, their new memberships).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+Handler = Callable[[str, bytes], None]
+"""Called with (topic, payload) for each message, on the node's event loop, in order."""
+
+
+class Bus(Protocol):
+    async def start(self, handler: Handler) -> None:
+        """Connect and start delivering messages for subscribed topics to ``handler``."""
+
+    async def close(self) -> None:
+        """Stop delivering and release connections."""
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Send ``payload`` to every node subscribed to ``topic`` (this one included)."""
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Publish several messages in order, in one round trip where the backend allows."""
+
+    def subscribe(self, topic: str) -> None:
+        """Register this node's interest in ``topic``; takes effect before the next publish."""
+
+    def unsubscribe(self, topic: str) -> None:
+        """Drop this node's interest in ``topic``."""
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` whenever the bus recovers from a lost connection."""
+
+    def healthy(self) -> bool:
+        """Whether the bus is connected now (readiness reflects it)."""
+
+
+def topic_conversation(conversation_id: int) -> str:
+    return f"c:{conversation_id}"
+
+
+def topic_user(user_id: int) -> str:
+    return f"u:{user_id}"

@@ -1,0 +1,42 @@
+"""The in-process Bus: one node, no network. The embedded default and the unit-test twin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tipline.bus.base import Handler
+
+
+class MemoryBus:
+    def __init__(self) -> None:
+        self._handler: Handler | None = None
+        self._topics: set[str] = set()
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def close(self) -> None:
+        self._handler = None
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        # Delivered synchronously, in publish order: the same order every other node
+        # would see for this publisher on a real broker.
+        if self._handler is not None and topic in self._topics:
+            self._handler(topic, payload)
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        for topic, payload in items:
+            await self.publish(topic, payload)
+
+    def subscribe(self, topic: str) -> None:
+        self._topics.add(topic)
+
+    def unsubscribe(self, topic: str) -> None:
+        self._topics.discard(topic)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        # An in-process bus cannot lose its connection.
+        return None
+
+    def healthy(self) -> bool:
+        return self._handler is not None

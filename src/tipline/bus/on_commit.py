@@ -1,0 +1,42 @@
+"""Publish after commit: events an action produces wait here until its transaction commits.
+
+Actions never call ``Bus.publish`` inside a transaction. They add events to an
+:class:`Outbox` and call :func:`commit_and_publish` (or use :func:`unit_of_work`), so a
+rolled-back transaction never reaches a socket and a socket never sees an event before the
+data behind it can be read. (docs/subsystems/messages.md, "publish after commit")
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tipline.bus.base import Bus
+
+
+@dataclass
+class Outbox:
+    items: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def add(self, topic: str, payload: bytes) -> None:
+        self.items.append((topic, payload))
+
+
+@dataclass
+class UnitOfWork:
+    conn: AsyncConnection
+    outbox: Outbox
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine, bus: Bus) -> AsyncIterator[UnitOfWork]:
+    """A transaction whose outbox is published only once it has committed."""
+    outbox = Outbox()
+    async with engine.begin() as conn:
+        yield UnitOfWork(conn=conn, outbox=outbox)
+    # Reached only when the block above committed (an exception skips this line).
+    if outbox.items:
+        await bus.publish_many(outbox.items)

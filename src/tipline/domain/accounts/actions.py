@@ -1,0 +1,179 @@
+"""Account actions: the only code that writes accounts and sessions. See docs/subsystems/accounts.md."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import RowMapping
+
+from tipline.bus.base import topic_user
+from tipline.bus.envelope import encode_control
+from tipline.bus.on_commit import unit_of_work
+from tipline.domain.accounts import repository as repo
+from tipline.domain.accounts.schemas import MeOut, ProfilePatch, SignUpIn, TokenPair
+from tipline.domain.accounts.tokens import (
+    check_password_policy,
+    hash_password,
+    hash_refresh_token,
+    issue_access_token,
+    new_refresh_token,
+    verify_password,
+)
+from tipline.errors import Conflict, Unauthorized
+from tipline.runtime import Runtime
+
+INVALID_CREDENTIALS = "invalid email or password"
+
+
+def _me(row: RowMapping) -> MeOut:
+    return MeOut(
+        id=row["id"],
+        handle=row["handle"],
+        display_name=row["display_name"],
+        email=row["email"],
+        is_admin=row["is_admin"],
+        created_at=row["created_at"],
+    )
+
+
+def normalize_email(email: str) -> str | None:
+    try:
+        return validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
+async def _open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: str) -> TokenPair:
+    token, token_hash = new_refresh_token()
+    session_id = uuid.uuid4()
+    expires_at = datetime.now(UTC) + timedelta(seconds=rt.settings.refresh_token_ttl_s)
+    async with rt.engine.begin() as conn:
+        await repo.insert_session(
+            conn,
+            session_id=session_id,
+            user_id=user["id"],
+            expires_at=expires_at,
+            user_agent=user_agent,
+            ip=ip,
+            token_hash=token_hash,
+        )
+    return TokenPair(
+        access_token=issue_access_token(rt.settings, rt.jwt_key, user_id=user["id"], session_id=session_id),
+        refresh_token=token,
+        expires_in=rt.settings.access_token_ttl_s,
+        session_id=session_id,
+        user=_me(user),
+    )
+
+
+async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -> TokenPair:
+    email = normalize_email(str(data.email))
+    if email is None:
+        raise Conflict("this email address cannot be used", code="email_invalid")
+    check_password_policy(data.password, email=email, handle=data.handle, min_length=rt.settings.password_min_length)
+    # Hash before looking anything up so a taken email costs the same time as a new one.
+    password_hash = await asyncio.to_thread(hash_password, rt.settings, data.password)
+    async with rt.engine.begin() as conn:
+        user = await repo.insert_user(
+            conn, email=email, password_hash=password_hash, handle=data.handle, display_name=data.display_name
+        )
+        if user is None:
+            if await repo.handle_taken(conn, handle=data.handle):
+                raise Conflict("this handle is taken", code="handle_taken")
+            raise Conflict("an account with this email already exists", code="email_taken")
+    return await _open_session(rt, user=user, user_agent=user_agent, ip=ip)
+
+
+async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str, ip: str) -> TokenPair:
+    normalized = normalize_email(email) or email.strip().lower()
+    async with rt.engine.connect() as conn:
+        user = await repo.user_by_email(conn, email=normalized)
+    stored = user["password_hash"] if user is not None else None
+    # verify_password checks a dummy hash when there is no account: same work, same answer.
+    ok = await asyncio.to_thread(verify_password, rt.settings, stored, password)
+    if not ok or user is None or not user["is_active"]:
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    return await _open_session(rt, user=user, user_agent=user_agent, ip=ip)
+
+
+async def do_refresh(rt: Runtime, *, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token. Presenting one that was already rotated revokes its session."""
+    old_hash = hash_refresh_token(refresh_token)
+    new_token, new_hash = new_refresh_token()
+    expires_at = datetime.now(UTC) + timedelta(seconds=rt.settings.refresh_token_ttl_s)
+    reused: tuple[int, uuid.UUID] | None = None
+    user: RowMapping | None = None
+    session_id: uuid.UUID | None = None
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        row = await repo.refresh_token_for_update(uow.conn, token_hash=old_hash)
+        if row is None:
+            raise Unauthorized("invalid refresh token", code="invalid_refresh_token")
+        if row["revoked_at"] is not None or not row["is_active"]:
+            raise Unauthorized("this session has been signed out", code="session_revoked")
+        if row["expires_at"] <= datetime.now(UTC):
+            raise Unauthorized("this session has expired", code="session_expired")
+        if row["used_at"] is not None:
+            # A rotated token came back: someone holds a copy. End the whole family.
+            await repo.revoke_sessions(
+                uow.conn, user_id=row["user_id"], session_id=row["session_id"], reason="refresh_token_reuse"
+            )
+            _publish_revocation(uow.outbox.add, user_id=row["user_id"], session_id=row["session_id"])
+            reused = (row["user_id"], row["session_id"])
+        else:
+            await repo.rotate_refresh_token(
+                uow.conn, old_hash=old_hash, new_hash=new_hash, session_id=row["session_id"], expires_at=expires_at
+            )
+            user = await repo.user_by_id(uow.conn, user_id=row["user_id"])
+            session_id = row["session_id"]
+    if reused is not None:
+        raise Unauthorized("refresh token reuse detected; the session was revoked", code="refresh_token_reused")
+    assert user is not None and session_id is not None
+    return TokenPair(
+        access_token=issue_access_token(rt.settings, rt.jwt_key, user_id=user["id"], session_id=session_id),
+        refresh_token=new_token,
+        expires_in=rt.settings.access_token_ttl_s,
+        session_id=session_id,
+        user=_me(user),
+    )
+
+
+def _publish_revocation(add: Callable[[str, bytes], None], *, user_id: int, session_id: uuid.UUID | None) -> None:
+    if session_id is None:
+        add(topic_user(user_id), encode_control({"op": "revoke_user", "user_id": user_id, "reason": "signed_out"}))
+    else:
+        add(
+            topic_user(user_id),
+            encode_control(
+                {"op": "revoke_session", "user_id": user_id, "session_id": str(session_id), "reason": "signed_out"}
+            ),
+        )
+
+
+async def do_sign_out(rt: Runtime, *, user_id: int, session_id: uuid.UUID | None) -> int:
+    """End one session (or every session of the user when ``session_id`` is None).
+
+    Live sockets of the ended sessions are closed on every node (close code 4001).
+    """
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        revoked = await repo.revoke_sessions(uow.conn, user_id=user_id, session_id=session_id, reason="signed_out")
+        for sid in revoked:
+            _publish_revocation(uow.outbox.add, user_id=user_id, session_id=sid)
+    return len(revoked)
+
+
+async def do_update_profile(rt: Runtime, *, user_id: int, patch: ProfilePatch) -> MeOut:
+    values = patch.model_dump(exclude_none=True)
+    async with rt.engine.begin() as conn:
+        if "handle" in values and await repo.handle_taken(conn, handle=values["handle"]):
+            current = await repo.user_by_id(conn, user_id=user_id)
+            if current is None or current["handle"] != values["handle"]:
+                raise Conflict("this handle is taken", code="handle_taken")
+        row = await repo.update_profile(conn, user_id=user_id, values=values) if values else None
+        if row is None:
+            row = await repo.user_by_id(conn, user_id=user_id)
+        assert row is not None
+    return _me(row)

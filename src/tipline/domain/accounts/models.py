@@ -1,0 +1,61 @@
+"""Account tables: users, sessions (one per signed-in device) and their refresh tokens."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    LargeBinary,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+
+from tipline.storage.meta import metadata
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    # Stored lower-cased; the unique index makes sign-up race-free.
+    Column("email", Text, nullable=True, unique=True),
+    Column("password_hash", Text, nullable=True),
+    Column("handle", Text, nullable=False, unique=True),
+    Column("display_name", Text, nullable=False),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("is_admin", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# A session is a refresh-token family: rotating its token keeps the session; reusing an
+# already-rotated token revokes the whole session (the family).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_used_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_reason", Text, nullable=True),
+    Column("user_agent", Text, nullable=False, server_default=""),
+    Column("ip", Text, nullable=False, server_default=""),
+    Index("ix_sessions_user_id", "user_id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    # SHA-256 of the token: a database leak reveals no usable token.
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("session_id", UUID(as_uuid=True), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_refresh_tokens_session_id", "session_id"),
+)

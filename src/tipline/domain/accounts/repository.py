@@ -1,0 +1,136 @@
+"""SQL for accounts. Every function takes the connection explicitly; no HTTP, no bus."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tipline.domain.accounts.models import refresh_tokens, sessions, users
+
+USER_PUBLIC = (users.c.id, users.c.handle, users.c.display_name)
+USER_ME = (*USER_PUBLIC, users.c.email, users.c.is_admin, users.c.created_at, users.c.is_active)
+
+
+async def insert_user(
+    conn: AsyncConnection, *, email: str | None, password_hash: str | None, handle: str, display_name: str
+) -> RowMapping | None:
+    """Insert a user; None when the email or handle is taken (the caller tells which)."""
+    stmt = (
+        pg_insert(users)
+        .values(email=email, password_hash=password_hash, handle=handle, display_name=display_name)
+        .on_conflict_do_nothing()
+        .returning(*USER_ME)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def handle_taken(conn: AsyncConnection, *, handle: str) -> bool:
+    return (await conn.execute(select(users.c.id).where(users.c.handle == handle))).first() is not None
+
+
+async def user_by_email(conn: AsyncConnection, *, email: str) -> RowMapping | None:
+    stmt = select(*USER_ME, users.c.password_hash).where(users.c.email == email)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def user_by_id(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:
+    return (await conn.execute(select(*USER_ME).where(users.c.id == user_id))).mappings().first()
+
+
+async def public_user(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:
+    stmt = select(*USER_PUBLIC).where(users.c.id == user_id, users.c.is_active)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def public_user_by_handle(conn: AsyncConnection, *, handle: str) -> RowMapping | None:
+    stmt = select(*USER_PUBLIC).where(users.c.handle == handle, users.c.is_active)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def update_profile(conn: AsyncConnection, *, user_id: int, values: dict[str, Any]) -> RowMapping | None:
+    stmt = update(users).where(users.c.id == user_id).values(**values).returning(*USER_ME)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def insert_session(
+    conn: AsyncConnection,
+    *,
+    session_id: uuid.UUID,
+    user_id: int,
+    expires_at: datetime,
+    user_agent: str,
+    ip: str,
+    token_hash: bytes,
+) -> None:
+    await conn.execute(
+        insert(sessions).values(
+            id=session_id, user_id=user_id, expires_at=expires_at, user_agent=user_agent[:256], ip=ip
+        )
+    )
+    await conn.execute(insert(refresh_tokens).values(token_hash=token_hash, session_id=session_id))
+
+
+async def refresh_token_for_update(conn: AsyncConnection, *, token_hash: bytes) -> RowMapping | None:
+    stmt = (
+        select(
+            refresh_tokens.c.session_id,
+            refresh_tokens.c.used_at,
+            sessions.c.user_id,
+            sessions.c.revoked_at,
+            sessions.c.expires_at,
+            users.c.is_active,
+        )
+        .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(refresh_tokens.c.token_hash == token_hash)
+        .with_for_update(of=refresh_tokens)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def rotate_refresh_token(
+    conn: AsyncConnection, *, old_hash: bytes, new_hash: bytes, session_id: uuid.UUID, expires_at: datetime
+) -> None:
+    await conn.execute(update(refresh_tokens).where(refresh_tokens.c.token_hash == old_hash).values(used_at=func.now()))
+    await conn.execute(insert(refresh_tokens).values(token_hash=new_hash, session_id=session_id))
+    await conn.execute(
+        update(sessions).where(sessions.c.id == session_id).values(last_used_at=func.now(), expires_at=expires_at)
+    )
+
+
+async def revoke_sessions(
+    conn: AsyncConnection, *, user_id: int, session_id: uuid.UUID | None, reason: str
+) -> list[uuid.UUID]:
+    """Revoke one session of the user (or all when ``session_id`` is None); return those revoked."""
+    stmt = (
+        update(sessions)
+        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_reason=reason)
+        .returning(sessions.c.id)
+    )
+    if session_id is not None:
+        stmt = stmt.where(sessions.c.id == session_id)
+    return [row[0] for row in await conn.execute(stmt)]
+
+
+async def session_state(conn: AsyncConnection, *, session_id: uuid.UUID) -> RowMapping | None:
+    stmt = (
+        select(sessions.c.user_id, sessions.c.revoked_at, sessions.c.expires_at, users.c.is_active)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.id == session_id)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def list_sessions(conn: AsyncConnection, *, user_id: int) -> list[RowMapping]:
+    stmt = (
+        select(sessions)
+        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > func.now())
+        .order_by(sessions.c.last_used_at.desc())
+    )
+    return list((await conn.execute(stmt)).mappings())

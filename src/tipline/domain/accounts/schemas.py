@@ -1,0 +1,81 @@
+"""Request, response and token shapes for accounts."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from tipline.domain.text import StorableStr
+
+HANDLE_RE = re.compile(r"^[a-z0-9_]{3,32}$")
+
+
+def _check_handle(value: str) -> str:
+    value = value.strip().lstrip("@").lower()
+    if not HANDLE_RE.fullmatch(value):
+        raise ValueError("a handle is 3 to 32 characters: letters, digits and underscores")
+    return value
+
+
+Handle = Annotated[str, AfterValidator(_check_handle)]
+DisplayName = Annotated[StorableStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Password = Annotated[StorableStr, Field(min_length=1, max_length=256)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignUpIn(Strict):
+    email: EmailStr
+    password: Password
+    handle: Handle
+    display_name: DisplayName
+
+
+class SignInIn(Strict):
+    email: Annotated[StorableStr, Field(min_length=1, max_length=320)]
+    password: Password
+
+
+class RefreshIn(Strict):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ProfilePatch(Strict):
+    display_name: DisplayName | None = None
+    handle: Handle | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    handle: str
+    display_name: str
+
+
+class MeOut(UserOut):
+    email: str | None
+    is_admin: bool
+    created_at: datetime
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    session_id: uuid.UUID
+    user: MeOut
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime
+    user_agent: str
+    ip: str
+    current: bool

@@ -1,0 +1,389 @@
+"""Conversation actions: create, open a DM, rename, topic, archive, join, leave, invite, remove,
+change roles, read markers. The only code that writes conversations and members.
+See docs/subsystems/conversations.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import RowMapping, func
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tipline.bus.base import topic_conversation, topic_user
+from tipline.bus.envelope import encode_control, encode_event, event_frame
+from tipline.bus.on_commit import Outbox, unit_of_work
+from tipline.domain.accounts import repository as accounts_repo
+from tipline.domain.accounts.schemas import UserOut
+from tipline.domain.conversations import repository as repo
+from tipline.domain.conversations.access import (
+    access_conversation,
+    access_member,
+    require_manager,
+    require_not_archived,
+    require_not_direct,
+    require_owner,
+)
+from tipline.domain.conversations.schemas import (
+    ConversationOut,
+    CreateConversationIn,
+    LastMessage,
+    MemberOut,
+    PatchConversationIn,
+    conversation_event_data,
+)
+from tipline.errors import Conflict, Forbidden, Invalid, NotFound
+from tipline.runtime import Runtime
+
+
+def _user(row: RowMapping) -> dict[str, Any]:
+    return {"id": row["id"], "handle": row["handle"], "display_name": row["display_name"]}
+
+
+def _conversation_out(row: RowMapping, *, member_count: int, peer: RowMapping | None = None) -> ConversationOut:
+    last = None
+    if row.get("lm_id") is not None:
+        deleted = row["lm_deleted_at"] is not None
+        last = LastMessage(
+            id=row["lm_id"],
+            seq=row["lm_seq"],
+            sender_id=row["lm_sender_id"],
+            body="" if deleted else row["lm_body"],
+            created_at=row["lm_created_at"],
+            deleted=deleted,
+        )
+    return ConversationOut(
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        topic=row["topic"],
+        created_at=row["created_at"],
+        archived=row["archived_at"] is not None,
+        last_seq=row["last_seq"],
+        last_message_at=row["last_message_at"],
+        member_count=member_count,
+        role=row.get("role"),
+        last_read_seq=row.get("last_read_seq"),
+        unread=row.get("unread"),
+        last_message=last,
+        peer=UserOut(**_user(peer)) if peer is not None else None,
+    )
+
+
+async def _durable(
+    conn: AsyncConnection, outbox: Outbox, *, conversation_id: int, event: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Log a durable conversation event (it takes a seq) and queue its frame for after commit."""
+    seq = await repo.append_event(conn, conversation_id=conversation_id, event=event, data=data)
+    frame = event_frame(event, conversation_id, seq, data)
+    outbox.add(topic_conversation(conversation_id), encode_event(frame))
+    return frame
+
+
+async def _add_members(
+    conn: AsyncConnection, outbox: Outbox, *, conv: RowMapping, user_ids: list[int], role: str, by: int
+) -> None:
+    conversation_id = conv["id"]
+    for uid in user_ids:
+        user = await accounts_repo.public_user(conn, user_id=uid)
+        if user is None:
+            raise NotFound("user not found", code="user_not_found")
+        current = await repo.conversation(conn, conversation_id=conversation_id)
+        assert current is not None
+        added = await repo.add_member(
+            conn, conversation_id=conversation_id, user_id=uid, role=role, joined_seq=current["last_seq"]
+        )
+        if not added:
+            continue
+        await _durable(
+            conn,
+            outbox,
+            conversation_id=conversation_id,
+            event="member.joined",
+            data={"user": _user(user), "role": role, "by": by},
+        )
+        fresh = await repo.conversation(conn, conversation_id=conversation_id)
+        assert fresh is not None
+        # The new member's sockets (on any node) start receiving this conversation.
+        outbox.add(
+            topic_user(uid),
+            encode_control(
+                {
+                    "op": "subscribe",
+                    "conversation_id": conversation_id,
+                    "user_id": uid,
+                    "frame": event_frame(
+                        "conversation.joined",
+                        conversation_id,
+                        None,
+                        {**conversation_event_data(fresh), "last_seq": fresh["last_seq"], "role": role},
+                    ),
+                }
+            ),
+        )
+
+
+async def _remove_member(
+    conn: AsyncConnection, outbox: Outbox, *, conversation_id: int, user_id: int, event: str, by: int
+) -> None:
+    if not await repo.remove_member(conn, conversation_id=conversation_id, user_id=user_id):
+        raise NotFound("member not found", code="member_not_found")
+    data = {"user_id": user_id, "by": by}
+    seq = await repo.append_event(conn, conversation_id=conversation_id, event=event, data=data)
+    # Every node delivers the frame to its subscribers (the removed user included, so their
+    # client knows), then stops delivering this conversation to that user's sockets.
+    outbox.add(
+        topic_conversation(conversation_id),
+        encode_control(
+            {
+                "op": "unsubscribe",
+                "conversation_id": conversation_id,
+                "user_id": user_id,
+                "frame": event_frame(event, conversation_id, seq, data),
+            }
+        ),
+    )
+
+
+async def do_create_conversation(rt: Runtime, *, user_id: int, data: CreateConversationIn) -> ConversationOut:
+    invitees = sorted({uid for uid in data.member_ids if uid != user_id})
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        found = await repo.existing_user_ids(uow.conn, user_ids=invitees)
+        if missing := [uid for uid in invitees if uid not in found]:
+            raise NotFound(f"user not found: {missing[0]}", code="user_not_found")
+        conv = await repo.insert_conversation(
+            uow.conn, kind=data.kind, name=data.name, topic=data.topic, created_by=user_id
+        )
+        assert conv is not None
+        await repo.conversation(uow.conn, conversation_id=conv["id"], for_update=True)
+        await _add_members(uow.conn, uow.outbox, conv=conv, user_ids=[user_id], role="owner", by=user_id)
+        await _add_members(uow.conn, uow.outbox, conv=conv, user_ids=invitees, role="member", by=user_id)
+        return await _get(uow.conn, user_id=user_id, conversation_id=conv["id"])
+
+
+async def do_open_direct(rt: Runtime, *, user_id: int, peer_id: int) -> ConversationOut:
+    """The one DM between two users: created on first use, the same one afterwards."""
+    if peer_id == user_id:
+        raise Invalid("you cannot open a direct conversation with yourself", code="direct_with_self")
+    key = f"{min(user_id, peer_id)}:{max(user_id, peer_id)}"
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        if await accounts_repo.public_user(uow.conn, user_id=peer_id) is None:
+            raise NotFound("user not found", code="user_not_found")
+        conv = await repo.insert_conversation(
+            uow.conn, kind="direct", name="", topic="", created_by=user_id, direct_key=key
+        )
+        if conv is None:
+            existing = await repo.direct_by_key(uow.conn, direct_key=key)
+            assert existing is not None
+            return await _get(uow.conn, user_id=user_id, conversation_id=existing["id"])
+        await repo.conversation(uow.conn, conversation_id=conv["id"], for_update=True)
+        await _add_members(uow.conn, uow.outbox, conv=conv, user_ids=[user_id, peer_id], role="member", by=user_id)
+        return await _get(uow.conn, user_id=user_id, conversation_id=conv["id"])
+
+
+async def do_update_conversation(
+    rt: Runtime, *, user_id: int, conversation_id: int, patch: PatchConversationIn
+) -> ConversationOut:
+    values = patch.model_dump(exclude_none=True)
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        access = await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
+        require_not_direct(access)
+        require_manager(access)
+        require_not_archived(access)
+        if values:
+            row = await repo.update_conversation(uow.conn, conversation_id=conversation_id, values=values)
+            await _durable(
+                uow.conn,
+                uow.outbox,
+                conversation_id=conversation_id,
+                event="conversation.updated",
+                data={**conversation_event_data(row), "by": user_id},
+            )
+        return await _get(uow.conn, user_id=user_id, conversation_id=conversation_id)
+
+
+async def do_set_archived(rt: Runtime, *, user_id: int, conversation_id: int, archived: bool) -> ConversationOut:
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        access = await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
+        require_not_direct(access)
+        require_manager(access)
+        if (access.conversation["archived_at"] is not None) != archived:
+            row = await repo.update_conversation(
+                uow.conn, conversation_id=conversation_id, values={"archived_at": func.now() if archived else None}
+            )
+            await _durable(
+                uow.conn,
+                uow.outbox,
+                conversation_id=conversation_id,
+                event="conversation.archived" if archived else "conversation.unarchived",
+                data={**conversation_event_data(row), "by": user_id},
+            )
+        return await _get(uow.conn, user_id=user_id, conversation_id=conversation_id)
+
+
+async def do_join(rt: Runtime, *, user_id: int, conversation_id: int) -> ConversationOut:
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        access = await access_conversation(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
+        if access.member is None:
+            require_not_archived(access)
+            await _add_members(
+                uow.conn, uow.outbox, conv=access.conversation, user_ids=[user_id], role="member", by=user_id
+            )
+        return await _get(uow.conn, user_id=user_id, conversation_id=conversation_id)
+
+
+async def do_leave(rt: Runtime, *, user_id: int, conversation_id: int) -> None:
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        access = await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
+        require_not_direct(access)
+        if (
+            access.role == "owner"
+            and await repo.count_role(uow.conn, conversation_id=conversation_id, role="owner") == 1
+        ):
+            await _promote_successor(uow.conn, uow.outbox, conversation_id=conversation_id, leaving=user_id)
+        await _remove_member(
+            uow.conn, uow.outbox, conversation_id=conversation_id, user_id=user_id, event="member.left", by=user_id
+        )
+
+
+async def _promote_successor(conn: AsyncConnection, outbox: Outbox, *, conversation_id: int, leaving: int) -> None:
+    """The last owner is leaving: the longest-standing admin (else member) becomes owner."""
+    rows = [r for r in await repo.list_members(conn, conversation_id=conversation_id) if r["id"] != leaving]
+    if not rows:
+        return
+    successor = next((r for r in rows if r["role"] == "admin"), rows[0])
+    await repo.set_role(conn, conversation_id=conversation_id, user_id=successor["id"], role="owner")
+    await _durable(
+        conn,
+        outbox,
+        conversation_id=conversation_id,
+        event="member.role_changed",
+        data={"user_id": successor["id"], "role": "owner", "by": leaving},
+    )
+
+
+async def do_invite(rt: Runtime, *, user_id: int, conversation_id: int, invitee_id: int) -> MemberOut:
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        access = await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
+        require_not_direct(access)
+        require_manager(access)
+        require_not_archived(access)
+        if await repo.membership(uow.conn, conversation_id=conversation_id, user_id=invitee_id) is not None:
+            raise Conflict("already a member", code="already_member")
+        await _add_members(
+            uow.conn, uow.outbox, conv=access.conversation, user_ids=[invitee_id], role="member", by=user_id
+        )
+        return await _member(uow.conn, conversation_id=conversation_id, user_id=invitee_id)
+
+
+async def do_remove_member(rt: Runtime, *, user_id: int, conversation_id: int, target_id: int) -> None:
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        access = await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
+        require_not_direct(access)
+        require_manager(access)
+        if target_id == user_id:
+            raise Conflict("use leave to remove yourself", code="use_leave")
+        target = await repo.membership(uow.conn, conversation_id=conversation_id, user_id=target_id)
+        if target is None:
+            raise NotFound("member not found", code="member_not_found")
+        if target["role"] != "member" and access.role != "owner":
+            raise Forbidden("only an owner can remove an owner or an admin", code="not_an_owner")
+        await _remove_member(
+            uow.conn, uow.outbox, conversation_id=conversation_id, user_id=target_id, event="member.removed", by=user_id
+        )
+
+
+async def do_change_role(rt: Runtime, *, user_id: int, conversation_id: int, target_id: int, role: str) -> MemberOut:
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        access = await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
+        require_not_direct(access)
+        require_owner(access)
+        target = await repo.membership(uow.conn, conversation_id=conversation_id, user_id=target_id)
+        if target is None:
+            raise NotFound("member not found", code="member_not_found")
+        if (
+            target_id == user_id
+            and role != "owner"
+            and await repo.count_role(uow.conn, conversation_id=conversation_id, role="owner") == 1
+        ):
+            raise Conflict("make someone else an owner first", code="last_owner")
+        if target["role"] != role:
+            await repo.set_role(uow.conn, conversation_id=conversation_id, user_id=target_id, role=role)
+            await _durable(
+                uow.conn,
+                uow.outbox,
+                conversation_id=conversation_id,
+                event="member.role_changed",
+                data={"user_id": target_id, "role": role, "by": user_id},
+            )
+        return await _member(uow.conn, conversation_id=conversation_id, user_id=target_id)
+
+
+async def do_mark_read(rt: Runtime, *, user_id: int, conversation_id: int, seq: int) -> int:
+    """Move the caller's read marker; other members and the caller's other tabs see it live."""
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id)
+        marker = await repo.mark_read(uow.conn, conversation_id=conversation_id, user_id=user_id, seq=seq)
+        if marker is None:
+            raise NotFound("conversation not found")
+        uow.outbox.add(
+            topic_conversation(conversation_id),
+            encode_event({"type": "read", "conversation_id": conversation_id, "user_id": user_id, "seq": marker}),
+        )
+        return marker
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+async def _member(conn: AsyncConnection, *, conversation_id: int, user_id: int) -> MemberOut:
+    for row in await repo.list_members(conn, conversation_id=conversation_id):
+        if row["id"] == user_id:
+            return MemberOut(
+                user=UserOut(**_user(row)),
+                role=row["role"],
+                joined_at=row["joined_at"],
+                last_read_seq=row["last_read_seq"],
+            )
+    raise NotFound("member not found", code="member_not_found")
+
+
+async def _get(conn: AsyncConnection, *, user_id: int, conversation_id: int) -> ConversationOut:
+    for row in await repo.list_for_user(conn, user_id=user_id, conversation_id=conversation_id):
+        if row["id"] == conversation_id:
+            peers = await repo.direct_peers(conn, user_id=user_id, conversation_ids=[conversation_id])
+            return _conversation_out(row, member_count=row["member_count"], peer=peers.get(conversation_id))
+    # Not a member: only a public channel is visible.
+    access = await access_conversation(conn, user_id=user_id, conversation_id=conversation_id)
+    count = await repo.member_count(conn, conversation_id=conversation_id)
+    return _conversation_out(access.conversation, member_count=count)
+
+
+async def get_conversation(rt: Runtime, *, user_id: int, conversation_id: int) -> ConversationOut:
+    async with rt.engine.connect() as conn:
+        await access_conversation(conn, user_id=user_id, conversation_id=conversation_id)
+        return await _get(conn, user_id=user_id, conversation_id=conversation_id)
+
+
+async def list_conversations(rt: Runtime, *, user_id: int) -> list[ConversationOut]:
+    async with rt.engine.connect() as conn:
+        rows = await repo.list_for_user(conn, user_id=user_id)
+        direct = [r["id"] for r in rows if r["kind"] == "direct"]
+        peers = await repo.direct_peers(conn, user_id=user_id, conversation_ids=direct)
+    return [_conversation_out(r, member_count=r["member_count"], peer=peers.get(r["id"])) for r in rows]
+
+
+async def list_public_channels(rt: Runtime, *, query: str | None, limit: int, offset: int) -> list[ConversationOut]:
+    async with rt.engine.connect() as conn:
+        rows = await repo.list_public(conn, query=query, limit=limit, offset=offset)
+    return [_conversation_out(r, member_count=r["member_count"]) for r in rows]
+
+
+async def list_members(rt: Runtime, *, user_id: int, conversation_id: int) -> list[MemberOut]:
+    async with rt.engine.connect() as conn:
+        await access_conversation(conn, user_id=user_id, conversation_id=conversation_id)
+        rows = await repo.list_members(conn, conversation_id=conversation_id)
+    return [
+        MemberOut(user=UserOut(**_user(r)), role=r["role"], joined_at=r["joined_at"], last_read_seq=r["last_read_seq"])
+        for r in rows
+    ]

@@ -1,0 +1,48 @@
+"""Message tables: messages, reactions, and the log of non-message conversation events."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from tipline.storage.meta import metadata
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("conversation_id", BigInteger, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", BigInteger, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    # Client-chosen id that makes a retried send idempotent (docs/subsystems/messages.md).
+    Column("client_msg_id", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("reply_to_id", BigInteger, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("mention_ids", ARRAY(BigInteger), nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("edited_at", DateTime(timezone=True), nullable=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("conversation_id", "seq"),
+    UniqueConstraint("conversation_id", "sender_id", "client_msg_id"),
+    Index("ix_messages_reply_to_id", "reply_to_id"),
+)
+
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("message_id", BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("emoji", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("message_id", "user_id", "emoji"),
+)

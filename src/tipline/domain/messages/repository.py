@@ -1,0 +1,199 @@
+"""SQL for messages and reactions, including the batched send used by group commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tipline.domain.accounts.models import users
+from tipline.domain.conversations.models import conversations, members
+from tipline.domain.messages.models import messages, reactions
+
+MSG_COLS = (
+    messages.c.id,
+    messages.c.conversation_id,
+    messages.c.seq,
+    messages.c.sender_id,
+    messages.c.client_msg_id,
+    messages.c.body,
+    messages.c.reply_to_id,
+    messages.c.mention_ids,
+    messages.c.created_at,
+    messages.c.edited_at,
+    messages.c.deleted_at,
+)
+
+
+async def lock_conversations(conn: AsyncConnection, *, conversation_ids: list[int]) -> dict[int, RowMapping]:
+    """Lock the conversation rows (in id order, so concurrent batches cannot deadlock)."""
+    stmt = (
+        select(conversations.c.id, conversations.c.kind, conversations.c.last_seq, conversations.c.archived_at)
+        .where(conversations.c.id.in_(conversation_ids))
+        .order_by(conversations.c.id)
+        .with_for_update()
+    )
+    return {row["id"]: row for row in (await conn.execute(stmt)).mappings()}
+
+
+async def memberships(conn: AsyncConnection, *, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which (conversation_id, user_id) pairs are current members."""
+    stmt = select(members.c.conversation_id, members.c.user_id).where(
+        tuple_(members.c.conversation_id, members.c.user_id).in_(sorted(pairs))
+    )
+    return {(row[0], row[1]) for row in await conn.execute(stmt)}
+
+
+async def existing_by_client_id(
+    conn: AsyncConnection, *, keys: set[tuple[int, int, str]]
+) -> dict[tuple[int, int, str], RowMapping]:
+    stmt = select(*MSG_COLS).where(
+        tuple_(messages.c.conversation_id, messages.c.sender_id, messages.c.client_msg_id).in_(sorted(keys))
+    )
+    return {
+        (row["conversation_id"], row["sender_id"], row["client_msg_id"]): row
+        for row in (await conn.execute(stmt)).mappings()
+    }
+
+
+async def message_conversations(conn: AsyncConnection, *, message_ids: set[int]) -> dict[int, int]:
+    stmt = select(messages.c.id, messages.c.conversation_id).where(messages.c.id.in_(sorted(message_ids)))
+    return {row[0]: row[1] for row in await conn.execute(stmt)}
+
+
+async def resolve_mentions(
+    conn: AsyncConnection, *, conversation_ids: set[int], handles: set[str]
+) -> dict[tuple[int, str], int]:
+    """(conversation_id, handle) -> user id, for handles of current members only."""
+    stmt = (
+        select(members.c.conversation_id, users.c.handle, users.c.id)
+        .join(users, users.c.id == members.c.user_id)
+        .where(members.c.conversation_id.in_(sorted(conversation_ids)), users.c.handle.in_(sorted(handles)))
+    )
+    return {(row[0], row[1]): row[2] for row in await conn.execute(stmt)}
+
+
+async def insert_messages(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> list[RowMapping]:
+    result = await conn.execute(insert(messages).returning(*MSG_COLS, sort_by_parameter_order=True), rows)
+    return list(result.mappings())
+
+
+_SET_LAST_SEQ = text(
+    "UPDATE conversations AS c SET last_seq = t.seq, last_message_at = now() "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[])) AS t(id, seq) WHERE c.id = t.id"
+).bindparams(bindparam("ids"), bindparam("seqs"))
+
+
+async def set_last_seqs(conn: AsyncConnection, *, last: dict[int, int]) -> None:
+    ids = list(last)
+    await conn.execute(_SET_LAST_SEQ, {"ids": ids, "seqs": [last[i] for i in ids]})
+
+
+async def message(conn: AsyncConnection, *, message_id: int) -> RowMapping | None:
+    return (await conn.execute(select(*MSG_COLS).where(messages.c.id == message_id))).mappings().first()
+
+
+async def update_message(conn: AsyncConnection, *, message_id: int, values: dict[str, Any]) -> RowMapping:
+    stmt = update(messages).where(messages.c.id == message_id).values(**values).returning(*MSG_COLS)
+    return (await conn.execute(stmt)).mappings().one()
+
+
+async def delete_reactions(conn: AsyncConnection, *, message_id: int) -> None:
+    await conn.execute(delete(reactions).where(reactions.c.message_id == message_id))
+
+
+async def add_reaction(conn: AsyncConnection, *, message_id: int, user_id: int, emoji: str) -> bool:
+    stmt = (
+        pg_insert(reactions)
+        .values(message_id=message_id, user_id=user_id, emoji=emoji)
+        .on_conflict_do_nothing()
+        .returning(reactions.c.emoji)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def remove_reaction(conn: AsyncConnection, *, message_id: int, user_id: int, emoji: str) -> bool:
+    stmt = delete(reactions).where(
+        reactions.c.message_id == message_id, reactions.c.user_id == user_id, reactions.c.emoji == emoji
+    )
+    return ((await conn.execute(stmt)).rowcount or 0) > 0
+
+
+async def reaction_count(conn: AsyncConnection, *, message_id: int, emoji: str) -> int:
+    stmt = select(func.count()).where(reactions.c.message_id == message_id, reactions.c.emoji == emoji)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def distinct_emoji_count(conn: AsyncConnection, *, message_id: int) -> int:
+    stmt = select(func.count(func.distinct(reactions.c.emoji))).where(reactions.c.message_id == message_id)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def reactions_for(conn: AsyncConnection, *, message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    if not message_ids:
+        return {}
+    stmt = (
+        select(
+            reactions.c.message_id,
+            reactions.c.emoji,
+            func.count().label("count"),
+            func.array_agg(reactions.c.user_id).label("user_ids"),
+            func.min(reactions.c.created_at).label("first"),
+        )
+        .where(reactions.c.message_id.in_(list(message_ids)))
+        .group_by(reactions.c.message_id, reactions.c.emoji)
+        .order_by(reactions.c.message_id, "first")
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
+    for row in (await conn.execute(stmt)).mappings():
+        out.setdefault(row["message_id"], []).append(
+            {"emoji": row["emoji"], "count": row["count"], "user_ids": sorted(row["user_ids"])}
+        )
+    return out
+
+
+async def reply_counts(conn: AsyncConnection, *, message_ids: Sequence[int]) -> dict[int, int]:
+    if not message_ids:
+        return {}
+    stmt = (
+        select(messages.c.reply_to_id, func.count())
+        .where(messages.c.reply_to_id.in_(list(message_ids)), messages.c.deleted_at.is_(None))
+        .group_by(messages.c.reply_to_id)
+    )
+    return {row[0]: row[1] for row in await conn.execute(stmt)}
+
+
+async def history(
+    conn: AsyncConnection, *, conversation_id: int, before: int | None, after: int | None, limit: int
+) -> list[RowMapping]:
+    """Up to ``limit`` messages (ascending by seq): before a seq, after a seq, or the latest."""
+    stmt = select(*MSG_COLS).where(messages.c.conversation_id == conversation_id)
+    if after is not None:
+        stmt = stmt.where(messages.c.seq > after)
+        if before is not None:
+            stmt = stmt.where(messages.c.seq < before)
+        rows = list((await conn.execute(stmt.order_by(messages.c.seq).limit(limit))).mappings())
+        return rows
+    if before is not None:
+        stmt = stmt.where(messages.c.seq < before)
+    rows = list((await conn.execute(stmt.order_by(messages.c.seq.desc()).limit(limit))).mappings())
+    rows.reverse()
+    return rows
+
+
+async def replies(conn: AsyncConnection, *, message_id: int, limit: int) -> list[RowMapping]:
+    stmt = select(*MSG_COLS).where(messages.c.reply_to_id == message_id).order_by(messages.c.seq).limit(limit)
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def messages_since(conn: AsyncConnection, *, conversation_id: int, since: int, limit: int) -> list[RowMapping]:
+    stmt = (
+        select(*MSG_COLS)
+        .where(messages.c.conversation_id == conversation_id, messages.c.seq > since)
+        .order_by(messages.c.seq)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).mappings())

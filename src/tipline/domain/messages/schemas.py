@@ -1,0 +1,113 @@
+"""Request and response shapes for messages, reactions, history and replay."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import RowMapping
+
+from tipline.domain.text import StorableStr
+
+ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")]
+# The schema accepts long bodies so that the action can answer the precise
+# ``body_too_long`` error (with the limit) rather than a generic validation failure.
+Body = Annotated[StorableStr, Field(max_length=100_000)]
+Emoji = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\s\x00-\x1f]+$")]
+MessageId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,32})\b")
+
+
+def mentioned_handles(body: str) -> set[str]:
+    return {m.lower() for m in MENTION_RE.findall(body)}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SendIn(Strict):
+    client_msg_id: ClientMsgId
+    body: Body
+    reply_to: MessageId | None = None
+
+
+class EditIn(Strict):
+    body: Body
+
+
+class ReadIn(Strict):
+    seq: Seq
+
+
+class ReactionOut(BaseModel):
+    emoji: str
+    count: int
+    user_ids: list[int]
+
+
+class MessageOut(BaseModel):
+    id: int
+    conversation_id: int
+    seq: int
+    sender_id: int | None
+    client_msg_id: str
+    body: str
+    reply_to_id: int | None
+    mention_ids: list[int]
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool
+    reactions: list[ReactionOut] = []
+    reply_count: int = 0
+
+
+class HistoryPage(BaseModel):
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class Ack(BaseModel):
+    """What a sender gets back once its message has committed."""
+
+    conversation_id: int
+    client_msg_id: str
+    message_id: int
+    seq: int
+    created_at: datetime
+    duplicate: bool = False
+
+
+class ReplayOut(BaseModel):
+    """Events after ``since``; or ``reload`` when further behind than the replay limit."""
+
+    conversation_id: int
+    last_seq: int
+    reload: bool
+    events: list[dict[str, Any]]
+
+
+def message_dict(
+    row: RowMapping, *, reactions: list[dict[str, Any]] | None = None, reply_count: int = 0
+) -> dict[str, Any]:
+    """A message as clients see it; a deleted message is a tombstone with no body."""
+    deleted = row["deleted_at"] is not None
+    return {
+        "id": row["id"],
+        "conversation_id": row["conversation_id"],
+        "seq": row["seq"],
+        "sender_id": row["sender_id"],
+        "client_msg_id": row["client_msg_id"],
+        "body": "" if deleted else row["body"],
+        "reply_to_id": row["reply_to_id"],
+        "mention_ids": [] if deleted else list(row["mention_ids"]),
+        "created_at": row["created_at"],
+        "edited_at": row["edited_at"],
+        "deleted": deleted,
+        "reactions": [] if deleted else (reactions or []),
+        "reply_count": reply_count,
+    }

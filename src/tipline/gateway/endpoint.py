@@ -1,0 +1,280 @@
+"""The WebSocket endpoint at ``/ws``: handshake checks, authentication, then one frame at a time.
+
+Thin by design: it parses frames, authenticates, calls one domain action per frame and
+serializes the answer. Protocol: docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.types import Message
+from starlette.websockets import WebSocket
+
+from tipline.bus.base import topic_conversation
+from tipline.bus.envelope import encode_event
+from tipline.domain.accounts.access import access_session
+from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
+from tipline.domain.conversations import repository as conv_repo
+from tipline.domain.conversations.actions import do_mark_read
+from tipline.domain.messages.actions import check_body, replay_since
+from tipline.domain.messages.schemas import Ack
+from tipline.errors import DomainError
+from tipline.gateway.hub import Connection
+from tipline.gateway.protocol import (
+    AUTH_PREFIX,
+    PROTOCOL,
+    AuthFrame,
+    Close,
+    FrameError,
+    PingFrame,
+    PresenceFrame,
+    ReadFrame,
+    ResumeFrame,
+    SendFrame,
+    TypingFrame,
+    encode,
+    error_frame,
+    parse_client_frame,
+)
+from tipline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def _token_from_subprotocols(subprotocols: list[str]) -> str | None:
+    for proto in subprotocols:
+        if proto.startswith(AUTH_PREFIX):
+            return proto[len(AUTH_PREFIX) :]
+    return None
+
+
+async def _authenticate(rt: Runtime, token: str) -> AccessClaims:
+    claims = decode_access_token(rt.settings, rt.jwt_key, token)
+    async with rt.engine.connect() as conn:
+        await access_session(conn, claims)
+    return claims
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    rt: Runtime = ws.app.state.rt
+    origin = ws.headers.get("origin")
+    if origin is not None and not rt.settings.origin_allowed(origin):
+        # Closing before accept refuses the handshake (HTTP 403): cross-site pages cannot
+        # ride a user's browser into their account.
+        log.info("websocket refused: origin not allowed")
+        await ws.close(code=Close.POLICY)
+        return
+    if rt.shutting_down:
+        await ws.close(code=Close.RESTART)
+        return
+    subprotocols: list[str] = list(ws.scope.get("subprotocols") or [])
+    await ws.accept(subprotocol=PROTOCOL if PROTOCOL in subprotocols else None)
+
+    token = _token_from_subprotocols(subprotocols)
+    ref: str | None = None
+    if token is None:
+        try:
+            message = await asyncio.wait_for(ws.receive(), timeout=rt.settings.ws_auth_timeout_s)
+        except TimeoutError:
+            await ws.close(code=Close.AUTH_TIMEOUT, reason="authenticate within the time limit")
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        try:
+            frame = parse_client_frame(message.get("text") or "")
+        except FrameError as exc:
+            await ws.send_text(error_frame(exc.code, exc.message, exc.ref))
+            await ws.close(code=Close.UNAUTHORIZED, reason="the first frame must be auth")
+            return
+        if not isinstance(frame, AuthFrame):
+            await ws.send_text(error_frame("auth_required", "the first frame must be auth", frame.ref))
+            await ws.close(code=Close.UNAUTHORIZED, reason="the first frame must be auth")
+            return
+        token, ref = frame.token, frame.ref
+    try:
+        claims = await _authenticate(rt, token)
+    except DomainError as exc:
+        await ws.send_text(error_frame(exc.code, exc.message, ref))
+        await ws.close(code=Close.UNAUTHORIZED, reason=exc.code)
+        return
+
+    async def closer(code: int, reason: str) -> None:
+        await ws.close(code=code, reason=reason)
+
+    conn = Connection(
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        send_text=ws.send_text,
+        closer=closer,
+        max_queue=rt.settings.ws_queue_max,
+    )
+    conn.endpoint_task = asyncio.current_task()
+    async with rt.engine.connect() as db:
+        convs = await conv_repo.user_conversation_ids(db, user_id=claims.user_id)
+    was = rt.hub.presence_of(claims.user_id)
+    rt.hub.register(conn, [cid for cid, _ in convs])
+    session = Session(rt, conn, ws.receive)
+    try:
+        conn.push(
+            encode(
+                {
+                    "type": "ready",
+                    "protocol": PROTOCOL,
+                    "user_id": claims.user_id,
+                    "session_id": str(claims.session_id),
+                    "heartbeat_s": rt.settings.ws_heartbeat_s,
+                    "idle_timeout_s": rt.settings.ws_idle_timeout_s,
+                    "conversations": [{"id": cid, "last_seq": last} for cid, last in convs],
+                }
+            )
+        )
+        await session.presence_changed(was)
+        await session.loop()
+    except asyncio.CancelledError:
+        if conn.close_code is None:
+            raise
+        # We cancelled ourselves: the hub gave up on a client that stopped reading.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+    finally:
+        was = rt.hub.presence_of(claims.user_id)
+        conversations = set(conn.conversations)
+        rt.hub.unregister(conn)
+        if conn.close_code is None:
+            conn.close_code = Close.NORMAL
+        await session.presence_changed(was, conversations)
+
+
+class Session:
+    """One authenticated socket's frame loop."""
+
+    def __init__(self, rt: Runtime, conn: Connection, receive: Callable[[], Awaitable[Message]]) -> None:
+        self.rt = rt
+        self.conn = conn
+        self._receive = receive
+
+    async def loop(self) -> None:
+        receive = self._receive
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            self.conn.last_seen = time.monotonic()
+            text = message.get("text")
+            if text is None:
+                self.conn.push(error_frame("binary_not_supported", "send frames as JSON text"))
+                continue
+            try:
+                frame = parse_client_frame(text)
+            except FrameError as exc:
+                self.conn.push(error_frame(exc.code, exc.message, exc.ref))
+                continue
+            try:
+                await self.dispatch(frame)
+            except DomainError as exc:
+                self.conn.push(error_frame(exc.code, exc.message, frame.ref))
+
+    async def dispatch(self, frame: Any) -> None:
+        if isinstance(frame, SendFrame):
+            self.send(frame)
+        elif isinstance(frame, PingFrame):
+            self.conn.push(encode({"type": "pong", "ref": frame.ref}))
+        elif isinstance(frame, TypingFrame):
+            await self.typing(frame)
+        elif isinstance(frame, ReadFrame):
+            await do_mark_read(self.rt, user_id=self.conn.user_id, conversation_id=frame.conversation_id, seq=frame.seq)
+        elif isinstance(frame, ResumeFrame):
+            await self.resume(frame)
+        elif isinstance(frame, PresenceFrame):
+            was = self.rt.hub.presence_of(self.conn.user_id)
+            self.conn.status = frame.status
+            await self.presence_changed(was)
+        elif isinstance(frame, AuthFrame):
+            self.conn.push(error_frame("already_authenticated", "this socket is already authenticated", frame.ref))
+
+    def send(self, frame: SendFrame) -> None:
+        ref = frame.ref or frame.client_msg_id
+        try:
+            check_body(self.rt, frame.body)
+        except DomainError as exc:
+            self.conn.push(
+                error_frame(
+                    exc.code, exc.message, ref, client_msg_id=frame.client_msg_id, conversation_id=frame.conversation_id
+                )
+            )
+            return
+        # Queued synchronously, so a client's pipelined sends commit in the order it sent them;
+        # the ack (or error) is pushed when the commit finishes, without blocking this loop.
+        future = self.rt.batcher.submit(
+            user_id=self.conn.user_id,
+            conversation_id=frame.conversation_id,
+            client_msg_id=frame.client_msg_id,
+            body=frame.body,
+            reply_to=frame.reply_to,
+        )
+        conn = self.conn
+
+        def done(fut: asyncio.Future[Ack]) -> None:
+            exc = fut.exception()
+            if exc is None:
+                ack = fut.result()
+                conn.push(encode({"type": "ack", "ref": ref, **ack.model_dump()}))
+            elif isinstance(exc, DomainError):
+                conn.push(
+                    error_frame(
+                        exc.code,
+                        exc.message,
+                        ref,
+                        client_msg_id=frame.client_msg_id,
+                        conversation_id=frame.conversation_id,
+                    )
+                )
+            else:
+                conn.push(
+                    error_frame(
+                        "internal", "the message could not be sent; retry", ref, client_msg_id=frame.client_msg_id
+                    )
+                )
+
+        future.add_done_callback(done)
+
+    async def typing(self, frame: TypingFrame) -> None:
+        cid = frame.conversation_id
+        if cid not in self.conn.conversations:
+            raise DomainError("conversation not found", code="not_found")
+        if not self.rt.hub.typing_allowed(self.conn.user_id, cid):
+            return  # throttled: typing is a hint, dropping it is harmless
+        payload = encode_event({"type": "typing", "conversation_id": cid, "user_id": self.conn.user_id})
+        await self.rt.bus.publish(topic_conversation(cid), payload)
+
+    async def resume(self, frame: ResumeFrame) -> None:
+        for cid, since in sorted(frame.since.items()):
+            try:
+                replay = await replay_since(self.rt, user_id=self.conn.user_id, conversation_id=cid, since=since)
+            except DomainError as exc:
+                self.conn.push(error_frame(exc.code, exc.message, frame.ref, conversation_id=cid))
+                continue
+            if replay.reload:
+                self.conn.push(
+                    encode({"type": "reload", "conversation_id": cid, "last_seq": replay.last_seq, "ref": frame.ref})
+                )
+                continue
+            for event in replay.events:
+                self.conn.push(encode(event))
+            self.conn.push(
+                encode({"type": "resumed", "conversation_id": cid, "last_seq": replay.last_seq, "ref": frame.ref})
+            )
+
+    async def presence_changed(self, was: str, conversations: set[int] | None = None) -> None:
+        now = self.rt.hub.presence_of(self.conn.user_id)
+        if now == was:
+            return
+        targets = self.conn.conversations if conversations is None else conversations
+        payload = encode_event({"type": "presence", "user_id": self.conn.user_id, "status": now})
+        await self.rt.bus.publish_many([(topic_conversation(cid), payload) for cid in sorted(targets)])

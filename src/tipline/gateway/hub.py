@@ -1,0 +1,250 @@
+"""This node's sockets: who is connected, what each must receive, and the local fan-out.
+
+The hub subscribes the node to a bus topic while at least one local socket needs it and
+hands each bus message to every local socket on that topic. Each event arrives already
+encoded; the hub never parses or re-encodes an ``E`` payload. A socket has a bounded
+queue: when it overflows (a client that stopped reading) the socket is closed with 4008
+and its client resumes like any reconnect (docs/subsystems/messages.md, delivery contract §5).
+
+Writes are coalesced: events queued for one socket while its previous write was in flight go
+out as a single ``batch`` frame, so a busy socket costs one write per loop turn, not one per
+event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tipline.bus.base import Bus, topic_conversation, topic_user
+from tipline.bus.envelope import CONTROL, EVENT, decode_control
+from tipline.gateway.protocol import Close, encode
+
+log = logging.getLogger(__name__)
+CLOSE_TIMEOUT_S = 5.0
+
+SendText = Callable[[str], Awaitable[None]]
+CloseSocket = Callable[[int, str], Awaitable[None]]
+
+
+class Connection:
+    __slots__ = (
+        "close_code",
+        "closer",
+        "conversations",
+        "endpoint_task",
+        "id",
+        "last_seen",
+        "max_queue",
+        "queue",
+        "send_text",
+        "session_id",
+        "status",
+        "task",
+        "user_id",
+    )
+
+    def __init__(
+        self, *, user_id: int, session_id: uuid.UUID, send_text: SendText, closer: CloseSocket, max_queue: int
+    ) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.user_id = user_id
+        self.session_id = session_id
+        self.send_text = send_text
+        self.closer = closer
+        self.max_queue = max_queue
+        self.conversations: set[int] = set()
+        self.queue: list[str] = []
+        self.task: asyncio.Task[None] | None = None
+        self.close_code: int | None = None
+        self.last_seen = time.monotonic()
+        self.status = "online"
+        self.endpoint_task: asyncio.Task[Any] | None = None
+
+    def push(self, text: str) -> None:
+        """Queue one encoded frame; start a writer if none is running."""
+        if self.close_code is not None:
+            return
+        queue = self.queue
+        queue.append(text)
+        if len(queue) > self.max_queue:
+            self.close(Close.SLOW_CONSUMER, "slow consumer: the client is not reading fast enough")
+            return
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self.queue and self.close_code is None:
+                items = self.queue
+                self.queue = []
+                if len(items) == 1:
+                    await self.send_text(items[0])
+                else:
+                    await self.send_text('{"type":"batch","frames":[' + ",".join(items) + "]}")
+        except Exception:  # the socket went away; its endpoint loop notices and unregisters
+            self.queue.clear()
+        finally:
+            self.task = None
+
+    def close(self, code: int, reason: str) -> None:
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.queue.clear()
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            # A client that stopped reading cannot take even a close frame: give it a few
+            # seconds, then end the endpoint so the server drops the connection.
+            await asyncio.wait_for(self.closer(code, reason), timeout=CLOSE_TIMEOUT_S)
+        except Exception:
+            if self.endpoint_task is not None and not self.endpoint_task.done():
+                self.endpoint_task.cancel()
+
+
+class Hub:
+    def __init__(self, bus: Bus, *, typing_throttle_s: float) -> None:
+        self.bus = bus
+        self.topics: dict[str, set[Connection]] = {}
+        self.users: dict[int, set[Connection]] = {}
+        self.typing_throttle_s = typing_throttle_s
+        self._typing_last: dict[tuple[int, int], float] = {}
+        self.delivered = 0
+
+    # --- registration ------------------------------------------------------------------------
+
+    def register(self, conn: Connection, conversation_ids: list[int]) -> None:
+        self.users.setdefault(conn.user_id, set()).add(conn)
+        self._join(conn, topic_user(conn.user_id))
+        for cid in conversation_ids:
+            self.add_conversation(conn, cid)
+
+    def unregister(self, conn: Connection) -> None:
+        for cid in list(conn.conversations):
+            self.remove_conversation(conn, cid)
+        self._leave(conn, topic_user(conn.user_id))
+        conns = self.users.get(conn.user_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.users[conn.user_id]
+
+    def add_conversation(self, conn: Connection, conversation_id: int) -> None:
+        conn.conversations.add(conversation_id)
+        self._join(conn, topic_conversation(conversation_id))
+
+    def remove_conversation(self, conn: Connection, conversation_id: int) -> None:
+        conn.conversations.discard(conversation_id)
+        self._leave(conn, topic_conversation(conversation_id))
+
+    def _join(self, conn: Connection, topic: str) -> None:
+        conns = self.topics.get(topic)
+        if conns is None:
+            conns = self.topics[topic] = set()
+            self.bus.subscribe(topic)
+        conns.add(conn)
+
+    def _leave(self, conn: Connection, topic: str) -> None:
+        conns = self.topics.get(topic)
+        if conns is None:
+            return
+        conns.discard(conn)
+        if not conns:
+            del self.topics[topic]
+            self.bus.unsubscribe(topic)
+
+    def connections_of(self, user_id: int) -> set[Connection]:
+        return self.users.get(user_id, set())
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """The bus handler: one call per message per node."""
+        kind = payload[0]
+        if kind == EVENT:
+            conns = self.topics.get(topic)
+            if conns:
+                text = payload[1:].decode()
+                for conn in conns:
+                    conn.push(text)
+                self.delivered += len(conns)
+        elif kind == CONTROL:
+            self._control(topic, payload)
+
+    def _control(self, topic: str, payload: bytes) -> None:
+        control = decode_control(payload)
+        op = control.get("op")
+        if op == "subscribe":
+            cid = control["conversation_id"]
+            frame = encode(control["frame"]) if "frame" in control else None
+            for conn in list(self.connections_of(control["user_id"])):
+                self.add_conversation(conn, cid)
+                if frame is not None:
+                    conn.push(frame)
+        elif op == "unsubscribe":
+            cid = control["conversation_id"]
+            conns = self.topics.get(topic, set())
+            if "frame" in control:
+                text = encode(control["frame"])
+                for conn in conns:
+                    conn.push(text)
+            for conn in [c for c in conns if c.user_id == control["user_id"]]:
+                self.remove_conversation(conn, cid)
+        elif op == "revoke_session":
+            sid = control["session_id"]
+            for conn in list(self.connections_of(control["user_id"])):
+                if str(conn.session_id) == sid:
+                    conn.close(Close.UNAUTHORIZED, "session ended")
+        elif op == "revoke_user":
+            for conn in list(self.connections_of(control["user_id"])):
+                conn.close(Close.UNAUTHORIZED, "session ended")
+
+    # --- presence and typing (ephemeral, never stored) ---------------------------------------------
+
+    def presence_of(self, user_id: int) -> str:
+        conns = self.users.get(user_id)
+        if not conns:
+            return "offline"
+        return "online" if any(c.status == "online" for c in conns) else "away"
+
+    def typing_allowed(self, user_id: int, conversation_id: int) -> bool:
+        now = time.monotonic()
+        key = (user_id, conversation_id)
+        if now - self._typing_last.get(key, 0.0) < self.typing_throttle_s:
+            return False
+        self._typing_last[key] = now
+        if len(self._typing_last) > 100_000:
+            cutoff = now - self.typing_throttle_s
+            self._typing_last = {k: t for k, t in self._typing_last.items() if t >= cutoff}
+        return True
+
+    def all_connections(self) -> list[Connection]:
+        return [c for conns in self.users.values() for c in conns]
+
+    def close_all(self, code: int, reason: str) -> None:
+        for conn in self.all_connections():
+            conn.close(code, reason)
+
+    def sweep_idle(self, idle_timeout_s: float) -> int:
+        cutoff = time.monotonic() - idle_timeout_s
+        stale = [c for c in self.all_connections() if c.last_seen < cutoff]
+        for conn in stale:
+            conn.close(Close.IDLE, "idle timeout: no frame received")
+        return len(stale)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "connections": sum(len(c) for c in self.users.values()),
+            "users": len(self.users),
+            "topics": len(self.topics),
+            "delivered": self.delivered,
+        }

@@ -1,0 +1,80 @@
+"""Database engine, sessions, and the embedded PostgreSQL of the zero-configuration default.
+
+PostgreSQL is Tipline's source of truth (docs/architecture.md). With no ``DATABASE_URL``
+Tipline starts its own PostgreSQL in ``DATA_DIR/pgdata`` (kept across restarts) so one
+command runs everything on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+_embedded: Any = None  # the pgserver handle; kept so the server lives as long as the process
+
+
+def start_embedded_postgres(data_dir: Path, database: str = "tipline") -> str:
+    """Start (or reuse) PostgreSQL in ``data_dir/pgdata`` and return a plain ``postgresql://`` URL."""
+    global _embedded
+    # pgserver falls back to /tmp for its runtime dir and warns about it; nothing to act on.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import pgserver
+
+    pgdata = (data_dir / "pgdata").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # Unix socket paths are limited to 107 bytes; the socket lives inside pgdata.
+    if len(str(pgdata)) > 90:
+        raise RuntimeError(f"DATA_DIR path too long for a PostgreSQL socket: {pgdata}")
+    server = pgserver.get_server(str(pgdata), cleanup_mode="stop")  # type: ignore[attr-defined]
+    _embedded = server
+    if not database.isidentifier():
+        raise ValueError(f"invalid database name: {database!r}")
+    # The name is a fixed identifier checked above; psql here takes no bind parameters.
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
+    if "1 row" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    url: str = server.get_uri(database)
+    log.info("embedded PostgreSQL ready in %s", pgdata)
+    return url
+
+
+def async_url(url: str) -> str:
+    """``postgresql://...`` (any driver suffix) -> ``postgresql+asyncpg://...``."""
+    parts = urlsplit(url)
+    scheme = "postgresql+asyncpg"
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def sync_url(url: str) -> str:
+    """The plain libpq form, for asyncpg.connect() and psql."""
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        # A dropped connection is replaced on the next checkout rather than failing requests.
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": f"tipline-{os.getpid()}"}},
+    )
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction on a pooled connection: commit on success, roll back on error."""
+    async with engine.begin() as conn:
+        yield conn

@@ -1,0 +1,137 @@
+"""Test fixtures: a real PostgreSQL database of the suite's own, and a real Tipline server.
+
+The server runs in the test process (same event loop) on a free port, so tests speak real
+HTTP and real WebSockets to it and can still look at its hub. Each test starts from empty
+tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from tipline.app import build_runtime, create_app
+from tipline.config import Settings
+from tipline.domain.tables import __all__ as TABLES
+from tipline.runtime import Runtime
+from tipline.storage.migrate import upgrade_async
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def test_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        # Cheap hashing keeps the suite fast; production defaults are tested in tests/domain.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "argon2_parallelism": 1,
+        "jwt_secret": None,
+        "database_url": None,
+        "allowed_origins": "http://127.0.0.1:8000",
+        "db_pool_size": 20,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    name = f"tipline_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = _with_db(ADMIN_URL, name)
+    await upgrade_async(url)
+    yield url
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    rt: Runtime
+    base_url: str
+    ws_url: str
+    database_url: str
+
+
+@pytest.fixture(scope="session")
+async def server(database_url: str) -> AsyncIterator[Server]:
+    port = free_port()
+    settings = test_settings(port=port, public_url=f"http://127.0.0.1:{port}")
+    rt = build_runtime(settings, database_url=database_url, jwt_key=secrets.token_bytes(64))
+    app = create_app(rt)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_frame_bytes,
+        log_level="warning",
+        lifespan="on",
+    )
+    srv = uvicorn.Server(config)
+    srv.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(srv.serve())
+    while not srv.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield Server(rt=rt, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws", database_url=database_url)
+    srv.should_exit = True
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+def rt(server: Server) -> Runtime:
+    return server.rt
+
+
+@pytest.fixture
+async def api(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "server" not in request.fixturenames and "database_url" not in request.fixturenames:
+        return
+    server: Server = request.getfixturevalue("server")
+    await server.rt.batcher.drain()
+    # Let sockets the test closed finish unregistering before the next test.
+    for _ in range(100):
+        if not server.rt.hub.users:
+            break
+        await asyncio.sleep(0.02)
+    conn = await asyncpg.connect(server.database_url)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
