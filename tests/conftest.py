@@ -30,7 +30,7 @@ from tipline.storage.migrate import upgrade_async
 ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def test_settings(**overrides: object) -> Settings:
+def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         # Cheap hashing keeps the suite fast; production defaults are tested in tests/domain.
         "argon2_time_cost": 1,
@@ -82,7 +82,7 @@ class Server:
 @pytest.fixture(scope="session")
 async def server(database_url: str) -> AsyncIterator[Server]:
     port = free_port()
-    settings = test_settings(port=port, public_url=f"http://127.0.0.1:{port}")
+    settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}")
     rt = build_runtime(settings, database_url=database_url, jwt_key=secrets.token_bytes(64))
     app = create_app(rt)
     config = uvicorn.Config(
@@ -91,6 +91,7 @@ async def server(database_url: str) -> AsyncIterator[Server]:
         port=port,
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_frame_bytes,
+        ws_per_message_deflate=settings.ws_compression,
         log_level="warning",
         lifespan="on",
     )
@@ -101,7 +102,9 @@ async def server(database_url: str) -> AsyncIterator[Server]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    yield Server(rt=rt, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws", database_url=database_url)
+    yield Server(
+        rt=rt, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws", database_url=database_url
+    )
     srv.should_exit = True
     with contextlib.suppress(Exception):
         await asyncio.wait_for(task, 10)

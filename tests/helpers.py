@@ -61,7 +61,9 @@ async def create_conversation(
     return body
 
 
-async def send_http(api: httpx.AsyncClient, user: User, conversation_id: int, body: str, **extra: Any) -> httpx.Response:
+async def send_http(
+    api: httpx.AsyncClient, user: User, conversation_id: int, body: str, **extra: Any
+) -> httpx.Response:
     payload = {"client_msg_id": extra.pop("client_msg_id", uuid.uuid4().hex), "body": body, **extra}
     return await api.post(f"/conversations/{conversation_id}/messages", headers=user.headers, json=payload)
 
@@ -93,7 +95,9 @@ class Ws:
             origin=origin,  # type: ignore[arg-type]
             open_timeout=5,
             max_size=None,
-            **kwargs,
+            # Keep reading from TCP even when the test has not consumed frames yet, so a
+            # close handshake is never stuck behind unread events.
+            **{"max_queue": None, **kwargs},
         )
         ws = cls(conn)
         if user is not None and auth == "frame":
@@ -115,9 +119,7 @@ class Ws:
         else:
             self.buffer.append(frame)
 
-    async def expect(
-        self, match: str | Callable[[dict[str, Any]], bool], timeout: float = 5.0
-    ) -> dict[str, Any]:
+    async def expect(self, match: str | Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
         """The first frame (in arrival order) matching a type name or a predicate."""
         pred = (lambda f: f.get("type") == match) if isinstance(match, str) else match
         loop = asyncio.get_running_loop()

@@ -39,9 +39,9 @@ def build_runtime(settings: Settings, *, database_url: str, jwt_key: bytes, bus:
 
 async def _sweep(rt: Runtime) -> None:
     """Close sockets that sent nothing (not even a ping) within the idle timeout."""
-    interval = max(0.5, min(5.0, rt.settings.ws_idle_timeout_s / 4))
     while True:
-        await asyncio.sleep(interval)
+        # Read each turn so an operator (or a test) can change the timeout at run time.
+        await asyncio.sleep(max(0.2, min(1.0, rt.settings.ws_idle_timeout_s / 4)))
         rt.hub.sweep_idle(rt.settings.ws_idle_timeout_s)
 
 

@@ -63,12 +63,13 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
         http="httptools",
         ws=settings.ws_impl,
         ws_max_size=settings.ws_max_frame_bytes,
+        ws_per_message_deflate=settings.ws_compression,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         log_level=settings.log_level,
         # Proxy headers are trusted only when an operator says which proxies to trust.
-        proxy_headers=bool(os.environ.get("FORWARDED_ALLOW_IPS")),
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS"),
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )
     log.info("Tipline on http://%s:%d (API docs at /docs)", settings.host, settings.port)

@@ -38,6 +38,16 @@ class Settings(BaseSettings):
         "websockets-sansio",
         description="uvicorn's WebSocket implementation (chosen by bench/fanout; see docs/architecture.md).",
     )
+    ws_compression: bool = Field(
+        False,
+        description="Offer permessage-deflate on WebSockets. Off by default: compressing each event once per "
+        "socket costs more CPU in fan-out than the bandwidth it saves on small chat frames.",
+    )
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are trusted (unset: "
+        "none, the client address is the socket peer).",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
     # --- storage ---------------------------------------------------------------------------
@@ -87,7 +97,9 @@ class Settings(BaseSettings):
         2000, description="Events queued for one socket before it is closed as a slow consumer (4008)."
     )
     typing_throttle_s: float = Field(2.0, description="At most one typing event per user per conversation.")
-    away_after_s: float = Field(300.0, description="Documented client hint: idle time before `away`.")
+    away_after_s: float = Field(
+        300.0, description="Sent to clients in `ready`: idle time after which a client reports `away`."
+    )
     send_batch_max: int = Field(256, description="Most sends committed in one transaction (group commit).")
 
     @field_validator("allowed_origins", mode="before")

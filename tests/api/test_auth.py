@@ -148,4 +148,3 @@ async def test_forged_tokens_are_refused(api: httpx.AsyncClient, server: Server)
         assert r.status_code == 401, name
         assert r.json()["code"] in {"invalid_token", "token_expired"}, name
     assert (await api.get("/me")).status_code == 401
-

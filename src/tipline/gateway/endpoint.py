@@ -129,6 +129,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                     "session_id": str(claims.session_id),
                     "heartbeat_s": rt.settings.ws_heartbeat_s,
                     "idle_timeout_s": rt.settings.ws_idle_timeout_s,
+                    "away_after_s": rt.settings.away_after_s,
                     "conversations": [{"id": cid, "last_seq": last} for cid, last in convs],
                 }
             )

@@ -26,6 +26,9 @@ from tipline.gateway.protocol import Close, encode
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0
+# A coalesced write stays a reasonable WebSocket message for any client.
+BATCH_MAX_FRAMES = 200
+BATCH_MAX_CHARS = 64 * 1024
 
 SendText = Callable[[str], Awaitable[None]]
 CloseSocket = Callable[[int, str], Awaitable[None]]
@@ -42,6 +45,7 @@ class Connection:
         "max_queue",
         "queue",
         "send_text",
+        "sending",
         "session_id",
         "status",
         "task",
@@ -64,6 +68,9 @@ class Connection:
         self.last_seen = time.monotonic()
         self.status = "online"
         self.endpoint_task: asyncio.Task[Any] | None = None
+        # True only while a write is suspended: the transport is paused because the client
+        # is not reading. A write that completes at once never leaves this True.
+        self.sending = False
 
     def push(self, text: str) -> None:
         """Queue one encoded frame; start a writer if none is running."""
@@ -71,7 +78,9 @@ class Connection:
             return
         queue = self.queue
         queue.append(text)
-        if len(queue) > self.max_queue:
+        # A group commit may queue hundreds of events at once for a healthy socket; only a
+        # backlog that builds while a write is stuck means the client stopped reading.
+        if (self.sending and len(queue) > self.max_queue) or len(queue) > 16 * self.max_queue:
             self.close(Close.SLOW_CONSUMER, "slow consumer: the client is not reading fast enough")
             return
         if self.task is None:
@@ -80,16 +89,40 @@ class Connection:
     async def _flush(self) -> None:
         try:
             while self.queue and self.close_code is None:
-                items = self.queue
-                self.queue = []
+                items = self._take()
+                self.sending = True
                 if len(items) == 1:
                     await self.send_text(items[0])
                 else:
                     await self.send_text('{"type":"batch","frames":[' + ",".join(items) + "]}")
-        except Exception:  # the socket went away; its endpoint loop notices and unregisters
+                self.sending = False
+        except Exception as exc:  # the socket went away; its endpoint loop notices and unregisters
+            log.warning("write failed: %r", exc)
             self.queue.clear()
         finally:
+            self.sending = False
             self.task = None
+
+    def _take(self) -> list[str]:
+        """The queued frames for one write: all of them, unless that would make a huge frame."""
+        queue = self.queue
+        if len(queue) <= BATCH_MAX_FRAMES:
+            size = 0
+            for text in queue:
+                size += len(text)
+            if size <= BATCH_MAX_CHARS:
+                self.queue = []
+                return queue
+        size = 0
+        n = 0
+        for text in queue:
+            if n and (n >= BATCH_MAX_FRAMES or size + len(text) > BATCH_MAX_CHARS):
+                break
+            size += len(text)
+            n += 1
+        items = queue[:n]
+        del queue[:n]
+        return items
 
     def close(self, code: int, reason: str) -> None:
         if self.close_code is not None:

@@ -48,6 +48,14 @@ def start_embedded_postgres(data_dir: Path, database: str = "tipline") -> str:
     return url
 
 
+def stop_embedded_postgres() -> None:
+    """Stop the PostgreSQL this process started (it also stops when the process exits)."""
+    global _embedded
+    if _embedded is not None:
+        _embedded.cleanup()
+        _embedded = None
+
+
 def async_url(url: str) -> str:
     """``postgresql://...`` (any driver suffix) -> ``postgresql+asyncpg://...``."""
     parts = urlsplit(url)

@@ -1,0 +1,158 @@
+"""The hub's local fan-out, unit-tested with the in-memory bus and fake sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import orjson
+
+from tipline.bus.base import topic_conversation, topic_user
+from tipline.bus.envelope import encode_control, encode_event, event_frame
+from tipline.bus.memory import MemoryBus
+from tipline.gateway.hub import BATCH_MAX_FRAMES, Connection, Hub
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: tuple[int, str] | None = None
+        self.block = asyncio.Event()
+        self.block.set()
+
+    async def send_text(self, text: str) -> None:
+        await self.block.wait()
+        self.sent.append(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def frames(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for text in self.sent:
+            frame = orjson.loads(text)
+            out.extend(frame["frames"] if frame["type"] == "batch" else [frame])
+        return out
+
+
+async def make(hub: Hub, user_id: int, conversations: list[int], max_queue: int = 100) -> tuple[Connection, FakeSocket]:
+    sock = FakeSocket()
+    conn = Connection(
+        user_id=user_id, session_id=uuid.uuid4(), send_text=sock.send_text, closer=sock.close, max_queue=max_queue
+    )
+    hub.register(conn, conversations)
+    return conn, sock
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_events_reach_subscribers_once_and_coalesce() -> None:
+    bus = MemoryBus()
+    hub = Hub(bus, typing_throttle_s=1)
+    await bus.start(hub.handle)
+    _, a = await make(hub, 1, [10])
+    _, b = await make(hub, 2, [10, 11])
+    _, c = await make(hub, 3, [11])
+    items = [
+        (topic_conversation(10), encode_event(event_frame("message.created", 10, seq, {"n": seq})))
+        for seq in range(1, 6)
+    ]
+    await bus.publish_many(items)
+    await settle()
+    assert [f["seq"] for f in a.frames()] == [1, 2, 3, 4, 5]
+    assert len(a.sent) == 1  # five events, one write
+    assert [f["seq"] for f in b.frames()] == [1, 2, 3, 4, 5]
+    assert c.sent == []
+
+
+async def test_batches_are_capped() -> None:
+    bus = MemoryBus()
+    hub = Hub(bus, typing_throttle_s=1)
+    await bus.start(hub.handle)
+    _, a = await make(hub, 1, [10], max_queue=10_000)
+    n = BATCH_MAX_FRAMES * 2 + 5
+    await bus.publish_many([(topic_conversation(10), encode_event(event_frame("x", 10, i, {}))) for i in range(n)])
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert [f["seq"] for f in a.frames()] == list(range(n))
+    assert len(a.sent) == 3
+
+
+async def test_bus_interest_follows_local_sockets() -> None:
+    bus = MemoryBus()
+    hub = Hub(bus, typing_throttle_s=1)
+    await bus.start(hub.handle)
+    conn, _ = await make(hub, 1, [10])
+    assert bus._topics == {topic_user(1), topic_conversation(10)}
+    hub.unregister(conn)
+    assert bus._topics == set()
+
+
+async def test_control_subscribe_unsubscribe_and_revoke() -> None:
+    bus = MemoryBus()
+    hub = Hub(bus, typing_throttle_s=1)
+    await bus.start(hub.handle)
+    conn, sock = await make(hub, 1, [])
+    other, other_sock = await make(hub, 2, [10])
+    await bus.publish(
+        topic_user(1),
+        encode_control(
+            {
+                "op": "subscribe",
+                "conversation_id": 10,
+                "user_id": 1,
+                "frame": event_frame("conversation.joined", 10, None, {}),
+            }
+        ),
+    )
+    assert 10 in conn.conversations
+    await bus.publish(
+        topic_conversation(10),
+        encode_control(
+            {
+                "op": "unsubscribe",
+                "conversation_id": 10,
+                "user_id": 1,
+                "frame": event_frame("member.removed", 10, 7, {"user_id": 1}),
+            }
+        ),
+    )
+    await bus.publish(topic_conversation(10), encode_event(event_frame("message.created", 10, 8, {})))
+    await settle()
+    assert [f.get("event") for f in sock.frames()] == ["conversation.joined", "member.removed"]
+    assert [f.get("seq") for f in other_sock.frames()] == [7, 8]
+    await bus.publish(
+        topic_user(2), encode_control({"op": "revoke_session", "user_id": 2, "session_id": str(other.session_id)})
+    )
+    await settle()
+    assert other_sock.closed is not None and other_sock.closed[0] == 4001
+    assert sock.closed is None
+
+
+async def test_slow_consumer_closed_only_when_writes_are_stuck() -> None:
+    bus = MemoryBus()
+    hub = Hub(bus, typing_throttle_s=1)
+    await bus.start(hub.handle)
+    conn, sock = await make(hub, 1, [10], max_queue=5)
+    # A burst larger than the queue limit is fine while the socket keeps up.
+    await bus.publish_many([(topic_conversation(10), encode_event(event_frame("x", 10, i, {}))) for i in range(20)])
+    await settle()
+    assert sock.closed is None and len(sock.frames()) == 20
+    sock.block.clear()  # the client stops reading: writes hang
+    await bus.publish(topic_conversation(10), encode_event(event_frame("x", 10, 21, {})))
+    await settle()
+    assert conn.sending
+    for i in range(6):
+        await bus.publish(topic_conversation(10), encode_event(event_frame("x", 10, 22 + i, {})))
+    await settle()
+    assert sock.closed is not None and sock.closed[0] == 4008
+
+
+async def test_typing_throttle() -> None:
+    hub = Hub(MemoryBus(), typing_throttle_s=60)
+    assert hub.typing_allowed(1, 10)
+    assert not hub.typing_allowed(1, 10)
+    assert hub.typing_allowed(2, 10) and hub.typing_allowed(1, 11)
