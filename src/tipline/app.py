@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from tipline.api import auth, conversations, health, messages, users
 from tipline.api.middleware import BodyLimit, SecurityHeaders
@@ -45,6 +45,20 @@ async def _sweep(rt: Runtime) -> None:
         rt.hub.sweep_idle(rt.settings.ws_idle_timeout_s)
 
 
+class TiplineApp(FastAPI):
+    """FastAPI for HTTP; the WebSocket at /ws is dispatched here, before the framework's layers.
+
+    Every delivered event goes through the socket's ``send``; taking the server's callables
+    directly keeps the per-delivery cost and the per-connection memory down.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            await websocket_endpoint(self.state.rt, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(rt: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +76,7 @@ def create_app(rt: Runtime) -> FastAPI:
             await rt.bus.close()
             await rt.engine.dispose()
 
-    app = FastAPI(
+    app = TiplineApp(
         title="Tipline",
         version="0.1.0",
         summary="Real-time chat with non-custodial crypto tipping.",
@@ -96,7 +110,6 @@ def create_app(rt: Runtime) -> FastAPI:
         messages.router,
     ):
         app.include_router(router)
-    app.router.routes.append(WebSocketRoute("/ws", websocket_endpoint))
     app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
     return app

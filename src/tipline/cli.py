@@ -76,6 +76,16 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
     uvicorn.Server(config).run()
 
 
+def _openapi_json(settings: Settings) -> str:
+    import orjson
+
+    from tipline.app import build_runtime, create_app
+
+    # The engine connects lazily, so no database is touched to describe the API.
+    rt = build_runtime(settings, database_url="postgresql://localhost/unused", jwt_key=b"unused" * 8)
+    return orjson.dumps(create_app(rt).openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+
+
 def _config_markdown() -> str:
     rows = ["| Setting | Default | Description |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
@@ -94,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="run for production (JWT_SECRET required)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
     cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
     cfg.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
@@ -109,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
 
         upgrade(_database_url(settings))
         print("migrations applied")
+    elif args.command == "openapi":
+        print(_openapi_json(settings))
     elif args.command == "config":
         if args.markdown:
             print(_config_markdown())

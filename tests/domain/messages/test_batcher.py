@@ -148,3 +148,38 @@ async def test_one_bad_send_does_not_fail_its_batch(api: httpx.AsyncClient, serv
     assert results[5].duplicate is True  # type: ignore[union-attr]
     history = (await api.get(f"/conversations/{open_conv}/messages", headers=alice.headers)).json()["messages"]
     assert [m["body"] for m in history] == ["ok-1", "ok-2"]
+
+
+async def test_a_batch_costs_a_constant_number_of_queries(api: httpx.AsyncClient, server: Server) -> None:
+    """Group commit: 50 sends into 10 conversations run as one transaction of a few statements."""
+    from sqlalchemy import event
+
+    alice = await signup(api)
+    convs = [(await create_conversation(api, alice, "group"))["id"] for _ in range(10)]
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sync_engine = server.rt.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        await asyncio.gather(
+            *(
+                do_send_message(
+                    server.rt,
+                    user_id=alice.id,
+                    conversation_id=convs[i % 10],
+                    client_msg_id=f"q{i}",
+                    body=f"hello @{alice.handle}",
+                    reply_to=None,
+                )
+                for i in range(50)
+            )
+        )
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "SELECT"))]
+    # lock, existing ids, memberships, mentions, insert, last_seq update: per batch, not per send.
+    assert server.rt.batcher.batches >= 1
+    assert len(writes) <= 6 * 2, writes
