@@ -23,15 +23,34 @@ from tipline.domain.messages.batcher import SendBatcher
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.hub import Hub
+from tipline.ratelimit import Limiter, Limits, MemoryLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
 
 log = logging.getLogger(__name__)
 
 
+RATE_RULES = (
+    "signup_per_ip",
+    "signin_per_ip",
+    "signin_per_email",
+    "send_per_user",
+    "send_per_ip",
+    "connect_per_user",
+    "connect_per_ip",
+)
+
+
+def build_limits(settings: Settings, limiter: Limiter | None = None) -> Limits:
+    rules = {name: parse_rule(name, getattr(settings, f"rate_{name}")) for name in RATE_RULES}
+    return Limits(limiter or MemoryLimiter(), enabled=settings.rate_limits, rules=rules)
+
+
 def build_runtime(settings: Settings, *, database_url: str, jwt_key: bytes, bus: Bus | None = None) -> Runtime:
     engine = create_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
-    rt = Runtime(settings=settings, engine=engine, bus=bus or MemoryBus(), jwt_key=jwt_key)
+    rt = Runtime(
+        settings=settings, engine=engine, bus=bus or MemoryBus(), jwt_key=jwt_key, limits=build_limits(settings)
+    )
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)
     return rt

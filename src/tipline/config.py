@@ -102,6 +102,32 @@ class Settings(BaseSettings):
     )
     send_batch_max: int = Field(256, description="Most sends committed in one transaction (group commit).")
 
+    # --- rate limits (per node with the embedded default; shared by all nodes over Redis) ----
+    rate_limits: bool = Field(True, description="Enforce the rate limits below.")
+    rate_signup_per_ip: str = Field("10/3600", description="Sign-ups per client IP: `count/seconds`.")
+    rate_signin_per_ip: str = Field("30/300", description="Sign-in attempts per client IP.")
+    rate_signin_per_email: str = Field("10/300", description="Sign-in attempts per email address.")
+    rate_send_per_user: str = Field("60/10", description="Messages sent per user (WebSocket and HTTP).")
+    rate_send_per_ip: str = Field("600/10", description="Messages sent per client IP.")
+    rate_connect_per_user: str = Field("30/60", description="WebSocket connections opened per user.")
+    rate_connect_per_ip: str = Field("120/60", description="WebSocket connections opened per client IP.")
+
+    @field_validator(
+        "rate_signup_per_ip",
+        "rate_signin_per_ip",
+        "rate_signin_per_email",
+        "rate_send_per_user",
+        "rate_send_per_ip",
+        "rate_connect_per_user",
+        "rate_connect_per_ip",
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        count, sep, window = value.partition("/")
+        if not sep or int(count) < 1 or float(window) <= 0:
+            raise ValueError("a rate is `count/seconds`, e.g. 10/60")
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tipline.bus.base import Bus
 from tipline.config import Settings
+from tipline.ratelimit import Limits
 
 if TYPE_CHECKING:
     from tipline.domain.messages.batcher import SendBatcher
@@ -21,6 +22,7 @@ class Runtime:
     engine: AsyncEngine
     bus: Bus
     jwt_key: bytes
+    limits: Limits
     hub: Hub = field(init=False)
     batcher: SendBatcher = field(init=False)
     shutting_down: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request, status
 
@@ -15,15 +16,21 @@ from tipline.errors import NotFound
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=TokenPair)
+LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": "rate limited; see Retry-After"}}
+
+
+@router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=TokenPair, responses=LIMITED)
 async def sign_up(body: SignUpIn, rt: Rt, request: Request) -> TokenPair:
     """Create an account (email, password, @handle, display name) and sign in."""
+    await rt.limits.check("signup_per_ip", client_ip(request))
     return await actions.do_sign_up(rt, data=body, user_agent=user_agent(request), ip=client_ip(request))
 
 
-@router.post("/signin", response_model=TokenPair)
+@router.post("/signin", response_model=TokenPair, responses=LIMITED)
 async def sign_in(body: SignInIn, rt: Rt, request: Request) -> TokenPair:
     """Exchange email and password for an access token and a refresh token (a new session)."""
+    await rt.limits.check("signin_per_ip", client_ip(request))
+    await rt.limits.check("signin_per_email", body.email.strip().lower())
     return await actions.do_sign_in(
         rt, email=body.email, password=body.password, user_agent=user_agent(request), ip=client_ip(request)
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, Rt, client_ip
 from tipline.domain.messages import actions
 from tipline.domain.messages.schemas import Ack, EditIn, Emoji, HistoryPage, MessageOut, ReplayOut, SendIn
 
@@ -31,9 +31,18 @@ async def history(
     )
 
 
-@router.post("/conversations/{conversation_id}/messages", status_code=status.HTTP_201_CREATED, response_model=Ack)
-async def send(conversation_id: ConversationIdPath, body: SendIn, rt: Rt, caller: CurrentCaller) -> Ack:
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Ack,
+    responses={429: {"description": "rate limited; see Retry-After"}},
+)
+async def send(
+    conversation_id: ConversationIdPath, body: SendIn, rt: Rt, caller: CurrentCaller, request: Request
+) -> Ack:
     """Send a message. Answers after commit; the same ``client_msg_id`` again returns the same ack."""
+    await rt.limits.check("send_per_user", str(caller.user_id))
+    await rt.limits.check("send_per_ip", client_ip(request))
     return await actions.do_send_message(
         rt,
         user_id=caller.user_id,

@@ -22,7 +22,7 @@ from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.actions import do_mark_read
 from tipline.domain.messages.actions import check_body, replay_since
 from tipline.domain.messages.schemas import Ack
-from tipline.errors import DomainError
+from tipline.errors import DomainError, RateLimited
 from tipline.gateway.hub import Connection
 from tipline.gateway.protocol import (
     AUTH_PREFIX,
@@ -138,8 +138,15 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
             await ws.close(code=Close.UNAUTHORIZED, reason="the first frame must be auth")
             return
         token, ref = frame.token, frame.ref
+    ip = str((scope.get("client") or ("",))[0])
     try:
+        await rt.limits.check("connect_per_ip", ip)
         claims = await _authenticate(rt, token)
+        await rt.limits.check("connect_per_user", str(claims.user_id))
+    except RateLimited as exc:
+        await ws.send_text(error_frame(exc.code, exc.message, ref, retry_after=round(exc.retry_after, 3)))
+        await ws.close(code=Close.RATE_LIMITED, reason="too many connections")
+        return
     except DomainError as exc:
         await ws.send_text(error_frame(exc.code, exc.message, ref))
         await ws.close(code=Close.UNAUTHORIZED, reason=exc.code)
@@ -160,7 +167,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         convs = await conv_repo.user_conversation_ids(db, user_id=claims.user_id)
     was = rt.hub.presence_of(claims.user_id)
     rt.hub.register(conn, [cid for cid, _ in convs])
-    session = Session(rt, conn, ws.receive)
+    session = Session(rt, conn, ws.receive, ip)
     try:
         conn.push(
             encode(
@@ -197,10 +204,11 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
 class Session:
     """One authenticated socket's frame loop."""
 
-    def __init__(self, rt: Runtime, conn: Connection, receive: Callable[[], Awaitable[Message]]) -> None:
+    def __init__(self, rt: Runtime, conn: Connection, receive: Callable[[], Awaitable[Message]], ip: str) -> None:
         self.rt = rt
         self.conn = conn
         self._receive = receive
+        self.ip = ip
 
     async def loop(self) -> None:
         receive = self._receive
@@ -225,7 +233,7 @@ class Session:
 
     async def dispatch(self, frame: Any) -> None:
         if isinstance(frame, SendFrame):
-            self.send(frame)
+            await self.send(frame)
         elif isinstance(frame, PingFrame):
             self.conn.push(encode({"type": "pong", "ref": frame.ref}))
         elif isinstance(frame, TypingFrame):
@@ -241,10 +249,24 @@ class Session:
         elif isinstance(frame, AuthFrame):
             self.conn.push(error_frame("already_authenticated", "this socket is already authenticated", frame.ref))
 
-    def send(self, frame: SendFrame) -> None:
+    async def send(self, frame: SendFrame) -> None:
         ref = frame.ref or frame.client_msg_id
         try:
             check_body(self.rt, frame.body)
+            await self.rt.limits.check("send_per_user", str(self.conn.user_id))
+            await self.rt.limits.check("send_per_ip", self.ip)
+        except RateLimited as exc:
+            self.conn.push(
+                error_frame(
+                    exc.code,
+                    exc.message,
+                    ref,
+                    client_msg_id=frame.client_msg_id,
+                    conversation_id=frame.conversation_id,
+                    retry_after=round(exc.retry_after, 3),
+                )
+            )
+            return
         except DomainError as exc:
             self.conn.push(
                 error_frame(
