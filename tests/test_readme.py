@@ -1,4 +1,5 @@
-"""The README stays true: its settings table is the one the code generates, and CI runs its test command."""
+"""The README stays true: its settings table is the one the code generates (scripts/readme_settings.py),
+and CI runs its test command."""
 
 from __future__ import annotations
 
