@@ -126,17 +126,21 @@ async def api(server: Server) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(autouse=True)
 async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    uses_server = "server" in request.fixturenames
+    uses_db = uses_server or "database_url" in request.fixturenames
+    server: Server | None = request.getfixturevalue("server") if uses_server else None
+    database_url: str | None = request.getfixturevalue("database_url") if uses_db else None
     yield
-    if "server" not in request.fixturenames and "database_url" not in request.fixturenames:
+    if database_url is None:
         return
-    server: Server = request.getfixturevalue("server")
-    await server.rt.batcher.drain()
-    # Let sockets the test closed finish unregistering before the next test.
-    for _ in range(100):
-        if not server.rt.hub.users:
-            break
-        await asyncio.sleep(0.02)
-    conn = await asyncpg.connect(server.database_url)
+    if server is not None:
+        await server.rt.batcher.drain()
+        # Let sockets the test closed finish unregistering before the next test.
+        for _ in range(100):
+            if not server.rt.hub.users:
+                break
+            await asyncio.sleep(0.02)
+    conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     finally:

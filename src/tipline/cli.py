@@ -73,7 +73,9 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
         timeout_graceful_shutdown=10,
     )
     log.info("Tipline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
-    uvicorn.Server(config).run()
+    from tipline.server import GracefulServer
+
+    GracefulServer(config, rt).run()
 
 
 def _openapi_json(settings: Settings) -> str:

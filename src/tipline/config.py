@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are trusted (unset: "
         "none, the client address is the socket peer).",
     )
+    shutdown_grace_s: float = Field(
+        2.0,
+        description="On SIGTERM, how long readiness reports false before sockets are closed (1012), so a "
+        "load balancer stops sending new clients first.",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
     # --- storage ---------------------------------------------------------------------------

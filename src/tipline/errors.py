@@ -48,6 +48,11 @@ class TooLarge(DomainError):
     code = "too_large"
 
 
+class Unavailable(DomainError):
+    status = 503
+    code = "unavailable"
+
+
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"

@@ -25,4 +25,5 @@ class Runtime:
     limits: Limits
     hub: Hub = field(init=False)
     batcher: SendBatcher = field(init=False)
-    shutting_down: bool = False
+    shutting_down: bool = False  # readiness is false
+    accepting_sends: bool = True  # false in the last step of a graceful shutdown

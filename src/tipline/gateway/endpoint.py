@@ -20,7 +20,7 @@ from tipline.domain.accounts.access import access_session
 from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.actions import do_mark_read
-from tipline.domain.messages.actions import check_body, replay_since
+from tipline.domain.messages.actions import check_accepting, check_body, replay_since
 from tipline.domain.messages.schemas import Ack
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.hub import Connection
@@ -253,6 +253,7 @@ class Session:
         ref = frame.ref or frame.client_msg_id
         try:
             check_body(self.rt, frame.body)
+            check_accepting(self.rt)
             await self.rt.limits.check("send_per_user", str(self.conn.user_id))
             await self.rt.limits.check("send_per_ip", self.ip)
         except RateLimited as exc:

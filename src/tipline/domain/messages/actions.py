@@ -31,7 +31,7 @@ from tipline.domain.messages.schemas import (
     mentioned_handles,
     message_dict,
 )
-from tipline.errors import Conflict, Invalid
+from tipline.errors import Conflict, Invalid, Unavailable
 from tipline.runtime import Runtime
 
 MAX_EMOJI_PER_MESSAGE = 50
@@ -48,6 +48,11 @@ def check_body(rt: Runtime, body: str) -> str:
     return body
 
 
+def check_accepting(rt: Runtime) -> None:
+    if not rt.accepting_sends:
+        raise Unavailable("this server is restarting; send again (same client_msg_id) after reconnecting")
+
+
 async def do_send_message(
     rt: Runtime, *, user_id: int, conversation_id: int, client_msg_id: str, body: str, reply_to: int | None
 ) -> Ack:
@@ -57,6 +62,7 @@ async def do_send_message(
     gets its own ack or error, and nothing is acknowledged before its commit.
     """
     check_body(rt, body)
+    check_accepting(rt)
     return await rt.batcher.submit(
         user_id=user_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body, reply_to=reply_to
     )

@@ -22,15 +22,10 @@ from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_event, event_frame
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages.schemas import Ack, mentioned_handles, message_dict
-from tipline.errors import Conflict, DomainError, Forbidden, NotFound
+from tipline.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from tipline.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-class Unavailable(DomainError):
-    status = 503
-    code = "unavailable"
 
 
 @dataclass

@@ -1,0 +1,37 @@
+"""The uvicorn server with Tipline's graceful shutdown (docs/operations.md, "Stopping a node").
+
+On SIGTERM or SIGINT: readiness turns false at once; after SHUTDOWN_GRACE_S (time for a
+load balancer to notice) new sends are refused, sends already accepted are committed and
+acknowledged, and only then does uvicorn close every socket with 1012 (service restart) so
+clients reconnect to another node and resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import uvicorn
+
+from tipline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class GracefulServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, rt: Runtime) -> None:
+        super().__init__(config)
+        self.rt = rt
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        rt = self.rt
+        rt.shutting_down = True
+        log.info("shutting down: readiness is false; closing sockets in %.1f s", rt.settings.shutdown_grace_s)
+        await asyncio.sleep(rt.settings.shutdown_grace_s)
+        rt.accepting_sends = False
+        await rt.batcher.drain()
+        # Let the socket writers push the last acks before the close frames.
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await super().shutdown(sockets)
