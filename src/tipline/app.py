@@ -23,6 +23,7 @@ from tipline.domain.messages.batcher import SendBatcher
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.hub import Hub
+from tipline.gateway.resync import resync_all
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
@@ -81,6 +82,15 @@ class TiplineApp(FastAPI):
 def create_app(rt: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resyncs: set[asyncio.Task[int]] = set()
+
+        def after_bus_outage() -> None:
+            # Messages published while the bus was down are lost to it: have every socket check.
+            task = asyncio.create_task(resync_all(rt))
+            resyncs.add(task)
+            task.add_done_callback(resyncs.discard)
+
+        rt.bus.on_reconnect(after_bus_outage)
         await rt.bus.start(rt.hub.handle)
         rt.batcher.start()
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
