@@ -99,6 +99,18 @@ def _config_markdown() -> str:
     return "\n".join(rows)
 
 
+def _masked(name: str, value: object) -> object:
+    if value and "secret" in name:
+        return "***"
+    if isinstance(value, str) and "://" in value and "@" in value:
+        # postgresql://user:password@host/db -> postgresql://user:***@host/db
+        scheme, rest = value.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tipline", description="Tipline chat server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             print(_config_markdown())
         else:
             for name, value in settings.model_dump().items():
-                print(f"{name.upper()}={'***' if 'secret' in name and value else value}")
+                print(f"{name.upper()}={_masked(name, value)}")
 
 
 if __name__ == "__main__":

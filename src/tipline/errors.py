@@ -1,6 +1,6 @@
 """Domain errors: each carries a stable machine-readable code, a human reason and an HTTP status.
 
-Transports translate them: the HTTP API answers ``{"error": {"code", "message"}}`` with the
+Transports translate them: the HTTP API answers ``{"detail": message, "code": code}`` with the
 status, the WebSocket gateway sends an ``error`` frame and keeps the socket open.
 """
 

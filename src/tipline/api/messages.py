@@ -82,9 +82,9 @@ async def delete(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> Me
 
 
 @router.get("/messages/{message_id}/replies", response_model=HistoryPage)
-async def replies(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> HistoryPage:
-    """The thread under a message."""
-    return await actions.get_replies(rt, user_id=caller.user_id, message_id=message_id)
+async def replies(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller, after: SeqQuery = None) -> HistoryPage:
+    """The thread under a message, oldest first; ``after`` pages on."""
+    return await actions.get_replies(rt, user_id=caller.user_id, message_id=message_id, after=after)
 
 
 @router.put("/messages/{message_id}/reactions/{emoji}", response_model=MessageOut)

@@ -22,7 +22,7 @@ async def get_me(rt: Rt, caller: CurrentCaller) -> MeOut:
     async with rt.engine.connect() as conn:
         row = await repo.user_by_id(conn, user_id=caller.user_id)
     if row is None:
-        raise NotFound("user not found")
+        raise NotFound("user not found", code="user_not_found")
     return MeOut(**{k: row[k] for k in MeOut.model_fields})
 
 

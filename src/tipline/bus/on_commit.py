@@ -1,7 +1,7 @@
 """Publish after commit: events an action produces wait here until its transaction commits.
 
-Actions never call ``Bus.publish`` inside a transaction. They add events to an
-:class:`Outbox` and call :func:`commit_and_publish` (or use :func:`unit_of_work`), so a
+Actions never call ``Bus.publish`` inside a transaction. They add events to the
+:class:`Outbox` of a :func:`unit_of_work`, which publishes them once it has committed, so a
 rolled-back transaction never reaches a socket and a socket never sees an event before the
 data behind it can be read. (docs/subsystems/messages.md, "publish after commit")
 """

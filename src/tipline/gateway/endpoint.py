@@ -14,11 +14,12 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from tipline.bus.base import topic_conversation
+from tipline.bus.base import topic_conversation, topic_user
 from tipline.bus.envelope import encode_event
 from tipline.domain.accounts.access import access_session
 from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
 from tipline.domain.conversations import repository as conv_repo
+from tipline.domain.conversations.access import access_member
 from tipline.domain.conversations.actions import do_mark_read
 from tipline.domain.messages.actions import check_accepting, check_body, replay_since
 from tipline.domain.messages.schemas import Ack
@@ -163,10 +164,19 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         max_queue=rt.settings.ws_queue_max,
     )
     conn.endpoint_task = asyncio.current_task()
+    was = rt.hub.presence_of(claims.user_id)
+    # Register before reading memberships, and check them again once subscribed: a removal
+    # that commits meanwhile is then either in the second read or delivered as a control.
+    rt.hub.register(conn, [])
     async with rt.engine.connect() as db:
         convs = await conv_repo.user_conversation_ids(db, user_id=claims.user_id)
-    was = rt.hub.presence_of(claims.user_id)
-    rt.hub.register(conn, [cid for cid, _ in convs])
+        for cid, _ in convs:
+            rt.hub.add_conversation(conn, cid)
+        current = {cid for cid, _ in await conv_repo.user_conversation_ids(db, user_id=claims.user_id)}
+    for cid, _ in convs:
+        if cid not in current:
+            rt.hub.remove_conversation(conn, cid)
+    convs = [(cid, last) for cid, last in convs if cid in current]
     session = Session(rt, conn, ws.receive, ip)
     try:
         conn.push(
@@ -194,11 +204,10 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
             task.uncancel()
     finally:
         was = rt.hub.presence_of(claims.user_id)
-        conversations = set(conn.conversations)
         rt.hub.unregister(conn)
         if conn.close_code is None:
             conn.close_code = Close.NORMAL
-        await session.presence_changed(was, conversations)
+        await session.presence_changed(was)
 
 
 class Session:
@@ -313,6 +322,9 @@ class Session:
     async def typing(self, frame: TypingFrame) -> None:
         cid = frame.conversation_id
         if cid not in self.conn.conversations:
+            # Answer exactly as the other paths do (404, or 403 for a public channel).
+            async with self.rt.engine.connect() as db:
+                await access_member(db, user_id=self.conn.user_id, conversation_id=cid)
             raise DomainError("conversation not found", code="not_found")
         if not self.rt.hub.typing_allowed(self.conn.user_id, cid):
             return  # throttled: typing is a hint, dropping it is harmless
@@ -337,10 +349,12 @@ class Session:
                 encode({"type": "resumed", "conversation_id": cid, "last_seq": replay.last_seq, "ref": frame.ref})
             )
 
-    async def presence_changed(self, was: str, conversations: set[int] | None = None) -> None:
+    async def presence_changed(self, was: str) -> None:
+        """Tell each user who shares a conversation with this one, once (their user topic)."""
         now = self.rt.hub.presence_of(self.conn.user_id)
         if now == was:
             return
-        targets = self.conn.conversations if conversations is None else conversations
+        async with self.rt.engine.connect() as db:
+            peers = await conv_repo.users_sharing_a_conversation(db, user_id=self.conn.user_id, others=None)
         payload = encode_event({"type": "presence", "user_id": self.conn.user_id, "status": now})
-        await self.rt.bus.publish_many([(topic_conversation(cid), payload) for cid in sorted(targets)])
+        await self.rt.bus.publish_many([(topic_user(uid), payload) for uid in sorted(peers)])

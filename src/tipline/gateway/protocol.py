@@ -108,6 +108,8 @@ class ReadyFrameOut(TypedDict):
     user_id: int
     session_id: str
     heartbeat_s: float
+    idle_timeout_s: float
+    away_after_s: float
     conversations: list[dict[str, int]]
 
 

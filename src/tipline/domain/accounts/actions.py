@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from tipline.bus.base import topic_user
 from tipline.bus.envelope import encode_control
@@ -23,7 +24,7 @@ from tipline.domain.accounts.tokens import (
     new_refresh_token,
     verify_password,
 )
-from tipline.errors import Conflict, Unauthorized
+from tipline.errors import Conflict, Invalid, Unauthorized
 from tipline.runtime import Runtime
 
 INVALID_CREDENTIALS = "invalid email or password"
@@ -73,7 +74,7 @@ async def _open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: s
 async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -> TokenPair:
     email = normalize_email(str(data.email))
     if email is None:
-        raise Conflict("this email address cannot be used", code="email_invalid")
+        raise Invalid("this email address cannot be used", code="email_invalid")
     check_password_policy(data.password, email=email, handle=data.handle, min_length=rt.settings.password_min_length)
     # Hash before looking anything up so a taken email costs the same time as a new one.
     password_hash = await asyncio.to_thread(hash_password, rt.settings, data.password)
@@ -121,7 +122,9 @@ async def do_refresh(rt: Runtime, *, refresh_token: str) -> TokenPair:
             await repo.revoke_sessions(
                 uow.conn, user_id=row["user_id"], session_id=row["session_id"], reason="refresh_token_reuse"
             )
-            _publish_revocation(uow.outbox.add, user_id=row["user_id"], session_id=row["session_id"])
+            _publish_revocation(
+                uow.outbox.add, user_id=row["user_id"], session_id=row["session_id"], reason="refresh_token_reuse"
+            )
             reused = (row["user_id"], row["session_id"])
         else:
             await repo.rotate_refresh_token(
@@ -141,14 +144,16 @@ async def do_refresh(rt: Runtime, *, refresh_token: str) -> TokenPair:
     )
 
 
-def _publish_revocation(add: Callable[[str, bytes], None], *, user_id: int, session_id: uuid.UUID | None) -> None:
+def _publish_revocation(
+    add: Callable[[str, bytes], None], *, user_id: int, session_id: uuid.UUID | None, reason: str = "signed_out"
+) -> None:
     if session_id is None:
-        add(topic_user(user_id), encode_control({"op": "revoke_user", "user_id": user_id, "reason": "signed_out"}))
+        add(topic_user(user_id), encode_control({"op": "revoke_user", "user_id": user_id, "reason": reason}))
     else:
         add(
             topic_user(user_id),
             encode_control(
-                {"op": "revoke_session", "user_id": user_id, "session_id": str(session_id), "reason": "signed_out"}
+                {"op": "revoke_session", "user_id": user_id, "session_id": str(session_id), "reason": reason}
             ),
         )
 
@@ -172,7 +177,10 @@ async def do_update_profile(rt: Runtime, *, user_id: int, patch: ProfilePatch) -
             current = await repo.user_by_id(conn, user_id=user_id)
             if current is None or current["handle"] != values["handle"]:
                 raise Conflict("this handle is taken", code="handle_taken")
-        row = await repo.update_profile(conn, user_id=user_id, values=values) if values else None
+        try:
+            row = await repo.update_profile(conn, user_id=user_id, values=values) if values else None
+        except IntegrityError as exc:  # a concurrent change took the handle first
+            raise Conflict("this handle is taken", code="handle_taken") from exc
         if row is None:
             row = await repo.user_by_id(conn, user_id=user_id)
         assert row is not None

@@ -226,8 +226,15 @@ async def do_join(rt: Runtime, *, user_id: int, conversation_id: int) -> Convers
         access = await access_conversation(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
         if access.member is None:
             require_not_archived(access)
+            # A channel everyone left has no one to manage it: its first new member owns it.
+            empty = await repo.member_count(uow.conn, conversation_id=conversation_id) == 0
             await _add_members(
-                uow.conn, uow.outbox, conv=access.conversation, user_ids=[user_id], role="member", by=user_id
+                uow.conn,
+                uow.outbox,
+                conv=access.conversation,
+                user_ids=[user_id],
+                role="owner" if empty else "member",
+                by=user_id,
             )
         return await _get(uow.conn, user_id=user_id, conversation_id=conversation_id)
 
@@ -351,8 +358,11 @@ async def _member(conn: AsyncConnection, *, conversation_id: int, user_id: int) 
 async def _get(conn: AsyncConnection, *, user_id: int, conversation_id: int) -> ConversationOut:
     for row in await repo.list_for_user(conn, user_id=user_id, conversation_id=conversation_id):
         if row["id"] == conversation_id:
-            peers = await repo.direct_peers(conn, user_id=user_id, conversation_ids=[conversation_id])
-            return _conversation_out(row, member_count=row["member_count"], peer=peers.get(conversation_id))
+            peer = None
+            if row["kind"] == "direct":
+                peers = await repo.direct_peers(conn, user_id=user_id, conversation_ids=[conversation_id])
+                peer = peers.get(conversation_id)
+            return _conversation_out(row, member_count=row["member_count"], peer=peer)
     # Not a member: only a public channel is visible.
     access = await access_conversation(conn, user_id=user_id, conversation_id=conversation_id)
     count = await repo.member_count(conn, conversation_id=conversation_id)

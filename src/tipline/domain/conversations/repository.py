@@ -257,15 +257,18 @@ async def mark_read(conn: AsyncConnection, *, conversation_id: int, user_id: int
     return None if value is None else int(value)
 
 
-async def users_sharing_a_conversation(conn: AsyncConnection, *, user_id: int, others: list[int]) -> set[int]:
-    if not others:
+async def users_sharing_a_conversation(conn: AsyncConnection, *, user_id: int, others: list[int] | None) -> set[int]:
+    """Other users who share at least one conversation with ``user_id`` (among ``others`` if given)."""
+    if others is not None and not others:
         return set()
     mine = members.alias("mine")
     theirs = members.alias("theirs")
     stmt = (
         select(theirs.c.user_id)
         .join(mine, mine.c.conversation_id == theirs.c.conversation_id)
-        .where(mine.c.user_id == user_id, theirs.c.user_id.in_(others))
+        .where(mine.c.user_id == user_id, theirs.c.user_id != user_id)
         .distinct()
     )
+    if others is not None:
+        stmt = stmt.where(theirs.c.user_id.in_(others))
     return {row[0] for row in await conn.execute(stmt)}

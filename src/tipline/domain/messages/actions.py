@@ -174,11 +174,12 @@ async def get_history(
         return HistoryPage(messages=[MessageOut(**m) for m in await _decorate(conn, rows)], has_more=has_more)
 
 
-async def get_replies(rt: Runtime, *, user_id: int, message_id: int) -> HistoryPage:
+async def get_replies(rt: Runtime, *, user_id: int, message_id: int, after: int | None = None) -> HistoryPage:
+    """The thread under a message, oldest first; page on with ``after`` (the last seq seen)."""
     limit = rt.settings.history_page_max
     async with rt.engine.connect() as conn:
         await access_message(conn, user_id=user_id, message_id=message_id)
-        rows = await repo.replies(conn, message_id=message_id, limit=limit + 1)
+        rows = await repo.replies(conn, message_id=message_id, after=after, limit=limit + 1)
         return HistoryPage(
             messages=[MessageOut(**m) for m in await _decorate(conn, rows[:limit])], has_more=len(rows) > limit
         )

@@ -1,4 +1,4 @@
-"""Message tables: messages, reactions, and the log of non-message conversation events."""
+"""Message tables: messages and reactions (the log of other conversation events is in conversations)."""
 
 from sqlalchemy import (
     BigInteger,

@@ -184,8 +184,10 @@ async def history(
     return rows
 
 
-async def replies(conn: AsyncConnection, *, message_id: int, limit: int) -> list[RowMapping]:
+async def replies(conn: AsyncConnection, *, message_id: int, after: int | None, limit: int) -> list[RowMapping]:
     stmt = select(*MSG_COLS).where(messages.c.reply_to_id == message_id).order_by(messages.c.seq).limit(limit)
+    if after is not None:
+        stmt = stmt.where(messages.c.seq > after)
     return list((await conn.execute(stmt)).mappings())
 
 

@@ -1,0 +1,564 @@
+"""The Redis Bus: fan-out between app nodes over Redis pub/sub (or sharded pub/sub on a Cluster).
+
+One Redis channel per topic, named ``<channel_prefix><topic>``. A node is subscribed to a
+channel exactly while its hub wants the topic, on one dedicated connection per Redis server
+(standalone: one; Cluster: one per primary, each channel on the primary that owns its slot),
+so every message reaches each interested node once, in the order its publisher sent it.
+
+How the guarantees of :mod:`tipline.bus.base` are kept here:
+
+* **Interest changes.** ``subscribe``/``unsubscribe`` are synchronous: they record the
+  change, and a background task sends SUBSCRIBE/UNSUBSCRIBE followed by a ``PING`` on the
+  subscriber connection. Redis answers a connection's commands in order, so that PING's reply
+  proves the subscriptions before it are in place. ``publish`` first applies pending changes
+  and waits for those replies, so a message this node publishes after ``subscribe(topic)``
+  returned is never missed by this node. Changes that cancel out before being applied
+  (subscribe, unsubscribe, subscribe) send nothing.
+* **Lost connections.** Any failure of a subscriber connection (closed by the server, no
+  reply to a heartbeat PING, or in a Cluster a slot that moved) takes the whole bus down:
+  ``healthy()`` turns False, connections are rebuilt with exponential backoff and jitter, every
+  topic of current interest is subscribed again and confirmed, ``healthy()`` turns True, and
+  only then the ``on_reconnect`` callbacks run, so the gap checks they trigger find the node
+  subscribed again.
+* **At most once.** Redis pub/sub keeps nothing: a message published while a node is
+  disconnected is lost for that node, which is why ``on_reconnect`` exists. A publish that
+  fails (Redis down) is logged and dropped, never raised: the event has committed, and
+  clients repair the gap from PostgreSQL.
+
+redis-py's own ``PubSub``/``ClusterPubSub`` objects are not used for subscribing: they
+reconnect and resubscribe silently inside the library, so the bus could not report the outage
+nor ask sockets to check for gaps, and ``ClusterPubSub`` polls its per-node connections in
+turn. The subscriber connections are redis-py ``Connection`` objects driven directly;
+publishing goes through the ordinary ``Redis`` / ``RedisCluster`` clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import random
+import secrets
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection, Connection, parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import RedisError
+
+from tipline.bus.base import Handler
+
+log = logging.getLogger(__name__)
+
+# Channels per SUBSCRIBE command when many are (re)subscribed at once.
+_SUBSCRIBE_CHUNK = 1000
+_HEARTBEAT = b"hb"
+
+
+class _Resync(Exception):
+    """The subscriber connections no longer match the server (a Cluster slot moved)."""
+
+
+class _Link:
+    """One subscriber connection to one Redis server, with its reader and heartbeat tasks."""
+
+    def __init__(self, bus: RedisBus, name: str, conn: AbstractConnection, broken: asyncio.Event) -> None:
+        self.bus = bus
+        self.name = name
+        self.conn = conn
+        self.broken = broken
+        self.open = False
+        # Channels this connection is subscribed to, counting commands already sent.
+        self.channels: set[bytes] = set()
+        # Unsubscribe confirmations still expected; any other one comes from the server.
+        self.unsubscribing: Counter[bytes] = Counter()
+        # Barrier tokens: ``sent`` PINGs written, ``confirmed`` the last one answered.
+        self.sent = 0
+        self.confirmed = 0
+        self.waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self.received = 0
+        self.tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def sharded(self) -> bool:
+        return self.bus.sharded
+
+    async def connect(self) -> None:
+        await self.conn.connect()  # type: ignore[no-untyped-call]
+        self.open = True
+
+    def start(self, ping_interval_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.tasks = [
+            loop.create_task(self._read_loop(), name=f"redis-bus-reader-{self.name}"),
+            loop.create_task(self._ping_loop(ping_interval_s), name=f"redis-bus-ping-{self.name}"),
+        ]
+
+    async def change(self, subscribe: Iterable[bytes], unsubscribe: Iterable[bytes]) -> None:
+        """Send the subscription changes and a barrier PING in one write."""
+        commands: list[tuple[bytes | str, ...]] = []
+        unsub = list(unsubscribe)
+        if unsub:
+            for group in self._groups(unsub):
+                commands.append(("SUNSUBSCRIBE" if self.sharded else "UNSUBSCRIBE", *group))
+            self.unsubscribing.update(unsub)
+            self.channels.difference_update(unsub)
+        sub = list(subscribe)
+        if sub:
+            for group in self._groups(sub):
+                commands.append(("SSUBSCRIBE" if self.sharded else "SUBSCRIBE", *group))
+            self.channels.update(sub)
+        # All bookkeeping is done before the first await: a publisher that looks at ``sent``
+        # from now on waits for this write's replies.
+        self.sent += 1
+        commands.append(("PING", str(self.sent)))
+        await self.write(commands)
+
+    def _groups(self, channels: list[bytes]) -> Iterator[Sequence[bytes]]:
+        if self.sharded:
+            # One SSUBSCRIBE may only name channels of one hash slot.
+            by_slot: dict[int, list[bytes]] = {}
+            for channel in channels:
+                by_slot.setdefault(key_slot(channel), []).append(channel)
+            yield from by_slot.values()
+        else:
+            for i in range(0, len(channels), _SUBSCRIBE_CHUNK):
+                yield channels[i : i + _SUBSCRIBE_CHUNK]
+
+    async def write(self, commands: list[tuple[bytes | str, ...]]) -> None:
+        conn = self.conn
+        # redis-py reconnects a closed connection on send; a new connection would hold none of
+        # our subscriptions, so a link that lost its connection never writes again.
+        if not (self.open and conn.is_connected):
+            raise ConnectionError(f"redis bus connection {self.name} is closed")
+        await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+
+    def barrier(self) -> asyncio.Future[None]:
+        """Resolved once every command written so far has been answered (or the link failed)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self.open or self.confirmed >= self.sent:
+            future.set_result(None)
+        else:
+            self.waiters.append((self.sent, future))
+        return future
+
+    def _confirm(self, token: int) -> None:
+        self.confirmed = max(self.confirmed, token)
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for wanted, future in self.waiters:
+            if wanted <= self.confirmed:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                keep.append((wanted, future))
+        self.waiters = keep
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.open:
+            return
+        self.open = False
+        self.bus._healthy = False
+        log.warning("redis bus connection %s lost: %r", self.name, exc)
+        for _, future in self.waiters:
+            if not future.done():
+                future.set_result(None)
+        self.waiters = []
+        self.broken.set()
+
+    async def close(self) -> None:
+        self.open = False
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for _, future in self.waiters:
+            if not future.done():
+                future.set_result(None)
+        self.waiters = []
+        with contextlib.suppress(Exception):
+            await self.conn.disconnect(nowait=True)
+
+    async def _read_loop(self) -> None:
+        conn = self.conn
+        deliver = self.bus._deliver
+        try:
+            while True:
+                # math.inf: block without the socket timeout; the heartbeat detects silence.
+                reply: Any = await conn.read_response(timeout=math.inf)
+                self.received += 1
+                if type(reply) is list:
+                    kind = reply[0]
+                    if kind == b"message" or kind == b"smessage":
+                        deliver(reply[1], reply[2])
+                    elif kind == b"pong":
+                        self._pong(reply[1])
+                    elif kind == b"unsubscribe" or kind == b"sunsubscribe":
+                        self._unsubscribed(reply[1])
+                elif isinstance(reply, bytes):
+                    # A PING answered outside subscribed mode (no channel left).
+                    self._pong(reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.fail(exc)
+
+    def _pong(self, token: bytes) -> None:
+        if token != _HEARTBEAT:
+            with contextlib.suppress(ValueError):
+                self._confirm(int(token))
+
+    def _unsubscribed(self, channel: bytes | None) -> None:
+        if channel is None:
+            return
+        if self.unsubscribing[channel] > 0:
+            self.unsubscribing[channel] -= 1
+            if not self.unsubscribing[channel]:
+                del self.unsubscribing[channel]
+        elif channel in self.channels:
+            # Redis Cluster drops shard-channel subscriptions whose slot moved to another node.
+            raise _Resync(f"the server dropped the subscription to {channel!r}")
+
+    async def _ping_loop(self, interval_s: float) -> None:
+        seen = self.received
+        probing = False
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                if self.received != seen:
+                    seen = self.received
+                    probing = False
+                    continue
+                if probing:
+                    raise ConnectionError(f"no reply to PING within {2 * interval_s:.1f}s")
+                probing = True
+                await self.write([("PING", _HEARTBEAT)])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.fail(exc)
+
+
+class RedisBus:
+    """The :class:`~tipline.bus.base.Bus` over Redis pub/sub; ``sharded=True`` for Redis Cluster.
+
+    ``url`` is a ``redis://`` / ``rediss://`` URL; in sharded mode, any node of the cluster.
+    Topics are spread over the cluster's shards by their channel name's hash slot, so
+    ``channel_prefix`` must not contain a ``{hash tag}``. ``client_name`` names every
+    connection of this bus (``CLIENT LIST``); by default it is unique per bus.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        sharded: bool = False,
+        channel_prefix: str = "tipline:",
+        client_name: str | None = None,
+        reconnect_min_s: float = 0.05,
+        reconnect_max_s: float = 5.0,
+        ping_interval_s: float = 5.0,
+        start_timeout_s: float = 10.0,
+        settle_timeout_s: float = 2.0,
+        timeout_s: float = 2.0,
+    ) -> None:
+        if sharded and "{" in channel_prefix and "}" in channel_prefix:
+            raise ValueError("channel_prefix must not contain a hash tag: it would put every topic on one shard")
+        self.sharded = sharded
+        self.channel_prefix = channel_prefix
+        self.client_name = client_name or f"tipline-bus-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._reconnect_min_s = reconnect_min_s
+        self._reconnect_max_s = reconnect_max_s
+        self._ping_interval_s = ping_interval_s
+        self._start_timeout_s = start_timeout_s
+        self._settle_timeout_s = settle_timeout_s
+
+        common: dict[str, Any] = {
+            "client_name": self.client_name,
+            "decode_responses": False,
+            "socket_connect_timeout": timeout_s,
+            "socket_timeout": timeout_s,
+        }
+        # Publishing: one quick retry covers a pooled connection the server closed meanwhile.
+        publish_retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 1)
+        # Subscriber connections never retry or reconnect by themselves (see _Link.write).
+        self._link_kwargs: dict[str, Any] = {
+            **common,
+            "retry": Retry(NoBackoff(), 0),
+            "retry_on_error": [],
+            "health_check_interval": 0,
+            "protocol": 2,
+        }
+        self._client: Redis | None = None
+        self._cluster: RedisCluster | None = None
+        self._link_class: type[AbstractConnection] = Connection
+        self._link_url_kwargs: dict[str, Any] = {}
+        if sharded:
+            self._cluster = RedisCluster.from_url(url, retry=publish_retry, **common)
+        else:
+            self._client = Redis.from_url(url, retry=publish_retry, **common)
+            self._link_url_kwargs = dict(parse_url(url))
+            self._link_class = self._link_url_kwargs.pop("connection_class", Connection)
+
+        self._handler: Handler | None = None
+        self._callbacks: list[Callable[[], None]] = []
+        # Channels of current interest -> their topic; the only topics handed to the handler.
+        self._topics: dict[bytes, str] = {}
+        # Channels whose interest changed since the last apply.
+        self._changed: set[bytes] = set()
+        self._links: dict[str, _Link] = {}
+        self._healthy = False
+        self._closing = False
+        # Whether the next successful connection is a recovery that runs the callbacks.
+        self._recovering = False
+        self._connected_once: asyncio.Future[None] | None = None
+        self._wake = asyncio.Event()
+        self._apply_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.reconnects = 0
+        self.publish_errors = 0
+
+    # --- the Bus protocol ------------------------------------------------------------------
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+        self._closing = False
+        loop = asyncio.get_running_loop()
+        self._connected_once = loop.create_future()
+        self._tasks = [
+            loop.create_task(self._supervise(), name="redis-bus-supervisor"),
+            loop.create_task(self._apply_loop(), name="redis-bus-applier"),
+        ]
+        try:
+            await asyncio.wait_for(asyncio.shield(self._connected_once), self._start_timeout_s)
+        except TimeoutError:
+            # Keep trying in the background; readiness reports the bus down meanwhile, and the
+            # sockets accepted before it connects are told to check for gaps once it does.
+            self._recovering = True
+            log.warning("redis bus not connected after %.1fs; still trying", self._start_timeout_s)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._healthy = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self._close_links()
+        if self._client is not None:
+            await self._client.aclose()
+        if self._cluster is not None:
+            await self._cluster.aclose()
+        self._handler = None
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        if self._changed or self._unconfirmed():
+            await self._settle()
+        channel = self.channel_prefix + topic
+        try:
+            if self._cluster is not None:
+                await self._cluster.spublish(channel, payload)
+            else:
+                assert self._client is not None
+                await self._client.publish(channel, payload)
+        except (RedisError, OSError) as exc:
+            self._publish_failed(exc, 1)
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        if not items:
+            return
+        if self._changed or self._unconfirmed():
+            await self._settle()
+        prefix = self.channel_prefix
+        try:
+            if self._cluster is not None:
+                # Grouped by node, one round trip per shard; order is kept per channel.
+                cpipe = self._cluster.pipeline(transaction=False)
+                for topic, payload in items:
+                    cpipe.spublish(prefix + topic, payload)
+                await cpipe.execute()
+            else:
+                assert self._client is not None
+                pipe = self._client.pipeline(transaction=False)
+                for topic, payload in items:
+                    pipe.publish(prefix + topic, payload)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._publish_failed(exc, len(items))
+
+    def subscribe(self, topic: str) -> None:
+        channel = (self.channel_prefix + topic).encode()
+        self._topics[channel] = topic
+        self._changed.add(channel)
+        self._wake.set()
+
+    def unsubscribe(self, topic: str) -> None:
+        channel = (self.channel_prefix + topic).encode()
+        if self._topics.pop(channel, None) is not None:
+            self._changed.add(channel)
+            self._wake.set()
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    def healthy(self) -> bool:
+        return self._healthy
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def _deliver(self, channel: bytes, payload: bytes) -> None:
+        # A message may still arrive between unsubscribe() and the UNSUBSCRIBE reaching
+        # Redis; the handler only sees topics of current interest.
+        topic = self._topics.get(channel)
+        handler = self._handler
+        if topic is None or handler is None:
+            return
+        try:
+            handler(topic, payload)
+        except Exception:
+            log.exception("bus handler failed on %s", topic)
+
+    def _publish_failed(self, exc: BaseException, count: int) -> None:
+        self.publish_errors += count
+        log.warning("redis bus: %d message(s) not published (at most once): %r", count, exc)
+
+    # --- interest changes ------------------------------------------------------------------
+
+    def _unconfirmed(self) -> bool:
+        return any(link.open and link.confirmed < link.sent for link in self._links.values())
+
+    async def _settle(self) -> None:
+        """Wait until every interest change made so far is in place on the server."""
+        if self._changed:
+            await self._apply()
+        waits = [link.barrier() for link in self._links.values() if link.open and link.confirmed < link.sent]
+        if not waits:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), self._settle_timeout_s)
+        except TimeoutError:
+            log.warning("redis bus: subscriptions not confirmed within %.1fs", self._settle_timeout_s)
+
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._apply()
+
+    async def _apply(self) -> None:
+        async with self._apply_lock:
+            if not self._changed or not self._healthy:
+                # While down the next connection subscribes to everything of interest.
+                return
+            changed, self._changed = self._changed, set()
+            plan: dict[_Link, tuple[list[bytes], list[bytes]]] = {}
+            for channel in changed:
+                link = self._link_for(channel)
+                if link is None:
+                    return
+                wanted = channel in self._topics
+                if wanted != (channel in link.channels):
+                    sub, unsub = plan.setdefault(link, ([], []))
+                    (sub if wanted else unsub).append(channel)
+            for link, (sub, unsub) in plan.items():
+                try:
+                    await link.change(sub, unsub)
+                except (RedisError, OSError) as exc:
+                    link.fail(exc)
+
+    def _link_for(self, channel: bytes) -> _Link | None:
+        """The link of the server that owns ``channel``; None (and a resync) if there is none."""
+        if self._cluster is None:
+            return next(iter(self._links.values()), None)
+        slot_nodes = self._cluster.nodes_manager.slots_cache.get(key_slot(channel))
+        link = self._links.get(slot_nodes[0].name) if slot_nodes else None
+        if link is None:
+            # The publishing client learned of a new topology (a MOVED reply).
+            for any_link in self._links.values():
+                any_link.fail(_Resync(f"no subscriber connection owns {channel!r}"))
+        return link
+
+    # --- connection life -------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        delay = self._reconnect_min_s
+        attempt = 0
+        while not self._closing:
+            broken = asyncio.Event()
+            try:
+                await self._connect(broken, refresh=attempt > 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._close_links()
+                attempt += 1
+                log.warning("redis bus: connection attempt %d failed: %r", attempt, exc)
+                await asyncio.sleep(random.uniform(delay / 2, delay))
+                delay = min(delay * 2, self._reconnect_max_s)
+                continue
+            delay = self._reconnect_min_s
+            self._healthy = True
+            if self._connected_once is not None and not self._connected_once.done():
+                self._connected_once.set_result(None)
+            if self._recovering:
+                self.reconnects += 1
+                log.info("redis bus reconnected; %d topic(s) subscribed again", len(self._topics))
+                for callback in list(self._callbacks):
+                    try:
+                        callback()
+                    except Exception:
+                        log.exception("on_reconnect callback failed")
+            self._recovering = True
+            # Interest that changed while connecting.
+            if self._changed:
+                self._wake.set()
+            await broken.wait()
+            self._healthy = False
+            await self._close_links()
+            attempt = 1
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+
+    async def _connect(self, broken: asyncio.Event, *, refresh: bool) -> None:
+        """Open a subscriber connection per server, subscribe all interest, wait until confirmed."""
+        links: dict[str, _Link] = {}
+        if self._cluster is not None:
+            await self._cluster.initialize()
+            if refresh:
+                await self._cluster.nodes_manager.initialize()
+            for node in self._cluster.get_primaries():
+                node_conn = node.connection_class(**{**node.connection_kwargs, **self._link_kwargs})
+                links[node.name] = _Link(self, node.name, node_conn, broken)
+        else:
+            # Our options win over the URL's query string: the reader expects RESP2 bytes.
+            conn = self._link_class(**{**self._link_url_kwargs, **self._link_kwargs})
+            links["redis"] = _Link(self, "redis", conn, broken)
+        self._links = links
+        await asyncio.gather(*(link.connect() for link in links.values()))
+        self._changed.clear()
+        plan: dict[str, list[bytes]] = {name: [] for name in links}
+        for channel in self._topics:
+            link = self._link_for(channel)
+            if link is None:
+                raise _Resync(f"no subscriber connection owns {channel!r}")
+            plan[link.name].append(channel)
+        for link in links.values():
+            link.start(self._ping_interval_s)
+        await asyncio.gather(*(links[name].change(channels, ()) for name, channels in plan.items()))
+        async with asyncio.timeout(self._settle_timeout_s * 5):
+            await asyncio.gather(*(link.barrier() for link in links.values()))
+        if broken.is_set() or not all(link.open for link in links.values()):
+            raise ConnectionError("a subscriber connection failed while subscribing")
+
+    async def _close_links(self) -> None:
+        links, self._links = self._links, {}
+        await asyncio.gather(*(link.close() for link in links.values()))
