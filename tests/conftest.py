@@ -38,6 +38,7 @@ def make_settings(**overrides: object) -> Settings:
         "argon2_parallelism": 1,
         "jwt_secret": None,
         "database_url": None,
+        "redis_url": None,
         "allowed_origins": "http://127.0.0.1:8000",
         "db_pool_size": 20,
         # The suite signs up hundreds of users from one address; tests/test_ratelimit.py

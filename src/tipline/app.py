@@ -47,10 +47,19 @@ def build_limits(settings: Settings, limiter: Limiter | None = None) -> Limits:
     return Limits(limiter or MemoryLimiter(), enabled=settings.rate_limits, rules=rules)
 
 
+def build_bus(settings: Settings) -> Bus:
+    """The one place the bus is chosen: Redis when REDIS_URL is set, else in-process."""
+    if settings.redis_url is None:
+        return MemoryBus()
+    from tipline.bus.redis import RedisBus
+
+    return RedisBus(settings.redis_url, sharded=settings.redis_cluster, channel_prefix=settings.bus_channel_prefix)
+
+
 def build_runtime(settings: Settings, *, database_url: str, jwt_key: bytes, bus: Bus | None = None) -> Runtime:
     engine = create_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     rt = Runtime(
-        settings=settings, engine=engine, bus=bus or MemoryBus(), jwt_key=jwt_key, limits=build_limits(settings)
+        settings=settings, engine=engine, bus=bus or build_bus(settings), jwt_key=jwt_key, limits=build_limits(settings)
     )
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
         description="PostgreSQL URL (postgresql://user:pass@host:5432/db). Unset: Tipline starts "
         "its own PostgreSQL in DATA_DIR/pgdata.",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL for the bus between app nodes (redis://host:6379/0; rediss:// for TLS). "
+        "Unset: the in-process bus (a single node).",
+    )
+    redis_cluster: bool = Field(
+        False, description="REDIS_URL is a Redis Cluster node: the bus uses sharded pub/sub (SPUBLISH/SSUBSCRIBE)."
+    )
+    bus_channel_prefix: str = Field(
+        "tipline:", description="Prefix of the bus's Redis channels; deployments sharing one Redis use different ones."
+    )
     db_pool_size: int = Field(10, description="Connections kept in the database pool per process.")
     db_max_overflow: int = Field(10, description="Extra connections the pool may open under load.")
 

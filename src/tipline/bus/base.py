@@ -11,6 +11,8 @@ Guarantees (and non-guarantees) every implementation keeps:
   while it was not subscribed, is *not* redelivered. The bus is the fast path only:
   PostgreSQL is the truth, and every conversation event carries ``(conversation_id,
   seq)`` so a socket that sees a gap, or is told to resync, replays what it missed.
+* **Publish never raises.** A message the broker cannot take is dropped and logged (at
+  most once); the committed data stays readable and clients repair the gap.
 * **Publish after commit.** Callers publish only what has committed (see
   :mod:`tipline.bus.on_commit`); the bus never sees a rolled-back event.
 * ``on_reconnect`` callbacks run after the bus lost and regained its connection, so the
@@ -47,6 +49,9 @@ class Bus(Protocol):
 
     def unsubscribe(self, topic: str) -> None:
         """Drop this node's interest in ``topic``."""
+
+    async def settle(self) -> None:
+        """Return once every subscribe/unsubscribe made so far is in effect on the broker."""
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` whenever the bus recovers from a lost connection."""

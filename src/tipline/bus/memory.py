@@ -34,6 +34,9 @@ class MemoryBus:
     def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
 
+    async def settle(self) -> None:
+        return None
+
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         # An in-process bus cannot lose its connection.
         return None

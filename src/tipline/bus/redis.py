@@ -10,10 +10,11 @@ How the guarantees of :mod:`tipline.bus.base` are kept here:
 * **Interest changes.** ``subscribe``/``unsubscribe`` are synchronous: they record the
   change, and a background task sends SUBSCRIBE/UNSUBSCRIBE followed by a ``PING`` on the
   subscriber connection. Redis answers a connection's commands in order, so that PING's reply
-  proves the subscriptions before it are in place. ``publish`` first applies pending changes
-  and waits for those replies, so a message this node publishes after ``subscribe(topic)``
-  returned is never missed by this node. Changes that cancel out before being applied
-  (subscribe, unsubscribe, subscribe) send nothing.
+  proves the subscriptions before it are in place. A ``publish`` on a topic whose subscription
+  is not yet confirmed applies it at once and waits for that reply (other publishes do not
+  wait), so a message this node publishes after ``subscribe(topic)`` returned is never missed
+  by this node. Changes that cancel out before being applied (subscribe, unsubscribe,
+  subscribe) send nothing.
 * **Lost connections.** Any failure of a subscriber connection (closed by the server, no
   reply to a heartbeat PING, or in a Cluster a slot that moved) takes the whole bus down:
   ``healthy()`` turns False, connections are rebuilt with exponential backoff and jitter, every
@@ -42,7 +43,7 @@ import os
 import random
 import secrets
 import socket
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -84,6 +85,8 @@ class _Link:
         self.sent = 0
         self.confirmed = 0
         self.waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Channels subscribed by each barrier not yet answered, oldest first.
+        self.unconfirmed: deque[tuple[int, list[bytes]]] = deque()
         self.received = 0
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -102,8 +105,12 @@ class _Link:
             loop.create_task(self._ping_loop(ping_interval_s), name=f"redis-bus-ping-{self.name}"),
         ]
 
-    async def change(self, subscribe: Iterable[bytes], unsubscribe: Iterable[bytes]) -> None:
-        """Send the subscription changes and a barrier PING in one write."""
+    def stage(self, subscribe: Iterable[bytes], unsubscribe: Iterable[bytes]) -> list[tuple[bytes | str, ...]]:
+        """Record subscription changes as sent; the commands (ending with a barrier PING) to write.
+
+        Synchronous, so that from the moment it returns a publisher on one of these channels
+        waits for the barrier's reply.
+        """
         commands: list[tuple[bytes | str, ...]] = []
         unsub = list(unsubscribe)
         if unsub:
@@ -116,11 +123,16 @@ class _Link:
             for group in self._groups(sub):
                 commands.append(("SSUBSCRIBE" if self.sharded else "SUBSCRIBE", *group))
             self.channels.update(sub)
-        # All bookkeeping is done before the first await: a publisher that looks at ``sent``
-        # from now on waits for this write's replies.
         self.sent += 1
+        pending = self.bus._pending
+        for channel in unsub:
+            pending.pop(channel, None)
+        if sub:
+            for channel in sub:
+                pending[channel] = (self, self.sent)
+            self.unconfirmed.append((self.sent, sub))
         commands.append(("PING", str(self.sent)))
-        await self.write(commands)
+        return commands
 
     def _groups(self, channels: list[bytes]) -> Iterator[Sequence[bytes]]:
         if self.sharded:
@@ -141,17 +153,28 @@ class _Link:
             raise ConnectionError(f"redis bus connection {self.name} is closed")
         await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
 
-    def barrier(self) -> asyncio.Future[None]:
-        """Resolved once every command written so far has been answered (or the link failed)."""
+    def barrier(self, token: int | None = None) -> asyncio.Future[None]:
+        """Resolved once the commands written up to barrier ``token`` (default: all) were answered.
+
+        Also resolved if the link fails: what it lost is the reconnect's to repair.
+        """
+        wanted = self.sent if token is None else token
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if not self.open or self.confirmed >= self.sent:
+        if not self.open or self.confirmed >= wanted:
             future.set_result(None)
         else:
-            self.waiters.append((self.sent, future))
+            self.waiters.append((wanted, future))
         return future
 
     def _confirm(self, token: int) -> None:
         self.confirmed = max(self.confirmed, token)
+        pending = self.bus._pending
+        while self.unconfirmed and self.unconfirmed[0][0] <= self.confirmed:
+            done, channels = self.unconfirmed.popleft()
+            for channel in channels:
+                entry = pending.get(channel)
+                if entry is not None and entry[0] is self and entry[1] <= done:
+                    del pending[channel]
         keep: list[tuple[int, asyncio.Future[None]]] = []
         for wanted, future in self.waiters:
             if wanted <= self.confirmed:
@@ -165,6 +188,7 @@ class _Link:
         if not self.open:
             return
         self.open = False
+        self.bus._ready = False
         self.bus._healthy = False
         log.warning("redis bus connection %s lost: %r", self.name, exc)
         for _, future in self.waiters:
@@ -314,8 +338,12 @@ class RedisBus:
         self._topics: dict[bytes, str] = {}
         # Channels whose interest changed since the last apply.
         self._changed: set[bytes] = set()
+        # Channels whose SUBSCRIBE was sent and not yet confirmed -> (link, barrier token).
+        self._pending: dict[bytes, tuple[_Link, int]] = {}
         self._links: dict[str, _Link] = {}
         self._healthy = False
+        # The subscriber connections are up and hold every subscription of interest.
+        self._ready = False
         self._closing = False
         # Whether the next successful connection is a recovery that runs the callbacks.
         self._recovering = False
@@ -323,7 +351,9 @@ class RedisBus:
         self._wake = asyncio.Event()
         self._apply_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._publish_down = False
         self.reconnects = 0
+        # Messages not published (Redis unreachable): lost, at most once.
         self.publish_errors = 0
 
     # --- the Bus protocol ------------------------------------------------------------------
@@ -348,6 +378,7 @@ class RedisBus:
     async def close(self) -> None:
         self._closing = True
         self._healthy = False
+        self._ready = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -362,9 +393,13 @@ class RedisBus:
         self._handler = None
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        if self._changed or self._unconfirmed():
-            await self._settle()
         channel = self.channel_prefix + topic
+        key = channel.encode()
+        if key in self._pending or key in self._changed:
+            await self._settle((key,))
+        if self._publish_down and not self._healthy:
+            self._publish_failed(None, 1)
+            return
         try:
             if self._cluster is not None:
                 await self._cluster.spublish(channel, payload)
@@ -377,9 +412,13 @@ class RedisBus:
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         if not items:
             return
-        if self._changed or self._unconfirmed():
-            await self._settle()
         prefix = self.channel_prefix
+        keys = {(prefix + topic).encode() for topic, _ in items}
+        if not (self._pending.keys().isdisjoint(keys) and self._changed.isdisjoint(keys)):
+            await self._settle(keys)
+        if self._publish_down and not self._healthy:
+            self._publish_failed(None, len(items))
+            return
         try:
             if self._cluster is not None:
                 # Grouped by node, one round trip per shard; order is kept per channel.
@@ -411,6 +450,15 @@ class RedisBus:
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)
 
+    async def settle(self) -> None:
+        """Until every ``subscribe``/``unsubscribe`` made so far is in effect on Redis.
+
+        Not part of the Bus protocol (yet): a caller that reads a conversation's last seq right
+        after subscribing can wait here first, so no message falls between that read and the
+        subscription without a gap to show for it.
+        """
+        await self._settle(self._changed | self._pending.keys())
+
     def healthy(self) -> bool:
         return self._healthy
 
@@ -428,20 +476,28 @@ class RedisBus:
         except Exception:
             log.exception("bus handler failed on %s", topic)
 
-    def _publish_failed(self, exc: BaseException, count: int) -> None:
+    def _publish_failed(self, exc: BaseException | None, count: int) -> None:
         self.publish_errors += count
-        log.warning("redis bus: %d message(s) not published (at most once): %r", count, exc)
+        if exc is not None:
+            # Until the bus is connected again, drop at once rather than wait for a timeout
+            # on every publish (senders' acks wait for the publish).
+            self._publish_down = True
+            log.warning("redis bus: %d message(s) not published (at most once): %r", count, exc)
 
     # --- interest changes ------------------------------------------------------------------
 
-    def _unconfirmed(self) -> bool:
-        return any(link.open and link.confirmed < link.sent for link in self._links.values())
-
-    async def _settle(self) -> None:
-        """Wait until every interest change made so far is in place on the server."""
-        if self._changed:
+    async def _settle(self, channels: Iterable[bytes]) -> None:
+        """Wait until the interest in ``channels`` expressed so far is in place on the server."""
+        channels = list(channels)
+        if not self._changed.isdisjoint(channels):
             await self._apply()
-        waits = [link.barrier() for link in self._links.values() if link.open and link.confirmed < link.sent]
+        waits: list[asyncio.Future[None]] = []
+        for channel in channels:
+            entry = self._pending.get(channel)
+            if entry is not None:
+                link, token = entry
+                if link.open and link.confirmed < token:
+                    waits.append(link.barrier(token))
         if not waits:
             return
         try:
@@ -457,7 +513,7 @@ class RedisBus:
 
     async def _apply(self) -> None:
         async with self._apply_lock:
-            if not self._changed or not self._healthy:
+            if not self._changed or not self._ready:
                 # While down the next connection subscribes to everything of interest.
                 return
             changed, self._changed = self._changed, set()
@@ -470,9 +526,12 @@ class RedisBus:
                 if wanted != (channel in link.channels):
                     sub, unsub = plan.setdefault(link, ([], []))
                     (sub if wanted else unsub).append(channel)
-            for link, (sub, unsub) in plan.items():
+            # Every change is recorded before the first write, so a publisher never finds its
+            # channel neither in ``_changed`` nor in ``_pending`` while it is on its way.
+            writes = [(link, link.stage(sub, unsub)) for link, (sub, unsub) in plan.items()]
+            for link, commands in writes:
                 try:
-                    await link.change(sub, unsub)
+                    await link.write(commands)
                 except (RedisError, OSError) as exc:
                     link.fail(exc)
 
@@ -497,9 +556,16 @@ class RedisBus:
             broken = asyncio.Event()
             try:
                 await self._connect(broken, refresh=attempt > 0)
+                # Interest that changed while connecting is in place before anyone is told.
+                self._ready = True
+                await self._apply()
+                await self._confirmed(list(self._links.values()))
+                if broken.is_set():
+                    raise ConnectionError("a subscriber connection failed while subscribing")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._ready = False
                 await self._close_links()
                 attempt += 1
                 log.warning("redis bus: connection attempt %d failed: %r", attempt, exc)
@@ -508,6 +574,7 @@ class RedisBus:
                 continue
             delay = self._reconnect_min_s
             self._healthy = True
+            self._publish_down = False
             if self._connected_once is not None and not self._connected_once.done():
                 self._connected_once.set_result(None)
             if self._recovering:
@@ -519,14 +586,17 @@ class RedisBus:
                     except Exception:
                         log.exception("on_reconnect callback failed")
             self._recovering = True
-            # Interest that changed while connecting.
-            if self._changed:
-                self._wake.set()
             await broken.wait()
+            self._ready = False
             self._healthy = False
             await self._close_links()
             attempt = 1
             await asyncio.sleep(random.uniform(delay / 2, delay))
+
+    async def _confirmed(self, links: list[_Link]) -> None:
+        """Until every command written to ``links`` so far was answered."""
+        async with asyncio.timeout(self._settle_timeout_s * 5):
+            await asyncio.gather(*(link.barrier() for link in links))
 
     async def _connect(self, broken: asyncio.Event, *, refresh: bool) -> None:
         """Open a subscriber connection per server, subscribe all interest, wait until confirmed."""
@@ -553,12 +623,13 @@ class RedisBus:
             plan[link.name].append(channel)
         for link in links.values():
             link.start(self._ping_interval_s)
-        await asyncio.gather(*(links[name].change(channels, ()) for name, channels in plan.items()))
-        async with asyncio.timeout(self._settle_timeout_s * 5):
-            await asyncio.gather(*(link.barrier() for link in links.values()))
-        if broken.is_set() or not all(link.open for link in links.values()):
+        writes = [(links[name], links[name].stage(channels, ())) for name, channels in plan.items()]
+        await asyncio.gather(*(link.write(commands) for link, commands in writes))
+        await self._confirmed(list(links.values()))
+        if broken.is_set():
             raise ConnectionError("a subscriber connection failed while subscribing")
 
     async def _close_links(self) -> None:
         links, self._links = self._links, {}
+        self._pending.clear()
         await asyncio.gather(*(link.close() for link in links.values()))

@@ -169,14 +169,18 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
     # that commits meanwhile is then either in the second read or delivered as a control.
     rt.hub.register(conn, [])
     async with rt.engine.connect() as db:
+        first = await conv_repo.user_conversation_ids(db, user_id=claims.user_id)
+    for cid, _ in first:
+        rt.hub.add_conversation(conn, cid)
+    # Once the node's subscriptions are live on the bus, nothing published from here on is
+    # missed; the seqs read after that point are what the client starts from.
+    await rt.bus.settle()
+    async with rt.engine.connect() as db:
         convs = await conv_repo.user_conversation_ids(db, user_id=claims.user_id)
-        for cid, _ in convs:
-            rt.hub.add_conversation(conn, cid)
-        current = {cid for cid, _ in await conv_repo.user_conversation_ids(db, user_id=claims.user_id)}
-    for cid, _ in convs:
+    current = {cid for cid, _ in convs}
+    for cid, _ in first:
         if cid not in current:
             rt.hub.remove_conversation(conn, cid)
-    convs = [(cid, last) for cid, last in convs if cid in current]
     session = Session(rt, conn, ws.receive, ip)
     try:
         conn.push(
@@ -239,6 +243,11 @@ class Session:
                 await self.dispatch(frame)
             except DomainError as exc:
                 self.conn.push(error_frame(exc.code, exc.message, frame.ref))
+            except Exception:
+                # A fault on our side answers this frame only; the socket and its other
+                # conversations go on.
+                log.exception("frame %s failed", frame.type)
+                self.conn.push(error_frame("internal", "the server could not handle this frame; retry", frame.ref))
 
     async def dispatch(self, frame: Any) -> None:
         if isinstance(frame, SendFrame):

@@ -89,7 +89,7 @@ def parse_client_frame(text: str) -> ClientFrame:
         raise FrameError("invalid_frame", "a frame is a JSON object with a `type`")
     ref = raw.get("ref") if isinstance(raw.get("ref"), str) else None
     kind = raw.get("type")
-    if kind not in CLIENT_FRAME_TYPES:
+    if not isinstance(kind, str) or kind not in CLIENT_FRAME_TYPES:
         raise FrameError("unknown_frame_type", f"unknown frame type: {str(kind)[:40]!r}", ref)
     try:
         return _adapter.validate_python(raw)
