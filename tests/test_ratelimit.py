@@ -120,3 +120,42 @@ async def test_websocket_connects_limited_per_user(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4029
     for ws in sockets:
         await ws.close()
+
+
+async def test_redis_limit_holds_across_nodes() -> None:
+    """Calls spread over two nodes (two clients) share one budget, to the call."""
+    import os
+    import uuid
+
+    from redis.asyncio import Redis
+
+    from tipline.ratelimit import RedisLimiter
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    prefix = f"tipline-test-{uuid.uuid4().hex}:rl:"
+    nodes = [RedisLimiter(Redis.from_url(url), prefix=prefix) for _ in range(3)]
+    rule = Rule("send_per_user", limit=50, window_s=60)
+    try:
+        results = await asyncio.gather(*(nodes[i % 3].hit(rule, "user-1") for i in range(300)))
+        accepted = sum(1 for r in results if r == 0)
+        assert abs(accepted - 50) <= 5  # within 10 % of the limit, whichever node took the call
+        assert all(r > 0 for r in results if r != 0)
+        assert await nodes[0].hit(rule, "user-2") == 0  # another key has its own budget
+    finally:
+        client = Redis.from_url(url)
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        for node in nodes:
+            await node.close()
+
+
+async def test_redis_limiter_fails_open_when_redis_is_unreachable() -> None:
+    from redis.asyncio import Redis
+
+    from tipline.ratelimit import RedisLimiter
+
+    limiter = RedisLimiter(Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.5))
+    assert await limiter.hit(Rule("x", 1, 60), "k") == 0
+    await limiter.close()

@@ -24,7 +24,7 @@ from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.hub import Hub
 from tipline.gateway.resync import resync_all
-from tipline.ratelimit import Limiter, Limits, MemoryLimiter, parse_rule
+from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
 
@@ -43,8 +43,22 @@ RATE_RULES = (
 
 
 def build_limits(settings: Settings, limiter: Limiter | None = None) -> Limits:
+    """Limits shared through Redis when REDIS_URL is set (every node counts together), else per process."""
     rules = {name: parse_rule(name, getattr(settings, f"rate_{name}")) for name in RATE_RULES}
-    return Limits(limiter or MemoryLimiter(), enabled=settings.rate_limits, rules=rules)
+    if limiter is None:
+        if settings.redis_url is None:
+            limiter = MemoryLimiter()
+        else:
+            from redis.asyncio import Redis
+            from redis.asyncio.cluster import RedisCluster
+
+            client: Any = (
+                RedisCluster.from_url(settings.redis_url)
+                if settings.redis_cluster
+                else Redis.from_url(settings.redis_url)
+            )
+            limiter = RedisLimiter(client, prefix=f"{settings.bus_channel_prefix}rl:")
+    return Limits(limiter, enabled=settings.rate_limits, rules=rules)
 
 
 def build_bus(settings: Settings) -> Bus:
@@ -112,6 +126,7 @@ def create_app(rt: Runtime) -> FastAPI:
                 await sweeper
             await rt.batcher.stop()
             await rt.bus.close()
+            await rt.limits.limiter.close()
             await rt.engine.dispose()
 
     app = TiplineApp(

@@ -9,11 +9,16 @@ See docs/subsystems/rate-limits.md.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 from tipline.errors import RateLimited
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,13 @@ class RedisLimiter:
     async def hit(self, rule: Rule, key: str) -> float:
         # One hash tag per key keeps it on one shard in a Redis Cluster.
         full = f"{self._prefix}{{{rule.name}:{key}}}"
-        retry_ms = await self._script(keys=[full], args=[rule.interval * 1000, rule.window_s * 1000])
+        try:
+            retry_ms = await self._script(keys=[full], args=[rule.interval * 1000, rule.window_s * 1000])
+        except RedisError:
+            # Fail open: an unreachable Redis must not lock everyone out of sign-in and
+            # sending; readiness already reports it.
+            log.warning("rate limiter unavailable; allowing %s", rule.name)
+            return 0.0
         return float(retry_ms) / 1000.0
 
     async def close(self) -> None:
