@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         2000, description="Events queued for one socket before it is closed as a slow consumer (4008)."
     )
     typing_throttle_s: float = Field(2.0, description="At most one typing event per user per conversation.")
+    presence_fanout_max_members: int = Field(
+        100,
+        description="Presence changes are pushed to people who share a conversation of at most this many "
+        "members with the user; in larger channels clients ask GET /presence for who they show.",
+    )
     away_after_s: float = Field(
         300.0, description="Sent to clients in `ready`: idle time after which a client reports `away`."
     )

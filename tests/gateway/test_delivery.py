@@ -345,3 +345,19 @@ async def test_read_frame_moves_marker_and_is_shared(api: httpx.AsyncClient, ser
     assert convs[0]["unread"] == 0
     await wa.close()
     await wb.close()
+
+
+async def test_presence_is_not_pushed_through_large_channels(
+    api: httpx.AsyncClient, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.rt.settings, "presence_fanout_max_members", 2)
+    alice, bob, carol = await signup(api), await signup(api), await signup(api)
+    await create_conversation(api, alice, "public", [bob, carol])  # 3 members: over the cap
+    wb = await Ws.open(server.ws_url, bob)
+    wa = await Ws.open(server.ws_url, alice)
+    assert not [f for f in await wb.collect(0.3) if f.get("type") == "presence"]
+    # Still answered on request.
+    r = await api.get("/presence", params={"ids": str(alice.id)}, headers=bob.headers)
+    assert r.json() == {str(alice.id): "online"}
+    await wa.close()
+    await wb.close()

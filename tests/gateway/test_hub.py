@@ -32,15 +32,21 @@ class FakeSocket:
         for text in self.sent:
             frame = orjson.loads(text)
             out.extend(frame["frames"] if frame["type"] == "batch" else [frame])
-        return out
+        return [f for f in out if f["type"] != "ready"]
 
 
 async def make(hub: Hub, user_id: int, conversations: list[int], max_queue: int = 100) -> tuple[Connection, FakeSocket]:
     sock = FakeSocket()
     conn = Connection(
-        user_id=user_id, session_id=uuid.uuid4(), send_text=sock.send_text, closer=sock.close, max_queue=max_queue
+        user_id=user_id,
+        session_id=uuid.uuid4(),
+        send_text=sock.send_text,
+        closer=sock.close,
+        max_queue=max_queue,
+        flusher=hub.flusher,
     )
     hub.register(conn, conversations)
+    conn.start('{"type":"ready"}')
     return conn, sock
 
 
@@ -63,9 +69,9 @@ async def test_events_reach_subscribers_once_and_coalesce() -> None:
     await bus.publish_many(items)
     await settle()
     assert [f["seq"] for f in a.frames()] == [1, 2, 3, 4, 5]
-    assert len(a.sent) == 1  # five events, one write
+    assert len(a.sent) == 1  # ready and five events, one write
     assert [f["seq"] for f in b.frames()] == [1, 2, 3, 4, 5]
-    assert c.sent == []
+    assert c.frames() == []
 
 
 async def test_batches_are_capped() -> None:
@@ -156,3 +162,21 @@ async def test_typing_throttle() -> None:
     assert hub.typing_allowed(1, 10)
     assert not hub.typing_allowed(1, 10)
     assert hub.typing_allowed(2, 10) and hub.typing_allowed(1, 11)
+
+
+async def test_a_paused_socket_gets_everything_in_order_once_it_reads_again() -> None:
+    bus = MemoryBus()
+    hub = Hub(bus, typing_throttle_s=1)
+    await bus.start(hub.handle)
+    conn, sock = await make(hub, 1, [10], max_queue=1000)
+    await settle()
+    sock.block.clear()
+    for i in range(50):
+        await bus.publish(topic_conversation(10), encode_event(event_frame("x", 10, i, {})))
+        await asyncio.sleep(0)
+    assert conn.sending and conn.task is not None
+    sock.block.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert [f["seq"] for f in sock.frames()] == list(range(50))
+    assert conn.task is None and not conn.sending and sock.closed is None

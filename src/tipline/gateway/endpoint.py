@@ -162,6 +162,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         send_text=ws.send_text,
         closer=closer,
         max_queue=rt.settings.ws_queue_max,
+        flusher=rt.hub.flusher,
     )
     conn.endpoint_task = asyncio.current_task()
     was = rt.hub.presence_of(claims.user_id)
@@ -183,7 +184,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
             rt.hub.remove_conversation(conn, cid)
     session = Session(rt, conn, ws.receive, ip)
     try:
-        conn.push(
+        conn.start(
             encode(
                 {
                     "type": "ready",
@@ -364,6 +365,9 @@ class Session:
         if now == was:
             return
         async with self.rt.engine.connect() as db:
-            peers = await conv_repo.users_sharing_a_conversation(db, user_id=self.conn.user_id, others=None)
+            # Bounded: a join in a 10,000-member channel must not cost 10,000 frames.
+            peers = await conv_repo.users_sharing_a_conversation(
+                db, user_id=self.conn.user_id, others=None, max_members=self.rt.settings.presence_fanout_max_members
+            )
         payload = encode_event({"type": "presence", "user_id": self.conn.user_id, "status": now})
         await self.rt.bus.publish_many([(topic_user(uid), payload) for uid in sorted(peers)])

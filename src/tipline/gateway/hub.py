@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from tipline.bus.base import Bus, topic_conversation, topic_user
@@ -30,8 +30,37 @@ CLOSE_TIMEOUT_S = 5.0
 BATCH_MAX_FRAMES = 200
 BATCH_MAX_CHARS = 64 * 1024
 
-SendText = Callable[[str], Awaitable[None]]
+SendText = Callable[[str], Coroutine[Any, Any, None]]
 CloseSocket = Callable[[int, str], Awaitable[None]]
+
+
+class Flusher:
+    """Writes every connection that has queued frames, once per event-loop turn.
+
+    Events that arrive in one loop turn (a group commit publishes many at once) go out as one
+    write per socket. The write is made synchronously when the socket can take it, which is
+    almost always: no task per socket per event. Only a socket whose transport is paused
+    (a client not reading) gets a task that waits for it.
+    """
+
+    __slots__ = ("_dirty", "_scheduled")
+
+    def __init__(self) -> None:
+        self._dirty: list[Connection] = []
+        self._scheduled = False
+
+    def mark(self, conn: Connection) -> None:
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.dirty = False
+            conn.write_now()
 
 
 class Connection:
@@ -39,11 +68,14 @@ class Connection:
         "close_code",
         "closer",
         "conversations",
+        "dirty",
         "endpoint_task",
+        "flusher",
         "id",
         "last_seen",
         "max_queue",
         "queue",
+        "ready",
         "send_text",
         "sending",
         "session_id",
@@ -53,7 +85,14 @@ class Connection:
     )
 
     def __init__(
-        self, *, user_id: int, session_id: uuid.UUID, send_text: SendText, closer: CloseSocket, max_queue: int
+        self,
+        *,
+        user_id: int,
+        session_id: uuid.UUID,
+        send_text: SendText,
+        closer: CloseSocket,
+        max_queue: int,
+        flusher: Flusher,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.user_id = user_id
@@ -61,6 +100,7 @@ class Connection:
         self.send_text = send_text
         self.closer = closer
         self.max_queue = max_queue
+        self.flusher = flusher
         self.conversations: set[int] = set()
         self.queue: list[str] = []
         self.task: asyncio.Task[None] | None = None
@@ -68,12 +108,21 @@ class Connection:
         self.last_seen = time.monotonic()
         self.status = "online"
         self.endpoint_task: asyncio.Task[Any] | None = None
+        # Frames queued before the `ready` frame wait for it, so `ready` is always first.
+        self.ready = False
+        self.dirty = False
         # True only while a write is suspended: the transport is paused because the client
         # is not reading. A write that completes at once never leaves this True.
         self.sending = False
 
+    def start(self, ready_frame: str) -> None:
+        """Send ``ready`` first, then whatever was queued while the socket was being set up."""
+        self.queue.insert(0, ready_frame)
+        self.ready = True
+        self._schedule()
+
     def push(self, text: str) -> None:
-        """Queue one encoded frame; start a writer if none is running."""
+        """Queue one encoded frame; it is written at the end of this loop turn."""
         if self.close_code is not None:
             return
         queue = self.queue
@@ -83,25 +132,71 @@ class Connection:
         if (self.sending and len(queue) > self.max_queue) or len(queue) > 16 * self.max_queue:
             self.close(Close.SLOW_CONSUMER, "slow consumer: the client is not reading fast enough")
             return
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._flush())
+        self._schedule()
 
-    async def _flush(self) -> None:
+    def _schedule(self) -> None:
+        if not self.dirty and self.task is None and self.ready:
+            self.dirty = True
+            self.flusher.mark(self)
+
+    def _frame(self) -> str:
+        items = self._take()
+        if len(items) == 1:
+            return items[0]
+        return '{"type":"batch","frames":[' + ",".join(items) + "]}"
+
+    def write_now(self) -> None:
+        """Write the queue synchronously; if the socket makes us wait, finish in a task."""
+        if self.task is not None or self.close_code is not None or not self.ready:
+            return
+        while self.queue:
+            # Drive the write coroutine by hand: on a writable socket it completes without
+            # ever suspending, which spares a task per socket per delivery.
+            coro = self.send_text(self._frame())
+            try:
+                waiting_on = coro.send(None)
+            except StopIteration:
+                continue
+            except Exception as exc:
+                self._failed(exc)
+                return
+            self.sending = True
+            self.task = asyncio.get_running_loop().create_task(self._finish(coro, waiting_on))
+            return
+
+    async def _finish(self, coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
         try:
+            while True:
+                try:
+                    if waiting_on is None:
+                        await asyncio.sleep(0)
+                    else:
+                        # Do what a Task does with a yielded future: clear its "blocking" mark,
+                        # wait for it, then resume the write, which reads the outcome itself.
+                        waiting_on._asyncio_future_blocking = False
+                        await waiting_on
+                except asyncio.CancelledError:
+                    coro.close()
+                    raise
+                except Exception:  # noqa: S110  (the write coroutine sees the same failure below)
+                    pass
+                try:
+                    waiting_on = coro.send(None)
+                except StopIteration:
+                    break
             while self.queue and self.close_code is None:
-                items = self._take()
-                self.sending = True
-                if len(items) == 1:
-                    await self.send_text(items[0])
-                else:
-                    await self.send_text('{"type":"batch","frames":[' + ",".join(items) + "]}")
-                self.sending = False
-        except Exception as exc:  # the socket went away; its endpoint loop notices and unregisters
-            log.warning("write failed: %r", exc)
-            self.queue.clear()
+                await self.send_text(self._frame())
+            self.sending = False
+        except Exception as exc:
+            self._failed(exc)
         finally:
             self.sending = False
             self.task = None
+
+    def _failed(self, exc: BaseException) -> None:
+        # The socket went away; its endpoint loop notices the disconnect and unregisters it.
+        log.debug("write failed: %r", exc)
+        self.queue.clear()
 
     def _take(self) -> list[str]:
         """The queued frames for one write: all of them, unless that would make a huge frame."""
@@ -150,6 +245,7 @@ class Hub:
         self.topics: dict[str, set[Connection]] = {}
         self.users: dict[int, set[Connection]] = {}
         self.typing_throttle_s = typing_throttle_s
+        self.flusher = Flusher()
         self._typing_last: dict[tuple[int, int], float] = {}
         self.delivered = 0
 

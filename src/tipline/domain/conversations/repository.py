@@ -257,8 +257,11 @@ async def mark_read(conn: AsyncConnection, *, conversation_id: int, user_id: int
     return None if value is None else int(value)
 
 
-async def users_sharing_a_conversation(conn: AsyncConnection, *, user_id: int, others: list[int] | None) -> set[int]:
-    """Other users who share at least one conversation with ``user_id`` (among ``others`` if given)."""
+async def users_sharing_a_conversation(
+    conn: AsyncConnection, *, user_id: int, others: list[int] | None, max_members: int | None = None
+) -> set[int]:
+    """Other users who share at least one conversation with ``user_id`` (among ``others`` if given;
+    counting only conversations of at most ``max_members`` members if given)."""
     if others is not None and not others:
         return set()
     mine = members.alias("mine")
@@ -271,4 +274,12 @@ async def users_sharing_a_conversation(conn: AsyncConnection, *, user_id: int, o
     )
     if others is not None:
         stmt = stmt.where(theirs.c.user_id.in_(others))
+    if max_members is not None:
+        size = (
+            select(func.count())
+            .select_from(members.alias("sz"))
+            .where(literal_column("sz.conversation_id") == mine.c.conversation_id)
+            .scalar_subquery()
+        )
+        stmt = stmt.where(size <= max_members)
     return {row[0] for row in await conn.execute(stmt)}
