@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from tipline.domain.text import StorableStr
+from tipline.domain.text import check_storable
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{3,32}$")
 
@@ -22,8 +22,10 @@ def _check_handle(value: str) -> str:
 
 
 Handle = Annotated[str, AfterValidator(_check_handle)]
-DisplayName = Annotated[StorableStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Password = Annotated[StorableStr, Field(min_length=1, max_length=256)]
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(check_storable)
+]
+Password = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(check_storable)]
 
 
 class Strict(BaseModel):
@@ -38,7 +40,7 @@ class SignUpIn(Strict):
 
 
 class SignInIn(Strict):
-    email: Annotated[StorableStr, Field(min_length=1, max_length=320)]
+    email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(check_storable)]
     password: Password
 
 

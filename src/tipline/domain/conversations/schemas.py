@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tipline.domain.accounts.schemas import UserOut
-from tipline.domain.text import StorableStr
+from tipline.domain.text import check_storable
 
 Kind = Literal["direct", "group", "public", "private"]
 Role = Literal["owner", "admin", "member"]
-Name = Annotated[StorableStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-Topic = Annotated[StorableStr, StringConstraints(strip_whitespace=True, max_length=250)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), AfterValidator(check_storable)
+]
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, max_length=250), AfterValidator(check_storable)]
 UserId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 

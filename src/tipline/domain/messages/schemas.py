@@ -6,16 +6,21 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import RowMapping
 
-from tipline.domain.text import StorableStr
+from tipline.domain.text import check_storable
 
 ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")]
 # The schema accepts long bodies so that the action can answer the precise
 # ``body_too_long`` error (with the limit) rather than a generic validation failure.
-Body = Annotated[StorableStr, Field(max_length=100_000)]
-Emoji = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\s\x00-\x1f]+$")]
+Body = Annotated[str, Field(max_length=100_000), AfterValidator(check_storable)]
+# No whitespace, control characters or U+FFFD (what undecodable bytes in a URL turn into).
+Emoji = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[^\s\x00-\x1f\ufffd]+$"),
+    AfterValidator(check_storable),
+]
 MessageId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
