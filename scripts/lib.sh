@@ -11,3 +11,25 @@ ensure_uv() {
   fi
   export UV_PYTHON="${UV_PYTHON:-python3.11}"
 }
+
+# Install the web client's locked dependencies (again only when package-lock.json changed).
+ensure_web_deps() {
+  local stamp=web/node_modules/.tipline-lock.sha256
+  local want
+  want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    (cd web && npm ci --no-audit --no-fund)
+    echo "$want" > "$stamp"
+  fi
+}
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+  fi
+}

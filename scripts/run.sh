@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Install what Tipline needs and run it on the embedded defaults at http://127.0.0.1:8000.
+# Install what Tipline needs, build the web client, and run Tipline on the embedded defaults
+# at http://127.0.0.1:8000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_uv
 "${UV[@]}" sync --locked
+ensure_web_deps
+(cd web && npm run build)
 exec "${UV[@]}" run tipline dev

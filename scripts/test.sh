@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Install everything and run the whole test suite: lint, types, then pytest against real
-# PostgreSQL (TEST_DATABASE_ADMIN_URL, default the local server; the suite makes and drops
-# a database of its own).
+# Install everything and run the whole test suite: lint and types, the web client's unit
+# tests and build, then pytest against real PostgreSQL and Redis (TEST_DATABASE_ADMIN_URL,
+# TEST_REDIS_URL; defaults are the local servers, and the suite makes and drops a database
+# of its own), including the browser tests in Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_uv
 "${UV[@]}" sync --locked
+ensure_chromium
+ensure_web_deps
 echo "== ruff"
-"${UV[@]}" run ruff check src tests bench migrations
-"${UV[@]}" run ruff format --check src tests bench migrations
+"${UV[@]}" run ruff check src tests bench migrations scripts
+"${UV[@]}" run ruff format --check src tests bench migrations scripts
 echo "== mypy --strict"
 "${UV[@]}" run mypy
+echo "== web: typecheck, unit tests, build"
+(cd web && npm test && npm run build)
 echo "== pytest"
 "${UV[@]}" run pytest -q "$@"

@@ -27,6 +27,7 @@ from tipline.gateway.resync import resync_all
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
+from tipline.web import mount_web
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ def create_app(rt: Runtime) -> FastAPI:
         messages.router,
     ):
         app.include_router(router)
+    mount_web(app, rt.settings.web_dist)
     app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
     return app

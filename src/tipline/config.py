@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         Path(".tipline"),
         description="Where the embedded defaults keep their state (PostgreSQL data, dev secret).",
     )
+    web_dist: Path = Field(
+        Path("web/dist"),
+        description="Built web client served at / (`cd web && npm run build`); nothing is served if it has "
+        "no index.html.",
+    )
     ws_impl: Literal["websockets-sansio", "websockets", "wsproto"] = Field(
         "websockets-sansio",
         description="uvicorn's WebSocket implementation (chosen by bench/fanout; see docs/architecture.md).",

@@ -6,6 +6,7 @@
   asset is a 404, never the app shell (a stale tab would otherwise parse HTML as JavaScript).
 - other files at the top of ``dist`` (``sw.js``, ``manifest.webmanifest``, icons): served as is,
   revalidated on every use so a deploy is picked up.
+- a missing file (a last segment with a dot, such as ``/favicon.ico``): 404.
 - anything else: ``index.html``, for the client-side routes (``/c/12``, ``/settings``...).
 
 It never answers for the server's own paths (the API prefixes, ``/ws``, ``/docs``,
@@ -142,6 +143,9 @@ class WebRoute(BaseRoute):
         file = self._file(relative) if relative != "index.html" else None
         if file is not None:
             return FileResponse(file, headers={"Cache-Control": REVALIDATE})
+        if "." in relative.rsplit("/", 1)[-1] and relative != "index.html":
+            # Client routes never look like file names: this is a file that is not there.
+            return PlainTextResponse("not found", status_code=404, headers={"Cache-Control": "no-store"})
         return self._shell(scope)
 
     def _shell(self, scope: Scope) -> Response:

@@ -75,6 +75,7 @@ class Connection:
         "last_seen",
         "max_queue",
         "queue",
+        "queued_chars",
         "ready",
         "send_text",
         "sending",
@@ -103,6 +104,7 @@ class Connection:
         self.flusher = flusher
         self.conversations: set[int] = set()
         self.queue: list[str] = []
+        self.queued_chars = 0
         self.task: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self.last_seen = time.monotonic()
@@ -118,6 +120,7 @@ class Connection:
     def start(self, ready_frame: str) -> None:
         """Send ``ready`` first, then whatever was queued while the socket was being set up."""
         self.queue.insert(0, ready_frame)
+        self.queued_chars += len(ready_frame)
         self.ready = True
         self._schedule()
 
@@ -127,6 +130,7 @@ class Connection:
             return
         queue = self.queue
         queue.append(text)
+        self.queued_chars += len(text)
         # A group commit may queue hundreds of events at once for a healthy socket; only a
         # backlog that builds while a write is stuck means the client stopped reading.
         if (self.sending and len(queue) > self.max_queue) or len(queue) > 16 * self.max_queue:
@@ -197,17 +201,15 @@ class Connection:
         # The socket went away; its endpoint loop notices the disconnect and unregisters it.
         log.debug("write failed: %r", exc)
         self.queue.clear()
+        self.queued_chars = 0
 
     def _take(self) -> list[str]:
         """The queued frames for one write: all of them, unless that would make a huge frame."""
         queue = self.queue
-        if len(queue) <= BATCH_MAX_FRAMES:
-            size = 0
-            for text in queue:
-                size += len(text)
-            if size <= BATCH_MAX_CHARS:
-                self.queue = []
-                return queue
+        if len(queue) <= BATCH_MAX_FRAMES and self.queued_chars <= BATCH_MAX_CHARS:
+            self.queue = []
+            self.queued_chars = 0
+            return queue
         size = 0
         n = 0
         for text in queue:
@@ -217,6 +219,7 @@ class Connection:
             n += 1
         items = queue[:n]
         del queue[:n]
+        self.queued_chars -= size
         return items
 
     def close(self, code: int, reason: str) -> None:
@@ -224,6 +227,7 @@ class Connection:
             return
         self.close_code = code
         self.queue.clear()
+        self.queued_chars = 0
         if self.task is not None:
             self.task.cancel()
             self.task = None

@@ -116,14 +116,8 @@ class SendBatcher:
                 )
             return
         self.batches += 1
-        # Publish after commit, in seq order, before acking: a sender that sees its ack can
-        # rely on every other node having been handed the event.
-        if published:
-            try:
-                await self._rt.bus.publish_many(published)
-            except Exception:
-                # The bus is the fast path; clients repair the gap from PostgreSQL.
-                log.exception("publish failed after commit")
+        # Committed: answer the senders first (an ack needs only the commit), then hand the
+        # events to the bus; both are written to sockets in the same loop turn, acks first.
         for item, outcome in zip(batch, outcomes, strict=True):
             if item.future.done():
                 continue
@@ -131,6 +125,12 @@ class SendBatcher:
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
+        if published:
+            try:
+                await self._rt.bus.publish_many(published)
+            except Exception:
+                # The bus is the fast path; clients repair the gap from PostgreSQL.
+                log.exception("publish failed after commit")
 
     async def _commit_batch(self, batch: list[PendingSend]) -> tuple[list[Ack | DomainError], list[tuple[str, bytes]]]:
         outcomes: list[Ack | DomainError | None] = [None] * len(batch)

@@ -1,0 +1,46 @@
+/* Tipline service worker: caches the app shell so the client opens offline and loads fast.
+ * Generated into dist/sw.js by build/service-worker-plugin.ts; API responses are never cached.
+ */
+const VERSION = __VERSION__;
+const PRECACHE = __PRECACHE__;
+const CACHE = `tipline-shell-${VERSION}`;
+// Server paths that are not the app: never answered from the cache.
+const SERVER_PREFIXES = ["/auth", "/me", "/users", "/conversations", "/messages", "/presence", "/ws",
+  "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz"];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(CACHE).then((cache) => cache.addAll(PRECACHE)).then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k.startsWith("tipline-shell-") && k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+function isServerPath(pathname) {
+  return SERVER_PREFIXES.some((p) => pathname === p || pathname.startsWith(p + "/"));
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin || isServerPath(url.pathname)) return;
+
+  if (request.mode === "navigate") {
+    // Network first, so a deploy is picked up at once; the cached shell when offline.
+    event.respondWith(
+      fetch(request).catch(() => caches.match("/", { cacheName: CACHE }).then((r) => r || Response.error())),
+    );
+    return;
+  }
+  if (PRECACHE.includes(url.pathname)) {
+    // Hashed assets never change under one name: cache first.
+    event.respondWith(caches.match(url.pathname, { cacheName: CACHE }).then((r) => r || fetch(request)));
+  }
+});

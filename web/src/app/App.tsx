@@ -1,0 +1,63 @@
+/** Providers and the top-level choice: signed in (the chat) or not (sign in / sign up). */
+import { QueryClientProvider } from "@tanstack/react-query";
+import { Component, useEffect, type ReactNode } from "react";
+import { Route, Switch } from "wouter";
+import { SignIn, SignUp } from "../features/accounts/AuthPages";
+import { useSession } from "../features/accounts/queries";
+import { Crashed } from "./ErrorPages";
+import { RealtimeProvider } from "./realtime";
+import { ServicesContext, type Services } from "./services";
+import { Shell } from "./Shell";
+import { watchSystemTheme } from "./theme";
+
+export function App({ services }: { services: Services }) {
+  useEffect(() => watchSystemTheme(), []);
+  useEffect(() => {
+    // Signing in or out in another tab applies here too.
+    const onStorage = (e: StorageEvent) => {
+      if (e.key === null || e.key.startsWith("tipline.session")) services.session.sync();
+    };
+    window.addEventListener("storage", onStorage);
+    return () => window.removeEventListener("storage", onStorage);
+  }, [services]);
+  return (
+    <ErrorBoundary>
+      <ServicesContext.Provider value={services}>
+        <QueryClientProvider client={services.queryClient}>
+          <Root />
+        </QueryClientProvider>
+      </ServicesContext.Provider>
+    </ErrorBoundary>
+  );
+}
+
+function Root() {
+  const session = useSession();
+  if (!session) {
+    return (
+      <Switch>
+        <Route path="/signup">
+          <SignUp />
+        </Route>
+        <Route>
+          <SignIn />
+        </Route>
+      </Switch>
+    );
+  }
+  return (
+    <RealtimeProvider key={session.user.id} userId={session.user.id}>
+      <Shell />
+    </RealtimeProvider>
+  );
+}
+
+class ErrorBoundary extends Component<{ children: ReactNode }, { failed: boolean }> {
+  override state = { failed: false };
+  static getDerivedStateFromError(): { failed: boolean } {
+    return { failed: true };
+  }
+  override render() {
+    return this.state.failed ? <Crashed onReset={() => window.location.reload()} /> : this.props.children;
+  }
+}

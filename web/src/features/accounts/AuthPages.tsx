@@ -1,0 +1,123 @@
+/** Sign in and sign up. */
+import { useState, type FormEvent, type ReactNode } from "react";
+import { Link } from "wouter";
+import { ApiError } from "../../api/client";
+import { useServices } from "../../app/services";
+import { Button, ErrorText, TextField } from "../../lib/ui";
+import { useSignIn, useSignUp } from "./queries";
+
+function AuthLayout({ title, children, footer }: { title: string; children: ReactNode; footer: ReactNode }) {
+  return (
+    <main id="main" className="flex min-h-dvh items-center justify-center bg-zinc-50 p-4 dark:bg-zinc-950">
+      <div className="w-full max-w-sm">
+        <div className="mb-6 flex items-center justify-center gap-2">
+          <img src="/favicon.svg" alt="" className="size-9" />
+          <span className="text-2xl font-bold tracking-tight">Tipline</span>
+        </div>
+        <div className="rounded-xl border border-zinc-200 bg-white p-6 shadow-sm dark:border-zinc-800 dark:bg-zinc-900">
+          <h1 className="mb-4 text-lg font-semibold">{title}</h1>
+          {children}
+        </div>
+        <p className="mt-4 text-center text-sm text-zinc-600 dark:text-zinc-400">{footer}</p>
+      </div>
+    </main>
+  );
+}
+
+function errorMessage(err: unknown): string {
+  if (!(err instanceof ApiError)) return "Something went wrong. Try again.";
+  if (err.unavailable) return "The Tipline server is not answering. Check your connection and try again in a moment.";
+  switch (err.code) {
+    case "invalid_credentials":
+      return "That email and password do not match an account.";
+    case "email_taken":
+      return "An account with this email already exists. Sign in instead.";
+    case "handle_taken":
+      return "That handle is taken. Try another.";
+    case "rate_limited":
+      return "Too many attempts. Wait a minute and try again.";
+    default:
+      return err.message;
+  }
+}
+
+function SessionEndedNotice() {
+  const { session } = useServices();
+  const [reason] = useState(() => session.endReason());
+  if (!reason) return null;
+  return (
+    <div role="status" className="mb-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100" data-testid="session-ended">
+      <p className="font-semibold">Your session has ended.</p>
+      <p>
+        You were signed out (from another device, or the session expired). Sign in again to continue; messages you wrote
+        while offline are kept and will be sent once you are back.
+      </p>
+    </div>
+  );
+}
+
+export function SignIn() {
+  const signIn = useSignIn();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    signIn.mutate({ email, password });
+  };
+  return (
+    <AuthLayout title="Sign in" footer={<>New here? <Link href="/signup" className="font-medium text-indigo-700 underline dark:text-indigo-300">Create an account</Link></>}>
+      <SessionEndedNotice />
+      <form onSubmit={submit} className="flex flex-col gap-3">
+        <TextField label="Email" type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} required autoFocus />
+        <TextField label="Password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+        {signIn.isError && <ErrorText>{errorMessage(signIn.error)}</ErrorText>}
+        <Button type="submit" disabled={signIn.isPending}>
+          {signIn.isPending ? "Signing in…" : "Sign in"}
+        </Button>
+      </form>
+    </AuthLayout>
+  );
+}
+
+export function SignUp() {
+  const signUp = useSignUp();
+  const [form, setForm] = useState({ email: "", password: "", handle: "", display_name: "" });
+  const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [k]: e.target.value }));
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    signUp.mutate({ ...form, handle: form.handle.replace(/^@/, "") });
+  };
+  const fieldError = (code: string) => (signUp.error instanceof ApiError && signUp.error.code === code ? errorMessage(signUp.error) : null);
+  return (
+    <AuthLayout title="Create your account" footer={<>Already have one? <Link href="/signin" className="font-medium text-indigo-700 underline dark:text-indigo-300">Sign in</Link></>}>
+      <form onSubmit={submit} className="flex flex-col gap-3">
+        <TextField label="Display name" autoComplete="name" value={form.display_name} onChange={set("display_name")} maxLength={64} required autoFocus />
+        <TextField
+          label="Handle"
+          hint="3–32 letters, digits or underscores. People find you by @handle."
+          autoComplete="username"
+          value={form.handle}
+          onChange={set("handle")}
+          pattern="@?[A-Za-z0-9_]{3,32}"
+          required
+          error={fieldError("handle_taken")}
+        />
+        <TextField label="Email" type="email" autoComplete="email" value={form.email} onChange={set("email")} required error={fieldError("email_taken")} />
+        <TextField
+          label="Password"
+          type="password"
+          autoComplete="new-password"
+          hint="At least 10 characters; a passphrase is best."
+          value={form.password}
+          onChange={set("password")}
+          minLength={10}
+          required
+        />
+        {signUp.isError && !fieldError("handle_taken") && !fieldError("email_taken") && <ErrorText>{errorMessage(signUp.error)}</ErrorText>}
+        <Button type="submit" disabled={signUp.isPending}>
+          {signUp.isPending ? "Creating…" : "Create account"}
+        </Button>
+      </form>
+    </AuthLayout>
+  );
+}

@@ -1,0 +1,205 @@
+/** Profile (display name, handle), appearance, notifications, sessions, sign out. */
+import { useEffect, useState, type FormEvent } from "react";
+import { useOptionalRealtime } from "../../app/realtime";
+import { setTheme, themeStore, type Theme } from "../../app/theme";
+import { formatFull } from "../../lib/format";
+import { useStore } from "../../lib/store";
+import { Button, cx, ErrorText, Spinner, TextField } from "../../lib/ui";
+import { messageOf } from "../conversations/MembersPanel";
+import {
+  disableNotifications,
+  enableNotifications,
+  notificationPermission,
+  notificationsStore,
+  notificationsSupported,
+} from "../messages/notifications";
+import { useMe, useRevokeSession, useSessions, useSignOut, useUpdateProfile } from "./queries";
+
+function Section({ title, children }: { title: string; children: React.ReactNode }) {
+  return (
+    <section className="border-b border-zinc-200 py-6 last:border-0 dark:border-zinc-700" aria-labelledby={`s-${title}`}>
+      <h2 id={`s-${title}`} className="mb-3 text-base font-semibold">
+        {title}
+      </h2>
+      {children}
+    </section>
+  );
+}
+
+export function Settings() {
+  return (
+    <div className="min-h-0 flex-1 overflow-y-auto">
+      <div className="mx-auto w-full max-w-xl p-4 sm:p-6">
+        <h1 className="text-xl font-semibold">Profile and settings</h1>
+        <ProfileForm />
+        <Appearance />
+        <Notifications />
+        <Sessions />
+        <SignOutButtons />
+      </div>
+    </div>
+  );
+}
+
+function ProfileForm() {
+  const me = useMe();
+  const update = useUpdateProfile();
+  const [name, setName] = useState(me?.display_name ?? "");
+  const [handle, setHandle] = useState(me?.handle ?? "");
+  const [saved, setSaved] = useState(false);
+  const displayName = me?.display_name;
+  const myHandle = me?.handle;
+  useEffect(() => {
+    if (displayName !== undefined) setName(displayName);
+    if (myHandle !== undefined) setHandle(myHandle);
+  }, [displayName, myHandle]);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setSaved(false);
+    const patch: { display_name?: string; handle?: string } = {};
+    if (name !== me?.display_name) patch.display_name = name;
+    if (handle.replace(/^@/, "") !== me?.handle) patch.handle = handle.replace(/^@/, "");
+    update.mutate(patch, { onSuccess: () => setSaved(true) });
+  };
+  return (
+    <Section title="Profile">
+      <form onSubmit={submit} className="flex flex-col gap-3">
+        <TextField label="Display name" value={name} onChange={(e) => setName(e.target.value)} maxLength={64} required />
+        <TextField label="Handle" value={handle} onChange={(e) => setHandle(e.target.value)} pattern="@?[A-Za-z0-9_]{3,32}" required hint={me?.email ? `Signed in as ${me.email}` : undefined} />
+        {update.isError && <ErrorText>{update.error.message}</ErrorText>}
+        <div className="flex items-center gap-3">
+          <Button type="submit" disabled={update.isPending}>
+            Save profile
+          </Button>
+          {saved && <span role="status" className="text-sm text-emerald-700 dark:text-emerald-400">Saved.</span>}
+        </div>
+      </form>
+    </Section>
+  );
+}
+
+function Appearance() {
+  const theme = useStore(themeStore);
+  const options: { id: Theme; label: string }[] = [
+    { id: "system", label: "System" },
+    { id: "light", label: "Light" },
+    { id: "dark", label: "Dark" },
+  ];
+  return (
+    <Section title="Appearance">
+      <div role="radiogroup" aria-label="Theme" className="flex gap-2">
+        {options.map((o) => (
+          <button
+            key={o.id}
+            type="button"
+            role="radio"
+            aria-checked={theme === o.id}
+            onClick={() => setTheme(o.id)}
+            className={cx(
+              "rounded-md border px-4 py-2 text-sm",
+              theme === o.id ? "border-indigo-600 bg-indigo-50 font-semibold text-indigo-800 dark:bg-indigo-500/20 dark:text-indigo-100" : "border-zinc-300 dark:border-zinc-600",
+            )}
+          >
+            {o.label}
+          </button>
+        ))}
+      </div>
+    </Section>
+  );
+}
+
+function Notifications() {
+  const on = useStore(notificationsStore);
+  const [permission, setPermission] = useState(notificationPermission());
+  if (!notificationsSupported()) {
+    return (
+      <Section title="Notifications">
+        <p className="text-sm text-zinc-600 dark:text-zinc-400">This browser does not support notifications.</p>
+      </Section>
+    );
+  }
+  return (
+    <Section title="Notifications">
+      <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-400">
+        Get a notification for direct messages and @mentions while Tipline is in a background tab.
+      </p>
+      {permission === "denied" ? (
+        <p className="text-sm text-amber-800 dark:text-amber-300">
+          Notifications are blocked for this site. Allow them in your browser’s site settings, then come back here.
+        </p>
+      ) : on ? (
+        <Button variant="secondary" onClick={disableNotifications}>
+          Turn notifications off
+        </Button>
+      ) : (
+        <Button onClick={() => void enableNotifications().then(() => setPermission(notificationPermission()))}>
+          Turn notifications on
+        </Button>
+      )}
+    </Section>
+  );
+}
+
+function Sessions() {
+  const sessions = useSessions();
+  const revoke = useRevokeSession();
+  return (
+    <Section title="Where you are signed in">
+      {sessions.isPending ? (
+        <Spinner />
+      ) : sessions.isError ? (
+        <ErrorText>{messageOf(sessions.error)}</ErrorText>
+      ) : (
+        <ul className="flex flex-col gap-2" data-testid="sessions">
+          {sessions.data.map((s) => (
+            <li key={s.id} className="flex items-center gap-3 rounded-md border border-zinc-200 p-3 dark:border-zinc-700">
+              <div className="min-w-0 flex-1 text-sm">
+                <p className="truncate font-medium">
+                  {describeAgent(s.user_agent)} {s.current && <span className="ml-1 rounded bg-emerald-100 px-1.5 py-0.5 text-xs text-emerald-800 dark:bg-emerald-900 dark:text-emerald-200">this device</span>}
+                </p>
+                <p className="truncate text-xs text-zinc-500 dark:text-zinc-400">
+                  {s.ip || "unknown address"} · last active {formatFull(s.last_used_at)}
+                </p>
+              </div>
+              {!s.current && (
+                <Button variant="secondary" onClick={() => revoke.mutate(s.id)} disabled={revoke.isPending} aria-label={`Sign out ${describeAgent(s.user_agent)}`}>
+                  Sign out
+                </Button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {revoke.isError && <ErrorText>{messageOf(revoke.error)}</ErrorText>}
+    </Section>
+  );
+}
+
+function describeAgent(ua: string): string {
+  if (!ua) return "Unknown device";
+  const browser = /Firefox\//.test(ua) ? "Firefox" : /Edg\//.test(ua) ? "Edge" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS X/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "";
+  return os ? `${browser} on ${os}` : browser;
+}
+
+function SignOutButtons() {
+  const signOut = useSignOut();
+  const realtime = useOptionalRealtime();
+  const go = (all: boolean) => {
+    // Stop the socket first: the server closes it on sign-out, which must not read as "expired".
+    realtime?.client.stop();
+    signOut.mutate(all);
+  };
+  return (
+    <Section title="Sign out">
+      <div className="flex flex-wrap gap-2">
+        <Button variant="secondary" onClick={() => go(false)} disabled={signOut.isPending} data-testid="sign-out">
+          Sign out
+        </Button>
+        <Button variant="danger" onClick={() => go(true)} disabled={signOut.isPending}>
+          Sign out of all devices
+        </Button>
+      </div>
+    </Section>
+  );
+}

@@ -1,0 +1,100 @@
+/** Server state for accounts: my profile and sessions, and the sign-in/up/out calls. */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSyncExternalStore } from "react";
+import { call, type Me, type SessionInfo } from "../../api/client";
+import { useServices } from "../../app/services";
+import type { StoredSession } from "./session";
+
+export function useSession(): StoredSession | null {
+  const { session } = useServices();
+  return useSyncExternalStore(
+    (fn) => session.subscribe(fn),
+    () => session.current(),
+  );
+}
+
+/** The signed-in user; kept fresh from GET /me, seeded from the stored session. */
+export function useMe(): Me | null {
+  const { api, session } = useServices();
+  const stored = useSession();
+  const q = useQuery({
+    queryKey: ["me"],
+    queryFn: async () => {
+      const me = await call(api.GET("/me"));
+      session.setUser(me);
+      return me;
+    },
+    enabled: stored !== null,
+    staleTime: 5 * 60_000,
+  });
+  return q.data ?? stored?.user ?? null;
+}
+
+export function useSignIn() {
+  const { api, session } = useServices();
+  return useMutation({
+    mutationFn: (body: { email: string; password: string }) => call(api.POST("/auth/signin", { body })),
+    onSuccess: (pair) => session.set(pair),
+  });
+}
+
+export function useSignUp() {
+  const { api, session } = useServices();
+  return useMutation({
+    mutationFn: (body: { email: string; password: string; handle: string; display_name: string }) =>
+      call(api.POST("/auth/signup", { body })),
+    onSuccess: (pair) => session.set(pair),
+  });
+}
+
+/** Sign out here (`all: false`) or on every device. Local state goes even if the server is down. */
+export function useSignOut() {
+  const { api, session, queryClient } = useServices();
+  return useMutation({
+    mutationFn: async (all: boolean) => {
+      try {
+        await call(api.POST(all ? "/auth/signout-all" : "/auth/signout"));
+      } catch {
+        // The session ends locally regardless; the server expires it on its own.
+      }
+    },
+    onSettled: () => {
+      const userId = session.current()?.user.id;
+      if (userId !== undefined) localStorage.removeItem(`tipline.outbox.${userId}`);
+      session.clear();
+      queryClient.clear();
+    },
+  });
+}
+
+export function useUpdateProfile() {
+  const { api, session } = useServices();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (body: { display_name?: string; handle?: string }) => call(api.PATCH("/me", { body })),
+    onSuccess: (me) => {
+      session.setUser(me);
+      qc.setQueryData(["me"], me);
+    },
+  });
+}
+
+export function useSessions() {
+  const { api } = useServices();
+  return useQuery({
+    queryKey: ["sessions"],
+    queryFn: () => call(api.GET("/me/sessions")),
+    staleTime: 0,
+  });
+}
+
+export function useRevokeSession() {
+  const { api } = useServices();
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => call(api.DELETE("/me/sessions/{session_id}", { params: { path: { session_id: id } } })),
+    onSuccess: (_data, id) => {
+      qc.setQueryData<SessionInfo[]>(["sessions"], (list) => list?.filter((s) => s.id !== id));
+    },
+  });
+}

@@ -1,0 +1,209 @@
+/** Members of a group or channel: presence, roles; owners and admins invite, remove and promote. */
+import { useState, type FormEvent } from "react";
+import { Link, useLocation } from "wouter";
+import { ApiError, type Conversation, type Member } from "../../api/client";
+import { Avatar, Button, ErrorText, PresenceDot, Spinner, TextField } from "../../lib/ui";
+import { useMe } from "../accounts/queries";
+import { usePresence } from "./presence";
+import { useChangeRole, useInvite, useLeave, useLookupHandle, useMembers, useRemoveMember, useUpdateConversation } from "./queries";
+
+const roleOrder = { owner: 0, admin: 1, member: 2 } as const;
+
+export function MembersPanel({ conversation: c }: { conversation: Conversation }) {
+  const me = useMe();
+  const members = useMembers(c.id);
+  const invite = useInvite(c.id);
+  const remove = useRemoveMember(c.id);
+  const changeRole = useChangeRole(c.id);
+  const leave = useLeave();
+  const lookup = useLookupHandle();
+  const [, navigate] = useLocation();
+  const [handle, setHandle] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const manager = c.role === "owner" || c.role === "admin";
+  const owner = c.role === "owner";
+
+  const onInvite = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const user = await lookup(handle);
+      await invite.mutateAsync(user.id);
+      setHandle("");
+    } catch (err) {
+      setError(err instanceof ApiError && err.code === "user_not_found" ? `No one has the handle @${handle.replace(/^@/, "")}.` : messageOf(err));
+    }
+  };
+
+  const sorted = [...(members.data ?? [])].sort(
+    (a, b) => roleOrder[a.role] - roleOrder[b.role] || a.user.display_name.localeCompare(b.user.display_name),
+  );
+
+  return (
+    <aside
+      aria-label="Members"
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && !e.defaultPrevented) navigate(`/c/${c.id}`);
+      }}
+      className="flex w-full flex-col border-l border-zinc-200 bg-white max-lg:absolute max-lg:inset-0 max-lg:z-30 lg:w-80 dark:border-zinc-700 dark:bg-zinc-900"
+    >
+      <div className="flex items-center gap-2 border-b border-zinc-200 px-4 py-3 dark:border-zinc-700">
+        <h2 className="flex-1 text-base font-semibold">Members</h2>
+        <Link href={`/c/${c.id}`} className="rounded-md px-2 py-1 text-sm hover:bg-zinc-100 dark:hover:bg-zinc-800" aria-label="Close members">
+          ✕
+        </Link>
+      </div>
+      <div className="flex-1 overflow-y-auto p-4">
+        {manager && <ConversationSettings conversation={c} />}
+        {manager && !c.archived && (
+          <form onSubmit={onInvite} className="mb-4 flex items-end gap-2">
+            <TextField
+              label="Invite by handle"
+              placeholder="@handle"
+              value={handle}
+              onChange={(e) => setHandle(e.target.value)}
+              className="flex-1"
+              autoComplete="off"
+            />
+            <Button type="submit" className="h-[2.625rem] shrink-0" disabled={!handle.trim() || invite.isPending}>
+              Invite
+            </Button>
+          </form>
+        )}
+        <ErrorText>{error}</ErrorText>
+        {members.isPending ? (
+          <Spinner />
+        ) : (
+          <ul className="flex flex-col gap-1" data-testid="members">
+            {sorted.map((m) => (
+              <MemberRow
+                key={m.user.id}
+                member={m}
+                isMe={m.user.id === me?.id}
+                canRemove={manager && m.user.id !== me?.id && (owner || m.role === "member")}
+                canChangeRole={owner && m.user.id !== me?.id}
+                onRemove={() => remove.mutate(m.user.id, { onError: (err) => setError(messageOf(err)) })}
+                onRole={(role) => changeRole.mutate({ userId: m.user.id, role }, { onError: (err) => setError(messageOf(err)) })}
+              />
+            ))}
+          </ul>
+        )}
+        <div className="mt-6 border-t border-zinc-200 pt-4 dark:border-zinc-700">
+          <Button
+            variant="secondary"
+            onClick={() =>
+              leave.mutate(c.id, {
+                onSuccess: () => navigate("/"),
+                onError: (err) => setError(messageOf(err)),
+              })
+            }
+          >
+            Leave {c.kind === "group" ? "group" : "channel"}
+          </Button>
+        </div>
+      </div>
+    </aside>
+  );
+}
+
+function MemberRow({
+  member: m,
+  isMe,
+  canRemove,
+  canChangeRole,
+  onRemove,
+  onRole,
+}: {
+  member: Member;
+  isMe: boolean;
+  canRemove: boolean;
+  canChangeRole: boolean;
+  onRemove(): void;
+  onRole(role: "owner" | "admin" | "member"): void;
+}) {
+  const presence = usePresence(m.user.id);
+  const [confirm, setConfirm] = useState(false);
+  return (
+    <li className="flex flex-wrap items-center gap-2 rounded-md px-1 py-1.5" data-testid="member" data-handle={m.user.handle}>
+      <span className="relative">
+        <Avatar name={m.user.display_name} id={m.user.id} size="sm" />
+        <PresenceDot status={presence} className="absolute -right-0.5 -bottom-0.5" />
+      </span>
+      <span className="min-w-0 flex-1">
+        <span className="block truncate text-sm font-medium">
+          {m.user.display_name} {isMe && <span className="text-zinc-500">(you)</span>}
+        </span>
+        <span className="block truncate text-xs text-zinc-500 dark:text-zinc-400">@{m.user.handle}</span>
+      </span>
+      {canChangeRole ? (
+        <select
+          aria-label={`Role of ${m.user.display_name}`}
+          value={m.role}
+          onChange={(e) => onRole(e.target.value as "owner" | "admin" | "member")}
+          className="rounded-md border border-zinc-300 bg-white px-1 py-1 text-xs dark:border-zinc-600 dark:bg-zinc-800"
+        >
+          <option value="member">member</option>
+          <option value="admin">admin</option>
+          <option value="owner">owner</option>
+        </select>
+      ) : (
+        m.role !== "member" && <span className="rounded bg-zinc-100 px-1.5 py-0.5 text-xs text-zinc-600 dark:bg-zinc-800 dark:text-zinc-300">{m.role}</span>
+      )}
+      {canRemove &&
+        (confirm ? (
+          <span className="flex w-full justify-end gap-1">
+            <Button variant="danger" className="min-h-7 px-2 py-0.5 text-xs" onClick={onRemove} autoFocus>
+              Remove {m.user.display_name}
+            </Button>
+            <Button variant="secondary" className="min-h-7 px-2 py-0.5 text-xs" onClick={() => setConfirm(false)}>
+              Cancel
+            </Button>
+          </span>
+        ) : (
+          <Button variant="ghost" className="min-h-7 px-2 py-0.5 text-xs" onClick={() => setConfirm(true)} aria-label={`Remove ${m.user.display_name}`}>
+            Remove
+          </Button>
+        ))}
+    </li>
+  );
+}
+
+function ConversationSettings({ conversation: c }: { conversation: Conversation }) {
+  const update = useUpdateConversation(c.id);
+  const [open, setOpen] = useState(false);
+  const [name, setName] = useState(c.name);
+  const [topic, setTopic] = useState(c.topic);
+  if (!open) {
+    return (
+      <Button variant="ghost" className="mb-3" onClick={() => setOpen(true)}>
+        Rename or set topic
+      </Button>
+    );
+  }
+  return (
+    <form
+      className="mb-4 flex flex-col gap-2"
+      onSubmit={(e) => {
+        e.preventDefault();
+        update.mutate({ name, topic }, { onSuccess: () => setOpen(false) });
+      }}
+    >
+      <TextField label="Name" value={name} onChange={(e) => setName(e.target.value)} maxLength={80} required />
+      <TextField label="Topic" value={topic} onChange={(e) => setTopic(e.target.value)} maxLength={250} />
+      {update.isError && <ErrorText>{messageOf(update.error)}</ErrorText>}
+      <div className="flex gap-2">
+        <Button type="submit" disabled={update.isPending}>
+          Save
+        </Button>
+        <Button variant="secondary" onClick={() => setOpen(false)}>
+          Cancel
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+export function messageOf(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  return "Something went wrong. Try again.";
+}

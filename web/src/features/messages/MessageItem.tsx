@@ -1,0 +1,300 @@
+/** One message: header (sender, time), reply context, body, reactions and its actions. */
+import { memo, useEffect, useRef, useState, type KeyboardEvent } from "react";
+import type { Message } from "../../api/client";
+import { formatFull, formatTime } from "../../lib/format";
+import { EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from "../../lib/icons";
+import { Avatar, Button, cx } from "../../lib/ui";
+import { MessageBody } from "./MessageBody";
+
+export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+export interface MessageItemProps {
+  message: Message;
+  senderName: string;
+  /** Same sender as the previous message, shortly after: no header. */
+  compact: boolean;
+  mine: boolean;
+  myId: number;
+  myHandle: string | undefined;
+  canDelete: boolean;
+  readOnly: boolean;
+  reply: { name: string; body: string; deleted: boolean } | null | undefined;
+  highlighted: boolean;
+  onReply(m: Message): void;
+  onJumpTo(id: number): void;
+  onEdit(id: number, body: string): Promise<unknown>;
+  onDelete(id: number): void;
+  onReact(id: number, emoji: string, add: boolean): void;
+}
+
+function MessageItemInner(p: MessageItemProps) {
+  const m = p.message;
+  const [editing, setEditing] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [picker, setPicker] = useState(false);
+  // Phones have no hover: the actions open from a "more" button instead.
+  const [actions, setActions] = useState(false);
+
+  return (
+    <li
+      id={`m-${m.id}`}
+      data-seq={m.seq}
+      data-testid="message"
+      aria-label={`${p.senderName}, ${formatTime(m.created_at)}`}
+      className={cx(
+        "group relative flex gap-3 px-3 py-0.5 hover:bg-zinc-50 focus-within:bg-zinc-50 sm:px-4 dark:hover:bg-zinc-800/50 dark:focus-within:bg-zinc-800/50",
+        !p.compact && "mt-2 pt-1.5",
+        p.highlighted && "bg-amber-50 dark:bg-amber-500/10",
+      )}
+    >
+      <div className="w-9 shrink-0">{!p.compact && <Avatar name={p.senderName} id={m.sender_id ?? 0} />}</div>
+      <div className="min-w-0 flex-1">
+        {!p.compact && (
+          <div className="flex items-baseline gap-2">
+            <span className="truncate text-sm font-semibold text-zinc-900 dark:text-zinc-50">{p.senderName}</span>
+            <time dateTime={m.created_at} title={formatFull(m.created_at)} className="shrink-0 text-xs text-zinc-500 dark:text-zinc-400">
+              {formatTime(m.created_at)}
+            </time>
+          </div>
+        )}
+        {p.reply !== undefined && m.reply_to_id !== null && (
+          <button
+            type="button"
+            onClick={() => m.reply_to_id !== null && p.onJumpTo(m.reply_to_id)}
+            className="mb-0.5 flex max-w-full items-center gap-1 truncate border-l-2 border-zinc-300 pl-2 text-left text-xs text-zinc-500 hover:text-zinc-800 dark:border-zinc-600 dark:text-zinc-400 dark:hover:text-zinc-200"
+          >
+            <span aria-hidden="true">↪</span>
+            {p.reply ? (
+              <>
+                <span className="font-medium">{p.reply.name}</span>
+                <span className="truncate">{p.reply.deleted ? "(deleted)" : p.reply.body}</span>
+              </>
+            ) : (
+              <span>Reply to an earlier message</span>
+            )}
+          </button>
+        )}
+        {editing ? (
+          <EditBox
+            initial={m.body}
+            onCancel={() => setEditing(false)}
+            onSave={async (body) => {
+              await p.onEdit(m.id, body);
+              setEditing(false);
+            }}
+          />
+        ) : m.deleted ? (
+          <p className="text-sm italic text-zinc-400 dark:text-zinc-500">This message was deleted.</p>
+        ) : (
+          <p className="text-[0.9375rem] leading-relaxed text-zinc-800 dark:text-zinc-100" data-testid="message-body">
+            <MessageBody body={m.body} myHandle={p.myHandle} />
+            {m.edited_at && (
+              <span className="ml-1 text-xs text-zinc-400" title={formatFull(m.edited_at)}>
+                (edited)
+              </span>
+            )}
+          </p>
+        )}
+        {m.reactions.length > 0 && (
+          <div className="mt-1 flex flex-wrap gap-1">
+            {m.reactions.map((r) => {
+              const mineR = r.user_ids.includes(p.myId);
+              return (
+                <button
+                  key={r.emoji}
+                  type="button"
+                  aria-pressed={mineR}
+                  aria-label={`${r.emoji} ${r.count}${mineR ? ", including you" : ""}`}
+                  disabled={p.readOnly}
+                  onClick={() => p.onReact(m.id, r.emoji, !mineR)}
+                  className={cx(
+                    "rounded-full border px-2 py-0.5 text-xs",
+                    mineR
+                      ? "border-indigo-400 bg-indigo-50 text-indigo-800 dark:border-indigo-400 dark:bg-indigo-500/20 dark:text-indigo-100"
+                      : "border-zinc-200 bg-white text-zinc-700 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-200",
+                  )}
+                >
+                  {r.emoji} {r.count}
+                </button>
+              );
+            })}
+          </div>
+        )}
+        {confirmDelete && (
+          <div role="alertdialog" aria-label="Delete this message?" className="mt-1 flex flex-wrap items-center gap-2 text-sm">
+            <span className="text-zinc-700 dark:text-zinc-200">Delete this message for everyone?</span>
+            <Button
+              variant="danger"
+              autoFocus
+              onClick={() => {
+                setConfirmDelete(false);
+                p.onDelete(m.id);
+              }}
+            >
+              Delete
+            </Button>
+            <Button variant="secondary" onClick={() => setConfirmDelete(false)}>
+              Cancel
+            </Button>
+          </div>
+        )}
+      </div>
+      {!m.deleted && !editing && !p.readOnly && (
+        <>
+          <button
+            type="button"
+            aria-label="More actions"
+            aria-expanded={actions}
+            onClick={() => setActions((v) => !v)}
+            className="flex size-8 shrink-0 items-center justify-center self-start rounded text-zinc-500 hover:bg-zinc-100 sm:hidden dark:hover:bg-zinc-800"
+          >
+            <MoreIcon />
+          </button>
+          <div
+            className={cx(
+              "absolute -top-3 right-3 z-10 gap-0.5 rounded-md border border-zinc-200 bg-white p-0.5 shadow-sm dark:border-zinc-700 dark:bg-zinc-900",
+              "sm:flex sm:opacity-0 sm:group-hover:opacity-100 sm:group-focus-within:opacity-100",
+              actions || picker ? "flex max-sm:top-8" : "max-sm:hidden",
+            )}
+            role="toolbar"
+            aria-label="Message actions"
+          >
+            <ActionButton label="Reply" onClick={() => { setActions(false); p.onReply(m); }}>
+              <ReplyIcon />
+            </ActionButton>
+            <ActionButton label="Add reaction" onClick={() => setPicker((v) => !v)} expanded={picker}>
+              <SmileIcon />
+            </ActionButton>
+            {p.mine && (
+              <ActionButton label="Edit" onClick={() => { setActions(false); setEditing(true); }}>
+                <EditIcon />
+              </ActionButton>
+            )}
+            {p.canDelete && (
+              <ActionButton label="Delete" onClick={() => { setActions(false); setConfirmDelete(true); }}>
+                <TrashIcon />
+              </ActionButton>
+            )}
+            {picker && (
+              <ReactionPicker
+                onPick={(emoji) => {
+                  setPicker(false);
+                  setActions(false);
+                  const had = m.reactions.find((r) => r.emoji === emoji)?.user_ids.includes(p.myId) ?? false;
+                  p.onReact(m.id, emoji, !had);
+                }}
+                onClose={() => setPicker(false)}
+              />
+            )}
+          </div>
+        </>
+      )}
+    </li>
+  );
+}
+
+export const MessageItem = memo(MessageItemInner);
+
+function ActionButton({
+  label,
+  onClick,
+  children,
+  expanded,
+}: {
+  label: string;
+  onClick(): void;
+  children: React.ReactNode;
+  expanded?: boolean;
+}) {
+  return (
+    <button
+      type="button"
+      title={label}
+      aria-label={label}
+      aria-expanded={expanded}
+      onClick={onClick}
+      className="flex size-8 items-center justify-center rounded text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800"
+    >
+      {children}
+    </button>
+  );
+}
+
+function ReactionPicker({ onPick, onClose }: { onPick(e: string): void; onClose(): void }) {
+  const first = useRef<HTMLButtonElement>(null);
+  useEffect(() => first.current?.focus(), []);
+  return (
+    <div
+      role="menu"
+      aria-label="Reactions"
+      onKeyDown={(e) => {
+        if (e.key === "Escape") {
+          e.stopPropagation();
+          onClose();
+        }
+      }}
+      className="absolute right-0 top-9 z-20 flex gap-0.5 rounded-md border border-zinc-200 bg-white p-1 shadow-md dark:border-zinc-700 dark:bg-zinc-900"
+    >
+      {QUICK_REACTIONS.map((e, i) => (
+        <button
+          key={e}
+          ref={i === 0 ? first : undefined}
+          type="button"
+          role="menuitem"
+          aria-label={`React with ${e}`}
+          onClick={() => onPick(e)}
+          className="flex size-8 items-center justify-center rounded text-lg hover:bg-zinc-100 dark:hover:bg-zinc-800"
+        >
+          {e}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(body: string): Promise<void>; onCancel(): void }) {
+  const [body, setBody] = useState(initial);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const save = async () => {
+    if (!body.trim() || busy) return;
+    if (body === initial) return onCancel();
+    setBusy(true);
+    try {
+      await onSave(body);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : "Could not save the edit.");
+      setBusy(false);
+    }
+  };
+  const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === "Escape") onCancel();
+    else if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      void save();
+    }
+  };
+  return (
+    <div className="flex flex-col gap-1">
+      <textarea
+        aria-label="Edit message"
+        autoFocus
+        value={body}
+        onChange={(e) => setBody(e.target.value)}
+        onKeyDown={onKey}
+        rows={Math.min(6, body.split("\n").length + 1)}
+        className="w-full rounded-md border border-zinc-300 bg-white p-2 text-sm dark:border-zinc-600 dark:bg-zinc-900"
+      />
+      {error && <p role="alert" className="text-xs text-red-600">{error}</p>}
+      <div className="flex gap-2 text-xs text-zinc-500">
+        <Button onClick={() => void save()} disabled={busy}>
+          Save
+        </Button>
+        <Button variant="secondary" onClick={onCancel}>
+          Cancel
+        </Button>
+        <span className="self-center">Enter to save · Esc to cancel</span>
+      </div>
+    </div>
+  );
+}
