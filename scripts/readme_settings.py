@@ -1,4 +1,7 @@
-"""Regenerate the settings table in README.md from src/tipline/config.py (`uv run python scripts/readme_settings.py`)."""
+"""Regenerate the settings table in README.md from src/tipline/config.py.
+
+Run: `uv run python scripts/readme_settings.py`.
+"""
 
 from __future__ import annotations
 

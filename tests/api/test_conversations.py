@@ -100,6 +100,8 @@ async def test_public_channels_are_listed_and_joinable(api: httpx.AsyncClient) -
     assert r.status_code == 403 and r.json()["code"] == "not_a_member"
     r = await api.post(f"/conversations/{pub['id']}/join", headers=visitor.headers)
     assert r.status_code == 200 and r.json()["role"] == "member"
+    listed = (await api.get("/conversations/public", headers=visitor.headers)).json()["conversations"]
+    assert listed[0]["role"] == "member"  # the directory shows what the caller joined
     assert (await api.get(f"/conversations/{pub['id']}/messages", headers=visitor.headers)).status_code == 200
 
     # A private channel is invite-only and invisible to outsiders.

@@ -54,7 +54,11 @@ async def directory(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> ConversationPage:
     """Browse public channels (any signed-in user may join them)."""
-    return ConversationPage(conversations=await actions.list_public_channels(rt, query=q, limit=limit, offset=offset))
+    return ConversationPage(
+        conversations=await actions.list_public_channels(
+            rt, user_id=caller.user_id, query=q, limit=limit, offset=offset
+        )
+    )
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)

@@ -383,9 +383,11 @@ async def list_conversations(rt: Runtime, *, user_id: int) -> list[ConversationO
     return [_conversation_out(r, member_count=r["member_count"], peer=peers.get(r["id"])) for r in rows]
 
 
-async def list_public_channels(rt: Runtime, *, query: str | None, limit: int, offset: int) -> list[ConversationOut]:
+async def list_public_channels(
+    rt: Runtime, *, user_id: int, query: str | None, limit: int, offset: int
+) -> list[ConversationOut]:
     async with rt.engine.connect() as conn:
-        rows = await repo.list_public(conn, query=query, limit=limit, offset=offset)
+        rows = await repo.list_public(conn, user_id=user_id, query=query, limit=limit, offset=offset)
     return [_conversation_out(r, member_count=r["member_count"]) for r in rows]
 
 

@@ -201,9 +201,16 @@ async def direct_peers(conn: AsyncConnection, *, user_id: int, conversation_ids:
     return {row["conversation_id"]: row for row in (await conn.execute(stmt)).mappings()}
 
 
-async def list_public(conn: AsyncConnection, *, query: str | None, limit: int, offset: int) -> list[RowMapping]:
+async def list_public(
+    conn: AsyncConnection, *, user_id: int, query: str | None, limit: int, offset: int
+) -> list[RowMapping]:
+    """The channel directory; ``role`` and ``last_read_seq`` are the caller's where they joined."""
+    mine = members.alias("mine")
     stmt = (
-        select(*CONV_COLS, _MEMBER_COUNT.label("member_count"))
+        select(*CONV_COLS, _MEMBER_COUNT.label("member_count"), mine.c.role, mine.c.last_read_seq)
+        .select_from(
+            conversations.outerjoin(mine, and_(mine.c.conversation_id == conversations.c.id, mine.c.user_id == user_id))
+        )
         .where(conversations.c.kind == "public", conversations.c.archived_at.is_(None))
         .order_by(conversations.c.name, conversations.c.id)
         .limit(limit)
