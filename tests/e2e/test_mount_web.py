@@ -29,7 +29,10 @@ def dist(tmp_path: Path) -> Path:
 
 
 def make_app() -> FastAPI:
-    settings = Settings(_env_file=None, database_url=None, jwt_secret=None)  # type: ignore[call-arg]
+    # No build of its own: each test mounts the dist it made.
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=None, jwt_secret=None, web_dist=Path("/nonexistent/tipline-dist")
+    )
     # The engine connects lazily; none of these requests touches the database.
     rt = build_runtime(settings, database_url="postgresql://localhost/unused", jwt_key=b"k" * 32)
     return create_app(rt)

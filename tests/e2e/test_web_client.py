@@ -393,3 +393,29 @@ async def test_server_unavailable_page_says_what_to_do(people: People, artifacts
     await ann.page.unroute("**/conversations")
     await ann.page.get_by_role("button", name="Try again").click()
     await ann.page.get_by_test_id("new-conversation").wait_for()
+
+
+async def test_keyboard_only_sign_up_with_visible_focus_in_the_dark_theme(people: People, artifacts: Path) -> None:
+    ann = await people("kbd", color_scheme="dark")
+    await ann.goto("/signup")
+    page = ann.page
+    await expect(page.get_by_label("Display name")).to_be_focused()  # the form starts focused
+    for value in (ann.display_name, ann.handle, ann.email, PASSWORD):
+        await page.keyboard.type(value)
+        await page.keyboard.press("Tab")
+        # Wherever keyboard focus lands, it is drawn.
+        outline = await page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("", "none"), outline
+    await expect(page.get_by_role("button", name="Create account")).to_be_focused()
+    await page.screenshot(path=artifacts / "desktop-signup-keyboard-dark.png")
+    await page.keyboard.press("Enter")
+    await page.get_by_test_id("new-conversation").wait_for()
+    assert await page.evaluate("() => document.documentElement.classList.contains('dark')")
+    color = await page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    values = [float(x) for x in color[color.index("(") + 1 : color.index(")")].replace(",", " ").split()[:3]]
+    # A dark background, not the light theme: oklch lightness, or the mean of r, g, b.
+    lightness = values[0] if color.startswith("oklch") else sum(values) / 3 / 255
+    assert lightness < 0.35, color
+    # The light theme follows the system setting too.
+    await page.emulate_media(color_scheme="light")
+    await expect(page.locator("html")).not_to_have_class("dark")
