@@ -23,6 +23,7 @@ from tipline.domain.messages.batcher import SendBatcher
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.hub import Hub
+from tipline.gateway.presence import MemoryPresence, PresenceStore, RedisPresence
 from tipline.gateway.resync import resync_all
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
@@ -71,14 +72,47 @@ def build_bus(settings: Settings) -> Bus:
     return RedisBus(settings.redis_url, sharded=settings.redis_cluster, channel_prefix=settings.bus_channel_prefix)
 
 
-def build_runtime(settings: Settings, *, database_url: str, jwt_key: bytes, bus: Bus | None = None) -> Runtime:
+def build_presence(settings: Settings) -> PresenceStore:
+    """Presence shared through Redis when REDIS_URL is set, else kept in this process."""
+    if settings.redis_url is None:
+        return MemoryPresence()
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+    client: Any = (
+        RedisCluster.from_url(settings.redis_url) if settings.redis_cluster else Redis.from_url(settings.redis_url)
+    )
+    return RedisPresence(client, prefix=settings.bus_channel_prefix, ttl_s=settings.presence_ttl_s)
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    database_url: str,
+    jwt_key: bytes,
+    bus: Bus | None = None,
+    presence: PresenceStore | None = None,
+) -> Runtime:
     engine = create_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     rt = Runtime(
-        settings=settings, engine=engine, bus=bus or build_bus(settings), jwt_key=jwt_key, limits=build_limits(settings)
+        settings=settings,
+        engine=engine,
+        bus=bus or build_bus(settings),
+        jwt_key=jwt_key,
+        limits=build_limits(settings),
+        presence=presence or build_presence(settings),
     )
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)
     return rt
+
+
+async def _refresh_presence(rt: Runtime) -> None:
+    """Keep this node's presence entries alive while its users stay connected."""
+    while True:
+        await asyncio.sleep(max(1.0, rt.settings.presence_ttl_s / 3))
+        statuses = {uid: s for uid in list(rt.hub.users) if (s := rt.hub.local_status(uid)) is not None}
+        await rt.presence.refresh(rt.node_id, statuses)
 
 
 async def _sweep(rt: Runtime) -> None:
@@ -118,16 +152,19 @@ def create_app(rt: Runtime) -> FastAPI:
         await rt.bus.start(rt.hub.handle)
         rt.batcher.start()
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
+        refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
         try:
             yield
         finally:
             rt.shutting_down = True
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, refresher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await rt.batcher.stop()
             await rt.bus.close()
             await rt.limits.limiter.close()
+            await rt.presence.close()
             await rt.engine.dispose()
 
     app = TiplineApp(

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         description="Presence changes are pushed to people who share a conversation of at most this many "
         "members with the user; in larger channels clients ask GET /presence for who they show.",
     )
+    presence_ttl_s: float = Field(
+        60.0,
+        description="With Redis: how long a node's presence entries live unless refreshed (a node that "
+        "dies stops counting after this).",
+    )
     away_after_s: float = Field(
         300.0, description="Sent to clients in `ready`: idle time after which a client reports `away`."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -9,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tipline.bus.base import Bus
 from tipline.config import Settings
+from tipline.gateway.presence import PresenceStore
 from tipline.ratelimit import Limits
 
 if TYPE_CHECKING:
@@ -23,7 +26,10 @@ class Runtime:
     bus: Bus
     jwt_key: bytes
     limits: Limits
+    presence: PresenceStore
     hub: Hub = field(init=False)
     batcher: SendBatcher = field(init=False)
+    node_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    presence_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     shutting_down: bool = False  # readiness is false
     accepting_sends: bool = True  # false in the last step of a graceful shutdown

@@ -18,6 +18,7 @@ from tests.conftest import free_port, make_settings
 from tests.helpers import Ws, create_conversation, is_event, signup
 from tipline.app import build_runtime, create_app
 from tipline.bus.redis import RedisBus
+from tipline.gateway.presence import PresenceStore
 from tipline.runtime import Runtime
 
 
@@ -31,11 +32,13 @@ class AppNode:
     task: asyncio.Task[None]
 
 
-async def start_node(database_url: str, jwt_key: bytes, bus: RedisBus) -> AppNode:
+async def start_node(
+    database_url: str, jwt_key: bytes, bus: RedisBus, presence: PresenceStore | None = None
+) -> AppNode:
     """A Tipline node served by uvicorn in this process, as tests/conftest.py does."""
     port = free_port()
     settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}")
-    rt = build_runtime(settings, database_url=database_url, jwt_key=jwt_key, bus=bus)
+    rt = build_runtime(settings, database_url=database_url, jwt_key=jwt_key, bus=bus, presence=presence)
     config = uvicorn.Config(
         create_app(rt), host="127.0.0.1", port=port, ws="websockets-sansio", log_level="warning", lifespan="on"
     )

@@ -157,13 +157,6 @@ async def test_slow_consumer_closed_only_when_writes_are_stuck() -> None:
     assert sock.closed is not None and sock.closed[0] == 4008
 
 
-async def test_typing_throttle() -> None:
-    hub = Hub(MemoryBus(), typing_throttle_s=60)
-    assert hub.typing_allowed(1, 10)
-    assert not hub.typing_allowed(1, 10)
-    assert hub.typing_allowed(2, 10) and hub.typing_allowed(1, 11)
-
-
 async def test_a_paused_socket_gets_everything_in_order_once_it_reads_again() -> None:
     bus = MemoryBus()
     hub = Hub(bus, typing_throttle_s=1)

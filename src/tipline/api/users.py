@@ -66,4 +66,5 @@ async def presence(
     user_ids = sorted({int(x) for x in ids.split(",") if len(x) < 19})[:200]
     async with rt.engine.connect() as conn:
         visible = await conv_repo.users_sharing_a_conversation(conn, user_id=caller.user_id, others=user_ids)
-    return {str(uid): rt.hub.presence_of(uid) for uid in user_ids if uid in visible or uid == caller.user_id}
+    shown = [uid for uid in user_ids if uid in visible or uid == caller.user_id]
+    return {str(uid): status for uid, status in (await rt.presence.get_many(shown)).items()}

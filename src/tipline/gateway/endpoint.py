@@ -165,7 +165,6 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         flusher=rt.hub.flusher,
     )
     conn.endpoint_task = asyncio.current_task()
-    was = rt.hub.presence_of(claims.user_id)
     # Register before reading memberships, and check them again once subscribed: a removal
     # that commits meanwhile is then either in the second read or delivered as a control.
     rt.hub.register(conn, [])
@@ -198,7 +197,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
                 }
             )
         )
-        await session.presence_changed(was)
+        await session.presence_changed()
         await session.loop()
     except asyncio.CancelledError:
         if conn.close_code is None:
@@ -208,11 +207,10 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         if task is not None:
             task.uncancel()
     finally:
-        was = rt.hub.presence_of(claims.user_id)
         rt.hub.unregister(conn)
         if conn.close_code is None:
             conn.close_code = Close.NORMAL
-        await session.presence_changed(was)
+        await session.presence_changed()
 
 
 class Session:
@@ -262,9 +260,8 @@ class Session:
         elif isinstance(frame, ResumeFrame):
             await self.resume(frame)
         elif isinstance(frame, PresenceFrame):
-            was = self.rt.hub.presence_of(self.conn.user_id)
             self.conn.status = frame.status
-            await self.presence_changed(was)
+            await self.presence_changed()
         elif isinstance(frame, AuthFrame):
             self.conn.push(error_frame("already_authenticated", "this socket is already authenticated", frame.ref))
 
@@ -336,7 +333,7 @@ class Session:
             async with self.rt.engine.connect() as db:
                 await access_member(db, user_id=self.conn.user_id, conversation_id=cid)
             raise DomainError("conversation not found", code="not_found")
-        if not self.rt.hub.typing_allowed(self.conn.user_id, cid):
+        if not await self.rt.presence.typing_allowed(self.conn.user_id, cid, self.rt.settings.typing_throttle_s):
             return  # throttled: typing is a hint, dropping it is harmless
         payload = encode_event({"type": "typing", "conversation_id": cid, "user_id": self.conn.user_id})
         await self.rt.bus.publish(topic_conversation(cid), payload)
@@ -359,15 +356,25 @@ class Session:
                 encode({"type": "resumed", "conversation_id": cid, "last_seq": replay.last_seq, "ref": frame.ref})
             )
 
-    async def presence_changed(self, was: str) -> None:
-        """Tell each user who shares a conversation with this one, once (their user topic)."""
-        now = self.rt.hub.presence_of(self.conn.user_id)
-        if now == was:
-            return
-        async with self.rt.engine.connect() as db:
-            # Bounded: a join in a 10,000-member channel must not cost 10,000 frames.
-            peers = await conv_repo.users_sharing_a_conversation(
-                db, user_id=self.conn.user_id, others=None, max_members=self.rt.settings.presence_fanout_max_members
-            )
-        payload = encode_event({"type": "presence", "user_id": self.conn.user_id, "status": now})
-        await self.rt.bus.publish_many([(topic_user(uid), payload) for uid in sorted(peers)])
+    async def presence_changed(self) -> None:
+        await sync_presence(self.rt, self.conn.user_id)
+
+
+async def sync_presence(rt: Runtime, user_id: int) -> None:
+    """Record this node's view of the user in the presence store; if the user's overall
+    presence changed, tell each user who shares a conversation with them, once (user topic)."""
+    lock = rt.presence_locks.setdefault(user_id, asyncio.Lock())
+    async with lock:
+        # Read the local state under the lock, so the last update to finish is the newest.
+        before, after = await rt.presence.set(user_id, rt.node_id, rt.hub.local_status(user_id))
+    if not lock.locked() and rt.hub.local_status(user_id) is None:
+        rt.presence_locks.pop(user_id, None)
+    if before == after:
+        return
+    async with rt.engine.connect() as db:
+        # Bounded: a join in a 10,000-member channel must not cost 10,000 frames.
+        peers = await conv_repo.users_sharing_a_conversation(
+            db, user_id=user_id, others=None, max_members=rt.settings.presence_fanout_max_members
+        )
+    payload = encode_event({"type": "presence", "user_id": user_id, "status": after})
+    await rt.bus.publish_many([(topic_user(uid), payload) for uid in sorted(peers)])

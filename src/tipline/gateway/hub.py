@@ -343,22 +343,12 @@ class Hub:
 
     # --- presence and typing (ephemeral, never stored) ---------------------------------------------
 
-    def presence_of(self, user_id: int) -> str:
+    def local_status(self, user_id: int) -> str | None:
+        """The user's presence as this node sees it; None when they have no socket here."""
         conns = self.users.get(user_id)
         if not conns:
-            return "offline"
+            return None
         return "online" if any(c.status == "online" for c in conns) else "away"
-
-    def typing_allowed(self, user_id: int, conversation_id: int) -> bool:
-        now = time.monotonic()
-        key = (user_id, conversation_id)
-        if now - self._typing_last.get(key, 0.0) < self.typing_throttle_s:
-            return False
-        self._typing_last[key] = now
-        if len(self._typing_last) > 100_000:
-            cutoff = now - self.typing_throttle_s
-            self._typing_last = {k: t for k, t in self._typing_last.items() if t >= cutoff}
-        return True
 
     def all_connections(self) -> list[Connection]:
         return [c for conns in self.users.values() for c in conns]
