@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request, status
 
 from tipline.api.deps import CurrentCaller, Rt, client_ip, user_agent
 from tipline.domain.accounts import actions
-from tipline.domain.accounts import repository as repo
 from tipline.domain.accounts.schemas import RefreshIn, SessionOut, SignInIn, SignUpIn, TokenPair
 from tipline.errors import NotFound
 
@@ -59,19 +58,8 @@ sessions_router = APIRouter(prefix="/me/sessions", tags=["auth"])
 
 @sessions_router.get("", response_model=list[SessionOut])
 async def list_sessions(rt: Rt, caller: CurrentCaller) -> list[SessionOut]:
-    async with rt.engine.connect() as conn:
-        rows = await repo.list_sessions(conn, user_id=caller.user_id)
-    return [
-        SessionOut(
-            id=r["id"],
-            created_at=r["created_at"],
-            last_used_at=r["last_used_at"],
-            user_agent=r["user_agent"],
-            ip=r["ip"],
-            current=str(r["id"]) == caller.session_id,
-        )
-        for r in rows
-    ]
+    """My signed-in sessions (devices), most recently used first."""
+    return await actions.list_sessions(rt, user_id=caller.user_id, current_session_id=caller.session_id)
 
 
 @sessions_router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)

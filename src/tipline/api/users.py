@@ -8,10 +8,8 @@ from fastapi import APIRouter, Path, Query
 
 from tipline.api.deps import CurrentCaller, Rt
 from tipline.domain.accounts import actions
-from tipline.domain.accounts import repository as repo
 from tipline.domain.accounts.schemas import MeOut, ProfilePatch, UserOut
-from tipline.domain.conversations import repository as conv_repo
-from tipline.errors import NotFound
+from tipline.domain.conversations.actions import get_presence
 
 router = APIRouter(tags=["users"])
 UserIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -19,11 +17,7 @@ UserIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 @router.get("/me", response_model=MeOut)
 async def get_me(rt: Rt, caller: CurrentCaller) -> MeOut:
-    async with rt.engine.connect() as conn:
-        row = await repo.user_by_id(conn, user_id=caller.user_id)
-    if row is None:
-        raise NotFound("user not found", code="user_not_found")
-    return MeOut(**{k: row[k] for k in MeOut.model_fields})
+    return await actions.get_me(rt, user_id=caller.user_id)
 
 
 @router.patch("/me", response_model=MeOut)
@@ -34,11 +28,7 @@ async def patch_me(body: ProfilePatch, rt: Rt, caller: CurrentCaller) -> MeOut:
 
 @router.get("/users/{user_id}", response_model=UserOut)
 async def get_user(user_id: UserIdPath, rt: Rt, caller: CurrentCaller) -> UserOut:
-    async with rt.engine.connect() as conn:
-        row = await repo.public_user(conn, user_id=user_id)
-    if row is None:
-        raise NotFound("user not found", code="user_not_found")
-    return UserOut(**row)
+    return await actions.get_user(rt, user_id=user_id)
 
 
 @router.get("/users", response_model=UserOut)
@@ -48,11 +38,7 @@ async def user_by_handle(
     handle: Annotated[str, Query(min_length=1, max_length=33, pattern=r"^@?[A-Za-z0-9_]+$")],
 ) -> UserOut:
     """Look a user up by exact @handle."""
-    async with rt.engine.connect() as conn:
-        row = await repo.public_user_by_handle(conn, handle=handle.lstrip("@").lower())
-    if row is None:
-        raise NotFound("user not found", code="user_not_found")
-    return UserOut(**row)
+    return await actions.get_user(rt, handle=handle)
 
 
 @router.get("/presence", response_model=dict[str, str])
@@ -64,7 +50,5 @@ async def presence(
     Only users who share a conversation with the caller are answered; others are left out.
     """
     user_ids = sorted({int(x) for x in ids.split(",") if len(x) < 19})[:200]
-    async with rt.engine.connect() as conn:
-        visible = await conv_repo.users_sharing_a_conversation(conn, user_id=caller.user_id, others=user_ids)
-    shown = [uid for uid in user_ids if uid in visible or uid == caller.user_id]
-    return {str(uid): status for uid, status in (await rt.presence.get_many(shown)).items()}
+    found = await get_presence(rt, user_id=caller.user_id, user_ids=user_ids)
+    return {str(uid): status for uid, status in found.items()}

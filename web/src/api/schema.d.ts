@@ -420,7 +420,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Sessions */
+        /**
+         * List Sessions
+         * @description My signed-in sessions (devices), most recently used first.
+         */
         get: operations["list_sessions_me_sessions_get"];
         put?: never;
         post?: never;

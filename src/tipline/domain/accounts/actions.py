@@ -15,7 +15,7 @@ from tipline.bus.base import topic_user
 from tipline.bus.envelope import encode_control
 from tipline.bus.on_commit import unit_of_work
 from tipline.domain.accounts import repository as repo
-from tipline.domain.accounts.schemas import MeOut, ProfilePatch, SignUpIn, TokenPair
+from tipline.domain.accounts.schemas import MeOut, ProfilePatch, SessionOut, SignUpIn, TokenPair, UserOut
 from tipline.domain.accounts.tokens import (
     check_password_policy,
     hash_password,
@@ -24,7 +24,7 @@ from tipline.domain.accounts.tokens import (
     new_refresh_token,
     verify_password,
 )
-from tipline.errors import Conflict, Invalid, Unauthorized
+from tipline.errors import Conflict, Invalid, NotFound, Unauthorized
 from tipline.runtime import Runtime
 
 INVALID_CREDENTIALS = "invalid email or password"
@@ -185,3 +185,42 @@ async def do_update_profile(rt: Runtime, *, user_id: int, patch: ProfilePatch) -
             row = await repo.user_by_id(conn, user_id=user_id)
         assert row is not None
     return _me(row)
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+async def get_me(rt: Runtime, *, user_id: int) -> MeOut:
+    async with rt.engine.connect() as conn:
+        row = await repo.user_by_id(conn, user_id=user_id)
+    if row is None:
+        raise NotFound("user not found", code="user_not_found")
+    return _me(row)
+
+
+async def get_user(rt: Runtime, *, user_id: int | None = None, handle: str | None = None) -> UserOut:
+    """A user's public profile (id, @handle, display name), by id or exact @handle."""
+    async with rt.engine.connect() as conn:
+        if user_id is not None:
+            row = await repo.public_user(conn, user_id=user_id)
+        else:
+            row = await repo.public_user_by_handle(conn, handle=(handle or "").lstrip("@").lower())
+    if row is None:
+        raise NotFound("user not found", code="user_not_found")
+    return UserOut(**row)
+
+
+async def list_sessions(rt: Runtime, *, user_id: int, current_session_id: str) -> list[SessionOut]:
+    async with rt.engine.connect() as conn:
+        rows = await repo.list_sessions(conn, user_id=user_id)
+    return [
+        SessionOut(
+            id=r["id"],
+            created_at=r["created_at"],
+            last_used_at=r["last_used_at"],
+            user_agent=r["user_agent"],
+            ip=r["ip"],
+            current=str(r["id"]) == current_session_id,
+        )
+        for r in rows
+    ]

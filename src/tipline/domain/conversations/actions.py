@@ -399,3 +399,11 @@ async def list_members(rt: Runtime, *, user_id: int, conversation_id: int) -> li
         MemberOut(user=UserOut(**_user(r)), role=r["role"], joined_at=r["joined_at"], last_read_seq=r["last_read_seq"])
         for r in rows
     ]
+
+
+async def get_presence(rt: Runtime, *, user_id: int, user_ids: list[int]) -> dict[int, str]:
+    """Presence of the given users who share a conversation with the caller (and the caller's)."""
+    async with rt.engine.connect() as conn:
+        visible = await repo.users_sharing_a_conversation(conn, user_id=user_id, others=user_ids)
+    shown = [uid for uid in user_ids if uid in visible or uid == user_id]
+    return await rt.presence.get_many(shown)
