@@ -134,9 +134,14 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
     if database_url is None:
         return
+    await reset_database(database_url, server)
+
+
+async def reset_database(database_url: str, server: Server | None = None) -> None:
+    """Empty every table, once the server has committed its pending sends and let go of the
+    sockets tests closed (shared by the per-test cleanup and modules that clean once)."""
     if server is not None:
         await server.rt.batcher.drain()
-        # Let sockets the test closed finish unregistering before the next test.
         for _ in range(100):
             if not server.rt.hub.users:
                 break

@@ -36,13 +36,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, reset_database
 from tests.helpers import PASSWORD, User, Ws, create_conversation, is_event, send_http, signup
-from tipline.domain.tables import __all__ as TABLES
 
 GHOST = 2**62  # a valid id that names nothing
 PROBE = "authz probe"
@@ -74,16 +72,7 @@ def _clean_tables() -> None:
 
 
 async def _truncate(server: Server) -> None:
-    await server.rt.batcher.drain()
-    for _ in range(100):
-        if not server.rt.hub.users:
-            break
-        await asyncio.sleep(0.02)
-    conn = await asyncpg.connect(server.database_url)
-    try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
+    await reset_database(server.database_url, server)
 
 
 @pytest.fixture(scope="module")

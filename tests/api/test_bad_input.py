@@ -22,7 +22,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, reset_database
 from tests.helpers import PASSWORD, User, create_conversation, send_http, signup
 from tipline.domain.tables import __all__ as TABLES
 
@@ -56,12 +56,7 @@ def _clean_tables() -> None:
 async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         yield client
-    await server.rt.batcher.drain()
-    conn = await asyncpg.connect(server.database_url)
-    try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
+    await reset_database(server.database_url, server)
 
 
 @pytest.fixture(scope="module")

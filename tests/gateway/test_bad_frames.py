@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, reset_database
 from tests.helpers import User, Ws, create_conversation, send_http, signup
 from tipline.domain.tables import __all__ as TABLES
 
@@ -48,16 +48,7 @@ def _clean_tables() -> None:
 async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         yield client
-    await server.rt.batcher.drain()
-    for _ in range(100):
-        if not server.rt.hub.users:
-            break
-        await asyncio.sleep(0.02)
-    conn = await asyncpg.connect(server.database_url)
-    try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
+    await reset_database(server.database_url, server)
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,10 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from tipline.bus.base import topic_conversation, topic_user
-from tipline.bus.envelope import encode_event
 from tipline.domain.accounts.access import access_session
 from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
 from tipline.domain.conversations import repository as conv_repo
-from tipline.domain.conversations.access import access_member
-from tipline.domain.conversations.actions import do_mark_read
+from tipline.domain.conversations.actions import do_mark_read, do_sync_presence, do_typing
 from tipline.domain.messages.actions import check_accepting, check_body, replay_since
 from tipline.domain.messages.schemas import Ack
 from tipline.errors import DomainError, RateLimited
@@ -328,15 +325,9 @@ class Session:
 
     async def typing(self, frame: TypingFrame) -> None:
         cid = frame.conversation_id
-        if cid not in self.conn.conversations:
-            # Answer exactly as the other paths do (404, or 403 for a public channel).
-            async with self.rt.engine.connect() as db:
-                await access_member(db, user_id=self.conn.user_id, conversation_id=cid)
-            raise DomainError("conversation not found", code="not_found")
-        if not await self.rt.presence.typing_allowed(self.conn.user_id, cid, self.rt.settings.typing_throttle_s):
-            return  # throttled: typing is a hint, dropping it is harmless
-        payload = encode_event({"type": "typing", "conversation_id": cid, "user_id": self.conn.user_id})
-        await self.rt.bus.publish(topic_conversation(cid), payload)
+        await do_typing(
+            self.rt, user_id=self.conn.user_id, conversation_id=cid, subscribed=cid in self.conn.conversations
+        )
 
     async def resume(self, frame: ResumeFrame) -> None:
         for cid, since in sorted(frame.since.items()):
@@ -357,24 +348,4 @@ class Session:
             )
 
     async def presence_changed(self) -> None:
-        await sync_presence(self.rt, self.conn.user_id)
-
-
-async def sync_presence(rt: Runtime, user_id: int) -> None:
-    """Record this node's view of the user in the presence store; if the user's overall
-    presence changed, tell each user who shares a conversation with them, once (user topic)."""
-    lock = rt.presence_locks.setdefault(user_id, asyncio.Lock())
-    async with lock:
-        # Read the local state under the lock, so the last update to finish is the newest.
-        before, after = await rt.presence.set(user_id, rt.node_id, rt.hub.local_status(user_id))
-    if not lock.locked() and rt.hub.local_status(user_id) is None:
-        rt.presence_locks.pop(user_id, None)
-    if before == after:
-        return
-    async with rt.engine.connect() as db:
-        # Bounded: a join in a 10,000-member channel must not cost 10,000 frames.
-        peers = await conv_repo.users_sharing_a_conversation(
-            db, user_id=user_id, others=None, max_members=rt.settings.presence_fanout_max_members
-        )
-    payload = encode_event({"type": "presence", "user_id": user_id, "status": after})
-    await rt.bus.publish_many([(topic_user(uid), payload) for uid in sorted(peers)])
+        await do_sync_presence(self.rt, user_id=self.conn.user_id)

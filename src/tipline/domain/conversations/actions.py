@@ -5,6 +5,7 @@ See docs/subsystems/conversations.md.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import RowMapping, func
@@ -17,6 +18,7 @@ from tipline.domain.accounts import repository as accounts_repo
 from tipline.domain.accounts.schemas import UserOut
 from tipline.domain.conversations import repository as repo
 from tipline.domain.conversations.access import (
+    NOT_FOUND,
     access_conversation,
     access_member,
     require_manager,
@@ -338,6 +340,47 @@ async def do_mark_read(rt: Runtime, *, user_id: int, conversation_id: int, seq: 
             encode_event({"type": "read", "conversation_id": conversation_id, "user_id": user_id, "seq": marker}),
         )
         return marker
+
+
+# --- ephemeral events: typing and presence (published, never stored) ---------------------------
+
+
+async def do_typing(rt: Runtime, *, user_id: int, conversation_id: int, subscribed: bool) -> None:
+    """Tell a conversation the user is typing, at most once per ``TYPING_THROTTLE_S``.
+
+    ``subscribed``: the socket already receives this conversation, which proves membership
+    without a query (its subscription follows membership changes live).
+    """
+    if not subscribed:
+        # Answer exactly as the other paths do (404, or 403 for a public channel).
+        async with rt.engine.connect() as conn:
+            await access_member(conn, user_id=user_id, conversation_id=conversation_id)
+        raise NotFound(NOT_FOUND)
+    if not await rt.presence.typing_allowed(user_id, conversation_id, rt.settings.typing_throttle_s):
+        return  # throttled: typing is a hint, dropping it is harmless
+    frame = {"type": "typing", "conversation_id": conversation_id, "user_id": user_id}
+    await rt.bus.publish(topic_conversation(conversation_id), encode_event(frame))
+
+
+async def do_sync_presence(rt: Runtime, *, user_id: int) -> None:
+    """Record this node's view of the user in the presence store; if the user's overall
+    presence changed, tell each user who shares a conversation with them, once (user topic).
+    See docs/subsystems/presence.md."""
+    lock = rt.presence_locks.setdefault(user_id, asyncio.Lock())
+    async with lock:
+        # Read the local state under the lock, so the last update to finish is the newest.
+        before, after = await rt.presence.set(user_id, rt.node_id, rt.hub.local_status(user_id))
+    if not lock.locked() and rt.hub.local_status(user_id) is None:
+        rt.presence_locks.pop(user_id, None)
+    if before == after:
+        return
+    async with rt.engine.connect() as conn:
+        # Bounded: a join in a 10,000-member channel must not cost 10,000 frames.
+        peers = await repo.users_sharing_a_conversation(
+            conn, user_id=user_id, others=None, max_members=rt.settings.presence_fanout_max_members
+        )
+    payload = encode_event({"type": "presence", "user_id": user_id, "status": after})
+    await rt.bus.publish_many([(topic_user(uid), payload) for uid in sorted(peers)])
 
 
 # --- reads ------------------------------------------------------------------------------------
