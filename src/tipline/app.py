@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tipline.api import auth, conversations, health, messages, users
+from tipline.api import auth, conversations, health, messages, openapi, users
 from tipline.api.middleware import BodyLimit, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
@@ -201,6 +201,7 @@ def create_app(rt: Runtime) -> FastAPI:
         messages.router,
     ):
         app.include_router(router)
+    openapi.install(app)
     mount_web(app, rt.settings.web_dist)
     app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))

@@ -14,34 +14,28 @@ keeps a loop of its own running on the test thread, which the suite's async fixt
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, async_playwright
+
+from tests.nodes import node_process
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 DIST = WEB / "dist"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = os.environ.get("TIPLINE_E2E_CHROMIUM", "/usr/bin/chromium")
-ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -82,26 +76,6 @@ def web_dist() -> Path:
     return DIST
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _with_db(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @dataclass
 class E2EServer:
     base_url: str
@@ -111,56 +85,10 @@ class E2EServer:
 
 @pytest.fixture(scope="session")
 async def e2e_server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[E2EServer]:
-    name = f"tipline_e2e_{os.getpid()}_{secrets.token_hex(3)}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    database_url = _with_db(ADMIN_URL, name)
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "PUBLIC_URL": base_url,
-        "ALLOWED_ORIGINS": base_url,
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_KIB": "8192",
-        "ARGON2_PARALLELISM": "1",
-        "RATE_LIMITS": "false",
-        "LOG_LEVEL": "warning",
-        "WEB_DIST": str(web_dist),
-    }
     log = tmp_path_factory.mktemp("e2e") / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("launcher.py"))],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient(base_url=base_url, timeout=2) as http:
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"the Tipline server exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the Tipline server did not become ready:\n{log.read_text()[-4000:]}")
-                await asyncio.sleep(0.1)
-        yield E2EServer(base_url=base_url, database_url=database_url, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    command = [sys.executable, str(Path(__file__).with_name("launcher.py"))]
+    async with node_process(command, log, prefix="e2e", WEB_DIST=str(web_dist)) as node:
+        yield E2EServer(base_url=node.base_url, database_url=node.database_url, log=log)
 
 
 @pytest.fixture(scope="session")
