@@ -173,6 +173,10 @@ def create_app(rt: Runtime) -> FastAPI:
         summary="Real-time chat with non-custodial crypto tipping.",
         description="HTTP API of Tipline. The WebSocket protocol at `/ws` is described in docs/protocol.md.",
         lifespan=lifespan,
+        # The interactive docs pages load their scripts from a CDN, which the API's strict
+        # Content-Security-Policy (and offline installs) refuse; /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.rt = rt
 

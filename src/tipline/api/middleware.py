@@ -10,6 +10,10 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    # API answers are data, never a page: nothing in them may load, run or be framed. The web
+    # client's HTML sets its own, wider policy (tipline.web), which this does not replace.
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
 ]
 
 
