@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
 
 from tipline.domain.wallets.siwe import SiweMessage, parse_message
 from tipline.errors import Invalid
@@ -100,3 +102,32 @@ def test_truncated_padded_or_huge_messages_are_refused(text: str) -> None:
     with pytest.raises(Invalid) as err:
         parse_message(text)
     assert err.value.code == "siwe_malformed"
+
+
+# Made by viem's createSiweMessage and signed by viem's local account (what the web client
+# uses): the server reads it and recovers the same address.
+VIEM_MESSAGE = {
+    "message": (
+        "127.0.0.1:8000 wants you to sign in with your Ethereum account:\n"
+        "0x6F87D1D8C54E9Bb49a6b01029aCc1D68486510Df\n"
+        "\n"
+        "\n"
+        "URI: http://127.0.0.1:8000\n"
+        "Version: 1\n"
+        "Chain ID: 31337\n"
+        "Nonce: 0123456789abcdef0123456789abcdef\n"
+        "Issued At: 2026-12-01T13:03:40.751Z\n"
+        "Expiration Time: 2026-12-01T13:08:40.751Z"
+    ),
+    "signature": (
+        "0xef1cadf778b170463df664e503f7a2782e671cbef9874664308beb679fd4e6d0"
+        "651276d074075932c90ef17f25b9136b91197842edfb73082bf705a2e4be42601b"
+    ),
+}
+
+
+def test_reads_and_verifies_a_message_made_by_the_web_clients_library() -> None:
+    msg = parse_message(VIEM_MESSAGE["message"])
+    assert msg.statement is None and msg.chain_id == 31337 and msg.expiration_time is not None
+    signer = Account.recover_message(encode_defunct(text=VIEM_MESSAGE["message"]), signature=VIEM_MESSAGE["signature"])
+    assert signer == msg.address
