@@ -111,15 +111,16 @@ async def do_sign_in_with_wallet(rt: Runtime, *, data: SiweIn, user_agent: str, 
                     user = await accounts_repo.user_by_id(conn, user_id=wallet["user_id"])
                 else:
                     user = await _create_wallet_user(conn, address=msg.address)
-                    if (
-                        await repo.insert_wallet(conn, user_id=user["id"], address=address, chain_id=msg.chain_id)
-                        is None
-                    ):
+                    linked = await repo.insert_wallet(conn, user_id=user["id"], address=address, chain_id=msg.chain_id)
+                    if linked is None:
                         raise _AddressRaced
             break
         except _AddressRaced:
             # Rolled back (the nonce too); the next turn finds the other request's account.
             continue
+    else:
+        # Only if the address was linked and unlinked again between the two turns.
+        raise Conflict("this wallet changed accounts while signing in; try again", code="wallet_busy")
     if user is None or not user["is_active"]:
         raise Unauthorized("this account is deactivated", code="account_inactive")
     return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
