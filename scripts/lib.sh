@@ -33,3 +33,21 @@ ensure_chromium() {
     fi
   fi
 }
+
+# A real local Ethereum node (anvil, from npm's @foundry-rs/anvil: a static binary inside the
+# package, nothing downloaded at run time) in .cache/anvil; sets ANVIL to its path.
+ANVIL_VERSION=1.7.1
+ensure_anvil() {
+  local dir=.cache/anvil
+  if [ ! -x "$dir/node_modules/.bin/anvil" ] || [ "$(cat "$dir/.version" 2>/dev/null)" != "$ANVIL_VERSION" ]; then
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --no-save --silent "@foundry-rs/anvil@${ANVIL_VERSION}" >&2
+    echo "$ANVIL_VERSION" > "$dir/.version"
+  fi
+  # The platform package's native binary, not the Node wrapper: a signal then reaches anvil itself.
+  local native
+  native=$(ls "$dir"/node_modules/@foundry-rs/anvil-*/bin/anvil 2>/dev/null | head -n1)
+  ANVIL="$(cd "$dir" && pwd)/${native#"$dir"/}"
+  [ -n "$native" ] || ANVIL="$(cd "$dir" && pwd)/node_modules/.bin/anvil"
+  export ANVIL
+}

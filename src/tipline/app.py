@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tipline.api import auth, conversations, health, messages, openapi, users
+from tipline.api import auth, conversations, health, messages, openapi, users, wallets
 from tipline.api.middleware import BodyLimit, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
@@ -203,6 +203,7 @@ def create_app(rt: Runtime) -> FastAPI:
         users.router,
         conversations.router,
         messages.router,
+        wallets.router,
     ):
         app.include_router(router)
     openapi.install(app)

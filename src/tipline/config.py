@@ -143,6 +143,25 @@ class Settings(BaseSettings):
     rate_connect_per_user: str = Field("30/60", description="WebSocket connections opened per user.")
     rate_connect_per_ip: str = Field("120/60", description="WebSocket connections opened per client IP.")
 
+    # --- wallets (Sign-In with Ethereum) ---------------------------------------------------
+    chain_id: int = Field(31337, description="EVM chain id Tipline works on (31337: the local dev chain).")
+    chain_rpc_url: str | None = Field(
+        None,
+        description="EVM JSON-RPC URL. Wallet sign-in uses it to check EIP-1271 signatures of contract "
+        "wallets; unset: only ordinary (EOA) wallet signatures are accepted.",
+    )
+    siwe_domain: str | None = Field(
+        None,
+        description="Domain (host[:port]) a Sign-In with Ethereum message must name. Unset: PUBLIC_URL's.",
+    )
+    siwe_uri: str | None = Field(
+        None, description="Origin a Sign-In with Ethereum message's URI must be on. Unset: PUBLIC_URL's origin."
+    )
+    siwe_nonce_ttl_s: int = Field(300, description="Lifetime of a sign-in nonce, in seconds (used at most once).")
+    siwe_clock_skew_s: int = Field(
+        60, description="Clock difference allowed on a sign-in message's issued-at, expiry and not-before."
+    )
+
     @field_validator(
         "rate_signup_per_ip",
         "rate_signin_per_ip",

@@ -667,7 +667,15 @@ async def test_former_member_loses_the_conversation_and_their_own_messages(
 
 # --- user and session ids -----------------------------------------------------------------------
 
-PUBLIC_ROUTES = {"/auth/signup", "/auth/signin", "/auth/refresh", "/healthz", "/readyz"}
+PUBLIC_ROUTES = {
+    "/auth/signup",
+    "/auth/signin",
+    "/auth/refresh",
+    "/auth/siwe/nonce",
+    "/auth/siwe/signin",
+    "/healthz",
+    "/readyz",
+}
 
 
 async def test_every_route_but_signing_in_requires_a_token(http: httpx.AsyncClient) -> None:
@@ -679,6 +687,7 @@ async def test_every_route_but_signing_in_requires_a_token(http: httpx.AsyncClie
             continue
         url = path.replace("{session_id}", str(uuid.uuid4())).replace("{emoji}", "x")
         url = url.replace("{conversation_id}", "1").replace("{message_id}", "1").replace("{user_id}", "1")
+        url = url.replace("{wallet_id}", "1")
         for method in methods:
             for headers in ({}, {"Authorization": "Bearer not-a-token"}):
                 r = await http.request(method.upper(), url, headers=headers, params={"since": 0, "ids": "1"})

@@ -42,8 +42,10 @@ def install(app: FastAPI) -> None:
                 if answer is None:
                     continue
                 content = answer.setdefault("content", {}).setdefault("application/json", {})
-                current = content.get("schema")
-                options = [current] if current else []
+                # A route that documents its own 422 loses FastAPI's validation shape: put it back.
+                validation = {"$ref": "#/components/schemas/HTTPValidationError"}
+                current = content.get("schema") or validation
+                options = [current] if current == validation else [validation, current]
                 content["schema"] = {"anyOf": [*options, {"$ref": "#/components/schemas/Error"}]}
         app.openapi_schema = schema
         return schema

@@ -104,6 +104,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/siwe/nonce": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue Nonce
+         * @description A single-use nonce for a Sign-In with Ethereum message, with the domain, URI and chain to use.
+         */
+        post: operations["issue_nonce_auth_siwe_nonce_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/siwe/signin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign In With Wallet
+         * @description Sign in with a signed EIP-4361 message; the first sign-in of an address creates its account.
+         */
+        post: operations["sign_in_with_wallet_auth_siwe_signin_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/conversations": {
         parameters: {
             query?: never;
@@ -448,6 +488,50 @@ export interface paths {
          * @description Sign out one of my sessions (another device).
          */
         delete: operations["revoke_session_me_sessions__session_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/wallets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Wallets
+         * @description My linked wallets, oldest first.
+         */
+        get: operations["list_wallets_me_wallets_get"];
+        put?: never;
+        /**
+         * Link Wallet
+         * @description Link a wallet to my account by a signed EIP-4361 message.
+         */
+        post: operations["link_wallet_me_wallets_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/wallets/{wallet_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink Wallet
+         * @description Unlink one of my wallets (not the last one of an account without a password).
+         */
+        delete: operations["unlink_wallet_me_wallets__wallet_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -813,6 +897,25 @@ export interface components {
             /** Seq */
             seq: number;
         };
+        /**
+         * NonceOut
+         * @description What a client needs to build the message: a fresh nonce and the values the server checks.
+         */
+        NonceOut: {
+            /** Chain Id */
+            chain_id: number;
+            /** Domain */
+            domain: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Nonce */
+            nonce: string;
+            /** Uri */
+            uri: string;
+        };
         /** OpenDirectIn */
         OpenDirectIn: {
             /** User Id */
@@ -929,6 +1032,16 @@ export interface components {
             /** Password */
             password: string;
         };
+        /** SiweIn */
+        SiweIn: {
+            /**
+             * Message
+             * @description The EIP-4361 text.
+             */
+            message: string;
+            /** Signature */
+            signature: string;
+        };
         /** TokenPair */
         TokenPair: {
             /** Access Token */
@@ -970,6 +1083,20 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** WalletOut */
+        WalletOut: {
+            /** Address */
+            address: string;
+            /** Chain Id */
+            chain_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
         };
     };
     responses: never;
@@ -1112,6 +1239,110 @@ export interface operations {
                 };
             };
             /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    issue_nonce_auth_siwe_nonce_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NonceOut"];
+                };
+            };
+            /** @description bad signature, expired or not yet valid message, unknown or expired nonce */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description nonce already used, message replayed, or wallet linked to another account */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description malformed message, or wrong domain, URI or chain id */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sign_in_with_wallet_auth_siwe_signin_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SiweIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description bad signature, expired or not yet valid message, unknown or expired nonce */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description nonce already used, message replayed, or wallet linked to another account */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description malformed message, or wrong domain, URI or chain id */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1814,6 +2045,109 @@ export interface operations {
             header?: never;
             path: {
                 session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_wallets_me_wallets_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalletOut"][];
+                };
+            };
+        };
+    };
+    link_wallet_me_wallets_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SiweIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalletOut"];
+                };
+            };
+            /** @description bad signature, expired or not yet valid message, unknown or expired nonce */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description nonce already used, message replayed, or wallet linked to another account */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description malformed message, or wrong domain, URI or chain id */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    unlink_wallet_me_wallets__wallet_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                wallet_id: number;
             };
             cookie?: never;
         };

@@ -48,7 +48,8 @@ def normalize_email(email: str) -> str | None:
         return None
 
 
-async def _open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: str) -> TokenPair:
+async def open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: str) -> TokenPair:
+    """A new session and its token pair, for any way of signing in (password, wallet)."""
     token, token_hash = new_refresh_token()
     session_id = uuid.uuid4()
     expires_at = datetime.now(UTC) + timedelta(seconds=rt.settings.refresh_token_ttl_s)
@@ -86,7 +87,7 @@ async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -
             if await repo.handle_taken(conn, handle=data.handle):
                 raise Conflict("this handle is taken", code="handle_taken")
             raise Conflict("an account with this email already exists", code="email_taken")
-    return await _open_session(rt, user=user, user_agent=user_agent, ip=ip)
+    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
 
 
 async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str, ip: str) -> TokenPair:
@@ -98,7 +99,7 @@ async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str,
     ok = await asyncio.to_thread(verify_password, rt.settings, stored, password)
     if not ok or user is None or not user["is_active"]:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    return await _open_session(rt, user=user, user_agent=user_agent, ip=ip)
+    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
 
 
 async def do_refresh(rt: Runtime, *, refresh_token: str) -> TokenPair:

@@ -13,6 +13,7 @@ import {
   notificationsStore,
   notificationsSupported,
 } from "../messages/notifications";
+import { Wallets } from "../wallets/Wallets";
 import { useMe, useRevokeSession, useSessions, useSignOut, useUpdateProfile } from "./queries";
 
 function Section({ title, children }: { title: string; children: React.ReactNode }) {
@@ -34,6 +35,9 @@ export function Settings() {
         <ProfileForm />
         <Appearance />
         <Notifications />
+        <Section title="Wallets">
+          <Wallets />
+        </Section>
         <Sessions />
         <SignOutButtons />
       </div>
