@@ -15,10 +15,12 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from tipline.api import auth, conversations, health, messages, users
+from tipline.api import oidc as oidc_api
 from tipline.api.middleware import BodyLimit, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
 from tipline.config import Settings
+from tipline.domain.accounts.oidc import OidcClient
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
@@ -104,6 +106,7 @@ def build_runtime(
     )
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)
+    rt.oidc = OidcClient.from_settings(settings)
     return rt
 
 
@@ -165,6 +168,7 @@ def create_app(rt: Runtime) -> FastAPI:
             await rt.bus.close()
             await rt.limits.limiter.close()
             await rt.presence.close()
+            await rt.oidc.close()
             await rt.engine.dispose()
 
     app = TiplineApp(
@@ -196,6 +200,7 @@ def create_app(rt: Runtime) -> FastAPI:
         health.router,
         auth.router,
         auth.sessions_router,
+        oidc_api.router,
         users.router,
         conversations.router,
         messages.router,
