@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from tipline.api import auth, conversations, health, messages, users
+from tipline.api import metrics as metrics_api
 from tipline.api import oidc as oidc_api
-from tipline.api.middleware import BodyLimit, SecurityHeaders
+from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
 from tipline.config import Settings
@@ -27,9 +28,11 @@ from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.hub import Hub
 from tipline.gateway.presence import MemoryPresence, PresenceStore, RedisPresence
 from tipline.gateway.resync import resync_all
+from tipline.metrics import COLLECTOR, BusProbe
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
+from tipline.tracing import setup_tracing
 from tipline.web import mount_web
 
 log = logging.getLogger(__name__)
@@ -152,15 +155,17 @@ def create_app(rt: Runtime) -> FastAPI:
             task.add_done_callback(resyncs.discard)
 
         rt.bus.on_reconnect(after_bus_outage)
-        await rt.bus.start(rt.hub.handle)
+        probe = BusProbe(rt)
+        await rt.bus.start(probe.wrap(rt.hub.handle))
         rt.batcher.start()
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
         refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
+        prober = asyncio.create_task(probe.run(), name="bus-probe")
         try:
             yield
         finally:
             rt.shutting_down = True
-            for task in (sweeper, refresher):
+            for task in (sweeper, refresher, prober):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -201,6 +206,7 @@ def create_app(rt: Runtime) -> FastAPI:
         auth.router,
         auth.sessions_router,
         oidc_api.router,
+        metrics_api.router,
         users.router,
         conversations.router,
         messages.router,
@@ -209,4 +215,8 @@ def create_app(rt: Runtime) -> FastAPI:
     mount_web(app, rt.settings.web_dist)
     app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
+    # Outermost: the request id and the latency cover everything inside, 413s included.
+    app.add_middleware(RequestContext)
+    COLLECTOR.track(rt)
+    setup_tracing(app, rt.settings)
     return app

@@ -667,7 +667,18 @@ async def test_former_member_loses_the_conversation_and_their_own_messages(
 
 # --- user and session ids -----------------------------------------------------------------------
 
-PUBLIC_ROUTES = {"/auth/signup", "/auth/signin", "/auth/refresh", "/healthz", "/readyz"}
+PUBLIC_ROUTES = {
+    "/auth/signup",
+    "/auth/signin",
+    "/auth/refresh",
+    "/healthz",
+    "/readyz",
+    # Signing in with a provider: each step proves itself (state, browser cookie, hand-off); tests/api/test_oidc.py.
+    "/auth/oidc/providers",
+    "/auth/oidc/{provider}/start",
+    "/auth/oidc/{provider}/callback",
+    "/auth/oidc/complete",
+}
 
 
 async def test_every_route_but_signing_in_requires_a_token(http: httpx.AsyncClient) -> None:
