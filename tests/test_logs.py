@@ -13,12 +13,13 @@ import pytest
 
 from tests.conftest import Server
 from tests.helpers import PASSWORD, Ws, create_conversation, is_event, send_http, signup
-from tipline.logs import JsonFormatter, redact
+from tipline.logs import JsonFormatter, quiet_libraries, redact
 
 
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
-    """Everything every logger writes, at DEBUG, through Tipline's JSON formatter."""
+    """Everything every logger writes, at DEBUG, through Tipline's JSON formatter (as `tipline serve` sets up)."""
+    quiet_libraries()
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(JsonFormatter())

@@ -69,6 +69,15 @@ def formatter(kind: str) -> logging.Formatter:
     return JsonFormatter() if kind == "json" else TextFormatter()
 
 
+# HTTP client internals log raw headers at DEBUG (Set-Cookie, Location with OAuth parameters).
+NOISY_LIBRARIES = ("httpcore", "httpx", "hpack", "urllib3", "websockets")
+
+
+def quiet_libraries() -> None:
+    for name in NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure(settings: Settings) -> None:
     """The process's one logging setup; uvicorn is told not to install its own (log_config=None)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -76,6 +85,7 @@ def configure(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    quiet_libraries()
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -330,3 +330,33 @@ async def test_token_signed_with_a_symmetric_algorithm_is_refused(env: Env) -> N
     with pytest.raises(Unauthorized) as err:
         await oidc.verify_id_token(oidc.provider("main"), token, nonce="n")
     assert err.value.code == "oidc_token_invalid"
+
+
+async def test_the_flow_logs_no_code_state_or_tokens(browser: httpx.AsyncClient, env: Env) -> None:
+    import io
+    import logging
+
+    from tipline.logs import JsonFormatter, quiet_libraries
+
+    quiet_libraries()  # as `tipline serve` configures logging
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        callback = await to_callback(browser, env, "judy")
+        r = await browser.get(callback)
+        handoff = browser.cookies.get("tipline_oidc_handoff")
+        pair = (await browser.post("/auth/oidc/complete")).json()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert r.status_code == 303 and handoff
+    query = parse_qs(urlsplit(callback).query)
+    text = out.getvalue()
+    assert "GET /auth/oidc/{provider}/callback 303" in text
+    for secret in (query["code"][0], query["state"][0], handoff, pair["access_token"], pair["refresh_token"]):
+        assert secret not in text
