@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import uuid
 from collections.abc import Iterator
 
@@ -12,26 +11,14 @@ import orjson
 import pytest
 
 from tests.conftest import Server
-from tests.helpers import PASSWORD, Ws, create_conversation, is_event, send_http, signup
-from tipline.logs import JsonFormatter, quiet_libraries, redact
+from tests.helpers import PASSWORD, Ws, capture_logs, create_conversation, is_event, send_http, signup
+from tipline.logs import redact
 
 
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
-    """Everything every logger writes, at DEBUG, through Tipline's JSON formatter (as `tipline serve` sets up)."""
-    quiet_libraries()
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with capture_logs() as out:
         yield out
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 async def test_sign_in_and_send_log_no_secrets_or_bodies(

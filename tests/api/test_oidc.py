@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import Server, free_port, make_settings, run_server
-from tests.helpers import signup
+from tests.helpers import capture_logs, signup
 from tests.oidc import drive, run_provider
 from tipline.errors import Unauthorized
 
@@ -333,27 +333,11 @@ async def test_token_signed_with_a_symmetric_algorithm_is_refused(env: Env) -> N
 
 
 async def test_the_flow_logs_no_code_state_or_tokens(browser: httpx.AsyncClient, env: Env) -> None:
-    import io
-    import logging
-
-    from tipline.logs import JsonFormatter, quiet_libraries
-
-    quiet_libraries()  # as `tipline serve` configures logging
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with capture_logs() as out:
         callback = await to_callback(browser, env, "judy")
         r = await browser.get(callback)
         handoff = browser.cookies.get("tipline_oidc_handoff")
         pair = (await browser.post("/auth/oidc/complete")).json()
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
     assert r.status_code == 303 and handoff
     query = parse_qs(urlsplit(callback).query)
     text = out.getvalue()
