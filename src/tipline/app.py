@@ -161,9 +161,12 @@ def create_app(rt: Runtime) -> FastAPI:
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
         refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
         prober = asyncio.create_task(probe.run(), name="bus-probe")
+        # Counted from start-up to shutdown: a runtime that never served is not in /metrics.
+        COLLECTOR.track(rt)
         try:
             yield
         finally:
+            COLLECTOR.untrack(rt)
             rt.shutting_down = True
             for task in (sweeper, refresher, prober):
                 task.cancel()
@@ -217,6 +220,5 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
     # Outermost: the request id and the latency cover everything inside, 413s included.
     app.add_middleware(RequestContext)
-    COLLECTOR.track(rt)
     setup_tracing(app, rt.settings)
     return app

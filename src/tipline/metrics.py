@@ -53,11 +53,14 @@ class RuntimeCollector(Collector):
         self._runtimes: list[weakref.ref[Runtime]] = []
 
     def track(self, rt: Runtime) -> None:
-        live = [r for r in self._runtimes if r() is not None and r() is not rt]
-        self._runtimes = [*live, weakref.ref(rt)]
+        self.untrack(rt)
+        self._runtimes.append(weakref.ref(rt))
+
+    def untrack(self, rt: Runtime) -> None:
+        self._runtimes = [r for r in self._runtimes if r() is not None and r() is not rt]
 
     def collect(self) -> Iterator[Metric]:
-        live = [rt for r in self._runtimes if (rt := r()) is not None and hasattr(rt, "hub")]
+        live = [rt for r in self._runtimes if (rt := r()) is not None]
         connections = GaugeMetricFamily("tipline_ws_connections", "Open WebSocket connections on this node.")
         users = GaugeMetricFamily("tipline_ws_users", "Users with at least one WebSocket on this node.")
         deliveries = CounterMetricFamily("tipline_deliveries", "Events written to sockets' queues on this node.")

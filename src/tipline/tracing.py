@@ -35,6 +35,7 @@ def setup_tracing(app: FastAPI, settings: Settings, *, exporter: Any = None) -> 
     if exporter is None and not settings.otel_exporter_otlp_endpoint:
         return None
     try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -44,8 +45,6 @@ def setup_tracing(app: FastAPI, settings: Settings, *, exporter: Any = None) -> 
         return None
     provider = TracerProvider(resource=Resource.create({"service.name": settings.otel_service_name}))
     if exporter is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
         endpoint = settings.otel_exporter_otlp_endpoint or ""
         exporter = OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
         provider.add_span_processor(BatchSpanProcessor(exporter))
