@@ -51,3 +51,15 @@ ensure_anvil() {
   [ -n "$native" ] || ANVIL="$(cd "$dir" && pwd)/node_modules/.bin/anvil"
   export ANVIL
 }
+
+# The test-only OpenID Connect provider (npm oidc-provider) used by tests/oidc (again only when its lock changed).
+ensure_oidc_provider() {
+  local dir=tests/oidc/provider
+  local stamp=$dir/node_modules/.tipline-lock.sha256
+  local want
+  want=$(sha256sum $dir/package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    (cd $dir && npm ci --no-audit --no-fund)
+    echo "$want" > "$stamp"
+  fi
+}

@@ -11,6 +11,7 @@ ensure_uv
 ensure_chromium
 ensure_web_deps
 ensure_anvil
+ensure_oidc_provider
 echo "== ruff"
 "${UV[@]}" run ruff check src tests bench migrations scripts
 "${UV[@]}" run ruff format --check src tests bench migrations scripts

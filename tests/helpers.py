@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,3 +162,23 @@ def is_event(name: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
         return all(frame.get(k) == v or frame.get("data", {}).get(k) == v for k, v in fields.items())
 
     return pred
+
+
+@contextlib.contextmanager
+def capture_logs() -> Iterator[io.StringIO]:
+    """Everything every logger writes, at DEBUG, through Tipline's JSON formatter, set up as `tipline serve` does."""
+    from tipline.logs import JsonFormatter, quiet_libraries
+
+    quiet_libraries()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield out
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

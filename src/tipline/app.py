@@ -15,19 +15,24 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from tipline.api import auth, conversations, health, messages, openapi, users, wallets
-from tipline.api.middleware import BodyLimit, SecurityHeaders
+from tipline.api import metrics as metrics_api
+from tipline.api import oidc as oidc_api
+from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
 from tipline.config import Settings
+from tipline.domain.accounts.oidc import OidcClient
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.hub import Hub
 from tipline.gateway.presence import MemoryPresence, PresenceStore, RedisPresence
 from tipline.gateway.resync import resync_all
+from tipline.metrics import COLLECTOR, BusProbe
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
+from tipline.tracing import setup_tracing
 from tipline.web import mount_web
 
 log = logging.getLogger(__name__)
@@ -104,6 +109,7 @@ def build_runtime(
     )
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)
+    rt.oidc = OidcClient.from_settings(settings)
     return rt
 
 
@@ -149,15 +155,20 @@ def create_app(rt: Runtime) -> FastAPI:
             task.add_done_callback(resyncs.discard)
 
         rt.bus.on_reconnect(after_bus_outage)
-        await rt.bus.start(rt.hub.handle)
+        probe = BusProbe(rt)
+        await rt.bus.start(probe.wrap(rt.hub.handle))
         rt.batcher.start()
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
         refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
+        prober = asyncio.create_task(probe.run(), name="bus-probe")
+        # Counted from start-up to shutdown: a runtime that never served is not in /metrics.
+        COLLECTOR.track(rt)
         try:
             yield
         finally:
+            COLLECTOR.untrack(rt)
             rt.shutting_down = True
-            for task in (sweeper, refresher):
+            for task in (sweeper, refresher, prober):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -165,6 +176,7 @@ def create_app(rt: Runtime) -> FastAPI:
             await rt.bus.close()
             await rt.limits.limiter.close()
             await rt.presence.close()
+            await rt.oidc.close()
             await rt.engine.dispose()
 
     app = TiplineApp(
@@ -200,6 +212,8 @@ def create_app(rt: Runtime) -> FastAPI:
         health.router,
         auth.router,
         auth.sessions_router,
+        oidc_api.router,
+        metrics_api.router,
         users.router,
         conversations.router,
         messages.router,
@@ -210,4 +224,7 @@ def create_app(rt: Runtime) -> FastAPI:
     mount_web(app, rt.settings.web_dist)
     app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
+    # Outermost: the request id and the latency cover everything inside, 413s included.
+    app.add_middleware(RequestContext)
+    setup_tracing(app, rt.settings)
     return app

@@ -1,13 +1,16 @@
-"""The `tipline` command: dev, serve, migrate, config."""
+"""The `tipline` command: dev, serve, migrate, config, admin, check."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tipline.config import Settings, get_settings
 
@@ -67,6 +70,9 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         log_level=settings.log_level,
+        # Logging is set up once by tipline.logs (JSON, request ids, no query strings).
+        log_config=None,
+        access_log=False,
         # Proxy headers are trusted only when an operator says which proxies to trust.
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
@@ -111,6 +117,117 @@ def _masked(name: str, value: object) -> object:
     return value
 
 
+def _read_password(settings: Settings) -> str | None:
+    """ADMIN_PASSWORD, else one line on standard input (piped, or typed without echo); never argv."""
+    if settings.admin_password is not None:
+        return settings.admin_password.get_secret_value()
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password for the new admin: ")
+        if first != getpass.getpass("Again: "):
+            sys.exit("the passwords differ")
+        return first or None
+    line = sys.stdin.readline().rstrip("\r\n")
+    return line or None
+
+
+def _admin_create(settings: Settings, *, email: str, handle: str | None) -> int:
+    from tipline.app import build_runtime
+    from tipline.domain.accounts.actions import do_create_admin
+    from tipline.errors import DomainError
+
+    password = _read_password(settings)
+
+    async def run() -> int:
+        rt = build_runtime(settings, database_url=_database_url(settings), jwt_key=b"unused" * 8)
+        try:
+            me, created = await do_create_admin(rt, email=email, password=password, handle=handle)
+        except DomainError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            await rt.engine.dispose()
+        print(f"{'created' if created else 'promoted'} admin @{me.handle} <{me.email}> (id {me.id})")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _check(settings: Settings) -> int:
+    """Configuration, database, Redis and migrations; one line each, exit 1 if any fails."""
+    results: list[tuple[str, bool, str]] = []
+
+    def record(name: str, ok: bool, detail: str) -> None:
+        results.append((name, ok, detail))
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+
+    key = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+    record("config JWT_SECRET", len(key) >= 32, "set" if len(key) >= 32 else "missing or under 32 characters")
+    try:
+        from tipline.domain.accounts.oidc import parse_providers
+
+        providers = parse_providers(settings)
+        record("config OIDC_PROVIDERS", True, ", ".join(providers) or "none configured")
+    except ValueError as exc:
+        record("config OIDC_PROVIDERS", False, str(exc))
+    if not settings.database_url:
+        record("database", False, "DATABASE_URL is not set (the embedded PostgreSQL is for `tipline dev`)")
+    else:
+        asyncio.run(_check_database(settings.database_url, record))
+    if settings.redis_url:
+        asyncio.run(_check_redis(settings, record))
+    else:
+        record("redis", True, "REDIS_URL not set: in-process bus (one node only)")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+async def _check_database(url: str, record: Callable[[str, bool, str], None]) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import Connection
+
+    from tipline.storage.db import create_engine
+    from tipline.storage.migrate import alembic_config
+
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+
+            def revisions(sync: Connection) -> set[str]:
+                return set(MigrationContext.configure(sync).get_current_heads())
+
+            current = await conn.run_sync(revisions)
+        record("database", True, "reachable")
+        heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+        if current == heads:
+            record("migrations", True, f"at head ({', '.join(sorted(heads))})")
+        else:
+            shown = ", ".join(sorted(current)) or "none"
+            record("migrations", False, f"at {shown}, head is {', '.join(sorted(heads))}: run `tipline migrate`")
+    except Exception as exc:
+        record("database", False, f"unreachable ({type(exc).__name__})")
+    finally:
+        await engine.dispose()
+
+
+async def _check_redis(settings: Settings, record: Callable[[str, bool, str], None]) -> None:
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+    assert settings.redis_url is not None
+    client: Any = (
+        RedisCluster.from_url(settings.redis_url) if settings.redis_cluster else Redis.from_url(settings.redis_url)
+    )
+    try:
+        await asyncio.wait_for(client.ping(), 5)
+        record("redis", True, "reachable")
+    except Exception as exc:
+        record("redis", False, f"unreachable ({type(exc).__name__})")
+    finally:
+        await client.aclose()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tipline", description="Tipline chat server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,10 +238,21 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
     cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
     cfg.add_argument("--markdown", action="store_true")
+    admin = sub.add_parser("admin", help="operator commands for admin accounts")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser(
+        "create",
+        help="make an account an admin, creating it when there is none (password from ADMIN_PASSWORD or stdin)",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--handle", help="handle of a new account (default: from the email address)")
+    sub.add_parser("check", help="check configuration, database, Redis and migrations; exit 1 on any failure")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    from tipline.logs import configure
+
+    configure(settings)
     if args.command == "dev":
         _serve(settings, dev=True, migrate=True)
     elif args.command == "serve":
@@ -136,6 +264,10 @@ def main(argv: list[str] | None = None) -> None:
         print("migrations applied")
     elif args.command == "openapi":
         print(_openapi_json(settings))
+    elif args.command == "admin":
+        sys.exit(_admin_create(settings, email=args.email, handle=args.handle))
+    elif args.command == "check":
+        sys.exit(_check(settings))
     elif args.command == "config":
         if args.markdown:
             print(_config_markdown())

@@ -8,6 +8,7 @@ in a shell, a ``.env`` file, a container and the AWS task definition.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -188,6 +189,51 @@ class Settings(BaseSettings):
     def origin_allowed(self, origin: str) -> bool:
         origin = origin.rstrip("/")
         return origin in self.allowed_origins or origin == self.public_url.rstrip("/")
+
+    # --- OIDC sign-in and operations ------------------------------------------------------------
+    oidc_providers: str | None = Field(
+        None,
+        description='OpenID Connect providers for "Sign in with ...", a JSON list of objects: `name` (a-z, 0-9, _), '
+        "`display_name`, `issuer`, `client_id`, optional `scopes` (default `openid email profile`). Each "
+        "provider's client secret is read from `OIDC_<NAME>_CLIENT_SECRET` (none: a public client with PKCE). "
+        "See docs/subsystems/accounts.md.",
+    )
+    oidc_state_ttl_s: int = Field(600, description="How long a started OIDC sign-in (state, nonce) stays usable.")
+    oidc_clock_skew_s: int = Field(60, description="Clock skew allowed when checking an ID token's exp and iat.")
+    oidc_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["RS256", "ES256", "PS256", "EdDSA"],
+        description="Comma-separated ID token signature algorithms accepted (asymmetric only).",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that /metrics requires. Unset: /metrics answers only loopback clients.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Log format: one JSON object per line (`json`) or plain text for a terminal (`text`)."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP endpoint for OpenTelemetry traces (e.g. http://collector:4318). Unset: no tracing. "
+        "Needs the `otel` extra (`pip install tipline[otel]`).",
+    )
+    otel_service_name: str = Field("tipline", description="`service.name` of the traces.")
+    admin_password: SecretStr | None = Field(
+        None,
+        description="Password for `tipline admin create` when it is not piped on standard input (never in argv).",
+    )
+
+    @field_validator("oidc_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [a.strip() for a in value.split(",") if a.strip()]
+        if isinstance(value, list) and any(str(a).upper().startswith("HS") or a == "none" for a in value):
+            raise ValueError("only asymmetric signature algorithms may verify ID tokens")
+        return value
+
+    def oidc_client_secret(self, name: str) -> str | None:
+        """A provider's client secret, from `OIDC_<NAME>_CLIENT_SECRET` (secrets never sit in the JSON)."""
+        return os.environ.get(f"OIDC_{name.upper()}_CLIENT_SECRET") or None
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from tipline.gateway.presence import PresenceStore
 from tipline.ratelimit import Limits
 
 if TYPE_CHECKING:
+    from tipline.domain.accounts.oidc import OidcClient
     from tipline.domain.messages.batcher import SendBatcher
     from tipline.gateway.hub import Hub
 
@@ -29,6 +30,7 @@ class Runtime:
     presence: PresenceStore
     hub: Hub = field(init=False)
     batcher: SendBatcher = field(init=False)
+    oidc: OidcClient = field(init=False)
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     presence_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     shutting_down: bool = False  # readiness is false

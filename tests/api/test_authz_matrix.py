@@ -675,6 +675,11 @@ PUBLIC_ROUTES = {
     "/auth/siwe/signin",
     "/healthz",
     "/readyz",
+    # Signing in with a provider: each step proves itself (state, browser cookie, hand-off); tests/api/test_oidc.py.
+    "/auth/oidc/providers",
+    "/auth/oidc/{provider}/start",
+    "/auth/oidc/{provider}/callback",
+    "/auth/oidc/complete",
 }
 
 

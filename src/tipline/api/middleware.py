@@ -1,9 +1,17 @@
-"""Pure-ASGI middleware: request body limit and security headers (no per-request task overhead)."""
+"""Pure-ASGI middleware: request body limit, security headers, request context (no per-request task overhead)."""
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+import uuid
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tipline.logs import REQUEST_ID
+from tipline.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -98,3 +106,51 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+access_log = logging.getLogger("tipline.access")
+
+
+class RequestContext:
+    """Per HTTP request: a request id (the caller's X-Request-ID when it is sane, else new) for logs
+    and the response, the latency histogram by route template, and one access log line without the
+    query string."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("(static)" if status < 400 else "(unmatched)")
+            method = scope["method"]
+            HTTP_LATENCY.labels(method, template).observe(elapsed)
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            access_log.info(
+                "%s %s %d",
+                method,
+                template,
+                status,
+                extra={"path": scope["path"], "status": status, "duration_ms": round(elapsed * 1000, 2)},
+            )
+            REQUEST_ID.reset(token)

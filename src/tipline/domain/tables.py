@@ -1,6 +1,13 @@
 """Imports every domain's tables so the shared MetaData is complete (for Alembic and tests)."""
 
-from tipline.domain.accounts.models import refresh_tokens, sessions, users
+from tipline.domain.accounts.models import (
+    oidc_handoffs,
+    oidc_identities,
+    oidc_login_states,
+    refresh_tokens,
+    sessions,
+    users,
+)
 from tipline.domain.conversations.models import conversation_events, conversations, members
 from tipline.domain.messages.models import messages, reactions
 from tipline.domain.wallets.models import siwe_nonces, wallets
@@ -10,6 +17,9 @@ __all__ = [
     "conversations",
     "members",
     "messages",
+    "oidc_handoffs",
+    "oidc_identities",
+    "oidc_login_states",
     "reactions",
     "refresh_tokens",
     "sessions",

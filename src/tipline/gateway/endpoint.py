@@ -38,6 +38,7 @@ from tipline.gateway.protocol import (
     error_frame,
     parse_client_frame,
 )
+from tipline.logs import CONNECTION_ID
 from tipline.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,9 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         flusher=rt.hub.flusher,
     )
     conn.endpoint_task = asyncio.current_task()
+    # Each socket runs in its own task, so this tags every log line about this socket.
+    CONNECTION_ID.set(conn.id)
+    log.info("websocket open", extra={"user_id": claims.user_id})
     # Register before reading memberships, and check them again once subscribed: a removal
     # that commits meanwhile is then either in the second read or delivered as a control.
     rt.hub.register(conn, [])
@@ -207,6 +211,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         rt.hub.unregister(conn)
         if conn.close_code is None:
             conn.close_code = Close.NORMAL
+        log.info("websocket closed", extra={"user_id": claims.user_id, "close_code": int(conn.close_code)})
         await session.presence_changed()
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import re
+import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.bus.base import topic_user
 from tipline.bus.envelope import encode_control
 from tipline.bus.on_commit import unit_of_work
+from tipline.domain.accounts import oidc
 from tipline.domain.accounts import repository as repo
 from tipline.domain.accounts.schemas import MeOut, ProfilePatch, SessionOut, SignUpIn, TokenPair, UserOut
 from tipline.domain.accounts.tokens import (
@@ -225,3 +231,150 @@ async def list_sessions(rt: Runtime, *, user_id: int, current_session_id: str) -
         )
         for r in rows
     ]
+
+
+# --- OIDC sign-in (docs/subsystems/accounts.md) ---------------------------------------------------
+
+HANDOFF_TTL_S = 60
+
+
+@dataclass(frozen=True)
+class OidcStart:
+    authorization_url: str
+    browser_token: str  # goes in the HttpOnly cookie that binds the sign-in to this browser
+
+
+async def do_oidc_start(rt: Runtime, *, provider_name: str) -> OidcStart:
+    """Begin a sign-in: keep state, nonce and PKCE verifier server-side (single use, short-lived)."""
+    provider = rt.oidc.provider(provider_name)
+    state, nonce, verifier, browser = (oidc.random_token() for _ in range(4))
+    url = await rt.oidc.authorization_url(provider, state=state, nonce=nonce, code_verifier=verifier)
+    async with rt.engine.begin() as conn:
+        await repo.insert_oidc_state(
+            conn,
+            state_hash=oidc.sha256(state),
+            provider=provider.name,
+            nonce=nonce,
+            code_verifier=verifier,
+            browser_hash=oidc.sha256(browser),
+            expires_at=datetime.now(UTC) + timedelta(seconds=rt.settings.oidc_state_ttl_s),
+        )
+    return OidcStart(authorization_url=url, browser_token=browser)
+
+
+def _slug(value: str | None) -> str:
+    """A handle made from a name or an address's local part ("" when too little is left)."""
+    handle = re.sub(r"[^a-z0-9_]+", "_", (value or "").lower()).strip("_")[:24]
+    return handle if len(handle) >= 3 else ""
+
+
+def _handle_candidates(identity: oidc.Identity) -> list[str]:
+    raw = [identity.preferred_username, (identity.email or "").split("@")[0], identity.name, "user"]
+    return list(dict.fromkeys(h for h in map(_slug, raw) if h))
+
+
+async def _user_for_identity(conn: AsyncConnection, identity: oidc.Identity) -> RowMapping:
+    """The account this identity signs in to: already linked, linked now by verified email, or new."""
+    user = await repo.user_by_identity(conn, provider=identity.provider, subject=identity.subject)
+    if user is not None:
+        await repo.touch_identity(conn, provider=identity.provider, subject=identity.subject, email=identity.email)
+        return user
+    # Only an address the provider has verified may claim an existing account; otherwise anyone
+    # could register someone else's address at a provider and take over their Tipline account.
+    email = normalize_email(identity.email) if identity.email and identity.email_verified else None
+    if email is not None:
+        user = await repo.user_by_email(conn, email=email)
+    if user is None:
+        display_name = (identity.name or identity.preferred_username or "").strip()[:64]
+        for attempt, base in enumerate([*_handle_candidates(identity), *["user"] * 5]):
+            handle = base if attempt < 2 else f"{base[:27]}_{secrets.token_hex(2)}"
+            user = await repo.insert_user(
+                conn, email=email, password_hash=None, handle=handle, display_name=display_name or handle
+            )
+            if user is not None:
+                break
+            if email is not None and (existing := await repo.user_by_email(conn, email=email)) is not None:
+                user = existing  # a sign-up with this address won the race: link to it
+                break
+        if user is None:
+            raise Conflict("no free handle for this account; try again", code="handle_taken")
+    if not await repo.insert_identity(
+        conn, provider=identity.provider, subject=identity.subject, user_id=user["id"], email=identity.email
+    ):
+        raise Conflict("this sign-in is already in progress; try again", code="oidc_identity_race")
+    return user
+
+
+async def do_oidc_callback(rt: Runtime, *, provider_name: str, state: str, code: str, browser_token: str | None) -> str:
+    """Finish a sign-in at the provider's redirect; returns a one-time hand-off code for the web client."""
+    provider = rt.oidc.provider(provider_name)
+    async with rt.engine.begin() as conn:
+        started = await repo.take_oidc_state(conn, state_hash=oidc.sha256(state))
+    if started is None:
+        raise Unauthorized("this sign-in is unknown or was already used; start again", code="oidc_state_invalid")
+    if started["expires_at"] <= datetime.now(UTC):
+        raise Unauthorized("this sign-in has expired; start again", code="oidc_state_expired")
+    if started["provider"] != provider.name:
+        raise Unauthorized("this sign-in was started with another provider", code="oidc_state_invalid")
+    if browser_token is None or not hmac.compare_digest(started["browser_hash"], oidc.sha256(browser_token)):
+        raise Unauthorized("this sign-in was started in another browser", code="oidc_browser_mismatch")
+    identity = await rt.oidc.identity(
+        provider, code=code, code_verifier=started["code_verifier"], nonce=started["nonce"]
+    )
+    handoff = oidc.random_token()
+    async with rt.engine.begin() as conn:
+        user = await _user_for_identity(conn, identity)
+        if not user["is_active"]:
+            raise Unauthorized("this account is disabled", code="account_disabled")
+        await repo.insert_handoff(
+            conn,
+            code_hash=oidc.sha256(handoff),
+            user_id=user["id"],
+            expires_at=datetime.now(UTC) + timedelta(seconds=HANDOFF_TTL_S),
+        )
+    return handoff
+
+
+async def do_oidc_complete(rt: Runtime, *, handoff: str, user_agent: str, ip: str) -> TokenPair:
+    """Exchange the one-time hand-off code for a normal session (the same as a password sign-in's)."""
+    async with rt.engine.begin() as conn:
+        row = await repo.take_handoff(conn, code_hash=oidc.sha256(handoff))
+        user = await repo.user_by_id(conn, user_id=row["user_id"]) if row is not None else None
+    if row is None or user is None or row["expires_at"] <= datetime.now(UTC):
+        raise Unauthorized("this sign-in hand-off is unknown, used or expired", code="oidc_handoff_invalid")
+    if not user["is_active"]:
+        raise Unauthorized("this account is disabled", code="account_disabled")
+    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+
+
+# --- operators ------------------------------------------------------------------------------------
+
+
+async def do_create_admin(rt: Runtime, *, email: str, password: str | None, handle: str | None) -> tuple[MeOut, bool]:
+    """Make ``email``'s account an admin, creating it (with ``password``) when there is none.
+
+    Returns the account and whether it was created. Used by `tipline admin create`.
+    """
+    normalized = normalize_email(email)
+    if normalized is None:
+        raise Invalid("this email address cannot be used", code="email_invalid")
+    async with rt.engine.begin() as conn:
+        existing = await repo.user_by_email(conn, email=normalized)
+        if existing is not None:
+            row = await repo.set_admin(conn, user_id=existing["id"], is_admin=True)
+            assert row is not None
+            return _me(row), False
+    if password is None:
+        raise Invalid("a new admin account needs a password", code="password_required")
+    handle = handle or _slug(normalized.split("@")[0]) or "admin"
+    check_password_policy(password, email=normalized, handle=handle, min_length=rt.settings.password_min_length)
+    password_hash = await asyncio.to_thread(hash_password, rt.settings, password)
+    async with rt.engine.begin() as conn:
+        user = await repo.insert_user(
+            conn, email=normalized, password_hash=password_hash, handle=handle, display_name=handle
+        )
+        if user is None:
+            raise Conflict("this handle is taken; choose another with --handle", code="handle_taken")
+        row = await repo.set_admin(conn, user_id=user["id"], is_admin=True)
+        assert row is not None
+    return _me(row), True

@@ -59,3 +59,44 @@ refresh_tokens = Table(
     Column("used_at", DateTime(timezone=True), nullable=True),
     Index("ix_refresh_tokens_session_id", "session_id"),
 )
+
+# --- OIDC sign-in -------------------------------------------------------------------------------
+
+# A started sign-in: single use (deleted when the callback claims it), short-lived, and bound to
+# the browser that started it by a cookie whose hash is kept here.
+oidc_login_states = Table(
+    "oidc_login_states",
+    metadata,
+    Column("state_hash", LargeBinary, primary_key=True),
+    Column("provider", Text, nullable=False),
+    Column("nonce", Text, nullable=False),
+    Column("code_verifier", Text, nullable=False),
+    Column("browser_hash", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_oidc_login_states_expires_at", "expires_at"),
+)
+
+# Who a provider says a user is: (provider, subject) is stable, an email address is not.
+oidc_identities = Table(
+    "oidc_identities",
+    metadata,
+    Column("provider", Text, primary_key=True),
+    Column("subject", Text, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("email", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_sign_in_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_oidc_identities_user_id", "user_id"),
+)
+
+# The hand-off from the callback to the web client: a one-time code (hashed here) carried by an
+# HttpOnly cookie and exchanged once, by POST, for a normal session.
+oidc_handoffs = Table(
+    "oidc_handoffs",
+    metadata,
+    Column("code_hash", LargeBinary, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

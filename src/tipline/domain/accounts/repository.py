@@ -6,11 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import RowMapping, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tipline.domain.accounts.models import refresh_tokens, sessions, users
+from tipline.domain.accounts.models import (
+    oidc_handoffs,
+    oidc_identities,
+    oidc_login_states,
+    refresh_tokens,
+    sessions,
+    users,
+)
 
 USER_PUBLIC = (users.c.id, users.c.handle, users.c.display_name)
 USER_ME = (*USER_PUBLIC, users.c.email, users.c.is_admin, users.c.created_at, users.c.is_active)
@@ -134,3 +141,81 @@ async def list_sessions(conn: AsyncConnection, *, user_id: int) -> list[RowMappi
         .order_by(sessions.c.last_used_at.desc())
     )
     return list((await conn.execute(stmt)).mappings())
+
+
+# --- OIDC sign-in -------------------------------------------------------------------------------
+
+
+async def insert_oidc_state(
+    conn: AsyncConnection,
+    *,
+    state_hash: bytes,
+    provider: str,
+    nonce: str,
+    code_verifier: str,
+    browser_hash: bytes,
+    expires_at: datetime,
+) -> None:
+    # Started sign-ins that were never finished are swept on the way: the table stays small.
+    await conn.execute(delete(oidc_login_states).where(oidc_login_states.c.expires_at < func.now()))
+    await conn.execute(
+        insert(oidc_login_states).values(
+            state_hash=state_hash,
+            provider=provider,
+            nonce=nonce,
+            code_verifier=code_verifier,
+            browser_hash=browser_hash,
+            expires_at=expires_at,
+        )
+    )
+
+
+async def take_oidc_state(conn: AsyncConnection, *, state_hash: bytes) -> RowMapping | None:
+    """Claim a started sign-in: deleted in the same statement, so a state works once."""
+    stmt = delete(oidc_login_states).where(oidc_login_states.c.state_hash == state_hash).returning(oidc_login_states)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def user_by_identity(conn: AsyncConnection, *, provider: str, subject: str) -> RowMapping | None:
+    stmt = (
+        select(*USER_ME)
+        .join(oidc_identities, oidc_identities.c.user_id == users.c.id)
+        .where(oidc_identities.c.provider == provider, oidc_identities.c.subject == subject)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def touch_identity(conn: AsyncConnection, *, provider: str, subject: str, email: str | None) -> None:
+    await conn.execute(
+        update(oidc_identities)
+        .where(oidc_identities.c.provider == provider, oidc_identities.c.subject == subject)
+        .values(last_sign_in_at=func.now(), email=email)
+    )
+
+
+async def insert_identity(
+    conn: AsyncConnection, *, provider: str, subject: str, user_id: int, email: str | None
+) -> bool:
+    """Link (provider, subject) to a user; False when a concurrent sign-in linked it first."""
+    stmt = (
+        pg_insert(oidc_identities)
+        .values(provider=provider, subject=subject, user_id=user_id, email=email)
+        .on_conflict_do_nothing()
+        .returning(oidc_identities.c.user_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def insert_handoff(conn: AsyncConnection, *, code_hash: bytes, user_id: int, expires_at: datetime) -> None:
+    await conn.execute(delete(oidc_handoffs).where(oidc_handoffs.c.expires_at < func.now()))
+    await conn.execute(insert(oidc_handoffs).values(code_hash=code_hash, user_id=user_id, expires_at=expires_at))
+
+
+async def take_handoff(conn: AsyncConnection, *, code_hash: bytes) -> RowMapping | None:
+    stmt = delete(oidc_handoffs).where(oidc_handoffs.c.code_hash == code_hash).returning(oidc_handoffs)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def set_admin(conn: AsyncConnection, *, user_id: int, is_admin: bool) -> RowMapping | None:
+    stmt = update(users).where(users.c.id == user_id).values(is_admin=is_admin).returning(*USER_ME)
+    return (await conn.execute(stmt)).mappings().first()

@@ -23,6 +23,7 @@ from tipline.bus.envelope import encode_event, event_frame
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages.schemas import Ack, mentioned_handles, message_dict
 from tipline.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
+from tipline.metrics import MESSAGES_SENT
 from tipline.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ class SendBatcher:
                 )
             return
         self.batches += 1
+        MESSAGES_SENT.inc(sum(1 for o in outcomes if isinstance(o, Ack) and not o.duplicate))
         # Committed: answer the senders first (an ack needs only the commit), then hand the
         # events to the bus; both are written to sockets in the same loop turn, acks first.
         for item, outcome in zip(batch, outcomes, strict=True):

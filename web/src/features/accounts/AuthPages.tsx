@@ -1,10 +1,10 @@
 /** Sign in and sign up. */
-import { useState, type FormEvent, type ReactNode } from "react";
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { Link } from "wouter";
 import { ApiError } from "../../api/client";
 import { useServices } from "../../app/services";
 import { Button, ErrorText, TextField } from "../../lib/ui";
-import { useSignIn, useSignUp } from "./queries";
+import { useCompleteOidc, useOidcProviders, useSignIn, useSignUp } from "./queries";
 
 function AuthLayout({ title, children, footer }: { title: string; children: ReactNode; footer: ReactNode }) {
   return (
@@ -36,6 +36,8 @@ function errorMessage(err: unknown): string {
       return "That handle is taken. Try another.";
     case "rate_limited":
       return "Too many attempts. Wait a minute and try again.";
+    case "oidc_handoff_invalid":
+      return "That sign-in took too long or was already used. Sign in again.";
     default:
       return err.message;
   }
@@ -52,6 +54,44 @@ function SessionEndedNotice() {
         You were signed out (from another device, or the session expired). Sign in again to continue; messages you wrote
         while offline are kept and will be sent once you are back.
       </p>
+    </div>
+  );
+}
+
+/** The query the server's OIDC callback redirects to once the provider has signed the user in. */
+export const OIDC_RETURN_PARAM = "signin";
+
+/** "Sign in with <provider>" links, and finishing a sign-in the provider sent back here. */
+export function OidcSignIn() {
+  const providers = useOidcProviders();
+  const complete = useCompleteOidc();
+  const started = useRef(false);
+  useEffect(() => {
+    const params = new URLSearchParams(window.location.search);
+    if (params.get(OIDC_RETURN_PARAM) !== "oidc" || started.current) return;
+    started.current = true;
+    params.delete(OIDC_RETURN_PARAM);
+    const rest = params.toString();
+    window.history.replaceState(null, "", `${window.location.pathname}${rest ? `?${rest}` : ""}`);
+    complete.mutate();
+  }, [complete]);
+  const list = providers.data ?? [];
+  if (list.length === 0 && !complete.isPending && !complete.isError) return null;
+  return (
+    <div className="mt-4 flex flex-col gap-2" data-testid="oidc-providers">
+      {list.length > 0 && <p className="text-center text-sm text-zinc-600 dark:text-zinc-400">or</p>}
+      {list.map((p) => (
+        // A full page navigation: the server redirects to the provider and remembers this browser.
+        <a
+          key={p.name}
+          href={p.start_url}
+          className="rounded-md border border-zinc-300 px-3 py-2 text-center text-sm font-medium hover:bg-zinc-50 focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-zinc-700 dark:hover:bg-zinc-800"
+        >
+          Sign in with {p.display_name}
+        </a>
+      ))}
+      {complete.isPending && <p role="status" className="text-sm">Finishing sign-in…</p>}
+      {complete.isError && <ErrorText>{errorMessage(complete.error)}</ErrorText>}
     </div>
   );
 }
@@ -75,6 +115,7 @@ export function SignIn() {
           {signIn.isPending ? "Signing in…" : "Sign in"}
         </Button>
       </form>
+      <OidcSignIn />
     </AuthLayout>
   );
 }

@@ -98,3 +98,25 @@ export function useRevokeSession() {
     },
   });
 }
+
+/** The OpenID Connect providers the server offers ("Sign in with …"); none when it has none. */
+export function useOidcProviders() {
+  const { api } = useServices();
+  return useQuery({
+    queryKey: ["oidc-providers"],
+    queryFn: () => call(api.GET("/auth/oidc/providers")),
+    staleTime: 10 * 60_000,
+  });
+}
+
+/**
+ * Finish a provider sign-in: the server's callback left a one-time hand-off in an HttpOnly
+ * cookie (never in the URL); POSTing it here returns the usual token pair.
+ */
+export function useCompleteOidc() {
+  const { api, session } = useServices();
+  return useMutation({
+    mutationFn: () => call(api.POST("/auth/oidc/complete", {})),
+    onSuccess: (pair) => session.set(pair),
+  });
+}
