@@ -12,15 +12,20 @@ ensure_uv() {
   export UV_PYTHON="${UV_PYTHON:-python3.11}"
 }
 
-# Install the web client's locked dependencies (again only when package-lock.json changed).
-ensure_web_deps() {
-  local stamp=web/node_modules/.tipline-lock.sha256
+# `npm ci` in a folder, again only when its package-lock.json changed.
+npm_ci_when_lock_changed() {
+  local stamp=$1/node_modules/.tipline-lock.sha256
   local want
-  want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  want=$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    (cd web && npm ci --no-audit --no-fund)
+    (cd "$1" && npm ci --no-audit --no-fund)
     echo "$want" > "$stamp"
   fi
+}
+
+# Install the web client's locked dependencies.
+ensure_web_deps() {
+  npm_ci_when_lock_changed web
 }
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
@@ -32,4 +37,11 @@ ensure_chromium() {
       sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     fi
   fi
+}
+
+# The contract toolchain (solc-js and anvil from npm) and the contract build, which rewrites
+# src/tipline/chain/artifacts/ only when a Solidity source changed.
+ensure_contracts() {
+  npm_ci_when_lock_changed contracts
+  node contracts/build.mjs
 }
