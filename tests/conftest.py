@@ -83,16 +83,16 @@ class Server:
     database_url: str
 
 
-@pytest.fixture(scope="session")
-async def server(database_url: str) -> AsyncIterator[Server]:
-    port = free_port()
-    settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}")
+@contextlib.asynccontextmanager
+async def running_server(settings: Settings, database_url: str) -> AsyncIterator[Server]:
+    """A Tipline server in this event loop on ``settings.port`` (shared by suites that need
+    settings of their own, such as the tipping tests' chain)."""
     rt = build_runtime(settings, database_url=database_url, jwt_key=secrets.token_bytes(64))
     app = create_app(rt)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=port,
+        port=settings.port,
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_frame_bytes,
         ws_per_message_deflate=settings.ws_compression,
@@ -106,12 +106,20 @@ async def server(database_url: str) -> AsyncIterator[Server]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
+    port = settings.port
     yield Server(
         rt=rt, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws", database_url=database_url
     )
     srv.should_exit = True
     with contextlib.suppress(Exception):
         await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture(scope="session")
+async def server(database_url: str) -> AsyncIterator[Server]:
+    port = free_port()
+    async with running_server(make_settings(port=port, public_url=f"http://127.0.0.1:{port}"), database_url) as srv:
+        yield srv
 
 
 @pytest.fixture

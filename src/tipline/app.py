@@ -14,10 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tipline.api import auth, conversations, health, messages, users
+from tipline.api import auth, conversations, health, messages, tips, users
 from tipline.api.middleware import BodyLimit, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
+from tipline.chain.watcher import ChainWatcher
 from tipline.config import Settings
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.errors import DomainError, RateLimited
@@ -41,6 +42,7 @@ RATE_RULES = (
     "send_per_ip",
     "connect_per_user",
     "connect_per_ip",
+    "tip_per_user",
 )
 
 
@@ -151,6 +153,11 @@ def create_app(rt: Runtime) -> FastAPI:
         rt.bus.on_reconnect(after_bus_outage)
         await rt.bus.start(rt.hub.handle)
         rt.batcher.start()
+        if rt.settings.chain_rpc_url and rt.settings.tip_contract_address:
+            rt.chain_watcher = ChainWatcher(
+                rt, rpc_url=rt.settings.chain_rpc_url, contract=rt.settings.tip_contract_address
+            )
+            rt.chain_watcher.start()
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
         refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
         try:
@@ -161,6 +168,8 @@ def create_app(rt: Runtime) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if rt.chain_watcher is not None:
+                await rt.chain_watcher.stop()
             await rt.batcher.stop()
             await rt.bus.close()
             await rt.limits.limiter.close()
@@ -199,6 +208,7 @@ def create_app(rt: Runtime) -> FastAPI:
         users.router,
         conversations.router,
         messages.router,
+        tips.router,
     ):
         app.include_router(router)
     mount_web(app, rt.settings.web_dist)

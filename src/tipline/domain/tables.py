@@ -3,6 +3,7 @@
 from tipline.domain.accounts.models import refresh_tokens, sessions, users
 from tipline.domain.conversations.models import conversation_events, conversations, members
 from tipline.domain.messages.models import messages, reactions
+from tipline.domain.tips.models import tip_intents, wallets
 
 __all__ = [
     "conversation_events",
@@ -12,5 +13,7 @@ __all__ = [
     "reactions",
     "refresh_tokens",
     "sessions",
+    "tip_intents",
     "users",
+    "wallets",
 ]
