@@ -62,24 +62,40 @@ class ChainWatcher:
             try:
                 async with self.rt.engine.connect() as lock_conn:
                     if await self._take_lock(lock_conn):
-                        await self._check_chain()
-                        self.active = True
-                        log.info("chain watcher active for chain %d, contract %s", self.chain_id, self.contract)
-                        while True:
-                            await self.tick()
-                            # Still holding the lock? (Its connection may have died.)
-                            await lock_conn.execute(text("SELECT 1"))
-                            with contextlib.suppress(TimeoutError):
-                                async with asyncio.timeout(interval):
-                                    await self.wake.wait()
-                            self.wake.clear()
+                        try:
+                            await self._watch(lock_conn, interval)
+                        finally:
+                            self.active = False
+                            # The connection goes back to the pool: it must not keep the lock.
+                            with contextlib.suppress(Exception):
+                                await asyncio.shield(self._release(lock_conn))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("chain watcher failed; retrying")
-            finally:
-                self.active = False
             await asyncio.sleep(max(interval, 1.0))
+
+    async def _watch(self, lock_conn: AsyncConnection, interval: float) -> None:
+        await self._check_chain()
+        self.active = True
+        log.info("chain watcher active for chain %d, contract %s", self.chain_id, self.contract)
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                # One bad pass (a node hiccup, a deadlock victim) is retried on the next one.
+                log.exception("chain watcher pass failed")
+            # Still holding the lock? (Its connection may have died.)
+            await lock_conn.execute(text("SELECT 1"))
+            await lock_conn.commit()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self.wake.wait()
+            self.wake.clear()
+
+    async def _release(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(self.chain_id, self.contract)})
+        await conn.commit()
 
     async def _take_lock(self, conn: AsyncConnection) -> bool:
         got = (
