@@ -8,8 +8,12 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tipline.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from tipline.chain.anvil import Anvil
 
 log = logging.getLogger("tipline")
 
@@ -42,6 +46,29 @@ def _jwt_key(settings: Settings, *, dev: bool) -> bytes:
     if dev:
         return _dev_secret(settings.data_dir)
     sys.exit("JWT_SECRET is not set: `tipline serve` needs a secret key (32+ random characters)")
+
+
+def _dev_chain(settings: Settings) -> tuple[Settings, Anvil | None]:
+    """With no CHAIN_RPC_URL, `tipline dev` tips on a local anvil node it starts and stops."""
+    if settings.chain_rpc_url:
+        return settings, None
+    import asyncio
+
+    from tipline.chain.anvil import DEV_ACCOUNTS
+    from tipline.chain.deploy import start_dev_chain
+
+    settings, node = asyncio.run(start_dev_chain(settings))
+    log.info(
+        "local chain %s (chain id %d, pid %d): TipJar at %s, demo token %s; development accounts %s... are funded "
+        "(import anvil's well-known test keys into a wallet to tip)",
+        node.url,
+        node.chain_id,
+        node.pid,
+        settings.tip_contract_address,
+        settings.tip_tokens[-1],
+        ", ".join(DEV_ACCOUNTS[:3]),
+    )
+    return settings, node
 
 
 def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
@@ -124,9 +151,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The chain watcher polls JSON-RPC several times a second: one INFO line per request is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     if args.command == "dev":
-        _serve(settings, dev=True, migrate=True)
+        settings, chain = _dev_chain(settings)
+        try:
+            _serve(settings, dev=True, migrate=True)
+        finally:
+            if chain is not None:
+                chain.stop()
     elif args.command == "serve":
         _serve(settings, dev=False, migrate=args.migrate)
     elif args.command == "migrate":

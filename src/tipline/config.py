@@ -212,8 +212,8 @@ class Settings(BaseSettings):
     tip_webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key for the `X-Tipline-Signature` header of tip webhooks."
     )
-    dev_chain_block_time_s: float = Field(
-        1.0, gt=0, description="`tipline dev` only: the local anvil node mines a block this often."
+    dev_chain_block_time_s: int = Field(
+        1, ge=1, description="`tipline dev` only: the local anvil node mines a block this often."
     )
 
     @field_validator("tip_tokens", mode="before")

@@ -6,12 +6,14 @@ prints it, so two launches never race for a port; it is stopped by its PID.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,10 +30,11 @@ DEV_ACCOUNTS = [
     "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc",
     "0x976ea74026e726554db657fa54763abd0c3a0aa9",
     "0x14dc79964da2c08b23698b3d3cc7ca32193d9955",
-    "0x23618e81e3f5cdf7f54c3d65f7fbc0abf5b21e8e",
+    "0x23618e81e3f5cdf7f54c3d65f7fbc0abf5b21e8f",
     "0xa0ee7a142d267c1f36714e4a8f75612f20a79720",
 ]
 DEV_CHAIN_ID = 31337
+PR_SET_PDEATHSIG = 1
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -74,6 +77,13 @@ class Anvil:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: on Linux, anvil gets SIGTERM when Tipline's process ends,
+    however it ends (uvicorn re-raises the stop signal after shutdown, skipping ``finally``)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_anvil(*, chain_id: int = DEV_CHAIN_ID, block_time: float | None = None, timeout: float = 10.0) -> Anvil:
     """Start anvil on 127.0.0.1 at a port it chooses; returns once it answers JSON-RPC."""
     workdir = Path(tempfile.mkdtemp(prefix="tipline-anvil-"))
@@ -81,7 +91,9 @@ def start_anvil(*, chain_id: int = DEV_CHAIN_ID, block_time: float | None = None
     if block_time is not None:
         args += ["--block-time", str(block_time)]
     log = (workdir / "anvil.log").open("wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)  # noqa: S603
+    proc = subprocess.Popen(  # noqa: S603
+        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, preexec_fn=_die_with_parent
+    )
     log.close()
     deadline = time.monotonic() + timeout
     pattern = re.compile(rb"Listening on 127\.0\.0\.1:(\d+)")

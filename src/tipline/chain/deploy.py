@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from eth_abi.abi import encode
 
 from tipline.chain.abi import encode_call
-from tipline.chain.anvil import DEV_ACCOUNTS
+from tipline.chain.anvil import DEV_ACCOUNTS, DEV_CHAIN_ID, Anvil, start_anvil
 from tipline.chain.artifacts import artifact
 from tipline.chain.rpc import Rpc
+from tipline.config import Settings
 
 DEMO_TOKEN_SYMBOL = "TIP"
 DEMO_TOKEN_DECIMALS = 18
@@ -50,3 +51,33 @@ async def deploy_dev_chain(rpc: Rpc) -> DevDeployment:
         if (await rpc.wait_receipt(tx_hash))["status"] != "0x1":
             raise DeployError("funding the demo wallets failed")
     return DevDeployment(tip_contract=jar, demo_token=token)
+
+
+async def start_dev_chain(settings: Settings) -> tuple[Settings, Anvil]:
+    """``tipline dev`` with no CHAIN_RPC_URL: a fresh local anvil node with TipJar and the demo
+    token deployed and every development account funded; returns the settings that point at it.
+
+    Deploys run on automine (instant), then the node mines a block every
+    DEV_CHAIN_BLOCK_TIME_S so that tips gather confirmations as on a real chain.
+    """
+    node = start_anvil(chain_id=DEV_CHAIN_ID)
+    try:
+        rpc = Rpc(node.url)
+        try:
+            deployed = await deploy_dev_chain(rpc)
+            await rpc.call("evm_setIntervalMining", settings.dev_chain_block_time_s)
+        finally:
+            await rpc.close()
+    except BaseException:
+        node.stop()
+        raise
+    token = f"{DEMO_TOKEN_SYMBOL}:{deployed.demo_token}:{DEMO_TOKEN_DECIMALS}"
+    updated = settings.model_copy(
+        update={
+            "chain_rpc_url": node.url,
+            "chain_id": DEV_CHAIN_ID,
+            "tip_contract_address": deployed.tip_contract,
+            "tip_tokens": [*settings.tip_tokens, token],
+        }
+    )
+    return updated, node
