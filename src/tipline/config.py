@@ -180,7 +180,7 @@ class Settings(BaseSettings):
     )
     chain_id: int = Field(31337, description="Chain id tips must be on; the watcher refuses a node on another.")
     tip_contract_address: str | None = Field(
-        None, description="Address of the deployed TipJar contract (`tipline deploy-tipjar` prints it)."
+        None, description="Address of the deployed TipJar contract (see docs/subsystems/tipping.md, Deploying)."
     )
     chain_confirmations: int = Field(
         2, ge=1, description="Blocks (the tip's own included) before a tip is confirmed; raise it on mainnet."

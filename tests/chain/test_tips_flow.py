@@ -165,3 +165,16 @@ async def test_tip_config(tip_server: Server, tip_api: httpx.AsyncClient, deploy
     body = (await tip_api.get("/tips/config", headers=user.headers)).json()
     assert body["enabled"] and body["chain_id"] == 31337 and body["contract"] == deployment.jar
     assert [t["symbol"] for t in body["tokens"]] == ["ETH", "TIP"]
+
+
+async def test_unreported_tip_is_found_on_chain(tip_server: Server, tip_api: httpx.AsyncClient, rpc: Rpc) -> None:
+    """The client sent the transaction but never reported it: the watcher finds its event."""
+    room = await make_room(tip_api, tip_server.database_url)
+    ws = await Ws.open(tip_server.ws_url, room.recipient)
+    intent = await create_intent(tip_api, room, amount="0.1")
+    tx_hash = await pay(rpc, intent)
+    pending = await ws.expect(is_event("tip.pending", intent_id=intent["intent_id"]), timeout=3)
+    assert pending["data"]["tx_hash"] == tx_hash
+    await rpc.call("evm_mine")
+    await ws.expect(is_event("tip.confirmed", intent_id=intent["intent_id"]), timeout=3)
+    await ws.close()

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tipline.chain.abi import TippedLog, decode_tipped, hexbytes
+from tipline.chain.abi import TIPPED_TOPIC, TippedLog, decode_tipped, hexbytes
 from tipline.chain.rpc import Rpc
 from tipline.domain.tips import repository as tips_repo
 from tipline.domain.tips.actions import do_settle
@@ -28,6 +28,7 @@ from tipline.runtime import Runtime
 
 log = logging.getLogger(__name__)
 OPEN = ("pending",)
+MAX_LOG_RANGE = 2000  # blocks per eth_getLogs: providers cap the range
 
 
 def lock_key(chain_id: int, contract: str) -> int:
@@ -45,6 +46,7 @@ class ChainWatcher:
         self.active = False
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._scanned: int | None = None  # last block whose Tipped logs were read
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="chain-watcher")
@@ -114,6 +116,7 @@ class ChainWatcher:
         """One pass: settle what can be settled at the current head."""
         head = await self.rpc.block_number()
         floor = head - self.rt.settings.chain_reorg_depth
+        await self.discover(head)
         async with self.rt.engine.connect() as conn:
             rows = await tips_repo.watch_list(conn, chain_id=self.chain_id, contract=self.contract, reorg_floor=floor)
         for row in rows:
@@ -129,6 +132,31 @@ class ChainWatcher:
                 await self.verify(row, head)
             elif row["state"] == "confirmed":
                 await self.recheck(row)
+
+    async def discover(self, head: int) -> None:
+        """Tips whose transaction nobody reported (a client that crashed after sending): the
+        contract's Tipped logs in the new blocks that name an issued intent make it pending, and
+        the usual checks then apply to that transaction."""
+        start = max(0, head - self.rt.settings.chain_reorg_depth) if self._scanned is None else self._scanned + 1
+        start = max(start, head - MAX_LOG_RANGE + 1)
+        if start > head:
+            return
+        logs = await self.rpc.get_logs(address=self.contract, topics=[TIPPED_TOPIC], from_block=start, to_block=head)
+        seen = {"0x" + t.intent_id.hex(): t for raw in logs if (t := decode_tipped(raw)) is not None}
+        if seen:
+            async with self.rt.engine.connect() as conn:
+                issued = await tips_repo.issued(
+                    conn, chain_id=self.chain_id, contract=self.contract, intent_ids=list(seen)
+                )
+            for row in issued:
+                await do_settle(
+                    self.rt,
+                    intent_pk=row["id"],
+                    from_states=("created",),
+                    state="pending",
+                    values={"tx_hash": seen[row["intent_id"]].tx_hash, "expires_at": _expiry(self.rt)},
+                )
+        self._scanned = head
 
     async def recheck(self, row: RowMapping) -> None:
         """A confirmed tip whose block is no longer on the chain goes back to pending."""
@@ -206,6 +234,15 @@ class ChainWatcher:
         await do_settle(self.rt, intent_pk=row["id"], from_states=OPEN, state=state, reason=reason)
 
 
+def _expiry(rt: Runtime) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=rt.settings.tip_intent_ttl_s)
+
+
 def _uncredited(rt: Runtime) -> dict[str, Any]:
-    expires = datetime.now(UTC) + timedelta(seconds=rt.settings.tip_intent_ttl_s)
-    return {"log_index": None, "block_number": None, "block_hash": None, "confirmed_at": None, "expires_at": expires}
+    return {
+        "log_index": None,
+        "block_number": None,
+        "block_hash": None,
+        "confirmed_at": None,
+        "expires_at": _expiry(rt),
+    }

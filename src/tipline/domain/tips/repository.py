@@ -69,6 +69,17 @@ async def watch_list(conn: AsyncConnection, *, chain_id: int, contract: str, reo
     return list((await conn.execute(stmt)).mappings())
 
 
+async def issued(conn: AsyncConnection, *, chain_id: int, contract: str, intent_ids: list[str]) -> list[RowMapping]:
+    """Intents still waiting for their transaction to be reported, among ``intent_ids``."""
+    stmt = select(tip_intents).where(
+        tip_intents.c.intent_id.in_(intent_ids),
+        tip_intents.c.chain_id == chain_id,
+        tip_intents.c.contract == contract,
+        tip_intents.c.state == "created",
+    )
+    return list((await conn.execute(stmt)).mappings())
+
+
 async def user_tips(
     conn: AsyncConnection, *, user_id: int, direction: str, before: int | None, limit: int | None
 ) -> list[RowMapping]:
