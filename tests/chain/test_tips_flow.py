@@ -57,6 +57,8 @@ async def test_native_tip_pending_at_once_then_confirmed_after_the_confirming_bl
     assert totals == [
         {"symbol": "ETH", "token": ZERO_ADDRESS, "total": str(ETH // 4), "total_display": "0.25", "count": 1}
     ]
+    history = (await tip_api.get(f"/conversations/{room.conversation_id}/messages", headers=room.tipper.headers)).json()
+    assert history["messages"][0]["tips"] == totals
     # The events are in history too, in seq order after the message.
     replay = (
         await tip_api.get(f"/conversations/{room.conversation_id}/events?since=0", headers=room.recipient.headers)

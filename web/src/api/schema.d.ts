@@ -1068,6 +1068,11 @@ export interface components {
             sender_id: number | null;
             /** Seq */
             seq: number;
+            /**
+             * Tips
+             * @default []
+             */
+            tips: components["schemas"]["TotalOut"][];
         };
         /** OpenDirectIn */
         OpenDirectIn: {
