@@ -57,7 +57,12 @@ def _dev_chain(settings: Settings) -> tuple[Settings, Anvil | None]:
     from tipline.chain.anvil import DEV_ACCOUNTS
     from tipline.chain.deploy import start_dev_chain
 
-    settings, node = asyncio.run(start_dev_chain(settings))
+    try:
+        settings, node = asyncio.run(start_dev_chain(settings))
+    except FileNotFoundError as exc:
+        # Chat works without a chain: say how to get one rather than refusing to start.
+        log.warning("no local chain, tipping is off: %s", exc)
+        return settings, None
     log.info(
         "local chain %s (chain id %d, pid %d): TipJar at %s, demo token %s; development accounts %s... are funded "
         "(import anvil's well-known test keys into a wallet to tip)",

@@ -18,6 +18,7 @@ from tests.helpers import Ws, is_event, signup
 from tipline.chain.abi import ZERO_ADDRESS
 from tipline.chain.rpc import Rpc
 from tipline.domain.tips.tokens import display
+from tipline.ratelimit import parse_rule
 
 
 async def test_native_tip_pending_at_once_then_confirmed_after_the_confirming_block(
@@ -180,3 +181,18 @@ async def test_unreported_tip_is_found_on_chain(tip_server: Server, tip_api: htt
     await rpc.call("evm_mine")
     await ws.expect(is_event("tip.confirmed", intent_id=intent["intent_id"]), timeout=3)
     await ws.close()
+
+
+async def test_intents_are_rate_limited(tip_server: Server, tip_api: httpx.AsyncClient) -> None:
+    room = await make_room(tip_api, tip_server.database_url)
+    limits = tip_server.rt.limits
+    saved = (limits.enabled, limits.rules["tip_per_user"])
+    limits.enabled, limits.rules["tip_per_user"] = True, parse_rule("tip_per_user", "2/60")
+    try:
+        for _ in range(2):
+            await create_intent(tip_api, room)
+        body = {"conversation_id": room.conversation_id, "message_id": room.message_id, "token": "ETH", "amount": "1"}
+        r = await tip_api.post("/tips/intents", headers=room.tipper.headers, json=body)
+        assert r.status_code == 429 and r.json()["code"] == "rate_limited" and "Retry-After" in r.headers
+    finally:
+        limits.enabled, limits.rules["tip_per_user"] = saved
