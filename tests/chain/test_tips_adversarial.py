@@ -302,13 +302,40 @@ async def test_unreported_intent_expires(tip_server: Server, tip_api: httpx.Asyn
 
 async def test_one_active_watcher_per_deployment(tip_server: Server) -> None:
     main = tip_server.rt.chain_watcher
-    assert main is not None and main.active
+    assert main is not None
+    for _ in range(100):  # it takes the lock just after the server starts
+        if main.active:
+            break
+        await asyncio.sleep(0.05)
+    assert main.active
     rt = tip_server.rt
     second = ChainWatcher(rt, rpc_url=rt.settings.chain_rpc_url or "", contract=rt.settings.tip_contract_address or "")
     second.start()
     await asyncio.sleep(0.5)
     assert not second.active and main.active
     await second.stop()
+
+
+async def test_another_node_takes_over_when_the_active_watcher_stops(tip_server: Server) -> None:
+    rt = tip_server.rt
+    # A deployment of its own (another contract key), so the server's watcher is left alone.
+    other_contract = "0x" + "42" * 20
+    nodes = [ChainWatcher(rt, rpc_url=rt.settings.chain_rpc_url or "", contract=other_contract) for _ in range(2)]
+    for w in nodes:
+        w.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not any(w.active for w in nodes):
+        assert loop.time() < deadline
+        await asyncio.sleep(0.05)
+    [active] = [w for w in nodes if w.active]
+    [standby] = [w for w in nodes if not w.active]
+    await active.stop()
+    deadline = loop.time() + 5
+    while not standby.active:
+        assert loop.time() < deadline, "the standby watcher did not take over"
+        await asyncio.sleep(0.05)
+    await standby.stop()
 
 
 @pytest.fixture
