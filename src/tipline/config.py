@@ -232,6 +232,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"a tip token is `SYMBOL:0xaddress:decimals`, not {spec!r}")
         return value
 
+    @field_validator("tip_contract_address")
+    @classmethod
+    def _check_contract(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
+            raise ValueError("TIP_CONTRACT_ADDRESS is a 0x-prefixed 20-byte hex address")
+        return None if value is None else value.lower()
+
     @field_validator("rate_tip_per_user")
     @classmethod
     def _check_tip_rate(cls, value: str) -> str:
