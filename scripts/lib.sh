@@ -12,15 +12,20 @@ ensure_uv() {
   export UV_PYTHON="${UV_PYTHON:-python3.11}"
 }
 
-# Install the web client's locked dependencies (again only when package-lock.json changed).
-ensure_web_deps() {
-  local stamp=web/node_modules/.tipline-lock.sha256
+# `npm ci` in a folder, again only when its package-lock.json changed.
+npm_ci_when_lock_changed() {
+  local stamp=$1/node_modules/.tipline-lock.sha256
   local want
-  want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  want=$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    (cd web && npm ci --no-audit --no-fund)
+    (cd "$1" && npm ci --no-audit --no-fund)
     echo "$want" > "$stamp"
   fi
+}
+
+# Install the web client's locked dependencies.
+ensure_web_deps() {
+  npm_ci_when_lock_changed web
 }
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
@@ -34,24 +39,6 @@ ensure_chromium() {
   fi
 }
 
-# A real local Ethereum node (anvil, from npm's @foundry-rs/anvil: a static binary inside the
-# package, nothing downloaded at run time) in .cache/anvil; sets ANVIL to its path.
-ANVIL_VERSION=1.7.1
-ensure_anvil() {
-  local dir=.cache/anvil
-  if [ ! -x "$dir/node_modules/.bin/anvil" ] || [ "$(cat "$dir/.version" 2>/dev/null)" != "$ANVIL_VERSION" ]; then
-    mkdir -p "$dir"
-    npm install --prefix "$dir" --no-audit --no-fund --no-save --silent "@foundry-rs/anvil@${ANVIL_VERSION}" >&2
-    echo "$ANVIL_VERSION" > "$dir/.version"
-  fi
-  # The platform package's native binary, not the Node wrapper: a signal then reaches anvil itself.
-  local native
-  native=$(ls "$dir"/node_modules/@foundry-rs/anvil-*/bin/anvil 2>/dev/null | head -n1)
-  ANVIL="$(cd "$dir" && pwd)/${native#"$dir"/}"
-  [ -n "$native" ] || ANVIL="$(cd "$dir" && pwd)/node_modules/.bin/anvil"
-  export ANVIL
-}
-
 # The test-only OpenID Connect provider (npm oidc-provider) used by tests/oidc (again only when its lock changed).
 ensure_oidc_provider() {
   local dir=tests/oidc/provider
@@ -62,4 +49,11 @@ ensure_oidc_provider() {
     (cd $dir && npm ci --no-audit --no-fund)
     echo "$want" > "$stamp"
   fi
+}
+
+# The contract toolchain (solc-js and anvil from npm) and the contract build, which rewrites
+# src/tipline/chain/artifacts/ only when a Solidity source changed.
+ensure_contracts() {
+  npm_ci_when_lock_changed contracts
+  node contracts/build.mjs
 }

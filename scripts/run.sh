@@ -7,5 +7,6 @@ source scripts/lib.sh
 ensure_uv
 "${UV[@]}" sync --locked
 ensure_web_deps
+ensure_contracts
 (cd web && npm run build)
 exec "${UV[@]}" run tipline dev

@@ -10,8 +10,8 @@ ensure_uv
 "${UV[@]}" sync --locked
 ensure_chromium
 ensure_web_deps
-ensure_anvil
 ensure_oidc_provider
+ensure_contracts
 echo "== ruff"
 "${UV[@]}" run ruff check src tests bench migrations scripts
 "${UV[@]}" run ruff format --check src tests bench migrations scripts

@@ -14,12 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tipline.api import auth, conversations, health, messages, openapi, users, wallets
+from tipline.api import auth, conversations, health, messages, openapi, tips, users, wallets
 from tipline.api import metrics as metrics_api
 from tipline.api import oidc as oidc_api
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
+from tipline.chain.watcher import ChainWatcher
 from tipline.config import Settings
 from tipline.domain.accounts.oidc import OidcClient
 from tipline.domain.messages.batcher import SendBatcher
@@ -46,6 +47,7 @@ RATE_RULES = (
     "send_per_ip",
     "connect_per_user",
     "connect_per_ip",
+    "tip_per_user",
 )
 
 
@@ -158,6 +160,11 @@ def create_app(rt: Runtime) -> FastAPI:
         probe = BusProbe(rt)
         await rt.bus.start(probe.wrap(rt.hub.handle))
         rt.batcher.start()
+        if rt.settings.chain_rpc_url and rt.settings.tip_contract_address:
+            rt.chain_watcher = ChainWatcher(
+                rt, rpc_url=rt.settings.chain_rpc_url, contract=rt.settings.tip_contract_address
+            )
+            rt.chain_watcher.start()
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
         refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
         prober = asyncio.create_task(probe.run(), name="bus-probe")
@@ -172,6 +179,8 @@ def create_app(rt: Runtime) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if rt.chain_watcher is not None:
+                await rt.chain_watcher.stop()
             await rt.batcher.stop()
             await rt.bus.close()
             await rt.limits.limiter.close()
@@ -218,6 +227,7 @@ def create_app(rt: Runtime) -> FastAPI:
         conversations.router,
         messages.router,
         wallets.router,
+        tips.router,
     ):
         app.include_router(router)
     openapi.install(app)

@@ -10,9 +10,12 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tipline.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from tipline.chain.anvil import Anvil
 
 log = logging.getLogger("tipline")
 
@@ -45,6 +48,34 @@ def _jwt_key(settings: Settings, *, dev: bool) -> bytes:
     if dev:
         return _dev_secret(settings.data_dir)
     sys.exit("JWT_SECRET is not set: `tipline serve` needs a secret key (32+ random characters)")
+
+
+def _dev_chain(settings: Settings) -> tuple[Settings, Anvil | None]:
+    """With no CHAIN_RPC_URL, `tipline dev` tips on a local anvil node it starts and stops."""
+    if settings.chain_rpc_url:
+        return settings, None
+    import asyncio
+
+    from tipline.chain.anvil import DEV_ACCOUNTS
+    from tipline.chain.deploy import start_dev_chain
+
+    try:
+        settings, node = asyncio.run(start_dev_chain(settings))
+    except FileNotFoundError as exc:
+        # Chat works without a chain: say how to get one rather than refusing to start.
+        log.warning("no local chain, tipping is off: %s", exc)
+        return settings, None
+    log.info(
+        "local chain %s (chain id %d, pid %d): TipJar at %s, demo token %s; development accounts %s... are funded "
+        "(import anvil's well-known test keys into a wallet to tip)",
+        node.url,
+        node.chain_id,
+        node.pid,
+        settings.tip_contract_address,
+        settings.tip_tokens[-1],
+        ", ".join(DEV_ACCOUNTS[:3]),
+    )
+    return settings, node
 
 
 def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
@@ -254,7 +285,12 @@ def main(argv: list[str] | None = None) -> None:
 
     configure(settings)
     if args.command == "dev":
-        _serve(settings, dev=True, migrate=True)
+        settings, chain = _dev_chain(settings)
+        try:
+            _serve(settings, dev=True, migrate=True)
+        finally:
+            if chain is not None:
+                chain.stop()
     elif args.command == "serve":
         _serve(settings, dev=False, migrate=args.migrate)
     elif args.command == "migrate":

@@ -9,6 +9,8 @@ in a shell, a ``.env`` file, a container and the AWS task definition.
 from __future__ import annotations
 
 import os
+import re
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -145,12 +147,8 @@ class Settings(BaseSettings):
     rate_connect_per_ip: str = Field("120/60", description="WebSocket connections opened per client IP.")
 
     # --- wallets (Sign-In with Ethereum) ---------------------------------------------------
-    chain_id: int = Field(31337, description="EVM chain id Tipline works on (31337: the local dev chain).")
-    chain_rpc_url: str | None = Field(
-        None,
-        description="EVM JSON-RPC URL. Wallet sign-in uses it to check EIP-1271 signatures of contract "
-        "wallets; unset: only ordinary (EOA) wallet signatures are accepted.",
-    )
+    # CHAIN_ID and CHAIN_RPC_URL (tipping, below) also bind wallet sign-in: the chain id a message must
+    # name, and the node that checks EIP-1271 signatures of contract wallets (unset: EOA wallets only).
     siwe_domain: str | None = Field(
         None,
         description="Domain (host[:port]) a Sign-In with Ethereum message must name. Unset: PUBLIC_URL's.",
@@ -234,6 +232,83 @@ class Settings(BaseSettings):
     def oidc_client_secret(self, name: str) -> str | None:
         """A provider's client secret, from `OIDC_<NAME>_CLIENT_SECRET` (secrets never sit in the JSON)."""
         return os.environ.get(f"OIDC_{name.upper()}_CLIENT_SECRET") or None
+
+    # --- tipping (docs/subsystems/tipping.md) ---------------------------------------------------
+    chain_rpc_url: str | None = Field(
+        None,
+        description="Ethereum JSON-RPC URL of the chain tips are sent on (an L2 or mainnet), also used to check "
+        "EIP-1271 signatures of contract wallets at sign-in. Unset: `tipline dev` starts a local anvil node with "
+        "TipJar and a demo token deployed; `tipline serve` runs without tipping (EOA wallet sign-in only).",
+    )
+    chain_id: int = Field(
+        31337,
+        description="Chain id tips and Sign-In with Ethereum messages must be on; the watcher refuses a node on "
+        "another (31337: the local dev chain).",
+    )
+    tip_contract_address: str | None = Field(
+        None, description="Address of the deployed TipJar contract (see docs/subsystems/tipping.md, Deploying)."
+    )
+    chain_confirmations: int = Field(
+        2, ge=1, description="Blocks (the tip's own included) before a tip is confirmed; raise it on mainnet."
+    )
+    chain_poll_interval_s: float = Field(0.5, gt=0, description="How often the chain watcher looks for new blocks.")
+    chain_reorg_depth: int = Field(
+        64, ge=1, description="How many blocks back the watcher re-checks confirmed tips for reorgs."
+    )
+    tip_native_symbol: str = Field("ETH", description="Symbol shown for tips in the chain's native coin.")
+    tip_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="ERC-20 tokens one may tip, comma-separated `SYMBOL:0xaddress:decimals` (the native coin is "
+        "always offered). Never list a fee-on-transfer or rebasing token: tips must arrive in full.",
+    )
+    tip_min_amount: Decimal = Field(
+        Decimal("0.000001"), gt=0, description="Smallest tip, in whole units of the coin or token."
+    )
+    tip_max_amount: Decimal = Field(Decimal("1000"), gt=0, description="Largest tip, in whole units.")
+    tip_intent_ttl_s: float = Field(
+        900.0,
+        gt=0,
+        description="A tip intent whose transaction has not landed this long after it was issued (or reported, or "
+        "dropped by a reorg) expires.",
+    )
+    rate_tip_per_user: str = Field("20/60", description="Tip intents issued per user: `count/seconds`.")
+    tip_webhook_url: str | None = Field(
+        None, description="URL that receives tip.pending, tip.confirmed and tip.failed as signed JSON POSTs."
+    )
+    tip_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for the `X-Tipline-Signature` header of tip webhooks."
+    )
+    dev_chain_block_time_s: int = Field(
+        1, ge=1, description="`tipline dev` only: the local anvil node mines a block this often."
+    )
+
+    @field_validator("tip_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("tip_tokens")
+    @classmethod
+    def _check_tokens(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            parts = spec.split(":")
+            if len(parts) != 3 or not re.fullmatch(r"0x[0-9a-fA-F]{40}", parts[1]) or not parts[2].isdigit():
+                raise ValueError(f"a tip token is `SYMBOL:0xaddress:decimals`, not {spec!r}")
+        return value
+
+    @field_validator("tip_contract_address")
+    @classmethod
+    def _check_contract(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
+            raise ValueError("TIP_CONTRACT_ADDRESS is a 0x-prefixed 20-byte hex address")
+        return None if value is None else value.lower()
+
+    @field_validator("rate_tip_per_user")
+    @classmethod
+    def _check_tip_rate(cls, value: str) -> str:
+        return cls._check_rate(value)
 
 
 @lru_cache(maxsize=1)

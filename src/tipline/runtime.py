@@ -15,6 +15,7 @@ from tipline.gateway.presence import PresenceStore
 from tipline.ratelimit import Limits
 
 if TYPE_CHECKING:
+    from tipline.chain.watcher import ChainWatcher
     from tipline.domain.accounts.oidc import OidcClient
     from tipline.domain.messages.batcher import SendBatcher
     from tipline.gateway.hub import Hub
@@ -34,4 +35,5 @@ class Runtime:
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     presence_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     shutting_down: bool = False  # readiness is false
+    chain_watcher: ChainWatcher | None = None  # set when tipping is configured
     accepting_sends: bool = True  # false in the last step of a graceful shutdown

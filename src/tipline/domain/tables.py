@@ -10,6 +10,7 @@ from tipline.domain.accounts.models import (
 )
 from tipline.domain.conversations.models import conversation_events, conversations, members
 from tipline.domain.messages.models import messages, reactions
+from tipline.domain.tips.models import tip_intents
 from tipline.domain.wallets.models import siwe_nonces, wallets
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "refresh_tokens",
     "sessions",
     "siwe_nonces",
+    "tip_intents",
     "users",
     "wallets",
 ]

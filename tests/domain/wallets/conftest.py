@@ -1,11 +1,10 @@
-"""A real local Ethereum node for the wallet tests: anvil from npm (`ensure_anvil` in
-scripts/lib.sh installs it once into .cache/anvil), started on a free port for the session."""
+"""A real local Ethereum node for the wallet tests: anvil from npm (installed under contracts/ by
+`ensure_contracts` in scripts/lib.sh), started on a free port for the session."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,22 +13,14 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tipline.chain.anvil import find_anvil
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def anvil_path() -> str:
-    if found := os.environ.get("ANVIL"):
-        return found
-    out = subprocess.run(
-        ["bash", "-c", 'source scripts/lib.sh && ensure_anvil && printf %s "$ANVIL"'],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return out.stdout
+    # The anvil the contract toolchain installs (scripts/lib.sh: ensure_contracts), unless ANVIL says otherwise.
+    return os.environ.get("ANVIL") or find_anvil()
 
 
 class Chain:
@@ -52,7 +43,12 @@ class Chain:
         sender = (await self.rpc("eth_accounts"))[0]
         tx = {"from": sender, "data": bytecode + constructor_args.hex(), "gas": hex(3_000_000)}
         tx_hash = await self.rpc("eth_sendTransaction", tx)
-        receipt = await self.rpc("eth_getTransactionReceipt", tx_hash)
+        receipt = None
+        for _ in range(100):  # automine answers at once; allow for a node that mines on a timer
+            receipt = await self.rpc("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                break
+            await asyncio.sleep(0.1)
         assert receipt is not None and receipt["status"] == "0x1", receipt
         address: str = receipt["contractAddress"]
         return address

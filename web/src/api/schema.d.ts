@@ -475,6 +475,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conversations/{conversation_id}/tips/leaderboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Leaderboard
+         * @description Who received and who gave the most in confirmed tips here, per token.
+         */
+        get: operations["leaderboard_conversations__conversation_id__tips_leaderboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/conversations/{conversation_id}/unarchive": {
         parameters: {
             query?: never;
@@ -680,6 +700,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/messages/{message_id}/tips": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Message Totals
+         * @description Confirmed tips on a message, per token (shown like reactions).
+         */
+        get: operations["message_totals_messages__message_id__tips_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/presence": {
         parameters: {
             query?: never;
@@ -714,6 +754,123 @@ export interface paths {
          * @description Ready for traffic: not shutting down, the database answers, the bus is connected.
          */
         get: operations["readyz_readyz_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tips/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Config
+         * @description Chain, contract, tokens and bounds a client needs to offer tipping.
+         */
+        get: operations["config_tips_config_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tips/intents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Intent
+         * @description Issue a tip intent; the answer holds the exact contract call(s) for the tipper's wallet.
+         */
+        post: operations["create_intent_tips_intents_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tips/intents/{intent_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Intent */
+        get: operations["get_intent_tips_intents__intent_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tips/intents/{intent_id}/tx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report Tx
+         * @description Report the transaction the wallet sent: the tip shows as pending until the chain settles it.
+         */
+        post: operations["report_tx_tips_intents__intent_id__tx_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tips/mine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Tips
+         * @description Tips the caller sent or received, newest first (page on with ``before``).
+         */
+        get: operations["my_tips_tips_mine_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tips/mine.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Tips Csv
+         * @description Every tip the caller sent or received, as CSV.
+         */
+        get: operations["my_tips_csv_tips_mine_csv_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -786,6 +943,23 @@ export interface components {
             message_id: number;
             /** Seq */
             seq: number;
+        };
+        /**
+         * ContractCall
+         * @description A transaction for the tipper's wallet to send, exactly as given.
+         */
+        ContractCall: {
+            /** Chain Id */
+            chain_id: number;
+            /** Data */
+            data: string;
+            /** To */
+            to: string;
+            /**
+             * Value
+             * @description Native coin to send with it, in base units (wei), as a decimal string.
+             */
+            value: string;
         };
         /** ConversationOut */
         ConversationOut: {
@@ -877,6 +1051,79 @@ export interface components {
             /** Messages */
             messages: components["schemas"]["MessageOut"][];
         };
+        /**
+         * IntentIn
+         * @description A tip to a member of a conversation, or to the author of one of its messages.
+         */
+        IntentIn: {
+            /**
+             * Amount
+             * @description In whole units of the coin or token, e.g. `0.05`.
+             */
+            amount: string;
+            /** Conversation Id */
+            conversation_id: number;
+            /** Message Id */
+            message_id?: number | null;
+            /** Recipient Id */
+            recipient_id?: number | null;
+            /** Token */
+            token: string;
+        };
+        /** IntentOut */
+        IntentOut: {
+            /**
+             * Amount
+             * @description Base units, decimal string.
+             */
+            amount: string;
+            /** Amount Display */
+            amount_display: string;
+            /** @description ERC-20 only: allow TipJar to move the amount first. */
+            approve?: components["schemas"]["ContractCall"] | null;
+            /** @description The tip itself; present until a transaction is reported. */
+            call?: components["schemas"]["ContractCall"] | null;
+            /** Chain Id */
+            chain_id: number;
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /** Contract */
+            contract: string;
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Decimals */
+            decimals: number;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Intent Id */
+            intent_id: string;
+            /** Message Id */
+            message_id: number | null;
+            /** Reason */
+            reason: string | null;
+            /** Recipient Address */
+            recipient_address: string;
+            /** Recipient Id */
+            recipient_id: number;
+            /** State */
+            state: string;
+            /** Symbol */
+            symbol: string;
+            /** Tipper Id */
+            tipper_id: number;
+            /** Token */
+            token: string;
+            /** Tx Hash */
+            tx_hash: string | null;
+        };
         /** InviteIn */
         InviteIn: {
             /** User Id */
@@ -899,6 +1146,28 @@ export interface components {
             sender_id: number | null;
             /** Seq */
             seq: number;
+        };
+        /** LeaderRow */
+        LeaderRow: {
+            /** Count */
+            count: number;
+            /** Symbol */
+            symbol: string;
+            /** Total */
+            total: string;
+            /** Total Display */
+            total_display: string;
+            /** User Id */
+            user_id: number;
+        };
+        /** LeaderboardOut */
+        LeaderboardOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Received */
+            received: components["schemas"]["LeaderRow"][];
+            /** Sent */
+            sent: components["schemas"]["LeaderRow"][];
         };
         /** MeOut */
         MeOut: {
@@ -976,6 +1245,11 @@ export interface components {
             sender_id: number | null;
             /** Seq */
             seq: number;
+            /**
+             * Tips
+             * @default []
+             */
+            tips: components["schemas"]["TotalOut"][];
         };
         /**
          * NonceOut
@@ -1059,6 +1333,11 @@ export interface components {
             /** Reload */
             reload: boolean;
         };
+        /** ReportIn */
+        ReportIn: {
+            /** Tx Hash */
+            tx_hash: string;
+        };
         /** RoleIn */
         RoleIn: {
             /**
@@ -1131,6 +1410,37 @@ export interface components {
             /** Signature */
             signature: string;
         };
+        /** TipConfigOut */
+        TipConfigOut: {
+            /** Chain Id */
+            chain_id: number;
+            /** Confirmations */
+            confirmations: number;
+            /** Contract */
+            contract: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Max Amount */
+            max_amount: string;
+            /** Min Amount */
+            min_amount: string;
+            /** Tokens */
+            tokens: components["schemas"]["TokenOut"][];
+        };
+        /** TipList */
+        TipList: {
+            /** Tips */
+            tips: components["schemas"]["IntentOut"][];
+        };
+        /** TokenOut */
+        TokenOut: {
+            /** Address */
+            address: string;
+            /** Decimals */
+            decimals: number;
+            /** Symbol */
+            symbol: string;
+        };
         /** TokenPair */
         TokenPair: {
             /** Access Token */
@@ -1150,6 +1460,19 @@ export interface components {
              */
             token_type: string;
             user: components["schemas"]["MeOut"];
+        };
+        /** TotalOut */
+        TotalOut: {
+            /** Count */
+            count: number;
+            /** Symbol */
+            symbol: string;
+            /** Token */
+            token: string;
+            /** Total */
+            total: string;
+            /** Total Display */
+            total_display: string;
         };
         /** UserOut */
         UserOut: {
@@ -2117,6 +2440,37 @@ export interface operations {
             };
         };
     };
+    leaderboard_conversations__conversation_id__tips_leaderboard_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeaderboardOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     unarchive_conversations__conversation_id__unarchive_post: {
         parameters: {
             query?: never;
@@ -2569,6 +2923,37 @@ export interface operations {
             };
         };
     };
+    message_totals_messages__message_id__tips_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotalOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     presence_presence_get: {
         parameters: {
             query: {
@@ -2626,6 +3011,187 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    config_tips_config_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TipConfigOut"];
+                };
+            };
+        };
+    };
+    create_intent_tips_intents_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IntentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_intent_tips_intents__intent_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The intent id (0x + 64 hex digits). */
+                intent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    report_tx_tips_intents__intent_id__tx_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The intent id (0x + 64 hex digits). */
+                intent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    my_tips_tips_mine_get: {
+        parameters: {
+            query?: {
+                direction?: "sent" | "received";
+                before?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TipList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    my_tips_csv_tips_mine_csv_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
             };
         };
     };

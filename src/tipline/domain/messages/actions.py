@@ -31,6 +31,7 @@ from tipline.domain.messages.schemas import (
     mentioned_handles,
     message_dict,
 )
+from tipline.domain.tips.actions import message_tip_totals
 from tipline.errors import Conflict, Invalid, Unavailable
 from tipline.runtime import Runtime
 
@@ -142,7 +143,12 @@ async def _decorate(conn: AsyncConnection, rows: Sequence[RowMapping]) -> list[d
     ids = [r["id"] for r in rows]
     reacts = await repo.reactions_for(conn, message_ids=ids)
     counts = await repo.reply_counts(conn, message_ids=ids)
-    return [message_dict(r, reactions=reacts.get(r["id"]), reply_count=counts.get(r["id"], 0)) for r in rows]
+    tips = await message_tip_totals(conn, message_ids=ids)
+    out = [message_dict(r, reactions=reacts.get(r["id"]), reply_count=counts.get(r["id"], 0)) for r in rows]
+    for m in out:
+        # Confirmed tips show on a message like reactions (docs/subsystems/tipping.md).
+        m["tips"] = [t.model_dump() for t in tips.get(m["id"], [])]
+    return out
 
 
 async def _out(conn: AsyncConnection, row: RowMapping) -> MessageOut:

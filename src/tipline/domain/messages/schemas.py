@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy import RowMapping
 
 from tipline.domain.text import check_storable
+from tipline.domain.tips.schemas import TotalOut
 
 ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")]
 # The schema accepts long bodies so that the action can answer the precise
@@ -69,6 +70,7 @@ class MessageOut(BaseModel):
     deleted: bool
     reactions: list[ReactionOut] = []
     reply_count: int = 0
+    tips: list[TotalOut] = []
 
 
 class HistoryPage(BaseModel):
@@ -115,4 +117,5 @@ def message_dict(
         "deleted": deleted,
         "reactions": [] if deleted else (reactions or []),
         "reply_count": reply_count,
+        "tips": [],  # confirmed tip totals, filled in where messages are read (actions._decorate)
     }

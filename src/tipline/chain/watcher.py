@@ -1,0 +1,248 @@
+"""The chain watcher: follows new blocks and settles tips from what the chain really says.
+
+One watcher is active per deployment: every node runs this loop, and the one holding a
+PostgreSQL advisory lock (held by a connection of its own, so it is released when that node
+dies) does the work; the others wait to take over. Every change is also guarded by the tip's
+current state and by the unique (chain_id, tx_hash, log_index), so even two active watchers
+for a moment could not credit anything twice. The checks are listed in
+docs/subsystems/tipping.md; each is one line of ``verify`` below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tipline.chain.abi import TIPPED_TOPIC, TippedLog, decode_tipped, hexbytes
+from tipline.chain.rpc import Rpc
+from tipline.domain.tips import repository as tips_repo
+from tipline.domain.tips.actions import do_settle
+from tipline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+OPEN = ("pending",)
+MAX_LOG_RANGE = 2000  # blocks per eth_getLogs: providers cap the range
+
+
+def lock_key(chain_id: int, contract: str) -> int:
+    """A stable signed 64-bit advisory-lock key for one chain and contract."""
+    digest = hashlib.sha256(f"tipline:chain-watcher:{chain_id}:{contract}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class ChainWatcher:
+    def __init__(self, rt: Runtime, *, rpc_url: str, contract: str) -> None:
+        self.rt = rt
+        self.rpc = Rpc(rpc_url)
+        self.contract = contract.lower()
+        self.chain_id = rt.settings.chain_id
+        self.active = False
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._scanned: int | None = None  # last block whose Tipped logs were read
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="chain-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.rpc.close()
+
+    async def _run(self) -> None:
+        interval = self.rt.settings.chain_poll_interval_s
+        while True:
+            try:
+                async with self.rt.engine.connect() as lock_conn:
+                    if await self._take_lock(lock_conn):
+                        try:
+                            await self._watch(lock_conn, interval)
+                        finally:
+                            self.active = False
+                            # The connection goes back to the pool: it must not keep the lock.
+                            with contextlib.suppress(Exception):
+                                await asyncio.shield(self._release(lock_conn))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("chain watcher failed; retrying")
+            await asyncio.sleep(max(interval, 1.0))
+
+    async def _watch(self, lock_conn: AsyncConnection, interval: float) -> None:
+        await self._check_chain()
+        self.active = True
+        log.info("chain watcher active for chain %d, contract %s", self.chain_id, self.contract)
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                # One bad pass (a node hiccup, a deadlock victim) is retried on the next one.
+                log.exception("chain watcher pass failed")
+            # Still holding the lock? (Its connection may have died.)
+            await lock_conn.execute(text("SELECT 1"))
+            await lock_conn.commit()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self.wake.wait()
+            self.wake.clear()
+
+    async def _release(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(self.chain_id, self.contract)})
+        await conn.commit()
+
+    async def _take_lock(self, conn: AsyncConnection) -> bool:
+        got = (
+            await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key(self.chain_id, self.contract)})
+        ).scalar()
+        # The lock is session-level: ending the transaction keeps it, and idles the connection.
+        await conn.commit()
+        return bool(got)
+
+    async def _check_chain(self) -> None:
+        actual = await self.rpc.chain_id()
+        if actual != self.chain_id:
+            raise RuntimeError(f"CHAIN_RPC_URL serves chain {actual}, not CHAIN_ID {self.chain_id}: not watching")
+
+    async def tick(self) -> None:
+        """One pass: settle what can be settled at the current head."""
+        head = await self.rpc.block_number()
+        floor = head - self.rt.settings.chain_reorg_depth
+        await self.discover(head)
+        async with self.rt.engine.connect() as conn:
+            rows = await tips_repo.watch_list(conn, chain_id=self.chain_id, contract=self.contract, reorg_floor=floor)
+        for row in rows:
+            if row["state"] == "created":
+                await do_settle(
+                    self.rt,
+                    intent_pk=row["id"],
+                    from_states=("created",),
+                    state="expired",
+                    reason="no transaction was reported in time",
+                )
+            elif row["state"] == "pending":
+                await self.verify(row, head)
+            elif row["state"] == "confirmed":
+                await self.recheck(row)
+
+    async def discover(self, head: int) -> None:
+        """Tips whose transaction nobody reported (a client that crashed after sending): the
+        contract's Tipped logs in the new blocks that name an issued intent make it pending, and
+        the usual checks then apply to that transaction."""
+        start = max(0, head - self.rt.settings.chain_reorg_depth) if self._scanned is None else self._scanned + 1
+        start = max(start, head - MAX_LOG_RANGE + 1)
+        if start > head:
+            return
+        logs = await self.rpc.get_logs(address=self.contract, topics=[TIPPED_TOPIC], from_block=start, to_block=head)
+        seen = {"0x" + t.intent_id.hex(): t for raw in logs if (t := decode_tipped(raw)) is not None}
+        if seen:
+            async with self.rt.engine.connect() as conn:
+                issued = await tips_repo.issued(
+                    conn, chain_id=self.chain_id, contract=self.contract, intent_ids=list(seen)
+                )
+            for row in issued:
+                await do_settle(
+                    self.rt,
+                    intent_pk=row["id"],
+                    from_states=("created",),
+                    state="pending",
+                    values={"tx_hash": seen[row["intent_id"]].tx_hash, "expires_at": _expiry(self.rt)},
+                )
+        self._scanned = head
+
+    async def recheck(self, row: RowMapping) -> None:
+        """A confirmed tip whose block is no longer on the chain goes back to pending."""
+        if await self.rpc.block_hash(int(row["block_number"])) == row["block_hash"]:
+            return
+        await do_settle(
+            self.rt,
+            intent_pk=row["id"],
+            from_states=("confirmed",),
+            state="pending",
+            reason="the block with this tip was reorganised away; waiting for it to land again",
+            values=_uncredited(self.rt),
+        )
+
+    async def verify(self, row: RowMapping, head: int) -> None:
+        tx_hash = row["tx_hash"]
+        receipt = await self.rpc.receipt(tx_hash)
+        if receipt is None:
+            if row["expires_at"] < datetime.now(UTC):
+                await self._fail(row, "expired", "the transaction never landed")
+            return
+        if receipt.get("status") != "0x1":
+            await self._fail(row, "failed", "the transaction reverted")
+            return
+        found = self._tip_log(receipt, row)
+        if found is None:
+            await self._fail(row, "failed", "the transaction holds no tip for this intent from the tip contract")
+            return
+        mismatch = await self._mismatch(found, row)
+        if mismatch is not None:
+            await self._fail(row, "failed", mismatch)
+            return
+        if head - found.block_number + 1 < self.rt.settings.chain_confirmations:
+            return  # not deep enough yet
+        if await self.rpc.block_hash(found.block_number) != found.block_hash:
+            return  # the receipt's block was just replaced: look again next block
+        await do_settle(
+            self.rt,
+            intent_pk=row["id"],
+            from_states=OPEN,
+            state="confirmed",
+            values={
+                "log_index": found.log_index,
+                "block_number": found.block_number,
+                "block_hash": found.block_hash,
+                "tipper_address": found.tipper,
+                "confirmed_at": datetime.now(UTC),
+            },
+        )
+
+    def _tip_log(self, receipt: dict[str, Any], row: RowMapping) -> TippedLog | None:
+        """The Tipped log for this intent, emitted by our contract (a look-alike elsewhere is ignored)."""
+        want = hexbytes(row["intent_id"])
+        for raw in receipt.get("logs") or []:
+            tipped = decode_tipped(raw)
+            if tipped is None or tipped.contract != self.contract or tipped.intent_id != want:
+                continue
+            return tipped
+        return None
+
+    async def _mismatch(self, found: TippedLog, row: RowMapping) -> str | None:
+        if found.recipient != row["recipient_address"]:
+            return "the tip went to another wallet than the recipient's"
+        if found.token != row["token"]:
+            return "the tip was made in another token"
+        if found.amount != int(row["amount"]):
+            return f"the amount that arrived ({found.amount}) is not the tip's amount ({int(row['amount'])})"
+        async with self.rt.engine.connect() as conn:
+            tipper_wallets = await tips_repo.linked_addresses(conn, user_id=row["tipper_id"], chain_id=self.chain_id)
+        if found.tipper not in tipper_wallets:
+            return "the tip was sent from a wallet the tipper has not linked"
+        return None
+
+    async def _fail(self, row: RowMapping, state: str, reason: str) -> None:
+        await do_settle(self.rt, intent_pk=row["id"], from_states=OPEN, state=state, reason=reason)
+
+
+def _expiry(rt: Runtime) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=rt.settings.tip_intent_ttl_s)
+
+
+def _uncredited(rt: Runtime) -> dict[str, Any]:
+    return {
+        "log_index": None,
+        "block_number": None,
+        "block_hash": None,
+        "confirmed_at": None,
+        "expires_at": _expiry(rt),
+    }
