@@ -14,11 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tipline.api import auth, conversations, health, messages, users
+from tipline.api import auth, conversations, health, media, messages, users
 from tipline.api.middleware import BodyLimit, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
 from tipline.config import Settings
+from tipline.domain.media.actions import clean_forever
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
@@ -28,6 +29,7 @@ from tipline.gateway.resync import resync_all
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
+from tipline.storage.objects import build_object_store, derive_key
 from tipline.web import mount_web
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ def build_runtime(
     )
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)
+    rt.objects = build_object_store(settings, signing_key=derive_key(jwt_key, "media-urls"))
     return rt
 
 
@@ -153,11 +156,12 @@ def create_app(rt: Runtime) -> FastAPI:
         rt.batcher.start()
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
         refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
+        cleaner = asyncio.create_task(clean_forever(rt), name="media-cleaner")
         try:
             yield
         finally:
             rt.shutting_down = True
-            for task in (sweeper, refresher):
+            for task in (sweeper, refresher, cleaner):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -199,9 +203,10 @@ def create_app(rt: Runtime) -> FastAPI:
         users.router,
         conversations.router,
         messages.router,
+        media.router,
     ):
         app.include_router(router)
     mount_web(app, rt.settings.web_dist)
-    app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes, path_limits=media.body_limits(rt.settings))
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
     return app

@@ -2,9 +2,11 @@
 
 from tipline.domain.accounts.models import refresh_tokens, sessions, users
 from tipline.domain.conversations.models import conversation_events, conversations, members
+from tipline.domain.media.models import avatars, uploads
 from tipline.domain.messages.models import messages, reactions
 
 __all__ = [
+    "avatars",
     "conversation_events",
     "conversations",
     "members",
@@ -12,5 +14,6 @@ __all__ = [
     "reactions",
     "refresh_tokens",
     "sessions",
+    "uploads",
     "users",
 ]

@@ -413,6 +413,26 @@ export interface paths {
         patch: operations["patch_me_me_patch"];
         trace?: never;
     };
+    "/me/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Avatar
+         * @description Make an uploaded image (purpose `avatar`) my avatar, cropped to a square and resized.
+         */
+        put: operations["set_avatar_me_avatar_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me/sessions": {
         parameters: {
             query?: never;
@@ -448,6 +468,83 @@ export interface paths {
          * @description Sign out one of my sessions (another device).
          */
         delete: operations["revoke_session_me_sessions__session_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/attachments/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Attachment */
+        get: operations["get_attachment_media_attachments__upload_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/attachments/{upload_id}/url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Url
+         * @description A short-lived signed URL for the attachment (or its thumbnail); members only.
+         */
+        get: operations["download_url_media_attachments__upload_id__url_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Upload
+         * @description Ask to upload a file (its name, exact size and type): answers a presigned POST for it.
+         */
+        post: operations["request_upload_media_uploads_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/uploads/{upload_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete Upload
+         * @description Once the POST succeeded: checks the object (size, real type), makes thumbnails.
+         */
+        post: operations["complete_upload_media_uploads__upload_id__complete_post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -595,6 +692,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/{user_id}/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Avatar */
+        get: operations["get_avatar_users__user_id__avatar_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -622,6 +736,59 @@ export interface components {
             message_id: number;
             /** Seq */
             seq: number;
+        };
+        /** AttachmentOut */
+        AttachmentOut: {
+            /** Content Type */
+            content_type: string;
+            /** Conversation Id */
+            conversation_id: number | null;
+            /** Filename */
+            filename: string;
+            /**
+             * Has Thumbnail
+             * @default false
+             */
+            has_thumbnail: boolean;
+            /** Height */
+            height?: number | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "audio" | "video" | "file";
+            /** Message Id */
+            message_id: number | null;
+            /** Size */
+            size: number;
+            /** Thumb Height */
+            thumb_height?: number | null;
+            /** Thumb Width */
+            thumb_width?: number | null;
+            /** Width */
+            width?: number | null;
+        };
+        /** AvatarIn */
+        AvatarIn: {
+            /** @description The square to keep, in image pixels; unset: the centred one. */
+            crop?: components["schemas"]["CropIn"] | null;
+            /**
+             * Upload Id
+             * Format: uuid
+             */
+            upload_id: string;
+        };
+        /** AvatarOut */
+        AvatarOut: {
+            /** Url */
+            url: string;
+            /** User Id */
+            user_id: number;
         };
         /** ConversationOut */
         ConversationOut: {
@@ -682,6 +849,29 @@ export interface components {
              * @default
              */
             topic: string;
+        };
+        /** CropIn */
+        CropIn: {
+            /** Size */
+            size: number;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+        };
+        /** DownloadOut */
+        DownloadOut: {
+            /** Content Type */
+            content_type: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Inline */
+            inline: boolean;
+            /** Url */
+            url: string;
         };
         /** EditIn */
         EditIn: {
@@ -764,6 +954,11 @@ export interface components {
         };
         /** MessageOut */
         MessageOut: {
+            /**
+             * Attachments
+             * @default []
+             */
+            attachments: components["schemas"]["AttachmentOut"][];
             /** Body */
             body: string;
             /** Client Msg Id */
@@ -811,6 +1006,18 @@ export interface components {
             name?: string | null;
             /** Topic */
             topic?: string | null;
+        };
+        /**
+         * PresignedPostOut
+         * @description Send a multipart/form-data POST to ``url`` with every field, then the file last as ``file``.
+         */
+        PresignedPostOut: {
+            /** Fields */
+            fields: {
+                [key: string]: string;
+            };
+            /** Url */
+            url: string;
         };
         /** ProfilePatch */
         ProfilePatch: {
@@ -864,6 +1071,11 @@ export interface components {
         };
         /** SendIn */
         SendIn: {
+            /**
+             * Attachment Ids
+             * @description Completed uploads of mine for this conversation (POST /media/uploads).
+             */
+            attachment_ids?: string[];
             /** Body */
             body: string;
             /** Client Msg Id */
@@ -935,6 +1147,45 @@ export interface components {
              */
             token_type: string;
             user: components["schemas"]["MeOut"];
+        };
+        /**
+         * UploadIn
+         * @description An upload to be: what the browser says it will send.
+         */
+        UploadIn: {
+            /** Content Type */
+            content_type: string;
+            /**
+             * Conversation Id
+             * @description Required for attachments.
+             */
+            conversation_id?: number | null;
+            /** Filename */
+            filename: string;
+            /**
+             * Purpose
+             * @default attachment
+             * @enum {string}
+             */
+            purpose: "attachment" | "avatar";
+            /** Size */
+            size: number;
+        };
+        /** UploadOut */
+        UploadOut: {
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Max Size */
+            max_size: number;
+            post: components["schemas"]["PresignedPostOut"];
+            /**
+             * Upload Id
+             * Format: uuid
+             */
+            upload_id: string;
         };
         /** UserOut */
         UserOut: {
@@ -1775,6 +2026,39 @@ export interface operations {
             };
         };
     };
+    set_avatar_me_avatar_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AvatarIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvatarOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_sessions_me_sessions_get: {
         parameters: {
             query?: never;
@@ -1812,6 +2096,134 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_attachment_media_attachments__upload_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_url_media_attachments__upload_id__url_get: {
+        parameters: {
+            query?: {
+                thumbnail?: boolean;
+            };
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DownloadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    request_upload_media_uploads_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    complete_upload_media_uploads__upload_id__complete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentOut"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2127,6 +2539,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_avatar_users__user_id__avatar_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvatarOut"];
                 };
             };
             /** @description Validation Error */
