@@ -2,7 +2,7 @@
  * The message box: Enter sends, Shift+Enter adds a line, "@" opens member suggestions
  * (arrow keys, Enter/Tab to pick, Esc to close). Typing sends throttled `typing` frames.
  */
-import { forwardRef, useId, useImperativeHandle, useRef, useState, type KeyboardEvent } from "react";
+import { forwardRef, useId, useImperativeHandle, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import type { Member, Message } from "../../api/client";
 import { cx } from "../../lib/ui";
 
@@ -20,6 +20,12 @@ export interface ComposerProps {
   disabledReason: string | null;
   maxLength?: number;
   placeholder: string;
+  /** Files being attached (features/media), shown above the box. */
+  tray?: ReactNode;
+  /** Finished attachments: a message may then have no text. */
+  hasAttachments?: boolean;
+  /** Uploads still running: sending waits for them. */
+  sendBlocked?: boolean;
 }
 
 /** The "@partial" word the caret is in, if any. */
@@ -71,7 +77,7 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
 
   const send = () => {
     const body = text.trim();
-    if (!body || body.length > max || p.disabledReason) return;
+    if ((!body && !p.hasAttachments) || body.length > max || p.disabledReason || p.sendBlocked) return;
     p.onSend(body);
     setText("");
     setCaret(0);
@@ -158,6 +164,7 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
           ))}
         </ul>
       )}
+      {p.tray}
       <div className="flex items-end gap-2">
         <textarea
           ref={area}
@@ -183,7 +190,7 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
         <button
           type="button"
           onClick={send}
-          disabled={!text.trim() || over}
+          disabled={(!text.trim() && !p.hasAttachments) || over || p.sendBlocked}
           aria-label="Send"
           data-testid="send"
           className="flex h-10 items-center rounded-md bg-indigo-600 px-4 text-sm font-medium text-white hover:bg-indigo-700 disabled:bg-indigo-300 dark:disabled:bg-indigo-900"
