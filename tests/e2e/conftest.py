@@ -130,6 +130,7 @@ async def e2e_server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -
         "RATE_LIMITS": "false",
         "LOG_LEVEL": "warning",
         "WEB_DIST": str(web_dist),
+        "MEDIA_DIR": str(tmp_path_factory.mktemp("e2e-media")),
     }
     log = tmp_path_factory.mktemp("e2e") / "server.log"
     with log.open("wb") as out:

@@ -5,6 +5,7 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
+import { FileIcon } from "../../lib/icons";
 import { Lightbox } from "./Lightbox";
 import { formatSize, type Attachment, type Download } from "./upload";
 
@@ -70,7 +71,7 @@ function FileLink({ a, fetcher }: { a: Attachment; fetcher: UrlFetcher }) {
         }}
         className="flex items-center gap-2 rounded-md border border-zinc-200 px-3 py-2 text-sm hover:bg-zinc-50 dark:border-zinc-700 dark:hover:bg-zinc-800"
       >
-        <span aria-hidden>📄</span>
+        <FileIcon />
         <span className="font-medium">{a.filename}</span>
         <span className="text-zinc-500">{formatSize(a.size)}</span>
       </button>

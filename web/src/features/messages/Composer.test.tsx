@@ -67,4 +67,14 @@ describe("Composer", () => {
     fireEvent.click(button);
     expect(onSend).toHaveBeenCalledWith("");
   });
+
+  it("offers an Attach button that hands over the picked files", () => {
+    const onAttach = vi.fn();
+    render(
+      <Composer members={[]} myId={1} replyTo={null} onCancelReply={vi.fn()} onSend={vi.fn()} onTyping={vi.fn()} disabledReason={null} placeholder="Message" onAttach={onAttach} />,
+    );
+    const picked = new File(["x"], "notes.txt", { type: "text/plain" });
+    fireEvent.change(screen.getByLabelText("Attach files"), { target: { files: [picked] } });
+    expect(onAttach).toHaveBeenCalledWith([picked]);
+  });
 });

@@ -4,6 +4,7 @@
  */
 import { forwardRef, useId, useImperativeHandle, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import type { Member, Message } from "../../api/client";
+import { PaperclipIcon } from "../../lib/icons";
 import { cx } from "../../lib/ui";
 
 export interface ComposerHandle {
@@ -26,6 +27,8 @@ export interface ComposerProps {
   hasAttachments?: boolean;
   /** Uploads still running: sending waits for them. */
   sendBlocked?: boolean;
+  /** Files picked with the Attach button (drag-and-drop and paste are handled around the composer). */
+  onAttach?(files: File[]): void;
 }
 
 /** The "@partial" word the caret is in, if any. */
@@ -166,6 +169,26 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
       )}
       {p.tray}
       <div className="flex items-end gap-2">
+        {p.onAttach && (
+          <label
+            className="flex h-10 cursor-pointer items-center rounded-md px-2 text-zinc-600 hover:bg-zinc-100 focus-within:outline-2 focus-within:outline-indigo-500 dark:text-zinc-300 dark:hover:bg-zinc-800"
+            title="Attach files"
+          >
+            <PaperclipIcon />
+            <input
+              type="file"
+              multiple
+              aria-label="Attach files"
+              data-testid="attach-input"
+              className="sr-only"
+              onChange={(e) => {
+                const files = Array.from(e.target.files ?? []);
+                e.target.value = "";
+                if (files.length > 0) p.onAttach?.(files);
+              }}
+            />
+          </label>
+        )}
         <textarea
           ref={area}
           aria-label="Message"

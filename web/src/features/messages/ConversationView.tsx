@@ -262,6 +262,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
             tray={<UploadTray items={uploads.items} onRemove={uploads.remove} />}
             hasAttachments={uploads.readyIds.length > 0}
             sendBlocked={uploads.busy}
+            onAttach={uploads.add}
           />
         )}
         </DropZone>
