@@ -66,3 +66,22 @@ async def test_drop_attach_send_preview_lightbox_and_download(people: People, ar
     download = await info.value
     assert download.suggested_filename == "page.html"
     assert Path(await download.path()).read_bytes() == HTML
+
+
+async def test_avatar_editor_crops_and_saves(people: People, artifacts: Path, tmp_path: Path) -> None:
+    ann = await people("ann")
+    await ann.sign_up()
+    await ann.goto("/settings")
+    await expect(ann.page.get_by_text("No picture yet.")).to_be_visible()
+    picture = tmp_path / "me.png"
+    picture.write_bytes(image_bytes("PNG", (600, 400)))
+    await ann.page.get_by_label("Choose a picture").set_input_files(str(picture))
+    await expect(ann.page.get_by_test_id("avatar-preview")).to_be_visible()
+    await ann.page.get_by_label("Zoom").fill("200")  # a 240-pixel square of the 600x400 picture
+    await ann.page.screenshot(path=artifacts / "desktop-avatar-editor.png")
+    await ann.page.get_by_role("button", name="Save picture").click()
+    await expect(ann.page.get_by_alt_text("Your picture")).to_be_visible()
+    await ann.page.wait_for_function(LOADED, arg=['img[alt="Your picture"]', 256])
+    # It stays after a reload: the server has it.
+    await ann.page.reload()
+    await ann.page.wait_for_function(LOADED, arg=['img[alt="Your picture"]', 256])

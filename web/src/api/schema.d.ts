@@ -785,8 +785,11 @@ export interface components {
         };
         /** AvatarOut */
         AvatarOut: {
-            /** Url */
-            url: string;
+            /**
+             * Url
+             * @description Public URL of the current avatar; null when there is none.
+             */
+            url: string | null;
             /** User Id */
             user_id: number;
         };

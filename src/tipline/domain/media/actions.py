@@ -246,9 +246,8 @@ async def get_avatar(rt: Runtime, *, user_id: int) -> AvatarOut:
     """Avatars are public: anyone may see anyone's."""
     async with rt.engine.connect() as conn:
         row = await repo.avatar(conn, user_id=user_id)
-    if row is None:
-        raise NotFound("this user has no avatar", code="no_avatar")
-    return AvatarOut(user_id=user_id, url=avatar_url(rt, row["key"]))
+    # No avatar is an ordinary answer, not an error: clients ask for every profile they show.
+    return AvatarOut(user_id=user_id, url=None if row is None else avatar_url(rt, row["key"]))
 
 
 async def read_avatar(rt: Runtime, *, user_id: int, name: str) -> bytes:

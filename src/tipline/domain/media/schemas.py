@@ -101,7 +101,7 @@ class AvatarIn(Strict):
 
 class AvatarOut(BaseModel):
     user_id: int
-    url: str
+    url: str | None = Field(description="Public URL of the current avatar; null when there is none.")
 
 
 def attachment_dict(row: RowMapping) -> dict[str, Any]:
