@@ -12,8 +12,13 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -27,6 +32,7 @@ from tipline.domain.tables import __all__ as TABLES
 from tipline.runtime import Runtime
 from tipline.storage.migrate import upgrade_async
 
+MEDIA_DIR = Path(tempfile.gettempdir()) / f"tipline-test-media-{os.getpid()}"
 ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -44,6 +50,8 @@ def make_settings(**overrides: object) -> Settings:
         # The suite signs up hundreds of users from one address; tests/test_ratelimit.py
         # turns the limits on where they are the subject.
         "rate_limits": False,
+        # Local media objects of this test run, never in the checkout's DATA_DIR.
+        "media_dir": MEDIA_DIR,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -106,12 +114,23 @@ async def run_server(settings: Settings, database_url: str) -> AsyncIterator[Ser
             task.result()
         await asyncio.sleep(0.02)
     port = settings.port
-    yield Server(
-        rt=rt, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws", database_url=database_url
-    )
-    srv.should_exit = True
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(task, 10)
+    try:
+        yield Server(
+            rt=rt, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws", database_url=database_url
+        )
+    finally:
+        srv.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+
+
+@contextlib.asynccontextmanager
+async def start_server(database_url: str, **overrides: object) -> AsyncIterator[Server]:
+    """A real Tipline server in this process on a free port (``overrides`` are settings)."""
+    port = free_port()
+    settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}", **overrides)
+    async with run_server(settings, database_url) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")
@@ -158,3 +177,64 @@ async def reset_database(database_url: str, server: Server | None = None) -> Non
         await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
+
+
+@dataclass
+class MotoS3:
+    endpoint_url: str
+    bucket: str
+
+    def settings(self) -> dict[str, object]:
+        """Settings that make Tipline keep its media in this server."""
+        return {
+            "media_backend": "s3",
+            "s3_endpoint_url": self.endpoint_url,
+            "s3_bucket": self.bucket,
+            "s3_region": "us-east-1",
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+            "s3_addressing_style": "path",
+        }
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """A real S3-compatible server (moto in server mode) on a free loopback port.
+
+    It speaks S3's HTTP API (presigned POST and GET included) but checks neither signatures
+    nor policy conditions nor expiry: those are tested on the local store, which checks them.
+    """
+    import boto3
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        bucket = "tipline-test-media"
+        boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        ).create_bucket(Bucket=bucket)
+        yield MotoS3(endpoint_url=endpoint, bucket=bucket)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+async def s3_server(database_url: str, moto_s3: MotoS3) -> AsyncIterator[Server]:
+    """A second Tipline server, sharing the suite's database, that keeps media in S3."""
+    async with start_server(database_url, **moto_s3.settings()) as srv:
+        yield srv

@@ -68,6 +68,7 @@ async def node_process(command: list[str], log: Path, *, prefix: str, **env: str
         # Tests sign up and send far more than a person would, all from one address.
         "RATE_LIMITS": "false",
         "LOG_LEVEL": "warning",
+        "MEDIA_DIR": str(log.parent / "media"),
         **env,
     }
     with log.open("wb") as out:

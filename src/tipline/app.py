@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tipline.api import auth, conversations, health, messages, openapi, tips, users, wallets
+from tipline.api import auth, conversations, health, media, messages, openapi, tips, users, wallets
 from tipline.api import metrics as metrics_api
 from tipline.api import oidc as oidc_api
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
@@ -23,6 +23,7 @@ from tipline.bus.memory import MemoryBus
 from tipline.chain.watcher import ChainWatcher
 from tipline.config import Settings
 from tipline.domain.accounts.oidc import OidcClient
+from tipline.domain.media.actions import clean_forever
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
@@ -33,6 +34,7 @@ from tipline.metrics import COLLECTOR, BusProbe
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
+from tipline.storage.objects import build_object_store, derive_key
 from tipline.tracing import setup_tracing
 from tipline.web import mount_web
 
@@ -112,6 +114,7 @@ def build_runtime(
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)
     rt.oidc = OidcClient.from_settings(settings)
+    rt.objects = build_object_store(settings, signing_key=derive_key(jwt_key, "media-urls"))
     return rt
 
 
@@ -168,6 +171,7 @@ def create_app(rt: Runtime) -> FastAPI:
         sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
         refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
         prober = asyncio.create_task(probe.run(), name="bus-probe")
+        cleaner = asyncio.create_task(clean_forever(rt), name="media-cleaner")
         # Counted from start-up to shutdown: a runtime that never served is not in /metrics.
         COLLECTOR.track(rt)
         try:
@@ -175,7 +179,7 @@ def create_app(rt: Runtime) -> FastAPI:
         finally:
             COLLECTOR.untrack(rt)
             rt.shutting_down = True
-            for task in (sweeper, refresher, prober):
+            for task in (sweeper, refresher, prober, cleaner):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -228,11 +232,12 @@ def create_app(rt: Runtime) -> FastAPI:
         messages.router,
         wallets.router,
         tips.router,
+        media.router,
     ):
         app.include_router(router)
     openapi.install(app)
     mount_web(app, rt.settings.web_dist)
-    app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes, path_limits=media.body_limits(rt.settings))
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
     # Outermost: the request id and the latency cover everything inside, 413s included.
     app.add_middleware(RequestContext)

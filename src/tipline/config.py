@@ -161,6 +161,49 @@ class Settings(BaseSettings):
         60, description="Clock difference allowed on a sign-in message's issued-at, expiry and not-before."
     )
 
+    # --- media ---------------------------------------------------------------------------------
+    media_backend: Literal["local", "s3"] = Field(
+        "local",
+        description="Where attachments and avatars are stored: `local` (files under MEDIA_DIR, uploads and "
+        "signed downloads served by Tipline itself) or `s3` (any S3-compatible store, see S3_*).",
+    )
+    media_dir: Path | None = Field(None, description="Folder of the local media store. Unset: DATA_DIR/media.")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint (e.g. http://127.0.0.1:9000 for an S3-compatible server). Unset: AWS S3."
+    )
+    s3_region: str = Field("us-east-1", description="Region of the S3 bucket.")
+    s3_bucket: str = Field("tipline-media", description="S3 bucket holding attachments and avatars.")
+    s3_access_key_id: SecretStr | None = Field(
+        None, description="S3 access key id. Unset: boto3's default chain (task role, instance profile...)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key (with S3_ACCESS_KEY_ID).")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="S3 URL style; `path` for most self-hosted S3-compatible servers."
+    )
+    media_url_ttl_s: int = Field(
+        300, ge=1, le=604800, description="Lifetime of a signed attachment download URL, in seconds."
+    )
+    media_upload_ttl_s: int = Field(
+        900, ge=1, le=604800, description="Lifetime of a presigned upload (POST) policy, in seconds."
+    )
+    media_max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest image attachment, in bytes.")
+    media_max_audio_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest audio attachment, in bytes.")
+    media_max_video_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Largest video attachment, in bytes.")
+    media_max_file_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest other attachment, in bytes.")
+    media_max_avatar_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest avatar upload, in bytes.")
+    media_max_image_pixels: int = Field(
+        50_000_000, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
+    )
+    media_max_attachments: int = Field(10, ge=1, le=100, description="Most attachments on one message.")
+    media_thumbnail_px: int = Field(320, ge=16, le=2048, description="Longest side of an image thumbnail.")
+    media_avatar_px: int = Field(256, ge=16, le=2048, description="Side of the square avatar image.")
+    media_orphan_ttl_s: int = Field(
+        86400, ge=60, description="Uploads never attached to a message are deleted after this many seconds."
+    )
+    media_cleaner_interval_s: float = Field(
+        3600.0, gt=0, description="How often each node looks for orphaned uploads to delete, in seconds."
+    )
+
     @field_validator(
         "rate_signup_per_ip",
         "rate_signin_per_ip",

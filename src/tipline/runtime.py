@@ -13,6 +13,7 @@ from tipline.bus.base import Bus
 from tipline.config import Settings
 from tipline.gateway.presence import PresenceStore
 from tipline.ratelimit import Limits
+from tipline.storage.objects import ObjectStore
 
 if TYPE_CHECKING:
     from tipline.chain.watcher import ChainWatcher
@@ -32,6 +33,7 @@ class Runtime:
     hub: Hub = field(init=False)
     batcher: SendBatcher = field(init=False)
     oidc: OidcClient = field(init=False)
+    objects: ObjectStore = field(init=False)
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     presence_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     shutting_down: bool = False  # readiness is false

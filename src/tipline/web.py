@@ -142,7 +142,12 @@ class WebRoute(BaseRoute):
             return FileResponse(asset, headers={"Cache-Control": ASSET_CACHE})
         file = self._file(relative) if relative != "index.html" else None
         if file is not None:
-            return FileResponse(file, headers={"Cache-Control": REVALIDATE})
+            # The app's policy, not the API's `default-src 'none'`: a worker script (sw.js) runs
+            # under the policy it was served with, and must fetch and cache the app's files.
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+            return FileResponse(
+                file, headers={"Cache-Control": REVALIDATE, "Content-Security-Policy": content_security_policy(host)}
+            )
         if "." in relative.rsplit("/", 1)[-1] and relative != "index.html":
             # Client routes never look like file names: this is a file that is not there.
             return PlainTextResponse("not found", status_code=404, headers={"Cache-Control": "no-store"})

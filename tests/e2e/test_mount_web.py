@@ -97,13 +97,18 @@ async def test_assets_are_immutable_and_missing_files_are_404(http: httpx.AsyncC
 async def test_server_paths_are_never_shadowed(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     assert (await http.get("/openapi.json")).json()["info"]["title"] == "Tipline"
-    assert "swagger" in (await http.get("/docs")).text.lower()
+    # The interactive docs pages are off (they load script from a CDN); the app shell must
+    # not answer in their place either.
+    for path in ("/docs", "/redoc"):
+        r = await http.get(path)
+        assert r.status_code == 404 and "<html" not in r.text.lower()
     assert (await http.get("/auth/signup")).status_code == 405
     for path in ("/conversations/12", "/me", "/users/3", "/messages/1", "/presence?ids=1", "/auth/nothing", "/ws"):
         r = await http.get(path)
         assert r.status_code in (401, 404, 405), path
         assert r.headers["content-type"].startswith("application/json"), path
-        assert "content-security-policy" not in r.headers
+        # The API's own policy (nothing loads, nothing frames), never the app shell's.
+        assert r.headers["content-security-policy"].startswith("default-src 'none'"), path
     # Only GET and HEAD reach the client.
     assert (await http.post("/c/12")).status_code in (404, 405)
 

@@ -15,19 +15,39 @@ import pytest
 
 from tests.helpers import User, signup
 from tests.nodes import NodeProcess, node_process
+from tipline.chain.anvil import start_anvil
+from tipline.chain.deploy import deploy
+from tipline.chain.rpc import Rpc
 
 LiveNode = NodeProcess
 
 
 @pytest.fixture(scope="session")
 async def live_node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveNode]:
-    log = tmp_path_factory.mktemp("security") / "node.log"
-    command = [sys.executable, "-m", "tipline.cli", "serve", "--migrate"]
-    # info, so that anything the node logs about a failure is in the file the tests read.
-    async with node_process(
-        command, log, prefix="sec", LOG_LEVEL="info", WEB_DIST=str(tmp_path_factory.mktemp("noweb"))
-    ) as node:
-        yield node
+    """A node with every feature on: tipping runs against a real anvil with TipJar and a token."""
+    chain = start_anvil()
+    rpc = Rpc(chain.url)
+    try:
+        jar = await deploy(rpc, "TipJar")
+        token = await deploy(rpc, "DemoToken", "Tipline Demo", "TIP")
+        log = tmp_path_factory.mktemp("security") / "node.log"
+        command = [sys.executable, "-m", "tipline.cli", "serve", "--migrate"]
+        # info, so that anything the node logs about a failure is in the file the tests read.
+        async with node_process(
+            command,
+            log,
+            prefix="sec",
+            LOG_LEVEL="info",
+            WEB_DIST=str(tmp_path_factory.mktemp("noweb")),
+            CHAIN_RPC_URL=chain.url,
+            CHAIN_ID=str(chain.chain_id),
+            TIP_CONTRACT_ADDRESS=jar,
+            TIP_TOKENS=f"TIP:{token}:18",
+        ) as node:
+            yield node
+    finally:
+        await rpc.close()
+        chain.stop()
 
 
 @pytest.fixture(scope="session")

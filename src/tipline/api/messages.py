@@ -50,6 +50,7 @@ async def send(
         client_msg_id=body.client_msg_id,
         body=body.body,
         reply_to=body.reply_to,
+        attachment_ids=body.attachment_ids,
     )
 
 

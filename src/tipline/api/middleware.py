@@ -28,22 +28,25 @@ SECURITY_HEADERS = [
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413 before the app reads them."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Exact paths with a limit of their own (the local media store's upload form).
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _reject(send, self.max_bytes)
+                    await _reject(send, max_bytes)
                     return
         seen = 0
         rejected = False
@@ -55,10 +58,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     # Answer 413 now; the app sees the client go away and stops reading.
                     rejected = True
-                    await _reject(send, self.max_bytes)
+                    await _reject(send, max_bytes)
                     return {"type": "http.disconnect"}
             return message
 

@@ -9,11 +9,13 @@ from tipline.domain.accounts.models import (
     users,
 )
 from tipline.domain.conversations.models import conversation_events, conversations, members
+from tipline.domain.media.models import avatars, uploads
 from tipline.domain.messages.models import messages, reactions
 from tipline.domain.tips.models import tip_intents
 from tipline.domain.wallets.models import siwe_nonces, wallets
 
 __all__ = [
+    "avatars",
     "conversation_events",
     "conversations",
     "members",
@@ -26,6 +28,7 @@ __all__ = [
     "sessions",
     "siwe_nonces",
     "tip_intents",
+    "uploads",
     "users",
     "wallets",
 ]

@@ -270,7 +270,7 @@ class Session:
     async def send(self, frame: SendFrame) -> None:
         ref = frame.ref or frame.client_msg_id
         try:
-            check_body(self.rt, frame.body)
+            check_body(self.rt, frame.body, attachments=len(frame.attachment_ids))
             check_accepting(self.rt)
             await self.rt.limits.check("send_per_user", str(self.conn.user_id))
             await self.rt.limits.check("send_per_ip", self.ip)
@@ -301,6 +301,7 @@ class Session:
             client_msg_id=frame.client_msg_id,
             body=frame.body,
             reply_to=frame.reply_to,
+            attachment_ids=frame.attachment_ids,
         )
         conn = self.conn
 

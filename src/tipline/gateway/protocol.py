@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from tipline.domain.messages.schemas import Body, ClientMsgId, MessageId, Seq
+from tipline.domain.messages.schemas import AttachmentIds, Body, ClientMsgId, MessageId, Seq
 
 PROTOCOL = "tipline.v1"
 AUTH_PREFIX = "tipline.auth."
@@ -36,6 +36,7 @@ class SendFrame(_Frame):
     client_msg_id: ClientMsgId
     body: Body
     reply_to: MessageId | None = None
+    attachment_ids: AttachmentIds = Field(default_factory=list)
 
 
 class TypingFrame(_Frame):

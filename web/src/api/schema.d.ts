@@ -553,6 +553,26 @@ export interface paths {
         patch: operations["patch_me_me_patch"];
         trace?: never;
     };
+    "/me/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Avatar
+         * @description Make an uploaded image (purpose `avatar`) my avatar, cropped to a square and resized.
+         */
+        put: operations["set_avatar_me_avatar_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me/sessions": {
         parameters: {
             query?: never;
@@ -632,6 +652,83 @@ export interface paths {
          * @description Unlink one of my wallets (not the last one of an account without a password).
          */
         delete: operations["unlink_wallet_me_wallets__wallet_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/attachments/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Attachment */
+        get: operations["get_attachment_media_attachments__upload_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/attachments/{upload_id}/url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Url
+         * @description A short-lived signed URL for the attachment (or its thumbnail); members only.
+         */
+        get: operations["download_url_media_attachments__upload_id__url_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Upload
+         * @description Ask to upload a file (its name, exact size and type): answers a presigned POST for it.
+         */
+        post: operations["request_upload_media_uploads_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/uploads/{upload_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete Upload
+         * @description Once the POST succeeded: checks the object (size, real type), makes thumbnails.
+         */
+        post: operations["complete_upload_media_uploads__upload_id__complete_post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -916,6 +1013,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/{user_id}/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Avatar */
+        get: operations["get_avatar_users__user_id__avatar_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -943,6 +1057,62 @@ export interface components {
             message_id: number;
             /** Seq */
             seq: number;
+        };
+        /** AttachmentOut */
+        AttachmentOut: {
+            /** Content Type */
+            content_type: string;
+            /** Conversation Id */
+            conversation_id: number | null;
+            /** Filename */
+            filename: string;
+            /**
+             * Has Thumbnail
+             * @default false
+             */
+            has_thumbnail: boolean;
+            /** Height */
+            height?: number | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "audio" | "video" | "file";
+            /** Message Id */
+            message_id: number | null;
+            /** Size */
+            size: number;
+            /** Thumb Height */
+            thumb_height?: number | null;
+            /** Thumb Width */
+            thumb_width?: number | null;
+            /** Width */
+            width?: number | null;
+        };
+        /** AvatarIn */
+        AvatarIn: {
+            /** @description The square to keep, in image pixels; unset: the centred one. */
+            crop?: components["schemas"]["CropIn"] | null;
+            /**
+             * Upload Id
+             * Format: uuid
+             */
+            upload_id: string;
+        };
+        /** AvatarOut */
+        AvatarOut: {
+            /**
+             * Url
+             * @description Public URL of the current avatar; null when there is none.
+             */
+            url: string | null;
+            /** User Id */
+            user_id: number;
         };
         /**
          * ContractCall
@@ -1020,6 +1190,29 @@ export interface components {
              * @default
              */
             topic: string;
+        };
+        /** CropIn */
+        CropIn: {
+            /** Size */
+            size: number;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+        };
+        /** DownloadOut */
+        DownloadOut: {
+            /** Content Type */
+            content_type: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Inline */
+            inline: boolean;
+            /** Url */
+            url: string;
         };
         /** EditIn */
         EditIn: {
@@ -1210,6 +1403,11 @@ export interface components {
         };
         /** MessageOut */
         MessageOut: {
+            /**
+             * Attachments
+             * @default []
+             */
+            attachments: components["schemas"]["AttachmentOut"][];
             /** Body */
             body: string;
             /** Client Msg Id */
@@ -1282,6 +1480,18 @@ export interface components {
             /** Topic */
             topic?: string | null;
         };
+        /**
+         * PresignedPostOut
+         * @description Send a multipart/form-data POST to ``url`` with every field, then the file last as ``file``.
+         */
+        PresignedPostOut: {
+            /** Fields */
+            fields: {
+                [key: string]: string;
+            };
+            /** Url */
+            url: string;
+        };
         /** ProfilePatch */
         ProfilePatch: {
             /** Display Name */
@@ -1348,6 +1558,11 @@ export interface components {
         };
         /** SendIn */
         SendIn: {
+            /**
+             * Attachment Ids
+             * @description Completed uploads of mine for this conversation (POST /media/uploads).
+             */
+            attachment_ids?: string[];
             /** Body */
             body: string;
             /** Client Msg Id */
@@ -1473,6 +1688,45 @@ export interface components {
             total: string;
             /** Total Display */
             total_display: string;
+        };
+        /**
+         * UploadIn
+         * @description An upload to be: what the browser says it will send.
+         */
+        UploadIn: {
+            /** Content Type */
+            content_type: string;
+            /**
+             * Conversation Id
+             * @description Required for attachments.
+             */
+            conversation_id?: number | null;
+            /** Filename */
+            filename: string;
+            /**
+             * Purpose
+             * @default attachment
+             * @enum {string}
+             */
+            purpose: "attachment" | "avatar";
+            /** Size */
+            size: number;
+        };
+        /** UploadOut */
+        UploadOut: {
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Max Size */
+            max_size: number;
+            post: components["schemas"]["PresignedPostOut"];
+            /**
+             * Upload Id
+             * Format: uuid
+             */
+            upload_id: string;
         };
         /** UserOut */
         UserOut: {
@@ -2577,6 +2831,39 @@ export interface operations {
             };
         };
     };
+    set_avatar_me_avatar_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AvatarIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvatarOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     list_sessions_me_sessions_get: {
         parameters: {
             query?: never;
@@ -2717,6 +3004,134 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_attachment_media_attachments__upload_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    download_url_media_attachments__upload_id__url_get: {
+        parameters: {
+            query?: {
+                thumbnail?: boolean;
+            };
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DownloadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    request_upload_media_uploads_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    complete_upload_media_uploads__upload_id__complete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentOut"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3244,6 +3659,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_avatar_users__user_id__avatar_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvatarOut"];
                 };
             };
             /** @description Validation Error */

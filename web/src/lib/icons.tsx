@@ -18,6 +18,10 @@ export const LockIcon = () => <Icon d="M7 11V8a5 5 0 0 1 10 0v3M5 11h14v10H5z" w
 export const UsersIcon = () => (
   <Icon d="M16 21v-2a4 4 0 0 0-4-4H6a4 4 0 0 0-4 4v2M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8ZM22 21v-2a4 4 0 0 0-3-3.87M16 3.13a4 4 0 0 1 0 7.75" width="16" height="16" />
 );
+export const PaperclipIcon = () => (
+  <Icon d="m21.44 11.05-9.19 9.19a6 6 0 0 1-8.49-8.49l8.57-8.57A4 4 0 1 1 18 8.84l-8.59 8.57a2 2 0 0 1-2.83-2.83l8.49-8.48" />
+);
+export const FileIcon = () => <Icon d="M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8zM14 2v6h6" width="16" height="16" />;
 export const HashIcon = () => <Icon d="M4 9h16M4 15h16M10 3 8 21M16 3l-2 18" width="16" height="16" />;
 
 /** The symbol of a conversation kind (direct messages show the peer's presence instead). */

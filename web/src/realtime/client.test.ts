@@ -226,6 +226,17 @@ describe("outbox", () => {
     expect(client.outbox.list()).toHaveLength(0);
   });
 
+  it("sends a message's attachment ids with it", async () => {
+    const { client } = setup();
+    client.start();
+    await flush();
+    const ws = FakeSocket.last();
+    ws.ready([{ id: 7, last_seq: 0 }]);
+    client.send(7, "", null, ["u1", "u2"]);
+    expect(ws.sentOfType("send")).toEqual([{ type: "send", conversation_id: 7, client_msg_id: "m1", body: "", attachment_ids: ["u1", "u2"] }]);
+    expect(client.outbox.list()[0]!.attachment_ids).toEqual(["u1", "u2"]);
+  });
+
   it("treats its own message.created as the confirmation when it comes before the ack", async () => {
     const { client } = setup();
     client.start();

@@ -18,6 +18,8 @@ export interface SendFrame {
   client_msg_id: string;
   body: string;
   reply_to?: number;
+  /** Completed uploads of mine for this conversation (docs/subsystems/media.md). */
+  attachment_ids?: string[];
   ref?: string;
 }
 export type ClientFrame =

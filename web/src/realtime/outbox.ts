@@ -18,6 +18,7 @@ export interface OutboxItem {
   conversation_id: number;
   body: string;
   reply_to: number | null;
+  attachment_ids?: string[];
   /** When it was written (ISO 8601), for display and ordering. */
   created_at: string;
   status: OutboxStatus;

@@ -94,6 +94,7 @@ export function messageEvent(cid: number, seq: number, extra: Partial<{ id: numb
       reactions: [],
       reply_count: 0,
       tips: [],
+      attachments: [],
     },
   };
 }

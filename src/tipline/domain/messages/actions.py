@@ -4,6 +4,7 @@ replay. The only code that writes messages and reactions. See docs/subsystems/me
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,9 @@ from tipline.bus.envelope import encode_event, event_frame
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.access import access_member, require_not_archived
+from tipline.domain.media import repository as media_repo
+from tipline.domain.media.actions import purge_uploads
+from tipline.domain.media.schemas import attachment_dict
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages.access import (
     access_message,
@@ -38,8 +42,13 @@ from tipline.runtime import Runtime
 MAX_EMOJI_PER_MESSAGE = 50
 
 
-def check_body(rt: Runtime, body: str) -> str:
-    if not body.strip():
+def check_body(rt: Runtime, body: str, *, attachments: int = 0) -> str:
+    if attachments > rt.settings.media_max_attachments:
+        raise Invalid(
+            f"a message has at most {rt.settings.media_max_attachments} attachments (this one has {attachments})",
+            code="too_many_attachments",
+        )
+    if not body.strip() and not attachments:
         raise Invalid("a message cannot be empty", code="body_empty")
     if len(body) > rt.settings.message_max_chars:
         raise Invalid(
@@ -55,17 +64,29 @@ def check_accepting(rt: Runtime) -> None:
 
 
 async def do_send_message(
-    rt: Runtime, *, user_id: int, conversation_id: int, client_msg_id: str, body: str, reply_to: int | None
+    rt: Runtime,
+    *,
+    user_id: int,
+    conversation_id: int,
+    client_msg_id: str,
+    body: str,
+    reply_to: int | None,
+    attachment_ids: Sequence[uuid.UUID] = (),
 ) -> Ack:
     """Send a message; returns once it has committed. Idempotent per ``client_msg_id``.
 
     The batcher groups concurrent sends into one transaction (group commit); each caller still
     gets its own ack or error, and nothing is acknowledged before its commit.
     """
-    check_body(rt, body)
+    check_body(rt, body, attachments=len(attachment_ids))
     check_accepting(rt)
     return await rt.batcher.submit(
-        user_id=user_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body, reply_to=reply_to
+        user_id=user_id,
+        conversation_id=conversation_id,
+        client_msg_id=client_msg_id,
+        body=body,
+        reply_to=reply_to,
+        attachment_ids=attachment_ids,
     )
 
 
@@ -101,13 +122,18 @@ async def do_delete_message(rt: Runtime, *, user_id: int, message_id: int) -> Me
         require_not_deleted(access)
         cid = access.message["conversation_id"]
         await repo.delete_reactions(uow.conn, message_id=message_id)
+        # Its attachments go with it: rows now, objects once this has committed.
+        gone = await media_repo.mark_message_uploads_deleted(uow.conn, message_id=message_id)
         # A tombstone: the row (and its seq) stays so history and replay keep their shape.
         row = await repo.update_message(
             uow.conn, message_id=message_id, values={"body": "", "mention_ids": [], "deleted_at": func.now()}
         )
         data = {"id": message_id, "deleted_at": row["deleted_at"], "by": user_id}
         await _durable(uow, conversation_id=cid, event="message.deleted", data=data)
-        return await _out(uow.conn, row)
+        out = await _out(uow.conn, row)
+    if gone:
+        await purge_uploads(rt, upload_ids=gone)
+    return out
 
 
 async def do_react(rt: Runtime, *, user_id: int, message_id: int, emoji: str, add: bool) -> MessageOut:
@@ -144,7 +170,16 @@ async def _decorate(conn: AsyncConnection, rows: Sequence[RowMapping]) -> list[d
     reacts = await repo.reactions_for(conn, message_ids=ids)
     counts = await repo.reply_counts(conn, message_ids=ids)
     tips = await message_tip_totals(conn, message_ids=ids)
-    out = [message_dict(r, reactions=reacts.get(r["id"]), reply_count=counts.get(r["id"], 0)) for r in rows]
+    files = await media_repo.attachments_for(conn, message_ids=ids)
+    out = [
+        message_dict(
+            r,
+            reactions=reacts.get(r["id"]),
+            reply_count=counts.get(r["id"], 0),
+            attachments=[attachment_dict(a) for a in files.get(r["id"], [])],
+        )
+        for r in rows
+    ]
     for m in out:
         # Confirmed tips show on a message like reactions (docs/subsystems/tipping.md).
         m["tips"] = [t.model_dump() for t in tips.get(m["id"], [])]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,9 @@ from sqlalchemy import RowMapping
 
 from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_event, event_frame
+from tipline.domain.media import repository as media_repo
+from tipline.domain.media.access import require_attachable
+from tipline.domain.media.schemas import attachment_dict
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages.schemas import Ack, mentioned_handles, message_dict
 from tipline.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
@@ -37,6 +42,7 @@ class PendingSend:
     body: str
     reply_to: int | None
     future: asyncio.Future[Ack] = field(repr=False)
+    attachment_ids: tuple[uuid.UUID, ...] = ()
 
     @property
     def key(self) -> tuple[int, int, str]:
@@ -82,11 +88,20 @@ class SendBatcher:
                 await asyncio.sleep(0)
 
     def submit(
-        self, *, user_id: int, conversation_id: int, client_msg_id: str, body: str, reply_to: int | None
+        self,
+        *,
+        user_id: int,
+        conversation_id: int,
+        client_msg_id: str,
+        body: str,
+        reply_to: int | None,
+        attachment_ids: Sequence[uuid.UUID] = (),
     ) -> asyncio.Future[Ack]:
         """Queue a send (synchronously, so one client's sends keep their order)."""
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-        self._queue.append(PendingSend(user_id, conversation_id, client_msg_id, body, reply_to, future))
+        self._queue.append(
+            PendingSend(user_id, conversation_id, client_msg_id, body, reply_to, future, tuple(attachment_ids))
+        )
         self._idle.clear()
         self._wake.set()
         return future
@@ -153,6 +168,10 @@ class SendBatcher:
                 if all_handles
                 else {}
             )
+            wanted = [a for i in batch for a in i.attachment_ids]
+            files = await media_repo.uploads_for_update(conn, upload_ids=wanted) if wanted else {}
+            claimed: set[uuid.UUID] = set()
+            links: list[tuple[uuid.UUID, int]] = []  # (upload id, row index)
             next_seq = {cid: int(row["last_seq"]) for cid, row in locked.items()}
             rows: list[dict[str, Any]] = []
             row_index: list[int] = []
@@ -175,6 +194,22 @@ class SendBatcher:
                         "the message replied to is not in this conversation", code="reply_not_found"
                     )
                     continue
+                if item.attachment_ids:
+                    try:
+                        require_attachable(
+                            files,
+                            upload_ids=item.attachment_ids,
+                            user_id=item.user_id,
+                            conversation_id=item.conversation_id,
+                        )
+                    except DomainError as exc:
+                        outcomes[idx] = exc
+                        continue
+                    if claimed.intersection(item.attachment_ids):
+                        outcomes[idx] = Conflict("an attachment is already on a message", code="attachment_used")
+                        continue
+                    claimed.update(item.attachment_ids)
+                    links.extend((a, len(rows)) for a in item.attachment_ids)
                 next_seq[item.conversation_id] += 1
                 mention_ids = sorted(
                     {uid for h in handles_of[idx] if (uid := mentions.get((item.conversation_id, h))) is not None}
@@ -195,12 +230,22 @@ class SendBatcher:
             inserted: list[RowMapping] = []
             if rows:
                 inserted = await repo.insert_messages(conn, rows=rows)
+                if links:
+                    await media_repo.attach(
+                        conn, links=[(a, inserted[pos]["id"], n) for n, (a, pos) in enumerate(links)]
+                    )
                 last = {cid: seq for cid, seq in next_seq.items() if seq != locked[cid]["last_seq"]}
                 await repo.set_last_seqs(conn, last=last)
         # Committed. Build acks and the frames to publish.
+        attached: dict[int, list[dict[str, Any]]] = {}
+        for upload_id, pos in links:
+            attached.setdefault(pos, []).append(
+                {**attachment_dict(files[upload_id]), "message_id": inserted[pos]["id"]}
+            )
         for pos, row in enumerate(inserted):
             outcomes[row_index[pos]] = _ack(row, duplicate=False)
-            frame = event_frame("message.created", row["conversation_id"], row["seq"], message_dict(row))
+            data = message_dict(row, attachments=attached.get(pos))
+            frame = event_frame("message.created", row["conversation_id"], row["seq"], data)
             published.append((topic_conversation(row["conversation_id"]), encode_event(frame)))
         for idx, item in enumerate(batch):
             if outcomes[idx] is None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import RowMapping
 
+from tipline.domain.media.schemas import AttachmentOut
 from tipline.domain.text import check_storable
 from tipline.domain.tips.schemas import TotalOut
 
@@ -23,6 +25,8 @@ Emoji = Annotated[
     AfterValidator(check_storable),
 ]
 MessageId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# The count is checked against MEDIA_MAX_ATTACHMENTS by the action, with a precise error.
+AttachmentIds = Annotated[list[uuid.UUID], Field(max_length=100)]
 Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,32})\b")
@@ -40,6 +44,9 @@ class SendIn(Strict):
     client_msg_id: ClientMsgId
     body: Body
     reply_to: MessageId | None = None
+    attachment_ids: AttachmentIds = Field(
+        default_factory=list, description="Completed uploads of mine for this conversation (POST /media/uploads)."
+    )
 
 
 class EditIn(Strict):
@@ -71,6 +78,7 @@ class MessageOut(BaseModel):
     reactions: list[ReactionOut] = []
     reply_count: int = 0
     tips: list[TotalOut] = []
+    attachments: list[AttachmentOut] = []
 
 
 class HistoryPage(BaseModel):
@@ -99,7 +107,11 @@ class ReplayOut(BaseModel):
 
 
 def message_dict(
-    row: RowMapping, *, reactions: list[dict[str, Any]] | None = None, reply_count: int = 0
+    row: RowMapping,
+    *,
+    reactions: list[dict[str, Any]] | None = None,
+    reply_count: int = 0,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A message as clients see it; a deleted message is a tombstone with no body."""
     deleted = row["deleted_at"] is not None
@@ -118,4 +130,5 @@ def message_dict(
         "reactions": [] if deleted else (reactions or []),
         "reply_count": reply_count,
         "tips": [],  # confirmed tip totals, filled in where messages are read (actions._decorate)
+        "attachments": [] if deleted else (attachments or []),
     }

@@ -14,6 +14,9 @@ import {
   notificationsSupported,
 } from "../messages/notifications";
 import { Wallets } from "../wallets/Wallets";
+import { useServices } from "../../app/services";
+import { AvatarEditor } from "../media/AvatarEditor";
+import { xhrTransport } from "../media/upload";
 import { useMe, useRevokeSession, useSessions, useSignOut, useUpdateProfile } from "./queries";
 
 function Section({ title, children }: { title: string; children: React.ReactNode }) {
@@ -27,12 +30,24 @@ function Section({ title, children }: { title: string; children: React.ReactNode
   );
 }
 
+function Picture() {
+  const me = useMe();
+  const { api } = useServices();
+  if (!me) return null;
+  return (
+    <Section title="Picture">
+      <AvatarEditor api={api} transport={xhrTransport} userId={me.id} />
+    </Section>
+  );
+}
+
 export function Settings() {
   return (
     <div className="min-h-0 flex-1 overflow-y-auto">
       <div className="mx-auto w-full max-w-xl p-4 sm:p-6">
         <h1 className="text-xl font-semibold">Profile and settings</h1>
         <ProfileForm />
+        <Picture />
         <Appearance />
         <Notifications />
         <Section title="Wallets">

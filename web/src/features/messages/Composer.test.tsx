@@ -43,4 +43,38 @@ describe("Composer", () => {
     expect(onSend).toHaveBeenCalledWith("hi @andy");
     expect(box.value).toBe("");
   });
+
+  it("sends without text once attachments are ready, and waits while uploads run", () => {
+    const onSend = vi.fn();
+    const props = {
+      members: [],
+      myId: 1,
+      replyTo: null,
+      onCancelReply: vi.fn(),
+      onSend,
+      onTyping: vi.fn(),
+      disabledReason: null,
+      placeholder: "Message",
+    };
+    const { rerender } = render(<Composer {...props} hasAttachments sendBlocked tray={<p>tray here</p>} />);
+    expect(screen.getByText("tray here")).toBeTruthy();
+    const button = screen.getByTestId("send") as HTMLButtonElement;
+    expect(button.disabled).toBe(true);
+    fireEvent.keyDown(screen.getByTestId("composer"), { key: "Enter" });
+    expect(onSend).not.toHaveBeenCalled();
+    rerender(<Composer {...props} hasAttachments sendBlocked={false} />);
+    expect(button.disabled).toBe(false);
+    fireEvent.click(button);
+    expect(onSend).toHaveBeenCalledWith("");
+  });
+
+  it("offers an Attach button that hands over the picked files", () => {
+    const onAttach = vi.fn();
+    render(
+      <Composer members={[]} myId={1} replyTo={null} onCancelReply={vi.fn()} onSend={vi.fn()} onTyping={vi.fn()} disabledReason={null} placeholder="Message" onAttach={onAttach} />,
+    );
+    const picked = new File(["x"], "notes.txt", { type: "text/plain" });
+    fireEvent.change(screen.getByLabelText("Attach files"), { target: { files: [picked] } });
+    expect(onAttach).toHaveBeenCalledWith([picked]);
+  });
 });

@@ -2,8 +2,9 @@
  * The message box: Enter sends, Shift+Enter adds a line, "@" opens member suggestions
  * (arrow keys, Enter/Tab to pick, Esc to close). Typing sends throttled `typing` frames.
  */
-import { forwardRef, useId, useImperativeHandle, useRef, useState, type KeyboardEvent } from "react";
+import { forwardRef, useId, useImperativeHandle, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import type { Member, Message } from "../../api/client";
+import { PaperclipIcon } from "../../lib/icons";
 import { cx } from "../../lib/ui";
 
 export interface ComposerHandle {
@@ -20,6 +21,14 @@ export interface ComposerProps {
   disabledReason: string | null;
   maxLength?: number;
   placeholder: string;
+  /** Files being attached (features/media), shown above the box. */
+  tray?: ReactNode;
+  /** Finished attachments: a message may then have no text. */
+  hasAttachments?: boolean;
+  /** Uploads still running: sending waits for them. */
+  sendBlocked?: boolean;
+  /** Files picked with the Attach button (drag-and-drop and paste are handled around the composer). */
+  onAttach?(files: File[]): void;
 }
 
 /** The "@partial" word the caret is in, if any. */
@@ -71,7 +80,7 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
 
   const send = () => {
     const body = text.trim();
-    if (!body || body.length > max || p.disabledReason) return;
+    if ((!body && !p.hasAttachments) || body.length > max || p.disabledReason || p.sendBlocked) return;
     p.onSend(body);
     setText("");
     setCaret(0);
@@ -158,7 +167,28 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
           ))}
         </ul>
       )}
+      {p.tray}
       <div className="flex items-end gap-2">
+        {p.onAttach && (
+          <label
+            className="flex h-10 cursor-pointer items-center rounded-md px-2 text-zinc-600 hover:bg-zinc-100 focus-within:outline-2 focus-within:outline-indigo-500 dark:text-zinc-300 dark:hover:bg-zinc-800"
+            title="Attach files"
+          >
+            <PaperclipIcon />
+            <input
+              type="file"
+              multiple
+              aria-label="Attach files"
+              data-testid="attach-input"
+              className="sr-only"
+              onChange={(e) => {
+                const files = Array.from(e.target.files ?? []);
+                e.target.value = "";
+                if (files.length > 0) p.onAttach?.(files);
+              }}
+            />
+          </label>
+        )}
         <textarea
           ref={area}
           aria-label="Message"
@@ -183,7 +213,7 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
         <button
           type="button"
           onClick={send}
-          disabled={!text.trim() || over}
+          disabled={(!text.trim() && !p.hasAttachments) || over || p.sendBlocked}
           aria-label="Send"
           data-testid="send"
           className="flex h-10 items-center rounded-md bg-indigo-600 px-4 text-sm font-medium text-white hover:bg-indigo-700 disabled:bg-indigo-300 dark:disabled:bg-indigo-900"

@@ -11,6 +11,10 @@ import { useMe } from "../accounts/queries";
 import { MembersPanel } from "../conversations/MembersPanel";
 import { usePresence } from "../conversations/presence";
 import { conversationTitle, useConversation, useJoin, useMembers } from "../conversations/queries";
+import { DropZone } from "../media/DropZone";
+import { uploadAttachment, xhrTransport } from "../media/upload";
+import { UploadTray } from "../media/UploadTray";
+import { useUploads, type Uploader } from "../media/useUploads";
 import { Composer, type ComposerHandle } from "./Composer";
 import { MessageList } from "./MessageList";
 import { useDeleteMessage, useEditMessage, useReact } from "./queries";
@@ -111,12 +115,18 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
     [names, looked],
   );
 
+  const uploader = useCallback<Uploader>(
+    (file, onProgress, signal) => uploadAttachment(api, xhrTransport, file, id, onProgress, signal),
+    [api, id],
+  );
+  const uploads = useUploads(uploader);
   const onSend = useCallback(
     (body: string) => {
-      client.send(id, body, replyTo?.id ?? null);
+      client.send(id, body, replyTo?.id ?? null, uploads.readyIds);
+      uploads.clear();
       setReplyTo(null);
     },
-    [client, id, replyTo],
+    [client, id, replyTo, uploads],
   );
   const onReply = useCallback((m: Message) => {
     setReplyTo(m);
@@ -163,6 +173,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
   return (
     <div className="flex min-h-0 flex-1">
       <section className="flex min-w-0 flex-1 flex-col" aria-label={title}>
+        <DropZone onFiles={uploads.add} disabled={!isMember || disabledReason !== null} className="flex min-h-0 flex-1 flex-col">
         <header className="flex items-center gap-2 border-b border-zinc-200 px-2 py-2 sm:px-4 dark:border-zinc-700">
           <Link href="/" className="rounded-md px-2 py-1 text-lg md:hidden" aria-label="Back to conversations">
             ←
@@ -248,8 +259,13 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
             onTyping={() => client.typing(id)}
             disabledReason={disabledReason}
             placeholder={c.kind === "direct" ? `Message ${title}` : `Message ${c.kind === "public" ? "#" : ""}${title}`}
+            tray={<UploadTray items={uploads.items} onRemove={uploads.remove} />}
+            hasAttachments={uploads.readyIds.length > 0}
+            sendBlocked={uploads.busy}
+            onAttach={uploads.add}
           />
         )}
+        </DropZone>
       </section>
       {panel === "members" && isMember && <MembersPanel conversation={c} />}
     </div>

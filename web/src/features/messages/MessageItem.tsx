@@ -4,6 +4,7 @@ import type { Message } from "../../api/client";
 import { formatFull, formatTime } from "../../lib/format";
 import { EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from "../../lib/icons";
 import { Avatar, Button, cx } from "../../lib/ui";
+import { MessageAttachments } from "../media/MessageAttachments";
 import { MessageBody } from "./MessageBody";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -95,6 +96,7 @@ function MessageItemInner(p: MessageItemProps) {
             )}
           </p>
         )}
+        {!m.deleted && m.attachments.length > 0 && <MessageAttachments attachments={m.attachments} />}
         {m.reactions.length > 0 && (
           <div className="mt-1 flex flex-wrap gap-1">
             {m.reactions.map((r) => {

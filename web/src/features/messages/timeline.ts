@@ -135,6 +135,7 @@ export function messageFromAck(ack: AckFrame, item: OutboxItem, senderId: number
     reactions: [],
     reply_count: 0,
     tips: [],
+    attachments: [],
   };
 }
 
