@@ -16,6 +16,7 @@ from tipline.ratelimit import Limits
 
 if TYPE_CHECKING:
     from tipline.domain.messages.batcher import SendBatcher
+    from tipline.domain.messages.cache import MessageCache
     from tipline.gateway.hub import Hub
 
 
@@ -33,3 +34,4 @@ class Runtime:
     presence_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     shutting_down: bool = False  # readiness is false
     accepting_sends: bool = True  # false in the last step of a graceful shutdown
+    cache: MessageCache | None = None  # the recent-message cache (Redis only)

@@ -21,6 +21,7 @@ from sqlalchemy import RowMapping
 from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_event, event_frame
 from tipline.domain.messages import repository as repo
+from tipline.domain.messages.cache import entry, write_through
 from tipline.domain.messages.schemas import Ack, mentioned_handles, message_dict
 from tipline.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from tipline.runtime import Runtime
@@ -102,7 +103,7 @@ class SendBatcher:
 
     async def _commit(self, batch: list[PendingSend]) -> None:
         try:
-            outcomes, published = await self._commit_batch(batch)
+            outcomes, published, inserted = await self._commit_batch(batch)
         except Exception as exc:
             if len(batch) > 1:
                 log.warning("send batch of %d failed (%s); retrying one by one", len(batch), type(exc).__name__)
@@ -131,8 +132,29 @@ class SendBatcher:
             except Exception:
                 # The bus is the fast path; clients repair the gap from PostgreSQL.
                 log.exception("publish failed after commit")
+        if self._rt.cache is not None and inserted:
+            await self._write_through(inserted)
 
-    async def _commit_batch(self, batch: list[PendingSend]) -> tuple[list[Ack | DomainError], list[tuple[str, bytes]]]:
+    async def _write_through(self, inserted: list[RowMapping]) -> None:
+        by_conversation: dict[int, list[RowMapping]] = {}
+        for row in inserted:
+            by_conversation.setdefault(row["conversation_id"], []).append(row)
+        await asyncio.gather(
+            *(
+                write_through(
+                    self._rt.cache,
+                    cid,
+                    seqs=[row["seq"] for row in rows],
+                    entries=[entry(message_dict(row), row["seq"]) for row in rows],
+                    events=[],
+                )
+                for cid, rows in by_conversation.items()
+            )
+        )
+
+    async def _commit_batch(
+        self, batch: list[PendingSend]
+    ) -> tuple[list[Ack | DomainError], list[tuple[str, bytes]], list[RowMapping]]:
         outcomes: list[Ack | DomainError | None] = [None] * len(batch)
         published: list[tuple[str, bytes]] = []
         async with self._rt.engine.begin() as conn:
@@ -205,7 +227,7 @@ class SendBatcher:
                 # A second copy of a send in this same batch: same ack as the first copy.
                 first = inserted[first_in_batch[item.key]]
                 outcomes[idx] = _ack(first, duplicate=True)
-        return [o for o in outcomes if o is not None], published
+        return [o for o in outcomes if o is not None], published, inserted
 
     @staticmethod
     def _not_member(conv: RowMapping | None) -> DomainError:
