@@ -10,6 +10,7 @@ ensure_uv
 "${UV[@]}" sync --locked
 ensure_chromium
 ensure_web_deps
+ensure_haproxy
 echo "== ruff"
 "${UV[@]}" run ruff check src tests bench migrations scripts
 "${UV[@]}" run ruff format --check src tests bench migrations scripts
