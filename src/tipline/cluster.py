@@ -196,7 +196,6 @@ class Supervisor:
         from tipline.storage.migrate import upgrade
 
         database_url = await self._database()
-        await asyncio.to_thread(upgrade, database_url)
         redis_url = await self._redis()
         await self._wait_redis(redis_url)
         node_ports = [free_port() for _ in range(self.nodes)]
@@ -209,6 +208,9 @@ class Supervisor:
             )
             node.start()
             self.node_children.append(node)
+        # Nodes touch no table before their first request: migrate while they boot, and let
+        # traffic in (HAProxy) only after both.
+        await asyncio.to_thread(upgrade, database_url)
         cfg = self.workdir / "haproxy.cfg"
         cfg.write_text(haproxy_config(port=self.port, node_ports=node_ports))
         haproxy = Child(

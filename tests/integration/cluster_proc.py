@@ -45,6 +45,7 @@ class ClusterProc:
     redis_url: str
     nodes: list[Node]
     database_url: str
+    bus_prefix: str
     events: list[dict[str, Any]] = field(default_factory=list)
     _reader: asyncio.Task[None] | None = None
 
@@ -96,6 +97,7 @@ async def running_cluster(
     """`tipline cluster --nodes N` as a child process; Ctrl-C (SIGINT) at the end, checked."""
     database_url = await create_database()
     port = free_port()
+    prefix = unique_prefix()
     with tempfile.TemporaryDirectory(prefix="tlcluster-") as data_dir:
         full_env = {
             **os.environ,
@@ -103,7 +105,7 @@ async def running_cluster(
             "DATA_DIR": data_dir,
             "DATABASE_URL": database_url,
             "JWT_SECRET": secrets.token_urlsafe(48),
-            "BUS_CHANNEL_PREFIX": unique_prefix(),
+            "BUS_CHANNEL_PREFIX": prefix,
             "LOG_LEVEL": "warning",
             "SHUTDOWN_GRACE_S": "0.3",
             "RATE_SIGNUP_PER_IP": "100000/60",
@@ -140,6 +142,7 @@ async def running_cluster(
                 redis_url=ready["redis_url"],
                 nodes=[Node(n["name"], n["url"], n["pid"]) for n in ready["nodes"]],
                 database_url=database_url,
+                bus_prefix=prefix,
             )
             cluster._reader = asyncio.create_task(cluster.read_events())
             yield cluster

@@ -1,6 +1,7 @@
-"""Multi-node behaviour with real processes: `tipline cluster --nodes 3` (three `tipline serve`
-processes behind HAProxy, a redis-server of the cluster's own), and the same over a real
-3-shard Redis Cluster with sharded pub/sub."""
+"""Multi-node behaviour with real processes: `tipline cluster --nodes 3 --redis-cluster`, three
+`tipline serve` processes behind HAProxy on a real 3-shard Redis Cluster (sharded pub/sub,
+presence, rate limits and the message cache all on the cluster). The same command on one
+standalone Redis carries the chaos tests (tests/integration/test_chaos.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from tests.bus.cluster import redis_cluster
+from tests.bus.redis_helpers import numsub
 from tests.helpers import User, Ws, create_conversation, is_event, send_http, signup
 from tests.integration.cluster_proc import ClusterProc, running_cluster
 
@@ -22,7 +25,11 @@ SEND_LIMIT = 40  # per user per 60 s, shared by the nodes through Redis
 
 @pytest.fixture(scope="module")
 async def cluster() -> AsyncIterator[ClusterProc]:
-    async with running_cluster(3, RATE_SEND_PER_USER=f"{SEND_LIMIT}/60") as c:
+    async with (
+        redis_cluster(3) as shards,
+        running_cluster(3, redis_url=shards.url, redis_cluster=True, RATE_SEND_PER_USER=f"{SEND_LIMIT}/60") as c,
+    ):
+        assert c.redis_url == shards.url
         yield c
 
 
@@ -160,20 +167,30 @@ async def test_send_rate_limit_holds_across_nodes(cluster: ClusterProc) -> None:
     assert abs(accepted - allowed) <= 0.1 * SEND_LIMIT, (accepted, allowed)
 
 
-async def test_sharded_pubsub_on_a_real_redis_cluster() -> None:
-    async with redis_cluster(3) as shards, running_cluster(3, redis_url=shards.url, redis_cluster=True) as c:
-        assert c.redis_url == shards.url
-        async with httpx.AsyncClient(base_url=c.url, timeout=10) as api:
-            users, cid = await group(api, 3)
-            sockets = [await Ws.open(node.ws_url, u) for node, u in zip(c.nodes, users, strict=True)]
-            try:
-                await sockets[0].send(send_frame(cid, "sharded"))
-                ack = await sockets[0].expect("ack")
-                for ws in sockets[1:]:
-                    assert (await ws.expect(is_event("message.created")))["seq"] == ack["seq"]
-                # Resume on another node from the cache on the cluster.
-                await sockets[2].send({"type": "resume", "since": {str(cid): ack["seq"] - 1}})
-                assert (await sockets[2].expect("resumed"))["last_seq"] >= ack["seq"]
-            finally:
-                for ws in sockets:
-                    await ws.close()
+async def test_the_nodes_use_sharded_pubsub_on_the_redis_cluster(cluster: ClusterProc) -> None:
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=10) as api:
+        users, cid = await group(api, 3)
+        sockets = [await Ws.open(node.ws_url, u) for node, u in zip(cluster.nodes, users, strict=True)]
+        try:
+            channel = f"{cluster.bus_prefix}c:{cid}"
+            counts = []
+            for shard in await redis_shards(cluster.redis_url):
+                counts.append(await numsub(shard, channel, sharded=True))
+            # All three nodes subscribed on the shard that owns the conversation's channel.
+            assert sorted(counts)[-1] == 3 and sum(counts) == 3
+            await sockets[0].send(send_frame(cid, "sharded"))
+            ack = await sockets[0].expect("ack")
+            for ws in sockets[1:]:
+                assert (await ws.expect(is_event("message.created")))["seq"] == ack["seq"]
+        finally:
+            for ws in sockets:
+                await ws.close()
+
+
+async def redis_shards(url: str) -> list[str]:
+    client = Redis.from_url(url)
+    try:
+        nodes = (await client.execute_command("CLUSTER", "NODES")).decode()
+    finally:
+        await client.aclose()
+    return [f"redis://{line.split()[1].split('@')[0]}" for line in nodes.splitlines() if "master" in line]
