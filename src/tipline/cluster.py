@@ -73,7 +73,9 @@ backend nodes
     balance leastconn
     option httpchk GET /readyz
     http-check expect status 200
-    default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+    # Sockets already open stay when a node fails its check (a Redis blip makes every node
+    # unready for a moment); a node that really goes away closes them itself.
+    default-server inter 1s fall 2 rise 1
 {servers}
 """
 

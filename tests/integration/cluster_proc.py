@@ -72,18 +72,18 @@ class ClusterProc:
         return []
 
 
-async def create_database() -> str:
+async def create_database(admin_url: str = ADMIN_URL) -> str:
     name = f"tipline_cluster_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(ADMIN_URL)
+    admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return _with_db(ADMIN_URL, name)
+    return _with_db(admin_url, name)
 
 
-async def drop_database(url: str) -> None:
-    admin = await asyncpg.connect(ADMIN_URL)
+async def drop_database(url: str, admin_url: str = ADMIN_URL) -> None:
+    admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
     finally:
@@ -92,10 +92,15 @@ async def drop_database(url: str) -> None:
 
 @contextlib.asynccontextmanager
 async def running_cluster(
-    nodes: int = 3, *, redis_url: str | None = None, redis_cluster: bool = False, **env: str
+    nodes: int = 3,
+    *,
+    redis_url: str | None = None,
+    redis_cluster: bool = False,
+    admin_url: str = ADMIN_URL,
+    **env: str,
 ) -> AsyncIterator[ClusterProc]:
     """`tipline cluster --nodes N` as a child process; Ctrl-C (SIGINT) at the end, checked."""
-    database_url = await create_database()
+    database_url = await create_database(admin_url)
     port = free_port()
     prefix = unique_prefix()
     with tempfile.TemporaryDirectory(prefix="tlcluster-") as data_dir:
@@ -160,6 +165,7 @@ async def running_cluster(
             if cluster is not None and cluster._reader is not None:
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(cluster._reader, 5)
-            await drop_database(database_url)
+            with contextlib.suppress(Exception):
+                await drop_database(database_url, admin_url)
         # Ctrl-C stopped every child the cluster started.
         assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
