@@ -133,7 +133,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 plan.append((token, cid, before))
             await read_pages(client, plan[:200], args.limit)  # warm-up (and the first fills)
             before = (stats.hits, stats.misses, stats.db_reads_saved, stats.fills)
+            cpu0 = time.process_time()
             t_cached, cached_pages = await read_pages(client, plan, args.limit)
+            cpu_cached = time.process_time() - cpu0
             hits, misses, saved, fills = (
                 a - b
                 for a, b in zip((stats.hits, stats.misses, stats.db_reads_saved, stats.fills), before, strict=True)
@@ -146,7 +148,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await rt.cache.page(cid, last_seq=0, before=before_seq, after=None, limit=args.limit)
                 t_read.append((time.perf_counter_ns() - t0) / 1e6)
             cache, rt.cache = rt.cache, None
+            cpu0 = time.process_time()
             t_db, db_pages = await read_pages(client, plan, args.limit)
+            cpu_db = time.process_time() - cpu0
             rt.cache = cache
             same = cached_pages == db_pages
         result: dict[str, Any] = {
@@ -166,6 +170,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "cache_read_p99_ms": rounded(percentile(t_read, 99), 3),
             "db_p50_ms": rounded(percentile(t_db, 50), 3),
             "db_p99_ms": rounded(percentile(t_db, 99), 3),
+            # CPU of this process (server and its in-process client) per page: an upper bound of
+            # the server's own cost that the machine's load does not inflate.
+            "cpu_ms_per_page_cached": rounded(1000 * cpu_cached / args.requests, 3),
+            "cpu_ms_per_page_db": rounded(1000 * cpu_db / args.requests, 3),
             "pages_equal_db": same,
             "target_cached_p99_ms": 5.0,
             "note": "server-side time through ASGI (no network); the membership check still reads PostgreSQL",
