@@ -57,3 +57,13 @@ ensure_contracts() {
   npm_ci_when_lock_changed contracts
   node contracts/build.mjs
 }
+# Debian's HAProxy, the load balancer in front of `tipline cluster` nodes.
+ensure_haproxy() {
+  if ! command -v haproxy >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+    fi
+  fi
+}

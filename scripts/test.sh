@@ -12,6 +12,7 @@ ensure_chromium
 ensure_web_deps
 ensure_oidc_provider
 ensure_contracts
+ensure_haproxy
 echo "== ruff"
 "${UV[@]}" run ruff check src tests bench migrations scripts
 "${UV[@]}" run ruff format --check src tests bench migrations scripts

@@ -25,6 +25,7 @@ from tipline.config import Settings
 from tipline.domain.accounts.oidc import OidcClient
 from tipline.domain.media.actions import clean_forever
 from tipline.domain.messages.batcher import SendBatcher
+from tipline.domain.messages.cache import MessageCache, RedisMessageCache
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.hub import Hub
@@ -94,6 +95,26 @@ def build_presence(settings: Settings) -> PresenceStore:
     return RedisPresence(client, prefix=settings.bus_channel_prefix, ttl_s=settings.presence_ttl_s)
 
 
+def build_cache(settings: Settings) -> MessageCache | None:
+    """The recent-message cache: only with Redis (the embedded default reads PostgreSQL)."""
+    if settings.redis_url is None or not settings.message_cache:
+        return None
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+    client: Any = (
+        RedisCluster.from_url(settings.redis_url, socket_timeout=2)
+        if settings.redis_cluster
+        else Redis.from_url(settings.redis_url, socket_timeout=2)
+    )
+    return RedisMessageCache(
+        client,
+        prefix=settings.bus_channel_prefix,
+        keep=settings.message_cache_size,
+        max_age_s=settings.message_cache_max_age_s,
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -111,6 +132,7 @@ def build_runtime(
         limits=build_limits(settings),
         presence=presence or build_presence(settings),
     )
+    rt.cache = build_cache(settings)
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)
     rt.oidc = OidcClient.from_settings(settings)
@@ -190,6 +212,8 @@ def create_app(rt: Runtime) -> FastAPI:
             await rt.limits.limiter.close()
             await rt.presence.close()
             await rt.oidc.close()
+            if rt.cache is not None:
+                await rt.cache.close()
             await rt.engine.dispose()
 
     app = TiplineApp(

@@ -1,4 +1,4 @@
-"""The `tipline` command: dev, serve, migrate, config, admin, check."""
+"""The `tipline` command: dev, serve, cluster, migrate, config, admin, check."""
 
 from __future__ import annotations
 
@@ -265,6 +265,16 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("dev", help="run with embedded defaults (own PostgreSQL, in-process bus), migrating first")
     serve = sub.add_parser("serve", help="run for production (JWT_SECRET required)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
+    cluster = sub.add_parser(
+        "cluster", help="run N nodes behind HAProxy on one machine, with PostgreSQL and Redis (docs/operations.md)"
+    )
+    cluster.add_argument("--nodes", type=int, default=3, help="how many app nodes (processes)")
+    cluster.add_argument("--port", type=int, default=None, help="the load balancer's port (default: PORT)")
+    cluster.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="sharded pub/sub on a 3-shard Redis Cluster (scripts/redis-cluster.sh)",
+    )
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
     cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
@@ -293,6 +303,17 @@ def main(argv: list[str] | None = None) -> None:
                 chain.stop()
     elif args.command == "serve":
         _serve(settings, dev=False, migrate=args.migrate)
+    elif args.command == "cluster":
+        from tipline.cluster import run_cluster
+
+        run_cluster(
+            settings,
+            nodes=args.nodes,
+            port=args.port or settings.port,
+            redis_cluster=args.redis_cluster,
+            # Every node signs and checks tokens with the same key.
+            jwt_secret=_jwt_key(settings, dev=True).decode(),
+        )
     elif args.command == "migrate":
         from tipline.storage.migrate import upgrade
 

@@ -204,6 +204,17 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="How often each node looks for orphaned uploads to delete, in seconds."
     )
 
+    # --- message cache -------------------------------------------------------------------------
+    message_cache: bool = Field(
+        True,
+        description="With REDIS_URL: keep each conversation's latest messages in Redis and serve history "
+        "pages and resume from there (docs/subsystems/messages.md). No cache without Redis.",
+    )
+    message_cache_size: int = Field(200, ge=1, description="Messages kept in the cache per conversation.")
+    message_cache_max_age_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Messages older than this (seconds) leave the cache."
+    )
+
     @field_validator(
         "rate_signup_per_ip",
         "rate_signin_per_ip",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tipline.chain.watcher import ChainWatcher
     from tipline.domain.accounts.oidc import OidcClient
     from tipline.domain.messages.batcher import SendBatcher
+    from tipline.domain.messages.cache import MessageCache
     from tipline.gateway.hub import Hub
 
 
@@ -39,3 +40,4 @@ class Runtime:
     shutting_down: bool = False  # readiness is false
     chain_watcher: ChainWatcher | None = None  # set when tipping is configured
     accepting_sends: bool = True  # false in the last step of a graceful shutdown
+    cache: MessageCache | None = None  # the recent-message cache (Redis only)

@@ -410,3 +410,37 @@ async def test_cleaner_removes_orphans_only(api: httpx.AsyncClient, server: Serv
         assert (await api.post(f"/media/uploads/{uid}/complete", headers=alice.headers)).status_code == 404
     assert await rt.objects.head(keys[kept][0]) is not None
     assert (await _url(api, alice, kept)).status_code == 200
+
+
+async def test_attachments_survive_the_message_cache(database_url: str) -> None:
+    """With Redis on, history served from the recent-message cache carries the attachments too."""
+    from redis.asyncio import Redis
+
+    from tests.bus.redis_helpers import REDIS_URL, unique_prefix
+    from tests.conftest import start_server
+    from tipline.domain.messages.cache import stats
+
+    prefix = unique_prefix()
+    try:
+        async with (
+            start_server(database_url, redis_url=REDIS_URL, bus_channel_prefix=prefix) as srv,
+            httpx.AsyncClient(base_url=srv.base_url, timeout=30) as api,
+        ):
+            alice, bob = await signup(api), await signup(api)
+            cid = (await create_conversation(api, alice, "group", [bob]))["id"]
+            upload_id, done = await upload(
+                api, alice, cid, image_bytes("PNG", (40, 20)), filename="a.png", content_type="image/png"
+            )
+            assert done.status_code == 200, done.text
+            r = await send_http(api, alice, cid, "with a picture", attachment_ids=[upload_id])
+            assert r.status_code == 201, r.text
+            await api.get(f"/conversations/{cid}/messages", headers=bob.headers)  # fills the cache if cold
+            hits = stats.hits
+            history = (await api.get(f"/conversations/{cid}/messages", headers=bob.headers)).json()["messages"]
+            assert stats.hits > hits, "the second page should come from the cache"
+            assert [a["id"] for a in history[-1]["attachments"]] == [upload_id]
+    finally:
+        client = Redis.from_url(REDIS_URL)
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            await client.delete(key)
+        await client.aclose()

@@ -33,11 +33,11 @@ class AppNode:
 
 
 async def start_node(
-    database_url: str, jwt_key: bytes, bus: RedisBus, presence: PresenceStore | None = None
+    database_url: str, jwt_key: bytes, bus: RedisBus, presence: PresenceStore | None = None, **settings_: object
 ) -> AppNode:
     """A Tipline node served by uvicorn in this process, as tests/conftest.py does."""
     port = free_port()
-    settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}")
+    settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}", **settings_)
     rt = build_runtime(settings, database_url=database_url, jwt_key=jwt_key, bus=bus, presence=presence)
     config = uvicorn.Config(
         create_app(rt), host="127.0.0.1", port=port, ws="websockets-sansio", log_level="warning", lifespan="on"

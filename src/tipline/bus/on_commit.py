@@ -8,7 +8,7 @@ data behind it can be read. (docs/subsystems/messages.md, "publish after commit"
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -29,6 +29,8 @@ class Outbox:
 class UnitOfWork:
     conn: AsyncConnection
     outbox: Outbox
+    # Run after commit, after publishing (cache write-through); they must not raise.
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -36,7 +38,10 @@ async def unit_of_work(engine: AsyncEngine, bus: Bus) -> AsyncIterator[UnitOfWor
     """A transaction whose outbox is published only once it has committed."""
     outbox = Outbox()
     async with engine.begin() as conn:
-        yield UnitOfWork(conn=conn, outbox=outbox)
+        uow = UnitOfWork(conn=conn, outbox=outbox)
+        yield uow
     # Reached only when the block above committed (an exception skips this line).
     if outbox.items:
         await bus.publish_many(outbox.items)
+    for step in uow.after_commit:
+        await step()

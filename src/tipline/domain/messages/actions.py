@@ -4,9 +4,11 @@ replay. The only code that writes messages and reactions. See docs/subsystems/me
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import RowMapping, func
@@ -20,6 +22,7 @@ from tipline.domain.conversations.access import access_member, require_not_archi
 from tipline.domain.media import repository as media_repo
 from tipline.domain.media.actions import purge_uploads
 from tipline.domain.media.schemas import attachment_dict
+from tipline.domain.messages import cache as mcache
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages.access import (
     access_message,
@@ -37,9 +40,11 @@ from tipline.domain.messages.schemas import (
 )
 from tipline.domain.tips.actions import message_tip_totals
 from tipline.errors import Conflict, Invalid, Unavailable
+from tipline.metrics import CACHE_HITS, CACHE_MISSES
 from tipline.runtime import Runtime
 
 MAX_EMOJI_PER_MESSAGE = 50
+T = TypeVar("T")
 
 
 def check_body(rt: Runtime, body: str, *, attachments: int = 0) -> str:
@@ -111,8 +116,8 @@ async def do_edit_message(rt: Runtime, *, user_id: int, message_id: int, body: s
             uow.conn, message_id=message_id, values={"body": body, "edited_at": func.now(), "mention_ids": mention_ids}
         )
         data = {"id": message_id, "body": body, "edited_at": row["edited_at"], "mention_ids": mention_ids}
-        await _durable(uow, conversation_id=cid, event="message.edited", data=data)
-        return await _out(uow.conn, row)
+        seq = await _durable(uow, conversation_id=cid, event="message.edited", data=data)
+        return _cached_after_commit(rt, uow, await _out(uow.conn, row), seq=seq, event="message.edited", data=data)
 
 
 async def do_delete_message(rt: Runtime, *, user_id: int, message_id: int) -> MessageOut:
@@ -129,8 +134,8 @@ async def do_delete_message(rt: Runtime, *, user_id: int, message_id: int) -> Me
             uow.conn, message_id=message_id, values={"body": "", "mention_ids": [], "deleted_at": func.now()}
         )
         data = {"id": message_id, "deleted_at": row["deleted_at"], "by": user_id}
-        await _durable(uow, conversation_id=cid, event="message.deleted", data=data)
-        out = await _out(uow.conn, row)
+        seq = await _durable(uow, conversation_id=cid, event="message.deleted", data=data)
+        out = _cached_after_commit(rt, uow, await _out(uow.conn, row), seq=seq, event="message.deleted", data=data)
     if gone:
         await purge_uploads(rt, upload_ids=gone)
     return out
@@ -148,16 +153,35 @@ async def do_react(rt: Runtime, *, user_id: int, message_id: int, emoji: str, ad
             changed = await repo.add_reaction(uow.conn, message_id=message_id, user_id=user_id, emoji=emoji)
         else:
             changed = await repo.remove_reaction(uow.conn, message_id=message_id, user_id=user_id, emoji=emoji)
-        if changed:
-            count = await repo.reaction_count(uow.conn, message_id=message_id, emoji=emoji)
-            data = {"message_id": message_id, "emoji": emoji, "user_id": user_id, "count": count}
-            await _durable(uow, conversation_id=cid, event="reaction.added" if add else "reaction.removed", data=data)
-        return await _out(uow.conn, access.message)
+        if not changed:
+            return await _out(uow.conn, access.message)
+        count = await repo.reaction_count(uow.conn, message_id=message_id, emoji=emoji)
+        data = {"message_id": message_id, "emoji": emoji, "user_id": user_id, "count": count}
+        event = "reaction.added" if add else "reaction.removed"
+        seq = await _durable(uow, conversation_id=cid, event=event, data=data)
+        return _cached_after_commit(rt, uow, await _out(uow.conn, access.message), seq=seq, event=event, data=data)
 
 
-async def _durable(uow: UnitOfWork, *, conversation_id: int, event: str, data: dict[str, Any]) -> None:
+async def _durable(uow: UnitOfWork, *, conversation_id: int, event: str, data: dict[str, Any]) -> int:
     seq = await conv_repo.append_event(uow.conn, conversation_id=conversation_id, event=event, data=_jsonable(data))
     uow.outbox.add(topic_conversation(conversation_id), encode_event(event_frame(event, conversation_id, seq, data)))
+    return seq
+
+
+def _cached_after_commit(
+    rt: Runtime, uow: UnitOfWork, out: MessageOut, *, seq: int, event: str, data: dict[str, Any]
+) -> MessageOut:
+    """Once committed, write the message's new state (read in the transaction, so exactly its
+    state at ``seq``) and the event through to the recent-message cache."""
+    if rt.cache is not None:
+        entry = mcache.entry(out.model_dump(), seq)
+        logged = mcache.Event(seq=seq, event=event, data=_jsonable(data))
+
+        async def write() -> None:
+            await mcache.write_through(rt.cache, out.conversation_id, seqs=[seq], entries=[entry], events=[logged])
+
+        uow.after_commit.append(write)
+    return out
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -206,13 +230,124 @@ async def get_history(
 ) -> HistoryPage:
     limit = max(1, min(limit, rt.settings.history_page_max))
     async with rt.engine.connect() as conn:
-        await access_member(conn, user_id=user_id, conversation_id=conversation_id)
-        rows = await repo.history(conn, conversation_id=conversation_id, before=before, after=after, limit=limit + 1)
-        has_more = len(rows) > limit
-        if has_more:
-            # One extra row was read to know whether another page exists; drop it on the far side.
-            rows = rows[:limit] if after is not None else rows[1:]
-        return HistoryPage(messages=[MessageOut(**m) for m in await _decorate(conn, rows)], has_more=has_more)
+        access = await access_member(conn, user_id=user_id, conversation_id=conversation_id)
+        if rt.cache is None:
+            rows = await _history_rows(conn, conversation_id=conversation_id, before=before, after=after, limit=limit)
+    if rt.cache is not None:
+        last_seq = int(access.conversation["last_seq"])
+        cached = await _cached_page(rt, conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
+        if cached is None:
+            async with rt.engine.connect() as conn:
+                rows = await _history_rows(
+                    conn, conversation_id=conversation_id, before=before, after=after, limit=limit
+                )
+        else:
+            rows = cached
+    has_more = len(rows) > limit
+    if has_more:
+        # One extra row was read to know whether another page exists; drop it on the far side.
+        rows = rows[:limit] if after is not None else rows[1:]
+    return HistoryPage(messages=[MessageOut(**m) for m in rows], has_more=has_more)
+
+
+async def _history_rows(
+    conn: AsyncConnection, *, conversation_id: int, before: int | None, after: int | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await repo.history(conn, conversation_id=conversation_id, before=before, after=after, limit=limit + 1)
+    return await _decorate(conn, rows)
+
+
+# What a cache hit spares PostgreSQL: the page (or replay) query, reactions, reply counts, events.
+_PAGE_QUERIES = 3
+_REPLAY_QUERIES = 4
+
+
+async def _cached_page(
+    rt: Runtime, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
+) -> list[dict[str, Any]] | None:
+    assert rt.cache is not None
+    cache = rt.cache
+
+    def read() -> Awaitable[list[dict[str, Any]] | mcache.Status]:
+        return cache.page(conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
+
+    return await _from_cache(rt, conversation_id, read, saves=_PAGE_QUERIES)
+
+
+async def _from_cache(
+    rt: Runtime, conversation_id: int, read: Callable[[], Awaitable[T | mcache.Status]], *, saves: int
+) -> T | None:
+    """What ``read`` finds in the cache (refilling it once when it is behind), or None: read PostgreSQL."""
+    for attempt in range(2):
+        try:
+            found = await read()
+        except Exception as exc:
+            mcache.stats.errors += 1
+            mcache.log.warning("message cache read failed: %s", exc)
+            break
+        if not isinstance(found, str):
+            if attempt == 0:
+                mcache.stats.hits += 1
+                mcache.stats.db_reads_saved += saves
+                CACHE_HITS.inc()
+            return found
+        if attempt == 0:
+            mcache.stats.misses += 1
+            CACHE_MISSES.inc()
+        if found == "outside" or not await fill_cache(rt, conversation_id):
+            break
+    return None
+
+
+_filling: dict[tuple[int, int], asyncio.Task[bool]] = {}
+
+
+async def fill_cache(rt: Runtime, conversation_id: int) -> bool:
+    """Refill a conversation's window from one snapshot; concurrent misses share one fill."""
+    key = (id(rt), conversation_id)
+    task = _filling.get(key)
+    if task is None:
+        task = asyncio.create_task(_fill(rt, conversation_id))
+        _filling[key] = task
+        task.add_done_callback(lambda _: _filling.pop(key, None))
+    try:
+        return await asyncio.shield(task)
+    except Exception as exc:
+        mcache.stats.errors += 1
+        mcache.log.warning("message cache fill failed: %s", exc)
+        return False
+
+
+async def _fill(rt: Runtime, conversation_id: int) -> bool:
+    assert rt.cache is not None
+    keep = rt.settings.message_cache_size
+    cutoff = time.time() - rt.settings.message_cache_max_age_s
+    async with rt.engine.connect() as conn:
+        # One snapshot: the messages' state is exactly their state at last_seq (the version).
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            conv = await conv_repo.conversation(conn, conversation_id=conversation_id)
+            if conv is None:
+                return False
+            version = int(conv["last_seq"])
+            rows = await repo.history(
+                conn, conversation_id=conversation_id, before=version + 1, after=None, limit=keep + 1
+            )
+            start = max(0, len(rows) - keep)
+            while start < len(rows) and rows[start]["created_at"].timestamp() <= cutoff:
+                start += 1
+            lo = rows[start - 1]["seq"] + 1 if start else 1
+            kept = await _decorate(conn, rows[start:])
+            logged = await conv_repo.events_since(conn, conversation_id=conversation_id, since=lo - 1, limit=1_000_000)
+    mcache.stats.fills += 1
+    await rt.cache.fill(
+        conversation_id,
+        version=version,
+        lo=lo,
+        entries=[mcache.entry(m, version) for m in kept],
+        events=[mcache.Event(seq=e["seq"], event=e["event"], data=e["data"]) for e in logged],
+    )
+    return True
 
 
 async def get_replies(rt: Runtime, *, user_id: int, message_id: int, after: int | None = None) -> HistoryPage:
@@ -231,7 +366,8 @@ async def replay_since(rt: Runtime, *, user_id: int, conversation_id: int, since
 
     Messages replay in their current state (an edited message shows its new body, a deleted
     one is a tombstone), followed in seq order by the edits, deletes, reactions and
-    membership changes themselves, so a client applying them in order converges.
+    membership changes themselves, so a client applying them in order converges. Served from
+    the recent-message cache when it holds everything after ``since``.
     """
     async with rt.engine.connect() as conn:
         access = await access_member(conn, user_id=user_id, conversation_id=conversation_id)
@@ -239,13 +375,46 @@ async def replay_since(rt: Runtime, *, user_id: int, conversation_id: int, since
         since = min(max(since, 0), last_seq)
         if last_seq - since > rt.settings.replay_limit:
             return ReplayOut(conversation_id=conversation_id, last_seq=last_seq, reload=True, events=[])
-        limit = rt.settings.replay_limit
-        msgs = await repo.messages_since(conn, conversation_id=conversation_id, since=since, limit=limit)
-        decorated = await _decorate(conn, msgs)
-        others = await conv_repo.events_since(conn, conversation_id=conversation_id, since=since, limit=limit)
-    frames = [event_frame("message.created", conversation_id, m["seq"], m) for m in decorated]
-    frames += [event_frame(e["event"], conversation_id, e["seq"], e["data"]) for e in others]
-    frames.sort(key=lambda f: f["seq"])
+        if rt.cache is None:
+            frames = await _replay_frames(rt, conn, conversation_id=conversation_id, since=since)
+    if rt.cache is not None:
+        cached = await _cached_replay(rt, conversation_id, last_seq=last_seq, since=since)
+        if cached is None:
+            async with rt.engine.connect() as conn:
+                frames = await _replay_frames(rt, conn, conversation_id=conversation_id, since=since)
+        else:
+            frames = cached
     # Both sources are read in one snapshot-free pass; trim to what is known to be complete.
     frames = [f for f in frames if f["seq"] <= last_seq]
     return ReplayOut(conversation_id=conversation_id, last_seq=last_seq, reload=False, events=frames)
+
+
+async def _replay_frames(
+    rt: Runtime, conn: AsyncConnection, *, conversation_id: int, since: int
+) -> list[dict[str, Any]]:
+    limit = rt.settings.replay_limit
+    msgs = await repo.messages_since(conn, conversation_id=conversation_id, since=since, limit=limit)
+    decorated = await _decorate(conn, msgs)
+    others = await conv_repo.events_since(conn, conversation_id=conversation_id, since=since, limit=limit)
+    frames = [event_frame("message.created", conversation_id, m["seq"], m) for m in decorated]
+    frames += [event_frame(e["event"], conversation_id, e["seq"], e["data"]) for e in others]
+    frames.sort(key=lambda f: f["seq"])
+    return frames
+
+
+async def _cached_replay(
+    rt: Runtime, conversation_id: int, *, last_seq: int, since: int
+) -> list[dict[str, Any]] | None:
+    assert rt.cache is not None
+    cache = rt.cache
+
+    def read() -> Awaitable[mcache.Hit | mcache.Status]:
+        return cache.replay(conversation_id, last_seq=last_seq, since=since)
+
+    found = await _from_cache(rt, conversation_id, read, saves=_REPLAY_QUERIES)
+    if found is None:
+        return None
+    frames = [event_frame("message.created", conversation_id, m["seq"], m) for m in found.messages]
+    frames += [event_frame(e.event, conversation_id, e.seq, e.data) for e in found.events]
+    frames.sort(key=lambda f: f["seq"])
+    return frames

@@ -26,6 +26,7 @@ from tipline.domain.media import repository as media_repo
 from tipline.domain.media.access import require_attachable
 from tipline.domain.media.schemas import attachment_dict
 from tipline.domain.messages import repository as repo
+from tipline.domain.messages.cache import entry, write_through
 from tipline.domain.messages.schemas import Ack, mentioned_handles, message_dict
 from tipline.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from tipline.metrics import MESSAGES_SENT
@@ -118,7 +119,7 @@ class SendBatcher:
 
     async def _commit(self, batch: list[PendingSend]) -> None:
         try:
-            outcomes, published = await self._commit_batch(batch)
+            outcomes, published, inserted = await self._commit_batch(batch)
         except Exception as exc:
             if len(batch) > 1:
                 log.warning("send batch of %d failed (%s); retrying one by one", len(batch), type(exc).__name__)
@@ -148,8 +149,30 @@ class SendBatcher:
             except Exception:
                 # The bus is the fast path; clients repair the gap from PostgreSQL.
                 log.exception("publish failed after commit")
+        if self._rt.cache is not None and inserted:
+            await self._write_through(inserted)
 
-    async def _commit_batch(self, batch: list[PendingSend]) -> tuple[list[Ack | DomainError], list[tuple[str, bytes]]]:
+    async def _write_through(self, inserted: list[tuple[RowMapping, dict[str, Any]]]) -> None:
+        """Cache exactly what was published (attachments included), after the commit."""
+        by_conversation: dict[int, list[tuple[RowMapping, dict[str, Any]]]] = {}
+        for row, data in inserted:
+            by_conversation.setdefault(row["conversation_id"], []).append((row, data))
+        await asyncio.gather(
+            *(
+                write_through(
+                    self._rt.cache,
+                    cid,
+                    seqs=[row["seq"] for row, _ in rows],
+                    entries=[entry(data, row["seq"]) for row, data in rows],
+                    events=[],
+                )
+                for cid, rows in by_conversation.items()
+            )
+        )
+
+    async def _commit_batch(
+        self, batch: list[PendingSend]
+    ) -> tuple[list[Ack | DomainError], list[tuple[str, bytes]], list[tuple[RowMapping, dict[str, Any]]]]:
         outcomes: list[Ack | DomainError | None] = [None] * len(batch)
         published: list[tuple[str, bytes]] = []
         async with self._rt.engine.begin() as conn:
@@ -242,9 +265,11 @@ class SendBatcher:
             attached.setdefault(pos, []).append(
                 {**attachment_dict(files[upload_id]), "message_id": inserted[pos]["id"]}
             )
+        created: list[tuple[RowMapping, dict[str, Any]]] = []
         for pos, row in enumerate(inserted):
             outcomes[row_index[pos]] = _ack(row, duplicate=False)
             data = message_dict(row, attachments=attached.get(pos))
+            created.append((row, data))
             frame = event_frame("message.created", row["conversation_id"], row["seq"], data)
             published.append((topic_conversation(row["conversation_id"]), encode_event(frame)))
         for idx, item in enumerate(batch):
@@ -252,7 +277,7 @@ class SendBatcher:
                 # A second copy of a send in this same batch: same ack as the first copy.
                 first = inserted[first_in_batch[item.key]]
                 outcomes[idx] = _ack(first, duplicate=True)
-        return [o for o in outcomes if o is not None], published
+        return [o for o in outcomes if o is not None], published, created
 
     @staticmethod
     def _not_member(conv: RowMapping | None) -> DomainError:

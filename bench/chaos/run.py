@@ -1,0 +1,92 @@
+"""Chaos, long forms: steady traffic (default 150 clients in 30 conversations, 25 messages/s)
+over a 3-node `tipline cluster`, on a PostgreSQL (the machine's PG 15 binaries, as the
+postgres user, in a temporary directory) and a redis-server this run starts itself; then, one
+at a time: (a) kill -9 a node (the cluster restarts it), (b) restart Redis, (c) restart
+PostgreSQL, (d) a client that stops reading while its conversation is flooded.
+
+    uv run python bench/chaos/run.py [--clients 150] [--conversations 30] [--rate 25]
+                                     [--scenarios abcd] [--out bench/results]
+
+After each scenario the oracle checks every conversation: every acknowledged message is in
+PostgreSQL, every stored message reached every member after resync, no duplicate, no order
+violation; and reports reconnect-to-caught-up times. Each scenario prints one JSON object on
+stdout; all of them go to bench/results/chaos.json. The short forms run in the test suite
+(tests/integration/test_chaos.py) with the same code (tests/integration/chaos.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from tests.integration.chaos import (  # noqa: E402
+    Workload,
+    chaos_cluster,
+    kill_node_scenario,
+    passed,
+    restart_postgres_scenario,
+    restart_redis_scenario,
+    slow_reader_scenario,
+)
+
+from common import BENCH, install_sigterm_handler, log, run_facts, write_result  # noqa: E402
+
+TARGETS = {
+    "acked_stored_pct": 100.0,
+    "delivered_after_resync_pct": 100.0,
+    "duplicates": 0,
+    "order_violations": 0,
+    "reconnect_to_caught_up_p95_s_after_kill": 3.0,
+    "delivered_after_redis_returns_s": 10.0,
+}
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    workload = Workload(clients=args.clients, conversations=args.conversations, rate=args.rate)
+    log(f"setup: {args.clients} clients, {args.conversations} conversations, {args.rate}/s over 3 nodes")
+    async with chaos_cluster(workload) as (chaos, pg, redis):
+        for key in args.scenarios:
+            log(f"scenario {key}")
+            if key == "a":
+                result = await kill_node_scenario(chaos)
+            elif key == "b":
+                result = await restart_redis_scenario(chaos, redis, outage_s=args.outage)
+            elif key == "c":
+                result = await restart_postgres_scenario(chaos, pg)
+            else:
+                result = await slow_reader_scenario(chaos, messages=args.flood)
+            result["passed"] = passed(result)
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    return results
+
+
+def main() -> None:
+    install_sigterm_handler()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", type=int, default=150)
+    p.add_argument("--conversations", type=int, default=30)
+    p.add_argument("--rate", type=float, default=25.0)
+    p.add_argument("--scenarios", default="abcd")
+    p.add_argument("--outage", type=float, default=5.0, help="seconds Redis stays down in (b)")
+    p.add_argument("--flood", type=int, default=2500, help="large messages sent at the stalled client in (d)")
+    p.add_argument("--out", type=Path, default=BENCH / "results")
+    args = p.parse_args()
+    results = asyncio.run(run(args))
+    path = write_result(
+        {"benchmark": "chaos", "targets": TARGETS, "scenarios": results, **run_facts()}, args.out, "chaos"
+    )
+    log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""History benchmark: pages served from the recent-message cache in Redis, against PostgreSQL.
+
+    uv run python bench/history/run.py [--conversations 20] [--messages 300] [--requests 3000]
+                                       [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+                                       [--redis-url redis://127.0.0.1:6379] [--out bench/results]
+
+One Tipline app (the real FastAPI app with its lifespan: Redis bus, cache, batcher) runs in this
+process on a database of its own; requests go through the ASGI interface with no network, so
+each time measured is the server's own: routing, token check, membership check in PostgreSQL,
+the page (from Redis, or from PostgreSQL), serialization. Conversations get messages, edits,
+deletes, reactions and replies over HTTP first. Then the same sequence of history pages (the
+latest page, and pages before a random seq inside the cache window) is read twice, once with
+the cache and once without; the second pass also counts the SQL queries a hit spared.
+
+Prints one JSON object last on stdout and writes bench/results/history.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import secrets
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import BENCH, BenchDatabase, install_sigterm_handler, log, percentile, rounded, run_facts, write_result
+from tipline.app import build_runtime, create_app
+from tipline.config import Settings
+from tipline.domain.messages.cache import stats
+from tipline.storage.migrate import upgrade_async
+
+
+async def setup(client: httpx.AsyncClient, conversations: int, messages: int) -> list[tuple[str, int, int]]:
+    """Users, conversations and their messages; returns (token, conversation id, last seq)."""
+    out = []
+    for c in range(conversations):
+        tokens, ids = [], []
+        for _ in range(3):
+            h = f"h{uuid.uuid4().hex[:10]}"
+            r = await client.post(
+                "/auth/signup",
+                json={
+                    "email": f"{h}@example.com",
+                    "password": "a long enough passphrase 42",
+                    "handle": h,
+                    "display_name": h,
+                },
+            )
+            r.raise_for_status()
+            tokens.append(r.json()["access_token"])
+            ids.append(r.json()["user"]["id"])
+        auth = {"Authorization": f"Bearer {tokens[0]}"}
+        r = await client.post(
+            "/conversations", headers=auth, json={"kind": "group", "name": f"c{c}", "member_ids": ids[1:]}
+        )
+        r.raise_for_status()
+        cid = r.json()["id"]
+        sent: list[int] = []
+        rng = random.Random(c)
+        for i in range(messages):
+            body: dict[str, Any] = {
+                "client_msg_id": uuid.uuid4().hex,
+                "body": f"message {i} " + "x" * rng.randint(10, 200),
+            }
+            if sent and rng.random() < 0.1:
+                body["reply_to"] = rng.choice(sent)
+            r = await client.post(f"/conversations/{cid}/messages", headers=auth, json=body)
+            r.raise_for_status()
+            sent.append(r.json()["message_id"])
+            if rng.random() < 0.1:
+                await client.patch(f"/messages/{rng.choice(sent)}", headers=auth, json={"body": "edited"})
+            if rng.random() < 0.1:
+                other = {"Authorization": f"Bearer {tokens[1]}"}
+                await client.put(f"/messages/{rng.choice(sent)}/reactions/ok", headers=other)
+        await client.delete(f"/messages/{sent[-3]}", headers=auth)
+        r = await client.get(f"/conversations/{cid}/messages?limit=1", headers=auth)
+        out.append((tokens[1], cid, r.json()["messages"][-1]["seq"]))
+    return out
+
+
+async def read_pages(
+    client: httpx.AsyncClient, plan: list[tuple[str, int, int | None]], limit: int
+) -> tuple[list[float], list[Any]]:
+    times, pages = [], []
+    for token, cid, before in plan:
+        url = f"/conversations/{cid}/messages?limit={limit}" + (f"&before={before}" if before else "")
+        t0 = time.perf_counter_ns()
+        r = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+        r.raise_for_status()
+        pages.append(r.json())
+    return times, pages
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    db = BenchDatabase(args.database_url)
+    url = await db.create()
+    try:
+        await upgrade_async(url)
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=url,
+            redis_url=args.redis_url,
+            bus_channel_prefix=f"tipline-bench-{uuid.uuid4().hex[:8]}:",
+            rate_limits=False,
+            argon2_time_cost=1,
+            argon2_memory_kib=8192,
+            argon2_parallelism=1,
+            log_level="warning",
+        )
+        rt = build_runtime(settings, database_url=url, jwt_key=secrets.token_bytes(64))
+        app = create_app(rt)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            log(f"setup: {args.conversations} conversations x {args.messages} messages")
+            convs = await setup(client, args.conversations, args.messages)
+            rng = random.Random(1)
+            window = settings.message_cache_size
+            plan: list[tuple[str, int, int | None]] = []
+            for _ in range(args.requests):
+                token, cid, last = rng.choice(convs)
+                # Half the latest page, half a page before a seq inside the window.
+                before = None if rng.random() < 0.5 else max(2, last - rng.randint(args.limit, window - args.limit))
+                plan.append((token, cid, before))
+            await read_pages(client, plan[:200], args.limit)  # warm-up (and the first fills)
+            before = (stats.hits, stats.misses, stats.db_reads_saved, stats.fills)
+            cpu0 = time.process_time()
+            t_cached, cached_pages = await read_pages(client, plan, args.limit)
+            cpu_cached = time.process_time() - cpu0
+            hits, misses, saved, fills = (
+                a - b
+                for a, b in zip((stats.hits, stats.misses, stats.db_reads_saved, stats.fills), before, strict=True)
+            )
+            # The cache's own part of a hit: one Redis script call and decoding the entries.
+            t_read = []
+            assert rt.cache is not None
+            for _token, cid, before_seq in plan[:1000]:
+                t0 = time.perf_counter_ns()
+                await rt.cache.page(cid, last_seq=0, before=before_seq, after=None, limit=args.limit)
+                t_read.append((time.perf_counter_ns() - t0) / 1e6)
+            cache, rt.cache = rt.cache, None
+            cpu0 = time.process_time()
+            t_db, db_pages = await read_pages(client, plan, args.limit)
+            cpu_db = time.process_time() - cpu0
+            rt.cache = cache
+            same = cached_pages == db_pages
+        result: dict[str, Any] = {
+            "benchmark": "history",
+            "requests": args.requests,
+            "page_limit": args.limit,
+            "cache_window": window,
+            "cache_hit_rate": rounded(hits / max(1, hits + misses), 4),
+            "cache_hits": hits,
+            "cache_misses": misses,
+            "cache_fills": fills,
+            "db_reads_saved": saved,
+            "db_reads_saved_per_page": rounded(saved / max(1, args.requests), 2),
+            "cached_p50_ms": rounded(percentile(t_cached, 50), 3),
+            "cached_p99_ms": rounded(percentile(t_cached, 99), 3),
+            "cache_read_p50_ms": rounded(percentile(t_read, 50), 3),
+            "cache_read_p99_ms": rounded(percentile(t_read, 99), 3),
+            "db_p50_ms": rounded(percentile(t_db, 50), 3),
+            "db_p99_ms": rounded(percentile(t_db, 99), 3),
+            # CPU of this process (server and its in-process client) per page: an upper bound of
+            # the server's own cost that the machine's load does not inflate.
+            "cpu_ms_per_page_cached": rounded(1000 * cpu_cached / args.requests, 3),
+            "cpu_ms_per_page_db": rounded(1000 * cpu_db / args.requests, 3),
+            "pages_equal_db": same,
+            "target_cached_p99_ms": 5.0,
+            "note": "server-side time through ASGI (no network); the membership check still reads PostgreSQL",
+            **run_facts(),
+        }
+        return result
+    finally:
+        await db.drop()
+
+
+def main() -> None:
+    install_sigterm_handler()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--conversations", type=int, default=20)
+    p.add_argument("--messages", type=int, default=300)
+    p.add_argument("--requests", type=int, default=3000)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379")
+    p.add_argument("--out", type=Path, default=BENCH / "results")
+    args = p.parse_args()
+    import uvloop
+
+    result = uvloop.run(run(args))
+    path = write_result(result, args.out, "history")
+    log(f"wrote {path}")
+    import json
+
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

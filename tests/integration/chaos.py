@@ -1,0 +1,616 @@
+"""Chaos runs against a real `tipline cluster`: steady traffic from many clients over 3 nodes,
+one fault at a time, and an oracle that checks the delivery contract per conversation.
+
+Used by the short forms in tests/integration/test_chaos.py and the long forms in
+bench/chaos/run.py. Every process here (Redis, PostgreSQL, the cluster) is started by the run
+itself and stopped by its PID; the machine's shared servers only host nothing but, optionally,
+the admin connection that creates the run's database.
+
+Clients behave as the web client does: an outbox of unacknowledged sends re-sent with the same
+``client_msg_id`` after a reconnect or an error; on (re)connect, after a ``sync`` frame or when
+a gap shows in a conversation's seqs, a ``resume`` from the last seq applied without a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.bus.cluster import RedisServer, free_ports, redis_server
+from tests.helpers import User, create_conversation, signup
+from tests.integration.cluster_proc import ClusterProc, running_cluster
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+RETRYABLE = {"unavailable", "rate_limited", "internal"}
+
+
+# --- a PostgreSQL of the run's own (the machine's PG 15 binaries, as the postgres user) --------
+
+
+@dataclass
+class OwnPostgres:
+    directory: Path
+    port: int
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _options(self) -> str:
+        # fsync off: the run tests Tipline's behaviour across a restart, not the disk.
+        return (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=300 -c synchronous_commit=off"
+        )
+
+    async def start(self) -> None:
+        log = str(self.directory / "pg.log")
+        await asyncio.to_thread(self._ctl, "-o", self._options(), "-l", log, "-w", "start")
+
+    async def restart(self) -> None:
+        log = str(self.directory / "pg.log")
+        await asyncio.to_thread(self._ctl, "-o", self._options(), "-l", log, "-m", "fast", "-w", "restart")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            await asyncio.to_thread(self._ctl, "-m", "immediate", "-w", "stop")
+
+
+@contextlib.asynccontextmanager
+async def own_postgres() -> AsyncIterator[OwnPostgres]:
+    directory = Path(tempfile.mkdtemp(prefix="tlchaos-pg-"))
+    try:
+        shutil.chown(directory, "postgres", "postgres")
+        pg = OwnPostgres(directory, free_ports(1)[0])
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(directory / "data"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        await pg.start()
+        try:
+            yield pg
+        finally:
+            await pg.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Member:
+    """One user with one socket (through the load balancer), sending and checking what arrives."""
+
+    user: User
+    conversations: list[int]
+    ws_url: str
+    last: dict[int, int] = field(default_factory=dict)  # last seq applied without a gap
+    seen: dict[tuple[int, int], int] = field(default_factory=dict)  # (cid, seq) -> message id
+    outbox: dict[str, tuple[int, str, float]] = field(default_factory=dict)  # cmid -> (cid, body, sent at)
+    acked: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # cmid -> (cid, seq, message id)
+    conflicts: int = 0  # one seq seen with two different messages
+    duplicate_acks: int = 0  # one client_msg_id acknowledged as two different messages
+    order_violations: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    caught_up_s: list[float] = field(default_factory=list)
+    closes: dict[int, int] = field(default_factory=dict)
+    conn: ClientConnection | None = None
+    stalled: bool = False
+    sock: socket.socket | None = None
+    direct_url: str | None = None
+    _resuming: dict[int, int] = field(default_factory=dict)  # cid -> resumed last_seq pending
+    _disconnected_at: float | None = None
+    _live_max: dict[int, int] = field(default_factory=dict)
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _stop: bool = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stop = True
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                await self.conn.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+
+    async def _open(self) -> ClientConnection:
+        url = self.direct_url or self.ws_url
+        kwargs: dict[str, Any] = {}
+        if self.sock is not None:
+            kwargs = {"sock": self.sock, "max_queue": 1}
+            self.sock = None
+        else:
+            kwargs = {"max_queue": None}
+        return await connect(
+            url,
+            subprotocols=["tipline.v1", f"tipline.auth.{self.user.token}"],  # type: ignore[list-item]
+            open_timeout=5,
+            max_size=None,
+            ping_interval=None,
+            **kwargs,
+        )
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while not self._stop:
+            try:
+                self.conn = await self._open()
+            except (OSError, TimeoutError, ConnectionClosed, Exception):
+                await asyncio.sleep(backoff + random.random() * backoff)
+                backoff = min(1.0, backoff * 2)
+                continue
+            backoff = 0.05
+            self.direct_url = None  # reconnects go through the load balancer
+            try:
+                await self._session(self.conn)
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else 1006
+                self.closes[code] = self.closes.get(code, 0) + 1
+            except (OSError, TimeoutError):
+                self.closes[1006] = self.closes.get(1006, 0) + 1
+            self._connected.clear()
+            if not self._stop and self._disconnected_at is None:
+                self._disconnected_at = time.monotonic()
+
+    async def _session(self, conn: ClientConnection) -> None:
+        self._resuming.clear()
+        self._live_max.clear()
+        while True:
+            raw = await conn.recv()
+            frame = orjson.loads(raw)
+            frames = frame["frames"] if frame.get("type") == "batch" else [frame]
+            for f in frames:
+                if f.get("type") == "ready":
+                    self._connected.set()
+                    await self.resume(self.conversations)
+                    # Whatever waits in the outbox goes out again, in order, with its ids.
+                    for cmid, (cid, body, _) in list(self.outbox.items()):
+                        await self._send(cid, body, cmid)
+                else:
+                    await self._handle(f)
+            while self.stalled:
+                await asyncio.sleep(0.05)
+
+    async def resume(self, cids: list[int]) -> None:
+        want = {cid: self.last.get(cid, 0) for cid in cids if cid not in self._resuming}
+        if not want or self.conn is None:
+            return
+        for cid in want:
+            self._resuming[cid] = -1
+        with contextlib.suppress(ConnectionClosed):
+            await self.conn.send(
+                orjson.dumps({"type": "resume", "since": {str(c): s for c, s in want.items()}}).decode()
+            )
+
+    async def _handle(self, f: dict[str, Any]) -> None:
+        kind = f.get("type")
+        if kind == "event" and f.get("seq") is not None:
+            cid, seq = f["conversation_id"], f["seq"]
+            if f["event"] == "message.created":
+                mid = f["data"]["id"]
+                if self.seen.setdefault((cid, seq), mid) != mid:
+                    self.conflicts += 1
+            if cid not in self._resuming:
+                if seq < self._live_max.get(cid, 0):
+                    self.order_violations += 1
+                self._live_max[cid] = max(seq, self._live_max.get(cid, 0))
+            last = self.last.get(cid, 0)
+            if seq == last + 1:
+                self.last[cid] = seq
+            elif seq > last + 1 and cid not in self._resuming:
+                await self.resume([cid])
+        elif kind == "resumed":
+            cid = f["conversation_id"]
+            self._resuming.pop(cid, None)
+            self.last[cid] = max(self.last.get(cid, 0), f["last_seq"])
+            self._live_max[cid] = max(self._live_max.get(cid, 0), f["last_seq"])
+            if not self._resuming and self._disconnected_at is not None:
+                self.caught_up_s.append(time.monotonic() - self._disconnected_at)
+                self._disconnected_at = None
+        elif kind == "reload":
+            # Further behind than a replay: a real client reloads the window; the run counts it.
+            self.errors["reload"] = self.errors.get("reload", 0) + 1
+            self._resuming.pop(f["conversation_id"], None)
+        elif kind == "sync":
+            behind = [c["id"] for c in f["conversations"] if c["last_seq"] > self.last.get(c["id"], 0)]
+            await self.resume(behind)
+        elif kind == "ack":
+            cmid = f["client_msg_id"]
+            got = (f["conversation_id"], f["seq"], f["message_id"])
+            if self.acked.setdefault(cmid, got) != got:
+                self.duplicate_acks += 1
+            self.outbox.pop(cmid, None)
+        elif kind == "error":
+            code = str(f.get("code"))
+            self.errors[code] = self.errors.get(code, 0) + 1
+            cmid = f.get("client_msg_id")
+            if cmid in self.outbox and code in RETRYABLE:
+                cid, body, _ = self.outbox[cmid]
+                asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(self._send(cid, body, cmid)))
+            elif cmid in self.outbox:
+                self.outbox.pop(cmid)
+
+    async def _send(self, cid: int, body: str, cmid: str) -> None:
+        self.outbox[cmid] = (cid, body, time.monotonic())
+        if self.conn is None or not self._connected.is_set():
+            return
+        frame = {"type": "send", "conversation_id": cid, "client_msg_id": cmid, "body": body}
+        with contextlib.suppress(ConnectionClosed):
+            await self.conn.send(orjson.dumps(frame).decode())
+
+    async def send_new(self, cid: int, body: str) -> None:
+        await self._send(cid, body, uuid.uuid4().hex)
+
+    async def resend_stale(self, older_than: float) -> None:
+        """An ack that never came (its node died mid-send): send again, same id."""
+        now = time.monotonic()
+        for cmid, (cid, body, at) in list(self.outbox.items()):
+            if now - at > older_than:
+                await self._send(cid, body, cmid)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Workload:
+    clients: int = 30
+    conversations: int = 6
+    rate: float = 10.0  # messages per second over all clients
+
+    @property
+    def per_conversation(self) -> int:
+        return self.clients // self.conversations
+
+
+@dataclass
+class Chaos:
+    cluster: ClusterProc
+    workload: Workload
+    members: list[Member] = field(default_factory=list)
+    conversations: list[int] = field(default_factory=list)
+    _traffic: asyncio.Task[None] | None = None
+    sent: int = 0
+
+    async def setup(self) -> None:
+        async with httpx.AsyncClient(base_url=self.cluster.url, timeout=30) as api:
+            users = list(await asyncio.gather(*(signup(api) for _ in range(self.workload.clients))))
+            per = self.workload.per_conversation
+            for i in range(self.workload.conversations):
+                group = users[i * per : (i + 1) * per]
+                cid = (await create_conversation(api, group[0], "group", group[1:]))["id"]
+                self.conversations.append(cid)
+                for u in group:
+                    self.members.append(Member(u, [cid], self.cluster.ws_url))
+        for m in self.members:
+            m.start()
+        async with asyncio.timeout(60):
+            for m in self.members:
+                await m._connected.wait()
+
+    def start_traffic(self) -> None:
+        async def loop() -> None:
+            rng = random.Random(3)
+            interval = 1.0 / self.workload.rate
+            tick = 0
+            while True:
+                m = rng.choice(self.members)
+                await m.send_new(m.conversations[0], f"chaos {self.sent}")
+                self.sent += 1
+                tick += 1
+                if tick % 50 == 0:
+                    for member in self.members:
+                        await member.resend_stale(5.0)
+                await asyncio.sleep(interval)
+
+        self._traffic = asyncio.create_task(loop())
+
+    async def stop_traffic(self) -> None:
+        if self._traffic is not None:
+            self._traffic.cancel()
+            with contextlib.suppress(BaseException):
+                await self._traffic
+            self._traffic = None
+
+    async def settle(self, timeout: float = 30.0) -> float:
+        """Until every send is acknowledged and every member has resumed to the stored last seq."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        while any(m.outbox for m in self.members) and time.monotonic() < deadline:
+            for m in self.members:
+                await m.resend_stale(2.0)
+            await asyncio.sleep(0.2)
+        last = await self.db_last_seqs()
+        while time.monotonic() < deadline:
+            behind = [m for m in self.members for c in m.conversations if m.last.get(c, 0) < last.get(c, 0)]
+            if not behind:
+                break
+            for m in behind:
+                await m.resume(m.conversations)
+            await asyncio.sleep(0.3)
+        return time.monotonic() - t0
+
+    async def db_last_seqs(self) -> dict[int, int]:
+        db = await asyncpg.connect(self.cluster.database_url)
+        try:
+            rows = await db.fetch("SELECT id, last_seq FROM conversations WHERE id = ANY($1)", self.conversations)
+        finally:
+            await db.close()
+        return {r["id"]: r["last_seq"] for r in rows}
+
+    async def caught_up_after(self, started: float, timeout: float = 30.0) -> float | None:
+        """Seconds from ``started`` until every member holds everything stored by now."""
+        target = await self.db_last_seqs()
+        while time.monotonic() - started < timeout:
+            if all(m.last.get(c, 0) >= target.get(c, 0) for m in self.members for c in m.conversations):
+                return time.monotonic() - started
+            await asyncio.sleep(0.05)
+        return None
+
+    async def oracle(self) -> dict[str, Any]:
+        db = await asyncpg.connect(self.cluster.database_url)
+        try:
+            rows = await db.fetch(
+                "SELECT conversation_id, seq, id FROM messages WHERE conversation_id = ANY($1)",
+                self.conversations,
+            )
+            dup_rows = await db.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM messages WHERE conversation_id = ANY($1) "
+                "GROUP BY conversation_id, sender_id, client_msg_id HAVING count(*) > 1) d",
+                self.conversations,
+            )
+        finally:
+            await db.close()
+        stored = {(r["conversation_id"], r["seq"]): r["id"] for r in rows}
+        acked = [a for m in self.members for a in m.acked.values()]
+        acked_missing = sum(1 for cid, seq, mid in acked if stored.get((cid, seq)) != mid)
+        by_conv: dict[int, set[int]] = {}
+        for cid, seq in stored:
+            by_conv.setdefault(cid, set()).add(seq)
+        not_delivered = 0
+        for m in self.members:
+            for cid in m.conversations:
+                not_delivered += len({s for s in by_conv.get(cid, set()) if (cid, s) not in m.seen})
+        wrong = sum(1 for m in self.members for key, mid in m.seen.items() if key in stored and stored[key] != mid)
+        unacked = sum(len(m.outbox) for m in self.members)
+        return {
+            "stored": len(stored),
+            "acked": len(acked),
+            "acked_stored_pct": round(100.0 * (len(acked) - acked_missing) / max(1, len(acked)), 3),
+            "acked_not_stored": acked_missing,
+            "delivered_after_resync_pct": round(
+                100.0
+                * (
+                    1
+                    - not_delivered
+                    / max(1, sum(len(by_conv.get(c, ())) for m in self.members for c in m.conversations))
+                ),
+                3,
+            ),
+            "stored_not_delivered": not_delivered,
+            "duplicates": int(dup_rows) + sum(m.duplicate_acks for m in self.members),
+            "conflicting_deliveries": sum(m.conflicts for m in self.members) + wrong,
+            "order_violations": sum(m.order_violations for m in self.members),
+            "never_acked": unacked,
+        }
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def run_scenario(
+    chaos: Chaos,
+    name: str,
+    fault: Callable[[], Awaitable[None]],
+    recover: Callable[[], Awaitable[None]],
+    *,
+    warmup: float = 2.0,
+    hold: float = 2.0,
+    after: float = 3.0,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Traffic, the fault, recovery, more traffic; then settle and check. Returns the figures."""
+    for m in chaos.members:
+        m.caught_up_s.clear()
+    sent0 = chaos.sent
+    chaos.start_traffic()
+    await asyncio.sleep(warmup)
+    t_fault = time.monotonic()
+    await fault()
+    await asyncio.sleep(hold)
+    await recover()
+    t_back = time.monotonic()
+    caught = await chaos.caught_up_after(t_back)
+    await asyncio.sleep(after)
+    await chaos.stop_traffic()
+    settle_s = await chaos.settle()
+    times = [t for m in chaos.members for t in m.caught_up_s]
+    errors: dict[str, int] = {}
+    for m in chaos.members:
+        for code, n in m.errors.items():
+            errors[code] = errors.get(code, 0) + n
+        m.errors.clear()
+    result: dict[str, Any] = {
+        "scenario": name,
+        "clients": len(chaos.members),
+        "conversations": len(chaos.conversations),
+        "nodes": len(chaos.cluster.nodes),
+        "rate_per_s": chaos.workload.rate,
+        "sent": chaos.sent - sent0,
+        "fault_to_recovered_s": round(t_back - t_fault, 2),
+        "all_caught_up_after_recovery_s": None if caught is None else round(caught, 2),
+        "reconnects": len(times),
+        "reconnect_to_caught_up_p50_s": _r(percentile(times, 50)),
+        "reconnect_to_caught_up_p95_s": _r(percentile(times, 95)),
+        "reconnect_to_caught_up_max_s": _r(max(times) if times else None),
+        "settle_s": round(settle_s, 2),
+        "error_frames": errors,  # retried with the same client_msg_id
+        **(extra or {}),
+        **await chaos.oracle(),
+    }
+    return result
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def passed(result: dict[str, Any]) -> bool:
+    return (
+        result["acked_not_stored"] == 0
+        and result["stored_not_delivered"] == 0
+        and result["duplicates"] == 0
+        and result["conflicting_deliveries"] == 0
+        and result["order_violations"] == 0
+        and result["never_acked"] == 0
+    )
+
+
+async def slow_reader_scenario(chaos: Chaos, *, messages: int = 2500) -> dict[str, Any]:
+    """(d) One member stops reading (a small receive buffer, no reads) on a node, directly; a
+    sender floods its conversation with large messages. The server closes it with 4008; the
+    others keep receiving; once it reads again it reconnects, resumes and catches up."""
+    slow = chaos.members[0]
+    cid = slow.conversations[0]
+    node = chaos.cluster.nodes[0]
+    await slow.stop()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", int(node.url.rsplit(":", 1)[1])))
+    stalled = Member(
+        slow.user, slow.conversations, chaos.cluster.ws_url, last=dict(slow.last), seen=slow.seen, acked=slow.acked
+    )
+    stalled.sock, stalled.direct_url = sock, node.ws_url
+    chaos.members[0] = stalled
+    stalled.start()
+    await asyncio.wait_for(stalled._connected.wait(), 20)
+    stalled.stalled = True
+    flooder = next(m for m in chaos.members[1:] if cid in m.conversations)
+    big = "x" * 3800
+
+    async def fault() -> None:
+        for i in range(messages):
+            await flooder.send_new(cid, f"flood {i} {big}")
+            if i % 64 == 63:
+                while len(flooder.outbox) > 64:
+                    await asyncio.sleep(0.005)
+
+    async def recover() -> None:
+        stalled.stalled = False
+
+    return await run_scenario(
+        chaos, "d_client_stops_reading", fault, recover, hold=0.5, extra={"flood_messages": messages}
+    ) | {"slow_client_closes": {str(code): n for code, n in stalled.closes.items()}}
+
+
+CHAOS_ENV = {
+    "WS_QUEUE_MAX": "200",  # a client that stops reading is found sooner
+    "REPLAY_LIMIT": "20000",  # the flooded client resumes rather than reloads
+}
+
+
+async def node_ready(url: str, timeout: float = 60.0) -> None:
+    async with httpx.AsyncClient(timeout=2) as client, asyncio.timeout(timeout):
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def kill_node_scenario(chaos: Chaos, index: int = 1) -> dict[str, Any]:
+    """(a) kill -9 one of the nodes; the cluster's supervisor restarts it."""
+    restarts = len([e for e in chaos.cluster.events if e["event"] == "node_restarted"])
+    killed: list[int] = []
+
+    async def fault() -> None:
+        killed.append(chaos.cluster.kill9(index))
+
+    async def recover() -> None:
+        async with asyncio.timeout(60):
+            while len([e for e in chaos.cluster.events if e["event"] == "node_restarted"]) <= restarts:
+                await asyncio.sleep(0.05)
+        await node_ready(chaos.cluster.nodes[index].url)
+
+    return await run_scenario(chaos, "a_kill_9_node", fault, recover, hold=0.0, extra={"killed_pids": killed})
+
+
+async def restart_redis_scenario(chaos: Chaos, redis: Any, outage_s: float = 2.0) -> dict[str, Any]:
+    """(b) Redis stops (every bus, presence and cache connection drops) and comes back empty."""
+    return await run_scenario(chaos, "b_restart_redis", redis.stop, redis.start, hold=outage_s)
+
+
+async def restart_postgres_scenario(chaos: Chaos, pg: OwnPostgres) -> dict[str, Any]:
+    """(c) PostgreSQL restarts (fast shutdown: every connection is cut, in-flight sends fail)."""
+
+    async def nothing() -> None:
+        return None
+
+    return await run_scenario(chaos, "c_restart_postgres", pg.restart, nothing, hold=0.0)
+
+
+@contextlib.asynccontextmanager
+async def chaos_cluster(workload: Workload) -> AsyncIterator[tuple[Chaos, OwnPostgres, RedisServer]]:
+    """A PostgreSQL and a Redis of the run's own, a 3-node cluster on them, the clients connected."""
+    async with (
+        own_postgres() as pg,
+        redis_server() as redis,
+        running_cluster(3, redis_url=redis.url, admin_url=pg.admin_url, **CHAOS_ENV) as cluster,
+    ):
+        run = Chaos(cluster, workload)
+        await run.setup()
+        try:
+            yield run, pg, redis
+        finally:
+            await run.stop_traffic()
+            for m in run.members:
+                await m.stop()
