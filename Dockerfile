@@ -14,7 +14,8 @@ RUN npm run build
 
 # --- 2. Python dependencies, from the lock file ---------------------------------------------------
 FROM python:3.11.14-slim-bookworm AS build
-COPY --from=ghcr.io/astral-sh/uv:0.9.8 /uv /usr/local/bin/uv
+# The same uv as scripts/lib.sh (UV_VERSION), from PyPI.
+RUN pip install --no-cache-dir uv==0.13.8
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -53,6 +54,9 @@ def test_dockerfile_is_multi_stage_non_root_with_health_check() -> None:
     assert "/readyz" in (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["tipline-entrypoint"]' in lines
     assert any("uv sync --locked --no-dev" in line for line in lines)
+    # The image resolves the lock with the same uv as scripts/lib.sh.
+    (lib_uv,) = re.findall(r"^UV_VERSION=(\S+)$", (ROOT / "scripts" / "lib.sh").read_text(), re.M)
+    assert f"RUN pip install --no-cache-dir uv=={lib_uv}" in lines
 
 
 def test_compose_passes_dclint_and_runs_the_whole_stack() -> None:
