@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import CfnMapping, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -250,6 +250,16 @@ class StatefulStack(Stack):
             self.access_logs,
             ("CKV_AWS_18", "this is the access-log bucket itself; logging it into itself would loop"),
             ("CKV_AWS_145", "S3 server access logging and ALB access logs support only SSE-S3 destinations"),
+        )
+        # ALB access logs are written by Elastic Load Balancing's account for the region (us-east-1, where
+        # Tipline deploys: see the stateless stack's UsEast1Only rule).
+        elb_accounts = CfnMapping(self, "ElbLogAccounts", mapping={"us-east-1": {"account": "127311923021"}})
+        self.access_logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                principals=[iam.AccountPrincipal(elb_accounts.find_in_map(self.region, "account"))],
+                resources=[self.access_logs.arn_for_objects(f"alb-{cfg.name}/AWSLogs/{self.account}/*")],
+            )
         )
         origins = [f"https://{cfg.domain}"] if cfg.domain else ["https://*.cloudfront.net"]
         self.media = s3.Bucket(
