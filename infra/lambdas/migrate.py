@@ -50,7 +50,8 @@ def is_complete(event, context):
     if task["lastStatus"] != "STOPPED":
         return {"IsComplete": False}
     codes = {c["name"]: c.get("exitCode") for c in task.get("containers", [])}
-    if any(code != 0 for code in codes.values()):
+    # Success is every container exiting 0; a task that never ran its container (no exit code) failed.
+    if not codes or any(code != 0 for code in codes.values()):
         raise RuntimeError(
             "migration task failed: exit codes "
             + json.dumps(codes)
