@@ -57,6 +57,7 @@ ensure_contracts() {
   npm_ci_when_lock_changed contracts
   node contracts/build.mjs
 }
+
 # Debian's HAProxy, the load balancer in front of `tipline cluster` nodes.
 ensure_haproxy() {
   if ! command -v haproxy >/dev/null 2>&1; then
@@ -65,5 +66,24 @@ ensure_haproxy() {
     else
       sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
     fi
+  fi
+}
+
+# Linters of the infrastructure and container tests (tests/infra, tests/docker), under .cache/ (ignored
+# by git): checkov in a uv tool environment of its own, because its dependency pins conflict with
+# Tipline's (in one environment uv can only resolve a checkov from 2023), and dclint (compose.yaml)
+# from npm. cfn-lint and hadolint come with the `infra` dependency group.
+CHECKOV_VERSION=3.3.30
+DCLINT_VERSION=3.1.0
+ensure_infra_tools() {
+  local tools="$PWD/.cache/uv-tools"
+  if [ ! -x "$tools/bin/checkov" ] || ! grep -q "specifier = \"==${CHECKOV_VERSION}\"" "$tools/checkov/uv-receipt.toml" 2>/dev/null; then
+    UV_TOOL_DIR="$tools" UV_TOOL_BIN_DIR="$tools/bin" "${UV[@]}" tool install --quiet --force --python 3.11 \
+      "checkov==${CHECKOV_VERSION}"
+  fi
+  local npm_tools=.cache/npm-tools
+  if ! grep -q "\"version\": \"${DCLINT_VERSION}\"" "$npm_tools/node_modules/dclint/package.json" 2>/dev/null; then
+    mkdir -p "$npm_tools"
+    npm install --prefix "$npm_tools" --no-audit --no-fund --silent "dclint@${DCLINT_VERSION}"
   fi
 }

@@ -7,15 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_uv
-"${UV[@]}" sync --locked
+"${UV[@]}" sync --locked --group infra
+ensure_infra_tools
 ensure_chromium
 ensure_web_deps
 ensure_oidc_provider
 ensure_contracts
 ensure_haproxy
 echo "== ruff"
-"${UV[@]}" run ruff check src tests bench migrations scripts
-"${UV[@]}" run ruff format --check src tests bench migrations scripts
+"${UV[@]}" run ruff check src tests bench migrations scripts infra
+"${UV[@]}" run ruff format --check src tests bench migrations scripts infra
 echo "== mypy --strict"
 "${UV[@]}" run mypy
 echo "== web: typecheck, unit tests, build"
