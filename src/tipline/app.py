@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tipline.api import auth, conversations, health, messages, users
+from tipline.api import auth, conversations, health, messages, moderation, search, users
 from tipline.api.middleware import BodyLimit, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
@@ -199,6 +199,8 @@ def create_app(rt: Runtime) -> FastAPI:
         users.router,
         conversations.router,
         messages.router,
+        search.router,
+        moderation.router,
     ):
         app.include_router(router)
     mount_web(app, rt.settings.web_dist)

@@ -111,6 +111,28 @@ def _masked(name: str, value: object) -> object:
     return value
 
 
+def _admin_grant(settings: Settings, login: str, *, admin: bool) -> None:
+    import asyncio
+
+    from tipline.app import build_runtime
+    from tipline.domain.moderation.actions import do_grant_admin
+    from tipline.errors import DomainError
+
+    rt = build_runtime(settings, database_url=_database_url(settings), jwt_key=b"unused" * 8)
+
+    async def run() -> int:
+        try:
+            return await do_grant_admin(rt, login=login, admin=admin)
+        finally:
+            await rt.engine.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except DomainError as exc:
+        sys.exit(exc.message)
+    print(f"user {user_id} is {'now' if admin else 'no longer'} a server admin")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tipline", description="Tipline chat server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +141,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
+    admin = sub.add_parser("admin", help="server administration")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    grant = admin_sub.add_parser("grant", help="make an account (by @handle or email) a server admin")
+    grant.add_argument("login", help="@handle or email of an existing account")
+    grant.add_argument("--revoke", action="store_true", help="take server admin away instead")
     cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
     cfg.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
@@ -134,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
 
         upgrade(_database_url(settings))
         print("migrations applied")
+    elif args.command == "admin":
+        _admin_grant(settings, args.login, admin=not args.revoke)
     elif args.command == "openapi":
         print(_openapi_json(settings))
     elif args.command == "config":

@@ -69,6 +69,8 @@ class MessageOut(BaseModel):
     deleted: bool
     reactions: list[ReactionOut] = []
     reply_count: int = 0
+    # From someone the reader blocked: kept in place (its seq, its thread) with no words.
+    hidden: bool = False
 
 
 class HistoryPage(BaseModel):
@@ -97,11 +99,12 @@ class ReplayOut(BaseModel):
 
 
 def message_dict(
-    row: RowMapping, *, reactions: list[dict[str, Any]] | None = None, reply_count: int = 0
+    row: RowMapping, *, reactions: list[dict[str, Any]] | None = None, reply_count: int = 0, hidden: bool = False
 ) -> dict[str, Any]:
-    """A message as clients see it; a deleted message is a tombstone with no body."""
-    deleted = row["deleted_at"] is not None
-    return {
+    """A message as clients see it; a deleted message is a tombstone with no body, and so is,
+    for its reader, a message from someone they blocked."""
+    deleted = row["deleted_at"] is not None or hidden
+    out = {
         "id": row["id"],
         "conversation_id": row["conversation_id"],
         "seq": row["seq"],
@@ -112,7 +115,10 @@ def message_dict(
         "mention_ids": [] if deleted else list(row["mention_ids"]),
         "created_at": row["created_at"],
         "edited_at": row["edited_at"],
-        "deleted": deleted,
+        "deleted": row["deleted_at"] is not None,
         "reactions": [] if deleted else (reactions or []),
         "reply_count": reply_count,
     }
+    if hidden:
+        out["hidden"] = True
+    return out
