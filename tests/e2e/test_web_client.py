@@ -419,3 +419,31 @@ async def test_keyboard_only_sign_up_with_visible_focus_in_the_dark_theme(people
     # The light theme follows the system setting too.
     await page.emulate_media(color_scheme="light")
     await expect(page.locator("html")).not_to_have_class("dark")
+
+
+async def test_search_result_opens_the_message_in_context(people: People, e2e_server: E2EServer) -> None:
+    ann, bob = await people("ann"), await people("bob")
+    await ann.sign_up()
+    await bob.sign_up()
+    total = 120
+    async with httpx.AsyncClient(base_url=e2e_server.base_url, timeout=10) as http:
+        headers = {"Authorization": f"Bearer {await bob.token()}"}
+        ann_id = (await http.get("/users", params={"handle": ann.handle}, headers=headers)).json()["id"]
+        cid = (await http.post("/conversations/direct", json={"user_id": ann_id}, headers=headers)).json()["id"]
+        for i in range(total):
+            body = "the <b>zeppelin</b> lands at noon" if i == 3 else f"filler {i}"
+            r = await http.post(
+                f"/conversations/{cid}/messages", json={"client_msg_id": f"s{i}", "body": body}, headers=headers
+            )
+            assert r.status_code == 201, r.text
+    page = ann.page
+    await page.get_by_test_id("search-link").click()
+    await page.get_by_role("searchbox", name="Search").fill("zeppelin")
+    hit = page.get_by_test_id("search-hit")
+    await expect(hit).to_have_count(1)
+    await expect(hit.locator("mark")).to_have_text("zeppelin")
+    await hit.click()
+    # Far above the latest page: older pages load until the message is there, then it is shown.
+    target = page.get_by_test_id("message").filter(has_text="the <b>zeppelin</b> lands at noon")
+    await expect(target).to_be_in_viewport()
+    assert await page.evaluate("() => document.querySelector('b') === null")

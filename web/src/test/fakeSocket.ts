@@ -93,6 +93,7 @@ export function messageEvent(cid: number, seq: number, extra: Partial<{ id: numb
       deleted: false,
       reactions: [],
       reply_count: 0,
+      hidden: false,
     },
   };
 }

@@ -134,6 +134,7 @@ export function messageFromAck(ack: AckFrame, item: OutboxItem, senderId: number
     deleted: false,
     reactions: [],
     reply_count: 0,
+    hidden: false,
   };
 }
 
