@@ -274,3 +274,21 @@ def test_admin_grant_command(revoke: bool, database_url: str, monkeypatch: pytes
     finally:
         get_settings.cache_clear()
     assert asyncio.run(seed_and_read(None)) is (not revoke)
+
+
+async def test_slow_mode_and_reports_refuse_outsiders_like_other_conversation_routes(api: httpx.AsyncClient) -> None:
+    owner, outsider = await signup(api), await signup(api)
+    private = (await create_conversation(api, owner, "private", name="inner"))["id"]
+    public = (await create_conversation(api, owner, "public", name="outer"))["id"]
+    mid = (await send_http(api, owner, public, "public words")).json()["message_id"]
+    for cid, status, code in ((private, 404, "not_found"), (public, 403, "not_a_member")):
+        for method in ("GET", "PUT"):
+            r = await api.request(
+                method, f"/conversations/{cid}/slow-mode", headers=outsider.headers, json={"seconds": 5}
+            )
+            assert (r.status_code, r.json()["code"]) == (status, code), (cid, method)
+    # A message of a channel one has not joined does not exist for them, as for every message route.
+    r = await api.post(f"/messages/{mid}/reports", headers=outsider.headers, json={"reason": "x"})
+    assert r.status_code == 404 and r.json()["code"] == "message_not_found"
+    r = await api.post("/reports/1/resolve", headers=outsider.headers, json={"resolution": "dismissed"})
+    assert r.status_code == 404 and r.json()["code"] == "report_not_found"
