@@ -33,6 +33,7 @@ def upgrade() -> None:
         op.execute("CREATE INDEX ix_messages_body_trgm ON messages USING gin (body gin_trgm_ops)")
 
     op.add_column("conversations", sa.Column("slow_mode_s", sa.Integer(), server_default=sa.text("0"), nullable=False))
+    op.add_column("members", sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "blocks",
         sa.Column("blocker_id", sa.BigInteger(), nullable=False),
@@ -85,6 +86,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("reports")
     op.drop_table("blocks")
+    op.drop_column("members", "last_sent_at")
     op.drop_column("conversations", "slow_mode_s")
     op.execute("DROP INDEX IF EXISTS ix_messages_body_trgm")
     op.execute("DROP INDEX IF EXISTS ix_messages_search_tsv")

@@ -52,6 +52,8 @@ members = Table(
     Column("joined_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("joined_seq", BigInteger, nullable=False, server_default=text("0")),
     Column("last_read_seq", BigInteger, nullable=False, server_default=text("0")),
+    # When the member last sent here; written only in slow-mode conversations, where it is read.
+    Column("last_sent_at", DateTime(timezone=True), nullable=True),
     PrimaryKeyConstraint("conversation_id", "user_id"),
     CheckConstraint("role IN ('owner','admin','member')", name="role"),
     Index("ix_members_user_id", "user_id"),

@@ -230,6 +230,7 @@ class SendBatcher:
             inserted: list[RowMapping] = []
             if rows:
                 inserted = await repo.insert_messages(conn, rows=rows)
+                await mod_repo.mark_sent(conn, pairs=sent_now & slow_pairs)
                 last = {cid: seq for cid, seq in next_seq.items() if seq != locked[cid]["last_seq"]}
                 await repo.set_last_seqs(conn, last=last)
         # Committed. Build acks and the frames to publish.

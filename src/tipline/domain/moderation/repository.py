@@ -93,9 +93,7 @@ async def blocked_direct_senders(conn: AsyncConnection, *, pairs: set[tuple[int,
     """Of (direct conversation, sender) pairs, those where a block stands between the two people."""
     if not pairs:
         return set()
-    ordered = sorted(pairs)
-    result = await conn.execute(_DM_BLOCKS, {"cids": [p[0] for p in ordered], "uids": [p[1] for p in ordered]})
-    return {(r[0], r[1]) for r in result}
+    return {(r[0], r[1]) for r in await conn.execute(_DM_BLOCKS, _columns(pairs))}
 
 
 # --- slow mode ----------------------------------------------------------------------------------
@@ -110,25 +108,35 @@ async def slow_mode(conn: AsyncConnection, *, conversation_id: int) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
+_SLOW_MODE_STATE = text(
+    "SELECT t.cid, t.uid, m.role, u.is_admin, m.last_sent_at "
+    "FROM unnest(CAST(:cids AS bigint[]), CAST(:uids AS bigint[])) AS t(cid, uid) "
+    "JOIN members m ON m.conversation_id = t.cid AND m.user_id = t.uid "
+    "JOIN users u ON u.id = t.uid"
+).bindparams(bindparam("cids"), bindparam("uids"))
+
+_MARK_SENT = text(
+    "UPDATE members AS m SET last_sent_at = now() "
+    "FROM unnest(CAST(:cids AS bigint[]), CAST(:uids AS bigint[])) AS t(cid, uid) "
+    "WHERE m.conversation_id = t.cid AND m.user_id = t.uid"
+).bindparams(bindparam("cids"), bindparam("uids"))
+
+
+def _columns(pairs: set[tuple[int, int]]) -> dict[str, list[int]]:
+    ordered = sorted(pairs)
+    return {"cids": [p[0] for p in ordered], "uids": [p[1] for p in ordered]}
+
+
 async def slow_mode_state(conn: AsyncConnection, *, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], RowMapping]:
     """For (conversation, sender) pairs: the member's role, whether they are a server admin, and
-    when they last sent there (the existing (conversation, sender, client id) index serves it)."""
-    out: dict[tuple[int, int], RowMapping] = {}
-    for cid, uid in sorted(pairs):
-        last = (
-            select(func.max(messages.c.created_at))
-            .where(messages.c.conversation_id == cid, messages.c.sender_id == uid)
-            .scalar_subquery()
-        )
-        stmt = (
-            select(members.c.role, users.c.is_admin, last.label("last_sent_at"))
-            .join(users, users.c.id == members.c.user_id)
-            .where(members.c.conversation_id == cid, members.c.user_id == uid)
-        )
-        row = (await conn.execute(stmt)).mappings().first()
-        if row is not None:
-            out[(cid, uid)] = row
-    return out
+    when they last sent there (kept on the membership row while slow mode is on)."""
+    result = await conn.execute(_SLOW_MODE_STATE, _columns(pairs))
+    return {(r["cid"], r["uid"]): r for r in result.mappings()}
+
+
+async def mark_sent(conn: AsyncConnection, *, pairs: set[tuple[int, int]]) -> None:
+    if pairs:
+        await conn.execute(_MARK_SENT, _columns(pairs))
 
 
 async def now(conn: AsyncConnection) -> datetime:
