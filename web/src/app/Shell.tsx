@@ -60,11 +60,11 @@ export function Shell() {
             <Link
               href="/find"
               className="rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
-              aria-label="Search messages"
+              aria-label="Find messages"
               data-testid="search-link"
             >
               <span aria-hidden="true">⌕</span>
-              <span className="ml-1 max-sm:sr-only">Search</span>
+              <span className="ml-1 max-sm:sr-only">Find</span>
             </Link>
             <Link
               href="/settings"
