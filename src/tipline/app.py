@@ -14,7 +14,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tipline.api import auth, conversations, health, media, messages, openapi, tips, users, wallets
+from tipline.api import (
+    auth,
+    conversations,
+    health,
+    media,
+    messages,
+    moderation,
+    openapi,
+    search,
+    tips,
+    users,
+    wallets,
+)
 from tipline.api import metrics as metrics_api
 from tipline.api import oidc as oidc_api
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
@@ -257,6 +269,8 @@ def create_app(rt: Runtime) -> FastAPI:
         wallets.router,
         tips.router,
         media.router,
+        search.router,
+        moderation.router,
     ):
         app.include_router(router)
     openapi.install(app)

@@ -259,6 +259,28 @@ async def _check_redis(settings: Settings, record: Callable[[str, bool, str], No
         await client.aclose()
 
 
+def _admin_grant(settings: Settings, login: str, *, admin: bool) -> None:
+    import asyncio
+
+    from tipline.app import build_runtime
+    from tipline.domain.moderation.actions import do_grant_admin
+    from tipline.errors import DomainError
+
+    rt = build_runtime(settings, database_url=_database_url(settings), jwt_key=b"unused" * 8)
+
+    async def run() -> int:
+        try:
+            return await do_grant_admin(rt, login=login, admin=admin)
+        finally:
+            await rt.engine.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except DomainError as exc:
+        sys.exit(exc.message)
+    print(f"user {user_id} is {'now' if admin else 'no longer'} a server admin")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tipline", description="Tipline chat server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -279,8 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
     cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
     cfg.add_argument("--markdown", action="store_true")
-    admin = sub.add_parser("admin", help="operator commands for admin accounts")
+    admin = sub.add_parser("admin", help="server administration: create or grant admin accounts")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    grant = admin_sub.add_parser("grant", help="make an account (by @handle or email) a server admin")
+    grant.add_argument("login", help="@handle or email of an existing account")
+    grant.add_argument("--revoke", action="store_true", help="take server admin away instead")
     create = admin_sub.add_parser(
         "create",
         help="make an account an admin, creating it when there is none (password from ADMIN_PASSWORD or stdin)",
@@ -319,10 +344,12 @@ def main(argv: list[str] | None = None) -> None:
 
         upgrade(_database_url(settings))
         print("migrations applied")
-    elif args.command == "openapi":
-        print(_openapi_json(settings))
+    elif args.command == "admin" and args.admin_command == "grant":
+        _admin_grant(settings, args.login, admin=not args.revoke)
     elif args.command == "admin":
         sys.exit(_admin_create(settings, email=args.email, handle=args.handle))
+    elif args.command == "openapi":
+        print(_openapi_json(settings))
     elif args.command == "check":
         sys.exit(_check(settings))
     elif args.command == "config":

@@ -52,6 +52,19 @@ async def conversation_id(person: Person) -> int:
     return int(path.split("/")[2])
 
 
+async def bob_writes_to_ann(server: E2EServer, bob: Person, ann: Person, bodies: list[str]) -> None:
+    """A DM history written over HTTP (quicker than typing it)."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        headers = {"Authorization": f"Bearer {await bob.token()}"}
+        ann_id = (await http.get("/users", params={"handle": ann.handle}, headers=headers)).json()["id"]
+        cid = (await http.post("/conversations/direct", json={"user_id": ann_id}, headers=headers)).json()["id"]
+        for i, body in enumerate(bodies):
+            r = await http.post(
+                f"/conversations/{cid}/messages", json={"client_msg_id": f"h{i}", "body": body}, headers=headers
+            )
+            assert r.status_code == 201, r.text
+
+
 async def pair_in_dm(people: People) -> tuple[Person, Person]:
     ann, bob = await people("ann"), await people("bob")
     await ann.sign_up()
@@ -278,15 +291,7 @@ async def test_history_scrolls_back_to_the_first_message(people: People, e2e_ser
     await ann.sign_up()
     await bob.sign_up()
     total = 130
-    async with httpx.AsyncClient(base_url=e2e_server.base_url, timeout=10) as http:
-        headers = {"Authorization": f"Bearer {await bob.token()}"}
-        ann_id = (await http.get("/users", params={"handle": ann.handle}, headers=headers)).json()["id"]
-        cid = (await http.post("/conversations/direct", json={"user_id": ann_id}, headers=headers)).json()["id"]
-        for i in range(total):
-            r = await http.post(
-                f"/conversations/{cid}/messages", json={"client_msg_id": f"h{i}", "body": f"old {i}"}, headers=headers
-            )
-            assert r.status_code == 201, r.text
+    await bob_writes_to_ann(e2e_server, bob, ann, [f"old {i}" for i in range(total)])
     await ann.open_conversation(bob.display_name)
     await ann.wait_message(f"old {total - 1}")
     assert len(await ann.bodies()) == 50
@@ -419,3 +424,23 @@ async def test_keyboard_only_sign_up_with_visible_focus_in_the_dark_theme(people
     # The light theme follows the system setting too.
     await page.emulate_media(color_scheme="light")
     await expect(page.locator("html")).not_to_have_class("dark")
+
+
+async def test_search_result_opens_the_message_in_context(people: People, e2e_server: E2EServer) -> None:
+    ann, bob = await people("ann"), await people("bob")
+    await ann.sign_up()
+    await bob.sign_up()
+    bodies = [f"filler {i}" for i in range(120)]
+    bodies[3] = "the <b>zeppelin</b> lands at noon"
+    await bob_writes_to_ann(e2e_server, bob, ann, bodies)
+    page = ann.page
+    await page.get_by_test_id("search-link").click()
+    await page.get_by_role("searchbox", name="Search").fill("zeppelin")
+    hit = page.get_by_test_id("search-hit")
+    await expect(hit).to_have_count(1)
+    await expect(hit.locator("mark")).to_have_text("zeppelin")
+    await hit.click()
+    # Far above the latest page: older pages load until the message is there, then it is shown.
+    target = page.get_by_test_id("message").filter(has_text="the <b>zeppelin</b> lands at noon")
+    await expect(target).to_be_in_viewport()
+    assert await page.evaluate("() => document.querySelector('b') === null")

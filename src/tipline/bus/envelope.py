@@ -4,6 +4,10 @@ A payload is one kind byte followed by JSON:
 
 * ``E`` + a server frame, encoded once by the publisher; every node sends those exact bytes
   to each local socket subscribed to the topic (no re-encoding per socket or per node).
+* ``S`` + the sender's user id (8 bytes, big-endian) + a server frame: an event carrying a
+  person's words (a new or edited message). Hubs send it like ``E``, except to sockets of
+  people who blocked that sender, who get it with the words left out
+  (docs/subsystems/moderation.md).
 * ``C`` + a control object the hub acts on: membership changes (who must start or stop
   receiving a conversation) and session revocations (which sockets must close).
 """
@@ -16,15 +20,17 @@ import orjson
 
 EVENT = 0x45  # b"E"
 CONTROL = 0x43  # b"C"
+SENDER = 0x53  # b"S"
 
 
 class Control(TypedDict, total=False):
-    op: Literal["subscribe", "unsubscribe", "revoke_session", "revoke_user"]
+    op: Literal["subscribe", "unsubscribe", "revoke_session", "revoke_user", "hide_sender", "unhide_sender"]
     conversation_id: int
     user_id: int
     session_id: str
     frame: dict[str, Any]
     reason: str
+    target_id: int
 
 
 def event_frame(event: str, conversation_id: int, seq: int | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +40,21 @@ def event_frame(event: str, conversation_id: int, seq: int | None, data: dict[st
 
 def encode_event(frame: dict[str, Any]) -> bytes:
     return b"E" + orjson.dumps(frame)
+
+
+def encode_sender_event(sender_id: int, frame: dict[str, Any]) -> bytes:
+    return b"S" + sender_id.to_bytes(8, "big") + orjson.dumps(frame)
+
+
+def hidden_copy(frame_json: bytes) -> str:
+    """The frame as a blocker sees it: same event and seq (so no gap), words left out."""
+    frame = orjson.loads(frame_json)
+    data = frame.get("data") or {}
+    for key, empty in (("body", ""), ("mention_ids", []), ("reactions", []), ("attachments", [])):
+        if key in data:
+            data[key] = empty
+    data["hidden"] = True
+    return orjson.dumps(frame).decode()
 
 
 def encode_control(control: Control) -> bytes:

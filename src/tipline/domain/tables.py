@@ -11,11 +11,13 @@ from tipline.domain.accounts.models import (
 from tipline.domain.conversations.models import conversation_events, conversations, members
 from tipline.domain.media.models import avatars, uploads
 from tipline.domain.messages.models import messages, reactions
+from tipline.domain.moderation.models import blocks, reports
 from tipline.domain.tips.models import tip_intents
 from tipline.domain.wallets.models import siwe_nonces, wallets
 
 __all__ = [
     "avatars",
+    "blocks",
     "conversation_events",
     "conversations",
     "members",
@@ -25,6 +27,7 @@ __all__ = [
     "oidc_login_states",
     "reactions",
     "refresh_tokens",
+    "reports",
     "sessions",
     "siwe_nonces",
     "tip_intents",

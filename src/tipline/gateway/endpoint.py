@@ -20,6 +20,7 @@ from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.actions import do_mark_read, do_sync_presence, do_typing
 from tipline.domain.messages.actions import check_accepting, check_body, replay_since
 from tipline.domain.messages.schemas import Ack
+from tipline.domain.moderation.access import hidden_senders
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.hub import Connection
 from tipline.gateway.protocol import (
@@ -171,6 +172,8 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
     rt.hub.register(conn, [])
     async with rt.engine.connect() as db:
         first = await conv_repo.user_conversation_ids(db, user_id=claims.user_id)
+        # Read after registering, so a block committed meanwhile arrives as a control.
+        conn.hidden = await hidden_senders(db, viewer_id=claims.user_id)
     for cid, _ in first:
         rt.hub.add_conversation(conn, cid)
     # Once the node's subscriptions are live on the bus, nothing published from here on is
@@ -311,6 +314,8 @@ class Session:
                 ack = fut.result()
                 conn.push(encode({"type": "ack", "ref": ref, **ack.model_dump()}))
             elif isinstance(exc, DomainError):
+                # Slow mode answers from the batcher with how long to wait.
+                extra = {"retry_after": round(exc.retry_after, 3)} if isinstance(exc, RateLimited) else {}
                 conn.push(
                     error_frame(
                         exc.code,
@@ -318,6 +323,7 @@ class Session:
                         ref,
                         client_msg_id=frame.client_msg_id,
                         conversation_id=frame.conversation_id,
+                        **extra,
                     )
                 )
             else:

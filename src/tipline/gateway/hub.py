@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from tipline.bus.base import Bus, topic_conversation, topic_user
-from tipline.bus.envelope import CONTROL, EVENT, decode_control
+from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control, hidden_copy
 from tipline.gateway.protocol import Close, encode
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class Connection:
         "dirty",
         "endpoint_task",
         "flusher",
+        "hidden",
         "id",
         "last_seen",
         "max_queue",
@@ -103,6 +104,8 @@ class Connection:
         self.max_queue = max_queue
         self.flusher = flusher
         self.conversations: set[int] = set()
+        # Senders this user blocked: their words are left out of what this socket receives.
+        self.hidden: frozenset[int] = frozenset()
         self.queue: list[str] = []
         self.queued_chars = 0
         self.task: asyncio.Task[None] | None = None
@@ -310,6 +313,20 @@ class Hub:
                 for conn in conns:
                     conn.push(text)
                 self.delivered += len(conns)
+        elif kind == SENDER:
+            conns = self.topics.get(topic)
+            if conns:
+                sender = int.from_bytes(payload[1:9], "big")
+                body = payload[9:]
+                text = body.decode()
+                masked: str | None = None
+                for conn in conns:
+                    if sender in conn.hidden:
+                        masked = masked or hidden_copy(body)
+                        conn.push(masked)
+                    else:
+                        conn.push(text)
+                self.delivered += len(conns)
         elif kind == CONTROL:
             self._control(topic, payload)
 
@@ -338,8 +355,13 @@ class Hub:
                 if str(conn.session_id) == sid:
                     conn.close(Close.UNAUTHORIZED, "session ended")
         elif op == "revoke_user":
+            reason = "account deactivated" if control.get("reason") == "account_deactivated" else "session ended"
             for conn in list(self.connections_of(control["user_id"])):
-                conn.close(Close.UNAUTHORIZED, "session ended")
+                conn.close(Close.UNAUTHORIZED, reason)
+        elif op in ("hide_sender", "unhide_sender"):
+            target = control["target_id"]
+            for conn in self.connections_of(control["user_id"]):
+                conn.hidden = conn.hidden | {target} if op == "hide_sender" else conn.hidden - {target}
 
     # --- presence and typing (ephemeral, never stored) ---------------------------------------------
 

@@ -4,6 +4,43 @@
  */
 
 export interface paths {
+    "/admin/users/{user_id}/deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deactivate
+         * @description Server admins: end every session of the account at once (every node) and refuse sign-in.
+         */
+        post: operations["deactivate_admin_users__user_id__deactivate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/reactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reactivate */
+        post: operations["reactivate_admin_users__user_id__reactivate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/oidc/complete": {
         parameters: {
             query?: never;
@@ -475,6 +512,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conversations/{conversation_id}/slow-mode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Slow Mode */
+        get: operations["get_slow_mode_conversations__conversation_id__slow_mode_get"];
+        /**
+         * Set Slow Mode
+         * @description Owners and admins: members may send one message per ``seconds`` (0 turns it off).
+         */
+        put: operations["set_slow_mode_conversations__conversation_id__slow_mode_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/conversations/{conversation_id}/tips/leaderboard": {
         parameters: {
             query?: never;
@@ -568,6 +626,47 @@ export interface paths {
         put: operations["set_avatar_me_avatar_put"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Blocks
+         * @description The people I blocked.
+         */
+        get: operations["list_blocks_me_blocks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/blocks/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Block
+         * @description Block a user: no DMs and no mention notices either way; their messages are hidden from me.
+         */
+        put: operations["block_me_blocks__user_id__put"];
+        post?: never;
+        /** Unblock */
+        delete: operations["unblock_me_blocks__user_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -797,6 +896,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/messages/{message_id}/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report
+         * @description Report a message to its conversation's owners and admins and to the server admins.
+         */
+        post: operations["report_messages__message_id__reports_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/messages/{message_id}/tips": {
         parameters: {
             query?: never;
@@ -851,6 +970,105 @@ export interface paths {
          * @description Ready for traffic: not shutting down, the database answers, the bus is connected.
          */
         get: operations["readyz_readyz_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Reports
+         * @description Reports I handle: all of them for a server admin, else those of conversations I manage.
+         */
+        get: operations["list_reports_reports_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reports/{report_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resolve */
+        post: operations["resolve_reports__report_id__resolve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/search/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Channels
+         * @description Public channels whose name or topic contains ``q``.
+         */
+        get: operations["search_channels_search_channels_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/search/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Messages
+         * @description Search the messages I can read. ``q`` takes web-search syntax: ``"a phrase"``, ``-word``,
+         *     ``this OR that``. ``mode=substring`` (chosen automatically for CJK) matches any part of a
+         *     word. Results come with ``highlight`` pieces in plain text and a ``next_cursor``.
+         */
+        get: operations["search_messages_search_messages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/search/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Users
+         * @description People by display name, ``@handle`` prefix, or an exact email address.
+         */
+        get: operations["search_users_search_users_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1034,6 +1252,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AccountStateOut */
+        AccountStateOut: {
+            /** Is Active */
+            is_active: boolean;
+            /** Sessions Revoked */
+            sessions_revoked: number;
+            /** User Id */
+            user_id: number;
+        };
         /**
          * Ack
          * @description What a sender gets back once its message has committed.
@@ -1113,6 +1340,20 @@ export interface components {
             url: string | null;
             /** User Id */
             user_id: number;
+        };
+        /** BlockedUserOut */
+        BlockedUserOut: {
+            /**
+             * Blocked At
+             * Format: date-time
+             */
+            blocked_at: string;
+            /** Display Name */
+            display_name: string;
+            /** Handle */
+            handle: string;
+            /** Id */
+            id: number;
         };
         /**
          * ContractCall
@@ -1231,6 +1472,17 @@ export interface components {
              * @description what was wrong, for people
              */
             detail: string;
+        };
+        /**
+         * Fragment
+         * @description A piece of a snippet; ``match`` pieces are what the query found. Plain text, never
+         *     markup: a client renders each piece as a text node, so nothing in a message can inject HTML.
+         */
+        Fragment: {
+            /** Match */
+            match: boolean;
+            /** Text */
+            text: string;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -1401,6 +1653,30 @@ export interface components {
             /** Members */
             members: components["schemas"]["MemberOut"][];
         };
+        /** MessageHit */
+        MessageHit: {
+            /** Body */
+            body: string;
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Edited At */
+            edited_at: string | null;
+            /** Highlight */
+            highlight: components["schemas"]["Fragment"][];
+            /** Id */
+            id: number;
+            /** Rank */
+            rank: number | null;
+            /** Sender Id */
+            sender_id: number | null;
+            /** Seq */
+            seq: number;
+        };
         /** MessageOut */
         MessageOut: {
             /**
@@ -1423,6 +1699,11 @@ export interface components {
             deleted: boolean;
             /** Edited At */
             edited_at: string | null;
+            /**
+             * Hidden
+             * @default false
+             */
+            hidden: boolean;
             /** Id */
             id: number;
             /** Mention Ids */
@@ -1448,6 +1729,23 @@ export interface components {
              * @default []
              */
             tips: components["schemas"]["TotalOut"][];
+        };
+        /** MessageSearchOut */
+        MessageSearchOut: {
+            /** Hits */
+            hits: components["schemas"]["MessageHit"][];
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "words" | "substring";
+            /** Next Cursor */
+            next_cursor: string | null;
+            /**
+             * Sort
+             * @enum {string}
+             */
+            sort: "relevance" | "recent";
         };
         /**
          * NonceOut
@@ -1543,10 +1841,48 @@ export interface components {
             /** Reload */
             reload: boolean;
         };
-        /** ReportIn */
-        ReportIn: {
-            /** Tx Hash */
-            tx_hash: string;
+        /** ReportOut */
+        ReportOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Message Body */
+            message_body?: string | null;
+            /** Message Deleted */
+            message_deleted?: boolean | null;
+            /** Message Id */
+            message_id: number;
+            /** Message Sender Id */
+            message_sender_id?: number | null;
+            /** Reason */
+            reason: string;
+            /** Reporter Id */
+            reporter_id: number | null;
+            /** Resolution */
+            resolution: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Resolved By */
+            resolved_by: number | null;
+        };
+        /** ResolveIn */
+        ResolveIn: {
+            /**
+             * Note
+             * @default
+             */
+            note: string;
+            /**
+             * Resolution
+             * @enum {string}
+             */
+            resolution: "dismissed" | "actioned";
         };
         /** RoleIn */
         RoleIn: {
@@ -1624,6 +1960,21 @@ export interface components {
             message: string;
             /** Signature */
             signature: string;
+        };
+        /** SlowModeIn */
+        SlowModeIn: {
+            /**
+             * Seconds
+             * @description 0 turns slow mode off.
+             */
+            seconds: number;
+        };
+        /** SlowModeOut */
+        SlowModeOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Slow Mode S */
+            slow_mode_s: number;
         };
         /** TipConfigOut */
         TipConfigOut: {
@@ -1737,6 +2088,16 @@ export interface components {
             /** Id */
             id: number;
         };
+        /** UserSearchOut */
+        UserSearchOut: {
+            /**
+             * Matched By
+             * @enum {string}
+             */
+            matched_by: "email" | "handle" | "name";
+            /** Users */
+            users: components["schemas"]["UserOut"][];
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -1764,6 +2125,16 @@ export interface components {
             /** Id */
             id: number;
         };
+        /** ReportIn */
+        tipline__domain__moderation__schemas__ReportIn: {
+            /** Reason */
+            reason: string;
+        };
+        /** ReportIn */
+        tipline__domain__tips__schemas__ReportIn: {
+            /** Tx Hash */
+            tx_hash: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1773,6 +2144,68 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    deactivate_admin_users__user_id__deactivate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountStateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reactivate_admin_users__user_id__reactivate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountStateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     complete_auth_oidc_complete_post: {
         parameters: {
             query?: never;
@@ -2694,6 +3127,72 @@ export interface operations {
             };
         };
     };
+    get_slow_mode_conversations__conversation_id__slow_mode_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlowModeOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    set_slow_mode_conversations__conversation_id__slow_mode_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SlowModeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlowModeOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     leaderboard_conversations__conversation_id__tips_leaderboard_get: {
         parameters: {
             query?: never;
@@ -2851,6 +3350,88 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AvatarOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_blocks_me_blocks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockedUserOut"][];
+                };
+            };
+        };
+    };
+    block_me_blocks__user_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockedUserOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unblock_me_blocks__user_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockedUserOut"][];
                 };
             };
             /** @description Validation Error */
@@ -3338,6 +3919,41 @@ export interface operations {
             };
         };
     };
+    report_messages__message_id__reports_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["tipline__domain__moderation__schemas__ReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     message_totals_messages__message_id__tips_get: {
         parameters: {
             query?: never;
@@ -3426,6 +4042,176 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    list_reports_reports_get: {
+        parameters: {
+            query?: {
+                include_resolved?: boolean;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resolve_reports__report_id__resolve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    search_channels_search_channels_get: {
+        parameters: {
+            query: {
+                q: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    search_messages_search_messages_get: {
+        parameters: {
+            query: {
+                q: string;
+                mode?: "auto" | "words" | "substring";
+                sort?: "relevance" | "recent";
+                conversation_id?: number | null;
+                sender_id?: number | null;
+                after?: string | null;
+                before?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageSearchOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    search_users_search_users_get: {
+        parameters: {
+            query: {
+                q: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserSearchOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3533,7 +4319,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ReportIn"];
+                "application/json": components["schemas"]["tipline__domain__tips__schemas__ReportIn"];
             };
         };
         responses: {

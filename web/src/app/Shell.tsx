@@ -8,6 +8,7 @@ import { ConversationList } from "../features/conversations/ConversationList";
 import { NewConversation } from "../features/conversations/NewConversation";
 import { useConversations } from "../features/conversations/queries";
 import { ConversationView } from "../features/messages/ConversationView";
+import { SearchPage } from "../features/search/SearchPage";
 import { Avatar, Button, cx } from "../lib/ui";
 import { NotFound, Unavailable } from "./ErrorPages";
 import { useConnectionState, useRealtime } from "./realtime";
@@ -57,6 +58,15 @@ export function Shell() {
             <img src="/favicon.svg" alt="" className="size-7" />
             <span className="flex-1 text-lg font-bold tracking-tight">Tipline</span>
             <Link
+              href="/find"
+              className="rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
+              aria-label="Find messages"
+              data-testid="search-link"
+            >
+              <span aria-hidden="true">⌕</span>
+              <span className="ml-1 max-sm:sr-only">Find</span>
+            </Link>
+            <Link
               href="/settings"
               className="flex items-center gap-2 rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
               aria-label="Profile and settings"
@@ -78,6 +88,11 @@ export function Shell() {
             <Route path="/new">
               <Page>
                 <NewConversation />
+              </Page>
+            </Route>
+            <Route path="/find">
+              <Page>
+                <SearchPage />
               </Page>
             </Route>
             <Route path="/browse">

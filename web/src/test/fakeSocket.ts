@@ -95,6 +95,7 @@ export function messageEvent(cid: number, seq: number, extra: Partial<{ id: numb
       reply_count: 0,
       tips: [],
       attachments: [],
+      hidden: false,
     },
   };
 }

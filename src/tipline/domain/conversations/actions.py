@@ -34,6 +34,7 @@ from tipline.domain.conversations.schemas import (
     PatchConversationIn,
     conversation_event_data,
 )
+from tipline.domain.moderation.access import require_not_blocked
 from tipline.errors import Conflict, Forbidden, Invalid, NotFound
 from tipline.runtime import Runtime
 
@@ -171,6 +172,7 @@ async def do_open_direct(rt: Runtime, *, user_id: int, peer_id: int) -> Conversa
     async with unit_of_work(rt.engine, rt.bus) as uow:
         if await accounts_repo.public_user(uow.conn, user_id=peer_id) is None:
             raise NotFound("user not found", code="user_not_found")
+        await require_not_blocked(uow.conn, user_id, peer_id)
         conv = await repo.insert_conversation(
             uow.conn, kind="direct", name="", topic="", created_by=user_id, direct_key=key
         )

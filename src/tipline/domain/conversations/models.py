@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     PrimaryKeyConstraint,
     Table,
     Text,
@@ -35,6 +36,9 @@ conversations = Table(
     Column("last_message_at", DateTime(timezone=True), nullable=True),
     # "min:max" of the two user ids for a DM: the unique index makes one DM per pair.
     Column("direct_key", Text, nullable=True, unique=True),
+    # Slow mode: a member may send one message per this many seconds (0: off). Owners and
+    # admins are exempt (docs/subsystems/moderation.md).
+    Column("slow_mode_s", Integer, nullable=False, server_default=text("0")),
     CheckConstraint("kind IN ('direct','group','public','private')", name="kind"),
     Index("ix_conversations_public", "kind", postgresql_where=text("kind = 'public'")),
 )
@@ -48,6 +52,8 @@ members = Table(
     Column("joined_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("joined_seq", BigInteger, nullable=False, server_default=text("0")),
     Column("last_read_seq", BigInteger, nullable=False, server_default=text("0")),
+    # When the member last sent here; written only in slow-mode conversations, where it is read.
+    Column("last_sent_at", DateTime(timezone=True), nullable=True),
     PrimaryKeyConstraint("conversation_id", "user_id"),
     CheckConstraint("role IN ('owner','admin','member')", name="role"),
     Index("ix_members_user_id", "user_id"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, func, insert, literal_column, select, text, update
+from sqlalchemy import RowMapping, and_, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -218,7 +218,12 @@ async def list_public(
     )
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(conversations.c.name.ilike(f"%{escaped}%", escape="\\"))
+        stmt = stmt.where(
+            or_(
+                conversations.c.name.ilike(f"%{escaped}%", escape="\\"),
+                conversations.c.topic.ilike(f"%{escaped}%", escape="\\"),
+            )
+        )
     return list((await conn.execute(stmt)).mappings())
 
 

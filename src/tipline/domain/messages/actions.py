@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -15,7 +15,7 @@ from sqlalchemy import RowMapping, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.bus.base import topic_conversation
-from tipline.bus.envelope import encode_event, event_frame
+from tipline.bus.envelope import encode_event, encode_sender_event, event_frame
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.access import access_member, require_not_archived
@@ -35,9 +35,11 @@ from tipline.domain.messages.schemas import (
     HistoryPage,
     MessageOut,
     ReplayOut,
+    hidden_dict,
     mentioned_handles,
     message_dict,
 )
+from tipline.domain.moderation.access import hidden_senders, unblocked_mentions
 from tipline.domain.tips.actions import message_tip_totals
 from tipline.errors import Conflict, Invalid, Unavailable
 from tipline.metrics import CACHE_HITS, CACHE_MISSES
@@ -95,12 +97,12 @@ async def do_send_message(
     )
 
 
-async def _mentions(conn: AsyncConnection, *, conversation_id: int, body: str) -> list[int]:
+async def _mentions(conn: AsyncConnection, *, conversation_id: int, sender_id: int, body: str) -> list[int]:
     handles = mentioned_handles(body)
     if not handles:
         return []
     found = await repo.resolve_mentions(conn, conversation_ids={conversation_id}, handles=handles)
-    return sorted(set(found.values()))
+    return await unblocked_mentions(conn, sender_id=sender_id, mention_ids=found.values())
 
 
 async def do_edit_message(rt: Runtime, *, user_id: int, message_id: int, body: str) -> MessageOut:
@@ -111,12 +113,18 @@ async def do_edit_message(rt: Runtime, *, user_id: int, message_id: int, body: s
         require_not_deleted(access)
         require_not_archived(access.conversation)
         cid = access.message["conversation_id"]
-        mention_ids = await _mentions(uow.conn, conversation_id=cid, body=body)
+        mention_ids = await _mentions(uow.conn, conversation_id=cid, sender_id=user_id, body=body)
         row = await repo.update_message(
             uow.conn, message_id=message_id, values={"body": body, "edited_at": func.now(), "mention_ids": mention_ids}
         )
-        data = {"id": message_id, "body": body, "edited_at": row["edited_at"], "mention_ids": mention_ids}
-        seq = await _durable(uow, conversation_id=cid, event="message.edited", data=data)
+        data = {
+            "id": message_id,
+            "sender_id": user_id,
+            "body": body,
+            "edited_at": row["edited_at"],
+            "mention_ids": mention_ids,
+        }
+        seq = await _durable(uow, conversation_id=cid, event="message.edited", data=data, sender_id=user_id)
         return _cached_after_commit(rt, uow, await _out(uow.conn, row), seq=seq, event="message.edited", data=data)
 
 
@@ -162,9 +170,14 @@ async def do_react(rt: Runtime, *, user_id: int, message_id: int, emoji: str, ad
         return _cached_after_commit(rt, uow, await _out(uow.conn, access.message), seq=seq, event=event, data=data)
 
 
-async def _durable(uow: UnitOfWork, *, conversation_id: int, event: str, data: dict[str, Any]) -> int:
+async def _durable(
+    uow: UnitOfWork, *, conversation_id: int, event: str, data: dict[str, Any], sender_id: int | None = None
+) -> int:
     seq = await conv_repo.append_event(uow.conn, conversation_id=conversation_id, event=event, data=_jsonable(data))
-    uow.outbox.add(topic_conversation(conversation_id), encode_event(event_frame(event, conversation_id, seq, data)))
+    frame = event_frame(event, conversation_id, seq, data)
+    # An event carrying someone's words is tagged with them, for people who blocked them.
+    payload = encode_event(frame) if sender_id is None else encode_sender_event(sender_id, frame)
+    uow.outbox.add(topic_conversation(conversation_id), payload)
     return seq
 
 
@@ -189,7 +202,10 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-async def _decorate(conn: AsyncConnection, rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
+async def _decorate(
+    conn: AsyncConnection, rows: Sequence[RowMapping], *, hidden: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
+    """Messages as a reader sees them; ``hidden``: senders the reader blocked."""
     ids = [r["id"] for r in rows]
     reacts = await repo.reactions_for(conn, message_ids=ids)
     counts = await repo.reply_counts(conn, message_ids=ids)
@@ -201,6 +217,7 @@ async def _decorate(conn: AsyncConnection, rows: Sequence[RowMapping]) -> list[d
             reactions=reacts.get(r["id"]),
             reply_count=counts.get(r["id"], 0),
             attachments=[attachment_dict(a) for a in files.get(r["id"], [])],
+            hidden=r["sender_id"] in hidden,
         )
         for r in rows
     ]
@@ -210,10 +227,25 @@ async def _decorate(conn: AsyncConnection, rows: Sequence[RowMapping]) -> list[d
     return out
 
 
-async def _out(conn: AsyncConnection, row: RowMapping) -> MessageOut:
+async def _out(conn: AsyncConnection, row: RowMapping, *, hidden: frozenset[int] = frozenset()) -> MessageOut:
     fresh = await repo.message(conn, message_id=row["id"])
     assert fresh is not None
-    return MessageOut(**(await _decorate(conn, [fresh]))[0])
+    return MessageOut(**(await _decorate(conn, [fresh], hidden=hidden))[0])
+
+
+def _frame_for_reader(frame: dict[str, Any], hidden: frozenset[int]) -> dict[str, Any]:
+    """A replayed event as this reader may see it (cached and stored frames alike)."""
+    if frame["event"] == "message.created":
+        return {**frame, "data": _for_reader(frame["data"], hidden)}
+    return {**frame, "data": _unless_hidden(frame, hidden)}
+
+
+def _unless_hidden(event: Mapping[str, Any], hidden: frozenset[int]) -> dict[str, Any]:
+    """An edit's words, unless its author is someone the reader blocked."""
+    data: dict[str, Any] = event["data"]
+    if event["event"] == "message.edited" and data.get("sender_id") in hidden:
+        return {**data, "body": "", "mention_ids": [], "hidden": True}
+    return data
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -222,7 +254,7 @@ async def _out(conn: AsyncConnection, row: RowMapping) -> MessageOut:
 async def get_message(rt: Runtime, *, user_id: int, message_id: int) -> MessageOut:
     async with rt.engine.connect() as conn:
         access = await access_message(conn, user_id=user_id, message_id=message_id)
-        return await _out(conn, access.message)
+        return await _out(conn, access.message, hidden=await hidden_senders(conn, viewer_id=user_id))
 
 
 async def get_history(
@@ -231,6 +263,8 @@ async def get_history(
     limit = max(1, min(limit, rt.settings.history_page_max))
     async with rt.engine.connect() as conn:
         access = await access_member(conn, user_id=user_id, conversation_id=conversation_id)
+        # The cache and the page query keep one copy for everyone; the reader's blocks apply last.
+        hidden = await hidden_senders(conn, viewer_id=user_id)
         if rt.cache is None:
             rows = await _history_rows(conn, conversation_id=conversation_id, before=before, after=after, limit=limit)
     if rt.cache is not None:
@@ -247,7 +281,11 @@ async def get_history(
     if has_more:
         # One extra row was read to know whether another page exists; drop it on the far side.
         rows = rows[:limit] if after is not None else rows[1:]
-    return HistoryPage(messages=[MessageOut(**m) for m in rows], has_more=has_more)
+    return HistoryPage(messages=[MessageOut(**_for_reader(m, hidden)) for m in rows], has_more=has_more)
+
+
+def _for_reader(message: dict[str, Any], hidden: frozenset[int]) -> dict[str, Any]:
+    return hidden_dict(message) if message["sender_id"] in hidden else message
 
 
 async def _history_rows(
@@ -356,8 +394,10 @@ async def get_replies(rt: Runtime, *, user_id: int, message_id: int, after: int 
     async with rt.engine.connect() as conn:
         await access_message(conn, user_id=user_id, message_id=message_id)
         rows = await repo.replies(conn, message_id=message_id, after=after, limit=limit + 1)
+        hidden = await hidden_senders(conn, viewer_id=user_id)
         return HistoryPage(
-            messages=[MessageOut(**m) for m in await _decorate(conn, rows[:limit])], has_more=len(rows) > limit
+            messages=[MessageOut(**m) for m in await _decorate(conn, rows[:limit], hidden=hidden)],
+            has_more=len(rows) > limit,
         )
 
 
@@ -375,6 +415,7 @@ async def replay_since(rt: Runtime, *, user_id: int, conversation_id: int, since
         since = min(max(since, 0), last_seq)
         if last_seq - since > rt.settings.replay_limit:
             return ReplayOut(conversation_id=conversation_id, last_seq=last_seq, reload=True, events=[])
+        hidden = await hidden_senders(conn, viewer_id=user_id)
         if rt.cache is None:
             frames = await _replay_frames(rt, conn, conversation_id=conversation_id, since=since)
     if rt.cache is not None:
@@ -384,6 +425,7 @@ async def replay_since(rt: Runtime, *, user_id: int, conversation_id: int, since
                 frames = await _replay_frames(rt, conn, conversation_id=conversation_id, since=since)
         else:
             frames = cached
+    frames = [_frame_for_reader(f, hidden) for f in frames]
     # Both sources are read in one snapshot-free pass; trim to what is known to be complete.
     frames = [f for f in frames if f["seq"] <= last_seq]
     return ReplayOut(conversation_id=conversation_id, last_seq=last_seq, reload=False, events=frames)

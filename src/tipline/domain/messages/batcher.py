@@ -16,19 +16,23 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping
 
 from tipline.bus.base import topic_conversation
-from tipline.bus.envelope import encode_event, event_frame
+from tipline.bus.envelope import encode_sender_event, event_frame
+from tipline.domain.conversations.access import MANAGERS
 from tipline.domain.media import repository as media_repo
 from tipline.domain.media.access import require_attachable
 from tipline.domain.media.schemas import attachment_dict
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages.cache import entry, write_through
 from tipline.domain.messages.schemas import Ack, mentioned_handles, message_dict
-from tipline.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
+from tipline.domain.moderation import repository as mod_repo
+from tipline.domain.moderation.access import BLOCKED
+from tipline.errors import Conflict, DomainError, Forbidden, NotFound, RateLimited, Unavailable
 from tipline.metrics import MESSAGES_SENT
 from tipline.runtime import Runtime
 
@@ -195,6 +199,25 @@ class SendBatcher:
             files = await media_repo.uploads_for_update(conn, upload_ids=wanted) if wanted else {}
             claimed: set[uuid.UUID] = set()
             links: list[tuple[uuid.UUID, int]] = []  # (upload id, row index)
+            # Moderation: a block closes a DM both ways and silences mentions both ways; slow
+            # mode spaces a member's messages. Each costs a query only when it can apply.
+            member_items = [i for i in batch if (i.conversation_id, i.user_id) in member_pairs]
+            direct = {
+                (i.conversation_id, i.user_id) for i in member_items if locked[i.conversation_id]["kind"] == "direct"
+            }
+            blocked_dm = await mod_repo.blocked_direct_senders(conn, pairs=direct)
+            slow_pairs = {
+                (i.conversation_id, i.user_id) for i in member_items if locked[i.conversation_id]["slow_mode_s"]
+            }
+            slow = await mod_repo.slow_mode_state(conn, pairs=slow_pairs) if slow_pairs else {}
+            now = await mod_repo.now(conn) if slow_pairs else None
+            sent_now: set[tuple[int, int]] = set()
+            mentioned = {uid for uid in mentions.values()}
+            mention_blocks = (
+                await mod_repo.blocks_among(conn, user_ids={i.user_id for i in batch} | mentioned)
+                if mentioned
+                else set()
+            )
             next_seq = {cid: int(row["last_seq"]) for cid, row in locked.items()}
             rows: list[dict[str, Any]] = []
             row_index: list[int] = []
@@ -211,6 +234,13 @@ class SendBatcher:
                     continue
                 if conv["archived_at"] is not None:
                     outcomes[idx] = Conflict("this conversation is archived", code="conversation_archived")
+                    continue
+                pair = (item.conversation_id, item.user_id)
+                if pair in blocked_dm:
+                    outcomes[idx] = Forbidden(BLOCKED, code="blocked")
+                    continue
+                if pair in slow and (wait := self._slow_wait(slow[pair], conv, now, again=pair in sent_now)):
+                    outcomes[idx] = wait
                     continue
                 if item.reply_to is not None and reply_convs.get(item.reply_to) != item.conversation_id:
                     outcomes[idx] = NotFound(
@@ -235,8 +265,15 @@ class SendBatcher:
                     links.extend((a, len(rows)) for a in item.attachment_ids)
                 next_seq[item.conversation_id] += 1
                 mention_ids = sorted(
-                    {uid for h in handles_of[idx] if (uid := mentions.get((item.conversation_id, h))) is not None}
+                    {
+                        uid
+                        for h in handles_of[idx]
+                        if (uid := mentions.get((item.conversation_id, h))) is not None
+                        and (item.user_id, uid) not in mention_blocks
+                        and (uid, item.user_id) not in mention_blocks
+                    }
                 )
+                sent_now.add(pair)
                 first_in_batch[item.key] = len(rows)
                 row_index.append(idx)
                 rows.append(
@@ -257,6 +294,7 @@ class SendBatcher:
                     await media_repo.attach(
                         conn, links=[(a, inserted[pos]["id"], n) for n, (a, pos) in enumerate(links)]
                     )
+                await mod_repo.mark_sent(conn, pairs=sent_now & slow_pairs)
                 last = {cid: seq for cid, seq in next_seq.items() if seq != locked[cid]["last_seq"]}
                 await repo.set_last_seqs(conn, last=last)
         # Committed. Build acks and the frames to publish.
@@ -271,13 +309,35 @@ class SendBatcher:
             data = message_dict(row, attachments=attached.get(pos))
             created.append((row, data))
             frame = event_frame("message.created", row["conversation_id"], row["seq"], data)
-            published.append((topic_conversation(row["conversation_id"]), encode_event(frame)))
+            # Tagged with the sender so hubs can leave the words out for people who blocked them.
+            published.append((topic_conversation(row["conversation_id"]), encode_sender_event(row["sender_id"], frame)))
         for idx, item in enumerate(batch):
             if outcomes[idx] is None:
                 # A second copy of a send in this same batch: same ack as the first copy.
                 first = inserted[first_in_batch[item.key]]
                 outcomes[idx] = _ack(first, duplicate=True)
         return [o for o in outcomes if o is not None], published, created
+
+    @staticmethod
+    def _slow_wait(state: RowMapping, conv: RowMapping, now: datetime | None, *, again: bool) -> RateLimited | None:
+        """Slow mode: the wait before this member may send here again (owners and admins of the
+        conversation and server admins are exempt)."""
+        if state["role"] in MANAGERS or state["is_admin"]:
+            return None
+        interval = float(conv["slow_mode_s"])
+        if again:
+            waited = 0.0  # a second send from the same member in this very batch
+        elif state["last_sent_at"] is None or now is None:
+            return None
+        else:
+            waited = (now - state["last_sent_at"]).total_seconds()
+        if waited >= interval:
+            return None
+        error = RateLimited(
+            f"slow mode: one message every {int(interval)} seconds in this conversation", retry_after=interval - waited
+        )
+        error.code = "slow_mode"
+        return error
 
     @staticmethod
     def _not_member(conv: RowMapping | None) -> DomainError:

@@ -3,6 +3,7 @@
 from sqlalchemy import (
     BigInteger,
     Column,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -13,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 
 from tipline.storage.meta import metadata
 
@@ -32,9 +33,12 @@ messages = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("edited_at", DateTime(timezone=True), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
+    # Maintained by PostgreSQL itself (docs/subsystems/search.md); never written by Tipline.
+    Column("search_tsv", TSVECTOR, Computed("to_tsvector('english', body)", persisted=True)),
     UniqueConstraint("conversation_id", "seq"),
     UniqueConstraint("conversation_id", "sender_id", "client_msg_id"),
     Index("ix_messages_reply_to_id", "reply_to_id"),
+    Index("ix_messages_search_tsv", "search_tsv", postgresql_using="gin"),
 )
 
 reactions = Table(

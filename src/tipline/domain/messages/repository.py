@@ -31,7 +31,13 @@ MSG_COLS = (
 async def lock_conversations(conn: AsyncConnection, *, conversation_ids: list[int]) -> dict[int, RowMapping]:
     """Lock the conversation rows (in id order, so concurrent batches cannot deadlock)."""
     stmt = (
-        select(conversations.c.id, conversations.c.kind, conversations.c.last_seq, conversations.c.archived_at)
+        select(
+            conversations.c.id,
+            conversations.c.kind,
+            conversations.c.last_seq,
+            conversations.c.archived_at,
+            conversations.c.slow_mode_s,
+        )
         .where(conversations.c.id.in_(conversation_ids))
         .order_by(conversations.c.id)
         .with_for_update()

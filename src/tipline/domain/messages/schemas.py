@@ -79,6 +79,8 @@ class MessageOut(BaseModel):
     reply_count: int = 0
     tips: list[TotalOut] = []
     attachments: list[AttachmentOut] = []
+    # From someone the reader blocked: kept in place (its seq, its thread) with no words.
+    hidden: bool = False
 
 
 class HistoryPage(BaseModel):
@@ -112,10 +114,12 @@ def message_dict(
     reactions: list[dict[str, Any]] | None = None,
     reply_count: int = 0,
     attachments: list[dict[str, Any]] | None = None,
+    hidden: bool = False,
 ) -> dict[str, Any]:
-    """A message as clients see it; a deleted message is a tombstone with no body."""
-    deleted = row["deleted_at"] is not None
-    return {
+    """A message as clients see it; a deleted message is a tombstone with no body, and so is,
+    for its reader, a message from someone they blocked."""
+    deleted = row["deleted_at"] is not None or hidden
+    out = {
         "id": row["id"],
         "conversation_id": row["conversation_id"],
         "seq": row["seq"],
@@ -126,9 +130,28 @@ def message_dict(
         "mention_ids": [] if deleted else list(row["mention_ids"]),
         "created_at": row["created_at"],
         "edited_at": row["edited_at"],
-        "deleted": deleted,
+        "deleted": row["deleted_at"] is not None,
         "reactions": [] if deleted else (reactions or []),
         "reply_count": reply_count,
         "tips": [],  # confirmed tip totals, filled in where messages are read (actions._decorate)
         "attachments": [] if deleted else (attachments or []),
+    }
+    # Always present, so every copy of a message (the cache's, the database's, an event's) is
+    # the same shape.
+    out["hidden"] = hidden
+    return out
+
+
+def hidden_dict(message: dict[str, Any]) -> dict[str, Any]:
+    """The same message for a reader who blocked its sender: in place, with nothing of theirs.
+
+    For messages built before the reader is known (the recent-message cache holds one copy for
+    everyone); ``message_dict(..., hidden=True)`` gives the same answer from a row."""
+    return {
+        **message,
+        "body": "",
+        "mention_ids": [],
+        "reactions": [],
+        "attachments": [],
+        "hidden": True,
     }

@@ -1,7 +1,7 @@
 /** A conversation on screen: header, history, typing indicator, composer; members beside it. */
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Link } from "wouter";
+import { Link, useSearch } from "wouter";
 import { ApiError, call, type Message } from "../../api/client";
 import { useConnectionState, useOutbox, useRealtime } from "../../app/realtime";
 import { useServices } from "../../app/services";
@@ -16,6 +16,7 @@ import { uploadAttachment, xhrTransport } from "../media/upload";
 import { UploadTray } from "../media/UploadTray";
 import { useUploads, type Uploader } from "../media/useUploads";
 import { Composer, type ComposerHandle } from "./Composer";
+import { useBlock, useReportMessage } from "../moderation/queries";
 import { MessageList } from "./MessageList";
 import { useDeleteMessage, useEditMessage, useReact } from "./queries";
 import { timelineKey } from "./timeline";
@@ -47,6 +48,8 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
   const react = useReact();
   const [actionError, setActionError] = useState<string | null>(null);
   const peerPresence = usePresence(c?.kind === "direct" ? c.peer?.id : null);
+  // `?m=<message id>`: opened from a search result; the list scrolls to that message.
+  const target = Number(new URLSearchParams(useSearch()).get("m")) || null;
 
   // Where "New messages" goes: the read marker when the conversation was opened.
   const [unreadAfter, setUnreadAfter] = useState<number | null>(null);
@@ -136,6 +139,10 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
   const onEdit = useCallback((mid: number, body: string) => edit.mutateAsync({ id: mid, body }), [edit]);
   const onDelete = useCallback((mid: number) => del.mutate(mid, { onError: fail }), [del]);
   const onReact = useCallback((mid: number, emoji: string, add: boolean) => react.mutate({ id: mid, emoji, add }, { onError: fail }), [react]);
+  const report = useReportMessage();
+  const block = useBlock();
+  const onReport = useCallback((mid: number, reason: string) => report.mutateAsync({ id: mid, reason }), [report]);
+  const onBlock = useCallback((uid: number) => block.mutate({ userId: uid, block: true }, { onError: fail }), [block]);
   const onLoadOlder = useCallback(() => {
     setLoadingOlder(true);
     setOlderError(null);
@@ -244,6 +251,9 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               onReact={onReact}
               onRetry={(cmid) => client.retry(cmid)}
               onDiscard={(cmid) => client.discard(cmid)}
+              target={target}
+              onReport={onReport}
+              onBlock={onBlock}
             />
           </>
         )}

@@ -26,6 +26,10 @@ export interface MessageItemProps {
   onEdit(id: number, body: string): Promise<unknown>;
   onDelete(id: number): void;
   onReact(id: number, emoji: string, add: boolean): void;
+  /** Report someone else's message to the conversation's admins and the server admins. */
+  onReport?(id: number, reason: string): Promise<unknown>;
+  /** Block the sender: no DMs or mentions either way, their messages hidden from me. */
+  onBlock?(userId: number): void;
 }
 
 function MessageItemInner(p: MessageItemProps) {
@@ -35,6 +39,9 @@ function MessageItemInner(p: MessageItemProps) {
   const [picker, setPicker] = useState(false);
   // Phones have no hover: the actions open from a "more" button instead.
   const [actions, setActions] = useState(false);
+  const [reporting, setReporting] = useState(false);
+  const [confirmBlock, setConfirmBlock] = useState(false);
+  const other = !p.mine && m.sender_id !== null;
 
   return (
     <li
@@ -84,6 +91,10 @@ function MessageItemInner(p: MessageItemProps) {
               setEditing(false);
             }}
           />
+        ) : m.hidden ? (
+          <p className="text-sm italic text-zinc-400 dark:text-zinc-500" data-testid="message-hidden">
+            Message from someone you blocked.
+          </p>
         ) : m.deleted ? (
           <p className="text-sm italic text-zinc-400 dark:text-zinc-500">This message was deleted.</p>
         ) : (
@@ -122,6 +133,34 @@ function MessageItemInner(p: MessageItemProps) {
             })}
           </div>
         )}
+        {reporting && p.onReport && (
+          <ReportBox
+            onCancel={() => setReporting(false)}
+            onSend={async (reason) => {
+              await p.onReport?.(m.id, reason);
+            }}
+          />
+        )}
+        {confirmBlock && p.onBlock && m.sender_id !== null && (
+          <div role="alertdialog" aria-label={`Block ${p.senderName}?`} className="mt-1 flex flex-wrap items-center gap-2 text-sm">
+            <span className="text-zinc-700 dark:text-zinc-200">
+              Block {p.senderName}? No direct messages or mentions between you, and their messages are hidden from you.
+            </span>
+            <Button
+              variant="danger"
+              autoFocus
+              onClick={() => {
+                setConfirmBlock(false);
+                if (m.sender_id !== null) p.onBlock?.(m.sender_id);
+              }}
+            >
+              Block
+            </Button>
+            <Button variant="secondary" onClick={() => setConfirmBlock(false)}>
+              Cancel
+            </Button>
+          </div>
+        )}
         {confirmDelete && (
           <div role="alertdialog" aria-label="Delete this message?" className="mt-1 flex flex-wrap items-center gap-2 text-sm">
             <span className="text-zinc-700 dark:text-zinc-200">Delete this message for everyone?</span>
@@ -141,7 +180,7 @@ function MessageItemInner(p: MessageItemProps) {
           </div>
         )}
       </div>
-      {!m.deleted && !editing && !p.readOnly && (
+      {!m.deleted && !m.hidden && !editing && !p.readOnly && (
         <>
           <button
             type="button"
@@ -175,6 +214,16 @@ function MessageItemInner(p: MessageItemProps) {
             {p.canDelete && (
               <ActionButton label="Delete" onClick={() => { setActions(false); setConfirmDelete(true); }}>
                 <TrashIcon />
+              </ActionButton>
+            )}
+            {other && p.onReport && (
+              <ActionButton label="Report" onClick={() => { setActions(false); setReporting(true); }}>
+                <span aria-hidden="true">⚑</span>
+              </ActionButton>
+            )}
+            {other && p.onBlock && (
+              <ActionButton label={`Block ${p.senderName}`} onClick={() => { setActions(false); setConfirmBlock(true); }}>
+                <span aria-hidden="true">⊘</span>
               </ActionButton>
             )}
             {picker && (
@@ -298,5 +347,60 @@ function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(body: 
         <span className="self-center">Enter to save · Esc to cancel</span>
       </div>
     </div>
+  );
+}
+
+function ReportBox({ onSend, onCancel }: { onSend(reason: string): Promise<void>; onCancel(): void }) {
+  const [reason, setReason] = useState("");
+  const [state, setState] = useState<"editing" | "sending" | "sent">("editing");
+  const [error, setError] = useState<string | null>(null);
+  if (state === "sent") {
+    return (
+      <p role="status" className="mt-1 text-sm text-zinc-600 dark:text-zinc-300">
+        Reported to the conversation's admins. Thank you.{" "}
+        <button type="button" className="underline" onClick={onCancel}>
+          Close
+        </button>
+      </p>
+    );
+  }
+  return (
+    <form
+      aria-label="Report this message"
+      className="mt-1 flex flex-col gap-2"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!reason.trim() || state === "sending") return;
+        setState("sending");
+        setError(null);
+        onSend(reason.trim()).then(
+          () => setState("sent"),
+          (err: unknown) => {
+            setState("editing");
+            setError(err instanceof Error ? err.message : "Could not send the report.");
+          },
+        );
+      }}
+    >
+      <label className="text-sm text-zinc-700 dark:text-zinc-200">
+        Why are you reporting this message?
+        <textarea
+          value={reason}
+          maxLength={1000}
+          autoFocus
+          onChange={(e) => setReason(e.target.value)}
+          className="mt-1 block w-full rounded-md border border-zinc-300 bg-white p-2 text-sm dark:border-zinc-600 dark:bg-zinc-900"
+        />
+      </label>
+      {error && <p className="text-sm text-rose-600">{error}</p>}
+      <div className="flex gap-2">
+        <Button type="submit" variant="danger" disabled={!reason.trim() || state === "sending"}>
+          Report
+        </Button>
+        <Button type="button" variant="secondary" onClick={onCancel}>
+          Cancel
+        </Button>
+      </div>
+    </form>
   );
 }

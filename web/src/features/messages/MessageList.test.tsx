@@ -112,3 +112,43 @@ describe("message text segments", () => {
     ]);
   });
 });
+
+describe("MessageList moderation and jumps", () => {
+  it("shows a blocked sender's message as a placeholder without actions", () => {
+    renderList({ messages: [msg(1, { body: "", hidden: true })] });
+    expect(screen.getByTestId("message-hidden").textContent).toContain("someone you blocked");
+    expect(screen.queryByRole("toolbar")).toBeNull();
+  });
+
+  it("reports someone else's message with a reason, and blocks its sender after confirming", async () => {
+    const onReport = vi.fn(async () => undefined);
+    const onBlock = vi.fn();
+    renderList({ messages: [msg(1, { sender_id: 2 }), msg(2, { sender_id: 1 })], onReport, onBlock });
+    const [theirs, mine] = screen.getAllByTestId("message") as [HTMLElement, HTMLElement];
+    expect(within(mine).queryByRole("button", { name: "Report" })).toBeNull();
+    fireEvent.click(within(theirs).getByRole("button", { name: "Report" }));
+    const form = within(theirs).getByRole("form", { name: "Report this message" });
+    fireEvent.change(within(form).getByRole("textbox"), { target: { value: "  spam  " } });
+    fireEvent.click(within(form).getByRole("button", { name: "Report" }));
+    expect(await within(theirs).findByRole("status")).toBeTruthy();
+    expect(onReport).toHaveBeenCalledWith(msg(1).id, "spam");
+    fireEvent.click(within(theirs).getByRole("button", { name: "Block Bo" }));
+    expect(onBlock).not.toHaveBeenCalled();
+    fireEvent.click(within(within(theirs).getByRole("alertdialog")).getByRole("button", { name: "Block" }));
+    expect(onBlock).toHaveBeenCalledWith(2);
+  });
+
+  it("opened at a message: loads older pages until it is there, then scrolls to it", () => {
+    const scrolled: string[] = [];
+    Element.prototype.scrollIntoView = function (this: Element) {
+      scrolled.push(this.id);
+    };
+    const target = msg(5).id;
+    const { props, rerender } = renderList({ messages: [msg(10)], hasOlder: true, target });
+    expect(props.onLoadOlder).toHaveBeenCalled();
+    expect(scrolled).toEqual([]);
+    const ids = [5, 6, 7, 8, 9, 10].map((s) => msg(s));
+    rerender(<MessageList {...props} messages={ids} hasOlder={false} />);
+    expect(scrolled).toEqual([`m-${target}`]);
+  });
+});

@@ -33,6 +33,10 @@ export interface MessageListProps {
   onReact(id: number, emoji: string, add: boolean): void;
   onRetry(clientMsgId: string): void;
   onDiscard(clientMsgId: string): void;
+  /** A message to scroll to once loaded (opened from a search result); older pages load until it is. */
+  target?: number | null;
+  onReport?(id: number, reason: string): Promise<unknown>;
+  onBlock?(userId: number): void;
 }
 
 export function MessageList(p: MessageListProps) {
@@ -98,6 +102,20 @@ export function MessageList(p: MessageListProps) {
       setTimeout(() => setHighlight((h) => (h === id ? null : h)), 1500);
     }
   }, []);
+
+  // Opened at a message (a search result): load older pages until it is here, then show it.
+  const reached = useRef<number | null>(null);
+  const target = p.target ?? null;
+  useEffect(() => {
+    if (target === null || reached.current === target) return;
+    if (byId.has(target)) {
+      reached.current = target;
+      initialScrollDone.current = true;
+      jumpTo(target);
+    } else if (p.hasOlder && !p.loadingOlder) {
+      p.onLoadOlder();
+    }
+  }, [target, byId, p, jumpTo]);
 
   let prev: Message | null = null;
   return (
@@ -173,6 +191,8 @@ export function MessageList(p: MessageListProps) {
                 onEdit={p.onEdit}
                 onDelete={p.onDelete}
                 onReact={p.onReact}
+                onReport={p.onReport}
+                onBlock={p.onBlock}
               />
             </Fragment>
           );

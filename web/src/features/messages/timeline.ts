@@ -136,6 +136,7 @@ export function messageFromAck(ack: AckFrame, item: OutboxItem, senderId: number
     reply_count: 0,
     tips: [],
     attachments: [],
+    hidden: false,
   };
 }
 

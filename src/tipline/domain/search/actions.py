@@ -1,0 +1,178 @@
+"""Search reads: messages the caller can read, people, public channels.
+See docs/subsystems/search.md."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+
+import orjson
+from sqlalchemy import RowMapping
+
+from tipline.domain.accounts.schemas import UserOut
+from tipline.domain.conversations.actions import list_public_channels
+from tipline.domain.conversations.schemas import ConversationOut
+from tipline.domain.search import repository as repo
+from tipline.domain.search.schemas import Fragment, MessageHit, MessageSearchOut, Mode, Sort, UserSearchOut
+from tipline.errors import Invalid
+from tipline.runtime import Runtime
+
+# Scripts written without spaces between words: the English text-search parser sees a whole
+# run as one token, so these queries go to substring search.
+CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SNIPPET_BEFORE = 60
+SNIPPET_AFTER = 140
+
+
+def _encode_cursor(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, *, mode: str, sort: str) -> tuple[float | None, int]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if data["m"] != mode or data["s"] != sort:
+            raise ValueError("cursor from a different search")
+        rank = data.get("r")
+        last_id = int(data["i"])
+        if rank is not None:
+            rank = float(rank)
+    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise Invalid("this cursor is not valid for this search; start again without it", code="bad_cursor") from exc
+    return rank, last_id
+
+
+def headline_fragments(headline: str) -> list[Fragment]:
+    """ts_headline's output (matches between control marks) as plain-text pieces."""
+    parts: list[Fragment] = []
+    for chunk in re.split(f"({repo.START}[^{repo.STOP}]*{repo.STOP})", headline):
+        if not chunk:
+            continue
+        if chunk.startswith(repo.START):
+            parts.append(Fragment(text=chunk[1:-1], match=True))
+        else:
+            parts.append(Fragment(text=chunk, match=False))
+    return parts
+
+
+def substring_fragments(body: str, needle: str) -> list[Fragment]:
+    """A window around the first occurrence, every occurrence in it marked."""
+    pattern = re.compile(re.escape(needle), re.IGNORECASE)
+    first = pattern.search(body)
+    if first is None:  # case folding in PostgreSQL and Python can differ for a few letters
+        return [Fragment(text=body[: SNIPPET_BEFORE + SNIPPET_AFTER], match=False)]
+    start = max(0, first.start() - SNIPPET_BEFORE)
+    end = min(len(body), first.end() + SNIPPET_AFTER)
+    window = body[start:end]
+    parts: list[Fragment] = []
+    if start > 0:
+        parts.append(Fragment(text="…", match=False))
+    pos = 0
+    for m in pattern.finditer(window):
+        if m.start() > pos:
+            parts.append(Fragment(text=window[pos : m.start()], match=False))
+        parts.append(Fragment(text=m.group(), match=True))
+        pos = m.end()
+    if pos < len(window):
+        parts.append(Fragment(text=window[pos:], match=False))
+    if end < len(body):
+        parts.append(Fragment(text="…", match=False))
+    return parts
+
+
+def _hit(row: RowMapping, highlight: list[Fragment]) -> MessageHit:
+    return MessageHit(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        seq=row["seq"],
+        sender_id=row["sender_id"],
+        created_at=row["created_at"],
+        edited_at=row["edited_at"],
+        body=row["body"],
+        rank=None if row["rank"] is None else float(row["rank"]),
+        highlight=highlight,
+    )
+
+
+async def search_messages(
+    rt: Runtime,
+    *,
+    user_id: int,
+    query: str,
+    mode: Mode = "auto",
+    sort: Sort = "relevance",
+    conversation_id: int | None = None,
+    sender_id: int | None = None,
+    after: datetime | None = None,
+    before: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+) -> MessageSearchOut:
+    """Messages the caller may read that match, with highlights, a page at a time."""
+    query = query.strip()
+    if not query:
+        raise Invalid("type something to search for", code="query_empty")
+    if after is not None and before is not None and after >= before:
+        raise Invalid("`after` must be earlier than `before`", code="bad_date_range")
+    filters = {"conversation_id": conversation_id, "sender_id": sender_id, "after": after, "before": before}
+    async with rt.engine.connect() as conn:
+        chosen = mode
+        if chosen == "auto":
+            chosen = "substring" if CJK_RE.search(query) else "words"
+            if chosen == "words" and not await repo.query_has_lexemes(conn, query=query):
+                chosen = "substring"  # only stop words ("the", "to be"): look for the text itself
+        if chosen == "substring":
+            sort = "recent"
+        position = None if cursor is None else _decode_cursor(cursor, mode=chosen, sort=sort)
+        if chosen == "words":
+            rows = await repo.search_words(
+                conn, user_id=user_id, query=query, sort=sort, cursor=position, limit=limit + 1, **filters
+            )
+            hits = [_hit(r, headline_fragments(r["headline"])) for r in rows[:limit]]
+        else:
+            rows = await repo.search_substring(
+                conn,
+                user_id=user_id,
+                needle=query,
+                cursor=None if position is None else position[1],
+                limit=limit + 1,
+                **filters,
+            )
+            hits = [_hit(r, substring_fragments(r["body"], query)) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        rank = float(last["rank"]) if chosen == "words" and sort == "relevance" else None
+        next_cursor = _encode_cursor({"m": chosen, "s": sort, "r": rank, "i": last["id"]})
+    return MessageSearchOut(
+        mode="words" if chosen == "words" else "substring", sort=sort, hits=hits, next_cursor=next_cursor
+    )
+
+
+async def search_users(rt: Runtime, *, user_id: int, query: str, limit: int = 20) -> UserSearchOut:
+    """People by exact email (never a partial one: an address is private), by @handle prefix,
+    or by display name. Deactivated accounts are not found.
+
+    TODO(coordinator): by linked wallet address, once the wallets table is merged."""
+    query = query.strip()
+    if not query:
+        raise Invalid("type something to search for", code="query_empty")
+    async with rt.engine.connect() as conn:
+        if EMAIL_RE.match(query):
+            rows, matched = await repo.user_by_email(conn, email=query), "email"
+        elif query.startswith("@"):
+            rows, matched = await repo.users_by_handle_prefix(conn, prefix=query[1:], limit=limit), "handle"
+        else:
+            rows, matched = await repo.users_by_name(conn, query=query, limit=limit), "name"
+    return UserSearchOut(
+        users=[UserOut(id=r["id"], handle=r["handle"], display_name=r["display_name"]) for r in rows],
+        matched_by=matched,
+    )
+
+
+async def search_channels(rt: Runtime, *, user_id: int, query: str, limit: int, offset: int) -> list[ConversationOut]:
+    """The public channel directory, by name or topic."""
+    return await list_public_channels(rt, user_id=user_id, query=query.strip() or None, limit=limit, offset=offset)

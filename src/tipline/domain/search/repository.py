@@ -1,0 +1,171 @@
+"""SQL for search. Every query is scoped to the searcher's current memberships, leaves out
+deleted messages and the senders the searcher blocked (docs/subsystems/search.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, case, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tipline.domain.accounts.models import users
+
+# Marks for ts_headline: control characters that cannot be markup, stripped from the body
+# first so a message cannot forge a highlight.
+START, STOP = "\x02", "\x03"
+_HEADLINE_OPTS = f'StartSel={START}, StopSel={STOP}, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … "'
+TS_CONFIG = "english"
+
+# The access rule, shared by both modes: a conversation the searcher is a member of now (a
+# member who left has no row, so sees nothing of it), a message not deleted, and not from
+# someone the searcher blocked.
+_SCOPE = (
+    "m.conversation_id IN (SELECT conversation_id FROM members WHERE user_id = :me) "
+    "AND m.deleted_at IS NULL "
+    "AND (m.sender_id IS NULL OR m.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = :me))"
+)
+
+
+def _filters(
+    *,
+    conversation_id: int | None = None,
+    sender_id: int | None = None,
+    after: datetime | None = None,
+    before: datetime | None = None,
+) -> tuple[str, dict[str, Any]]:
+    sql = ""
+    params: dict[str, Any] = {}
+    if conversation_id is not None:
+        sql += " AND m.conversation_id = :cid"
+        params["cid"] = conversation_id
+    if sender_id is not None:
+        sql += " AND m.sender_id = :sid"
+        params["sid"] = sender_id
+    if after is not None:
+        sql += " AND m.created_at >= :after"
+        params["after"] = after
+    if before is not None:
+        sql += " AND m.created_at < :before"
+        params["before"] = before
+    # TODO(coordinator): the "has attachment" filter, once the attachments table is merged.
+    return sql, params
+
+
+async def query_has_lexemes(conn: AsyncConnection, *, query: str) -> bool:
+    """False when the words are all stop words (or no words at all): nothing to match by word."""
+    stmt = text(f"SELECT numnode(websearch_to_tsquery('{TS_CONFIG}', :q)) > 0")
+    return bool((await conn.execute(stmt, {"q": query})).scalar())
+
+
+async def search_words(
+    conn: AsyncConnection,
+    *,
+    user_id: int,
+    query: str,
+    sort: str,
+    cursor: tuple[float | None, int] | None,
+    limit: int,
+    **filters: Any,
+) -> list[RowMapping]:
+    """Full-text search (websearch syntax: "phrases", -minus, OR) on the GIN-indexed vector,
+    ranked (ts_rank) or newest first, with the page's snippets made only for its rows."""
+    where, params = _filters(**filters)
+    params.update(me=user_id, q=query, limit=limit)
+    if sort == "relevance":
+        order = "rank DESC, id DESC"
+        if cursor is not None:
+            where += " AND (ts_rank(m.search_tsv, q.tsq), m.id) < (CAST(:crank AS real), :cid_)"
+            params.update(crank=cursor[0], cid_=cursor[1])
+    else:
+        order = "id DESC"
+        if cursor is not None:
+            where += " AND m.id < :cid_"
+            params["cid_"] = cursor[1]
+    # Only constant fragments are joined into the SQL; every value is a bound parameter.
+    sql = f"""
+        WITH q AS (SELECT websearch_to_tsquery('{TS_CONFIG}', :q) AS tsq),
+        page AS (
+            SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.created_at, m.edited_at, m.body,
+                   ts_rank(m.search_tsv, q.tsq) AS rank
+            FROM messages m, q
+            WHERE m.search_tsv @@ q.tsq AND {_SCOPE}{where}
+            ORDER BY {order}
+            LIMIT :limit
+        )
+        SELECT page.*,
+               ts_headline('{TS_CONFIG}', translate(page.body, E'\\x02\\x03', ''), q.tsq, :opts) AS headline
+        FROM page, q
+        ORDER BY {order}
+    """  # noqa: S608
+    params["opts"] = _HEADLINE_OPTS
+    return list((await conn.execute(text(sql), params)).mappings())
+
+
+async def search_substring(
+    conn: AsyncConnection, *, user_id: int, needle: str, cursor: int | None, limit: int, **filters: Any
+) -> list[RowMapping]:
+    """Case-insensitive substring match, for CJK text and fragments of words. A pg_trgm GIN
+    index on the body serves this ILIKE where the extension exists; without it (the embedded
+    PostgreSQL) the same query scans the searcher's conversations."""
+    where, params = _filters(**filters)
+    params.update(me=user_id, pat=f"%{_escape_like(needle)}%", limit=limit)
+    if cursor is not None:
+        where += " AND m.id < :cid_"
+        params["cid_"] = cursor
+    sql = f"""
+        SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.created_at, m.edited_at, m.body,
+               NULL::real AS rank
+        FROM messages m
+        WHERE m.body ILIKE :pat ESCAPE '\\' AND {_SCOPE}{where}
+        ORDER BY m.id DESC
+        LIMIT :limit
+    """  # noqa: S608
+    return list((await conn.execute(text(sql), params)).mappings())
+
+
+async def trigram_index_present(conn: AsyncConnection) -> bool:
+    stmt = text("SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'ix_messages_body_trgm')")
+    return bool((await conn.execute(stmt)).scalar())
+
+
+# --- people -------------------------------------------------------------------------------------
+
+USER_COLS = (users.c.id, users.c.handle, users.c.display_name)
+
+
+async def user_by_email(conn: AsyncConnection, *, email: str) -> list[RowMapping]:
+    stmt = select(*USER_COLS).where(users.c.email == email.lower(), users.c.is_active)
+    return list((await conn.execute(stmt)).mappings())
+
+
+def _escape_like(value: str) -> str:
+    """Wildcards taken literally (every LIKE here says ESCAPE '\\')."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like_prefix(value: str) -> str:
+    return _escape_like(value) + "%"
+
+
+async def users_by_handle_prefix(conn: AsyncConnection, *, prefix: str, limit: int) -> list[RowMapping]:
+    stmt = (
+        select(*USER_COLS)
+        .where(users.c.handle.like(_like_prefix(prefix.lower()), escape="\\"), users.c.is_active)
+        .order_by(func.length(users.c.handle), users.c.handle)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def users_by_name(conn: AsyncConnection, *, query: str, limit: int) -> list[RowMapping]:
+    """Display name containing the words, or handle starting with them; handle matches first."""
+    escaped = _escape_like(query)
+    handle_match = users.c.handle.like(_like_prefix(query.lower()), escape="\\")
+    stmt = (
+        select(*USER_COLS)
+        .where(or_(users.c.display_name.ilike(f"%{escaped}%", escape="\\"), handle_match), users.c.is_active)
+        .order_by(case((handle_match, 0), else_=1), users.c.display_name, users.c.id)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).mappings())
