@@ -78,6 +78,40 @@ def _dev_chain(settings: Settings) -> tuple[Settings, Anvil | None]:
     return settings, node
 
 
+def _watcher(settings: Settings) -> int:
+    """The chain watcher alone, for deployments that run it as its own service. Every app node
+    also runs one; a PostgreSQL advisory lock keeps exactly one active, so this is only about
+    where the work happens. Its events reach the nodes' sockets over the bus (REDIS_URL)."""
+    import asyncio
+    import signal
+
+    if not settings.chain_rpc_url or not settings.tip_contract_address:
+        print("error: the watcher needs CHAIN_RPC_URL and TIP_CONTRACT_ADDRESS", file=sys.stderr)
+        return 2
+    from tipline.app import build_runtime
+    from tipline.chain.watcher import ChainWatcher
+
+    async def run() -> int:
+        rt = build_runtime(settings, database_url=_database_url(settings), jwt_key=b"unused" * 8)
+        await rt.bus.start(lambda topic, payload: None)  # publishes only
+        watcher = ChainWatcher(rt, rpc_url=settings.chain_rpc_url or "", contract=settings.tip_contract_address or "")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        watcher.start()
+        log.info("chain watcher process started")
+        try:
+            await stop.wait()
+        finally:
+            await watcher.stop()
+            await rt.bus.close()
+            await rt.engine.dispose()
+        return 0
+
+    return asyncio.run(run())
+
+
 def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
     import uvicorn
 
@@ -298,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         help="sharded pub/sub on a 3-shard Redis Cluster (scripts/redis-cluster.sh)",
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("watcher", help="run only the chain watcher (tips), e.g. as its own service")
     sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
     cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
     cfg.add_argument("--markdown", action="store_true")
@@ -339,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
             # Every node signs and checks tokens with the same key.
             jwt_secret=_jwt_key(settings, dev=True).decode(),
         )
+    elif args.command == "watcher":
+        sys.exit(_watcher(settings))
     elif args.command == "migrate":
         from tipline.storage.migrate import upgrade
 

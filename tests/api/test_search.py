@@ -200,3 +200,36 @@ async def test_channel_directory_search_by_name_or_topic(api: httpx.AsyncClient)
     for q in ("garden", "BASIL"):
         found = (await api.get("/search/channels", headers=alice.headers, params={"q": q})).json()
         assert [c["name"] for c in found] == ["gardening"], q
+
+
+async def test_user_search_by_linked_wallet_address(api: httpx.AsyncClient) -> None:
+    from tests.domain.wallets.helpers import new_wallet, siwe_body
+
+    alice, bob = await signup(api), await signup(api)
+    wallet = new_wallet()
+    linked = await api.post("/me/wallets", headers=alice.headers, json=await siwe_body(api, wallet))
+    assert linked.status_code == 201, linked.text
+    for query in (wallet.address, wallet.address.lower()):
+        r = await api.get("/search/users", headers=bob.headers, params={"q": query})
+        assert r.status_code == 200, r.text
+        assert (r.json()["matched_by"], [u["handle"] for u in r.json()["users"]]) == ("wallet", [alice.handle])
+    # An address nobody linked finds nobody (and never a partial match).
+    r = await api.get("/search/users", headers=bob.headers, params={"q": new_wallet().address})
+    assert r.json()["users"] == []
+
+
+async def test_has_attachment_filter(api: httpx.AsyncClient) -> None:
+    from tests.media_support import image_bytes, upload
+
+    alice = await signup(api)
+    cid = (await create_conversation(api, alice, "group"))["id"]
+    upload_id, done = await upload(
+        api, alice, cid, image_bytes("PNG", (8, 8)), filename="p.png", content_type="image/png"
+    )
+    assert done.status_code == 200, done.text
+    assert (await send_http(api, alice, cid, "harbour photo", attachment_ids=[upload_id])).status_code == 201
+    assert (await send_http(api, alice, cid, "harbour words only")).status_code == 201
+    assert bodies(await search(api, alice, "harbour", has_attachment="true")) == ["harbour photo"]
+    assert bodies(await search(api, alice, "harbour", has_attachment="false")) == ["harbour words only"]
+    assert sorted(bodies(await search(api, alice, "harbour"))) == ["harbour photo", "harbour words only"]
+    assert bodies(await search(api, alice, "harb", mode="substring", has_attachment="true")) == ["harbour photo"]

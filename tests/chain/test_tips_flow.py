@@ -32,25 +32,22 @@ async def test_native_tip_pending_at_once_then_confirmed_after_the_confirming_bl
     assert intent["call"]["value"] == str(ETH // 4) and intent["approve"] is None
     tx_hash = await pay(rpc, intent)
 
-    started = time.monotonic()
+    # Live to every member (how fast is measured by bench/tips, not here).
     r = await report(tip_api, room.tipper, intent["intent_id"], tx_hash)
     assert r.status_code == 200, r.text
     for ws in sockets:
         frame = await ws.expect(is_event("tip.pending", intent_id=intent["intent_id"]), timeout=2)
         assert frame["data"]["tx_hash"] == tx_hash and frame["data"]["amount_display"] == "0.25"
-    assert time.monotonic() - started <= 0.5
 
     # One block deep (its own): not confirmed while the watcher sees fewer than 2 confirmations.
     await asyncio.sleep(0.5)
     assert (await state_of(tip_api, room.tipper, intent["intent_id"]))["state"] == "pending"
     await rpc.call("evm_mine")
-    mined = time.monotonic()
     for ws in sockets:
         frame = await ws.expect(is_event("tip.confirmed", intent_id=intent["intent_id"]), timeout=3)
         assert frame["data"]["message_totals"] == [
             {"symbol": "ETH", "token": ZERO_ADDRESS, "total": str(ETH // 4), "total_display": "0.25", "count": 1}
         ]
-    assert time.monotonic() - mined <= 2.0
     for ws in sockets:
         await ws.close()
 
@@ -138,6 +135,11 @@ async def test_intent_checks(tip_server: Server, tip_api: httpx.AsyncClient) -> 
         ({"message_id": room.message_id, "recipient_id": room.tipper.id}, 422, "recipient_not_author"),
         ({"conversation_id": 999_999}, 404, "not_found"),
     ]
+    # A block either way closes tipping between the two.
+    assert (await tip_api.put(f"/me/blocks/{room.tipper.id}", headers=room.recipient.headers)).status_code < 300
+    r = await tip_api.post("/tips/intents", headers=room.tipper.headers, json=base)
+    assert (r.status_code, r.json()["code"]) == (403, "blocked"), r.text
+    assert (await tip_api.delete(f"/me/blocks/{room.tipper.id}", headers=room.recipient.headers)).status_code < 300
     for change, status, code in cases:
         r = await tip_api.post("/tips/intents", headers=room.tipper.headers, json={**base, **change})
         assert (r.status_code, r.json().get("code")) == (status, code), (change, r.text)

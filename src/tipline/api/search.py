@@ -29,6 +29,7 @@ async def search_messages(
     sender_id: OptId = None,
     after: datetime | None = None,
     before: datetime | None = None,
+    has_attachment: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_\-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> MessageSearchOut:
@@ -45,6 +46,7 @@ async def search_messages(
         sender_id=sender_id,
         after=after,
         before=before,
+        has_attachment=has_attachment,
         cursor=cursor,
         limit=limit,
     )
@@ -52,7 +54,7 @@ async def search_messages(
 
 @router.get("/search/users", response_model=UserSearchOut)
 async def search_users(rt: Rt, caller: CurrentCaller, q: Q) -> UserSearchOut:
-    """People by display name, ``@handle`` prefix, or an exact email address."""
+    """People by display name, ``@handle`` prefix, an exact email address or an exact wallet address."""
     return await actions.search_users(rt, user_id=caller.user_id, query=q)
 
 

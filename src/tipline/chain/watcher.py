@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from tipline.chain.abi import TIPPED_TOPIC, TippedLog, decode_tipped, hexbytes
 from tipline.chain.rpc import Rpc
 from tipline.domain.tips import repository as tips_repo
 from tipline.domain.tips.actions import do_settle
+from tipline.metrics import CHAIN_HEAD
 from tipline.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class ChainWatcher:
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._scanned: int | None = None  # last block whose Tipped logs were read
+        self._reported_at = float("-inf")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="chain-watcher")
@@ -117,6 +120,7 @@ class ChainWatcher:
         head = await self.rpc.block_number()
         floor = head - self.rt.settings.chain_reorg_depth
         await self.discover(head)
+        self._report(head)
         async with self.rt.engine.connect() as conn:
             rows = await tips_repo.watch_list(conn, chain_id=self.chain_id, contract=self.contract, reorg_floor=floor)
         for row in rows:
@@ -132,6 +136,16 @@ class ChainWatcher:
                 await self.verify(row, head)
             elif row["state"] == "confirmed":
                 await self.recheck(row)
+
+    def _report(self, head: int) -> None:
+        """The head in /metrics, and once a minute a log line carrying the lag, which the AWS
+        deployment turns into its watcher-lag metric and alarm (infra: WatcherLagFilter)."""
+        CHAIN_HEAD.set(head)
+        now = time.monotonic()
+        if now - self._reported_at >= 60:
+            self._reported_at = now
+            lag = head - (self._scanned if self._scanned is not None else head)
+            log.info("chain watcher at block %d", head, extra={"watcher_lag_blocks": lag, "chain_head": head})
 
     async def discover(self, head: int) -> None:
         """Tips whose transaction nobody reported (a client that crashed after sending): the

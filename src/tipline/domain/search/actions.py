@@ -23,6 +23,7 @@ from tipline.runtime import Runtime
 # run as one token, so these queries go to substring search.
 CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+WALLET_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 SNIPPET_BEFORE = 60
 SNIPPET_AFTER = 140
 
@@ -108,6 +109,7 @@ async def search_messages(
     sender_id: int | None = None,
     after: datetime | None = None,
     before: datetime | None = None,
+    has_attachment: bool | None = None,
     cursor: str | None = None,
     limit: int = 20,
 ) -> MessageSearchOut:
@@ -117,7 +119,13 @@ async def search_messages(
         raise Invalid("type something to search for", code="query_empty")
     if after is not None and before is not None and after >= before:
         raise Invalid("`after` must be earlier than `before`", code="bad_date_range")
-    filters = {"conversation_id": conversation_id, "sender_id": sender_id, "after": after, "before": before}
+    filters = {
+        "conversation_id": conversation_id,
+        "sender_id": sender_id,
+        "after": after,
+        "before": before,
+        "has_attachment": has_attachment,
+    }
     async with rt.engine.connect() as conn:
         chosen = mode
         if chosen == "auto":
@@ -154,15 +162,15 @@ async def search_messages(
 
 async def search_users(rt: Runtime, *, user_id: int, query: str, limit: int = 20) -> UserSearchOut:
     """People by exact email (never a partial one: an address is private), by @handle prefix,
-    or by display name. Deactivated accounts are not found.
-
-    TODO(coordinator): by linked wallet address, once the wallets table is merged."""
+    by linked wallet address (exact), or by display name. Deactivated accounts are not found."""
     query = query.strip()
     if not query:
         raise Invalid("type something to search for", code="query_empty")
     async with rt.engine.connect() as conn:
         if EMAIL_RE.match(query):
             rows, matched = await repo.user_by_email(conn, email=query), "email"
+        elif WALLET_RE.fullmatch(query):
+            rows, matched = await repo.user_by_wallet(conn, address=query), "wallet"
         elif query.startswith("@"):
             rows, matched = await repo.users_by_handle_prefix(conn, prefix=query[1:], limit=limit), "handle"
         else:

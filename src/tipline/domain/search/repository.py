@@ -10,6 +10,7 @@ from sqlalchemy import RowMapping, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import users
+from tipline.domain.wallets.models import wallets
 
 # Marks for ts_headline: control characters that cannot be markup, stripped from the body
 # first so a message cannot forge a highlight.
@@ -33,6 +34,7 @@ def _filters(
     sender_id: int | None = None,
     after: datetime | None = None,
     before: datetime | None = None,
+    has_attachment: bool | None = None,
 ) -> tuple[str, dict[str, Any]]:
     sql = ""
     params: dict[str, Any] = {}
@@ -48,7 +50,10 @@ def _filters(
     if before is not None:
         sql += " AND m.created_at < :before"
         params["before"] = before
-    # TODO(coordinator): the "has attachment" filter, once the attachments table is merged.
+    if has_attachment is not None:
+        # Attached, finished uploads only (an upload being processed or deleted does not count).
+        exists = "EXISTS (SELECT 1 FROM uploads u WHERE u.message_id = m.id AND u.status = 'ready')"
+        sql += f" AND {'' if has_attachment else 'NOT '}{exists}"
     return sql, params
 
 
@@ -146,6 +151,16 @@ def _escape_like(value: str) -> str:
 
 def _like_prefix(value: str) -> str:
     return _escape_like(value) + "%"
+
+
+async def user_by_wallet(conn: AsyncConnection, *, address: str) -> list[RowMapping]:
+    """The account a wallet is linked to (addresses are stored in lower case; one account each)."""
+    stmt = (
+        select(*USER_COLS)
+        .join(wallets, wallets.c.user_id == users.c.id)
+        .where(wallets.c.address == address.lower(), users.c.is_active)
+    )
+    return list((await conn.execute(stmt)).mappings())
 
 
 async def users_by_handle_prefix(conn: AsyncConnection, *, prefix: str, limit: int) -> list[RowMapping]:

@@ -43,4 +43,4 @@ class MessageSearchOut(BaseModel):
 
 class UserSearchOut(BaseModel):
     users: list[UserOut]
-    matched_by: Literal["email", "handle", "name"]
+    matched_by: Literal["email", "handle", "wallet", "name"]

@@ -23,6 +23,7 @@ from tipline.chain.abi import ZERO_ADDRESS, approve_data, hexbytes, tip_native_d
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.access import access_member, require_not_archived
 from tipline.domain.messages.access import access_message, require_not_deleted
+from tipline.domain.moderation.access import require_not_blocked
 from tipline.domain.tips import repository as repo
 from tipline.domain.tips import webhook
 from tipline.domain.tips.access import (
@@ -118,6 +119,8 @@ async def do_create_intent(rt: Runtime, *, user_id: int, body: IntentIn) -> Inte
         if recipient_id is None:
             raise Invalid("say who to tip: recipient_id or message_id", code="recipient_missing")
         require_not_self(tipper_id=user_id, recipient_id=recipient_id)
+        # A block either way closes tipping too (docs/subsystems/moderation.md).
+        await require_not_blocked(conn, user_id, recipient_id)
         await require_member(conn, conversation_id=body.conversation_id, user_id=recipient_id)
         await tipper_wallets(conn, user_id=user_id, chain_id=chain_id)
         address = await recipient_wallet(conn, user_id=recipient_id, chain_id=chain_id)
