@@ -1,5 +1,5 @@
 """XSS through everything people type that others see: message bodies, display names,
-conversation names and topics, rendered in Chromium. The test fails if any payload runs, opens
+conversation names and topics, file names, rendered in Chromium. The test fails if any payload runs, opens
 a dialog, or even reaches the DOM as markup (the page's CSP would report the attempt).
 """
 
@@ -11,6 +11,8 @@ import httpx
 from playwright.async_api import Dialog, expect
 
 from tests.e2e.conftest import E2EServer, People, Person
+from tests.helpers import User, send_http
+from tests.media_support import upload
 
 MARK = "window.__xss = (window.__xss || 0) + 1"
 PAYLOADS = [
@@ -66,9 +68,20 @@ async def test_payloads_render_as_text_everywhere(people: People, e2e_server: E2
         await person.page.get_by_test_id("composer").wait_for()
     for text in PAYLOADS:
         await bob.send(text)
+    # A file name is typed by its uploader too.
+    evil_name = f'<img src=x onerror="{MARK}">.txt'
+    async with httpx.AsyncClient(base_url=e2e_server.base_url, timeout=10) as http:
+        uploader = User(me["id"], me["handle"], "", await bob.token(), "", "")
+        upload_id, done = await upload(
+            http, uploader, conversation["id"], b"just text", filename=evil_name, content_type="text/plain"
+        )
+        assert done.status_code == 200, done.text
+        r = await send_http(http, uploader, conversation["id"], "a file", attachment_ids=[upload_id])
+        assert r.status_code == 201, r.text
     for person in (ann, bob):
         for text in PAYLOADS:
             await expect(person.message(text).first).to_be_visible()
+        await expect(person.page.get_by_text(evil_name).first).to_be_visible()
         await expect(person.page.get_by_test_id("conversation-title")).to_contain_text(PAYLOADS[2])
         await person.page.get_by_role("link", name="Members").click()
         await expect(person.page.get_by_test_id("member").filter(has_text=evil[:20]).first).to_be_visible()
