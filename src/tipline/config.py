@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         None, description="S3 endpoint (e.g. http://127.0.0.1:9000 for an S3-compatible server). Unset: AWS S3."
     )
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description="S3 endpoint as browsers reach it, for presigned upload and download URLs, when it differs "
+        "from S3_ENDPOINT_URL (e.g. http://localhost:9000 for a compose service named `minio`). Unset: the same.",
+    )
     s3_region: str = Field("us-east-1", description="Region of the S3 bucket.")
     s3_bucket: str = Field("tipline-media", description="S3 bucket holding attachments and avatars.")
     s3_access_key_id: SecretStr | None = Field(

@@ -86,3 +86,20 @@ def test_disposition_is_safe_for_any_name() -> None:
 def test_keys_cannot_escape_the_store(key: str) -> None:
     with pytest.raises(ValueError):
         check_key(key)
+
+
+async def test_s3_urls_are_signed_for_the_public_endpoint(moto_s3: MotoS3) -> None:
+    """Tipline talks to the store at one address (a compose service name) and hands browsers
+    URLs for another; both must lead to the same objects."""
+    public = moto_s3.endpoint_url.replace("127.0.0.1", "localhost")
+    store = S3Store.from_settings(make_settings(**moto_s3.settings(), s3_public_endpoint_url=public))
+    key = f"att/1/{uuid.uuid4().hex}"
+    post = await store.presign_post(key, content_type="text/plain", size=5, expires_s=60)
+    assert post.url.startswith(public)
+    async with httpx.AsyncClient(timeout=10) as client:
+        sent = await client.post(post.url, data=post.fields, files={"file": ("a.txt", b"hello", "text/plain")})
+        assert sent.status_code in (200, 201, 204), sent.text
+        assert await store.read(key) == b"hello"  # what the browser put is what Tipline reads
+        url = await store.presign_get(key, delivery=Delivery("text/plain", "a.txt", inline=False), expires_s=60)
+        assert url.startswith(public)
+        assert (await client.get(url)).content == b"hello"

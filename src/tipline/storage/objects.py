@@ -210,8 +210,11 @@ class LocalDiskStore:
 class S3Store:
     """Any S3-compatible store through boto3 (its calls block, so they run in a thread)."""
 
-    def __init__(self, client: S3Client, *, bucket: str) -> None:
+    def __init__(self, client: S3Client, *, bucket: str, signer: S3Client | None = None) -> None:
         self._s3 = client
+        # Presigned URLs are for browsers: signed for the store's public address when it is not
+        # the one Tipline itself uses (a compose network name, a private endpoint).
+        self._signer = signer or client
         self.bucket = bucket
 
     @classmethod
@@ -221,19 +224,24 @@ class S3Store:
 
         key_id = settings.s3_access_key_id.get_secret_value() if settings.s3_access_key_id else None
         secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
-        client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=key_id,
-            aws_secret_access_key=secret,
-            config=Config(signature_version="s3v4", s3={"addressing_style": settings.s3_addressing_style}),
-        )
-        return cls(client, bucket=settings.s3_bucket)
+
+        def client_for(endpoint: str | None) -> S3Client:
+            return boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name=settings.s3_region,
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret,
+                config=Config(signature_version="s3v4", s3={"addressing_style": settings.s3_addressing_style}),
+            )
+
+        public = settings.s3_public_endpoint_url
+        signer = client_for(public) if public and public != settings.s3_endpoint_url else None
+        return cls(client_for(settings.s3_endpoint_url), bucket=settings.s3_bucket, signer=signer)
 
     async def presign_post(self, key: str, *, content_type: str, size: int, expires_s: int) -> PresignedPost:
         post = await asyncio.to_thread(
-            self._s3.generate_presigned_post,
+            self._signer.generate_presigned_post,
             self.bucket,
             check_key(key),
             Fields={"Content-Type": content_type},
@@ -244,7 +252,7 @@ class S3Store:
 
     async def presign_get(self, key: str, *, delivery: Delivery, expires_s: int) -> str:
         url: str = await asyncio.to_thread(
-            self._s3.generate_presigned_url,
+            self._signer.generate_presigned_url,
             "get_object",
             Params={
                 "Bucket": self.bucket,
