@@ -272,7 +272,8 @@ async def test_a_redis_outage_is_survived_at_most_once() -> None:
             started = time.monotonic()
             await a.bus.publish_many([("c:1", b"lost too"), ("c:2", b"lost three")])
             await a.bus.publish("c:1", b"lost four")
-            assert time.monotonic() - started < 0.05
+            # No connect attempt per publish (each would wait for Redis): far under one attempt's timeout.
+            assert time.monotonic() - started < 1.0
             assert a.bus.publish_errors == 4
 
             await server.start()
