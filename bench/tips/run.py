@@ -102,6 +102,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             tip_contract_address=jar,
             chain_confirmations=2,
             log_level="warning",
+            # The benchmark's sockets only listen; a slow setup on a busy machine must not idle them out.
+            ws_idle_timeout_s=3600,
         )
         rt = build_runtime(settings, database_url=url, jwt_key=secrets.token_bytes(64))
         server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning"))
@@ -132,17 +134,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 json={"kind": "group", "name": "tips", "member_ids": [recipient["user"]["id"]]},
             )
             cid = r.json()["id"]
-            sockets = [
-                await connect(
+            sockets = []
+            for u in (tipper, recipient):
+                ws = await connect(
                     base.replace("http", "ws") + "/ws",
                     subprotocols=["tipline.v1", f"tipline.auth.{u['access_token']}"],  # type: ignore[list-item]
                     max_size=None,
                 )
-                for u in (tipper, recipient)
-            ]
-            for ws in sockets:
                 while orjson.loads(await ws.recv()).get("type") != "ready":
                     pass
+                sockets.append(ws)
             pending: list[float] = []
             confirmed: list[float] = []
             for i in range(args.tips):

@@ -1066,7 +1066,7 @@ export interface paths {
         };
         /**
          * Search Users
-         * @description People by display name, ``@handle`` prefix, or an exact email address.
+         * @description People by display name, ``@handle`` prefix, an exact email address or an exact wallet address.
          */
         get: operations["search_users_search_users_get"];
         put?: never;
@@ -2094,7 +2094,7 @@ export interface components {
              * Matched By
              * @enum {string}
              */
-            matched_by: "email" | "handle" | "name";
+            matched_by: "email" | "handle" | "wallet" | "name";
             /** Users */
             users: components["schemas"]["UserOut"][];
         };
@@ -4155,6 +4155,7 @@ export interface operations {
                 sender_id?: number | null;
                 after?: string | null;
                 before?: string | null;
+                has_attachment?: boolean | null;
                 cursor?: string | null;
                 limit?: number;
             };
