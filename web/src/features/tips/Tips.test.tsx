@@ -1,12 +1,13 @@
 import { QueryClientProvider } from "@tanstack/react-query";
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { decodeFunctionData, hexToBigInt, parseAbi, type Hex } from "viem";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApi, type Message, type Schemas } from "../../api/client";
 import { createQueryClient, ServicesContext, type Services } from "../../app/services";
 import type { ConversationEvent, TipEventData } from "../../realtime";
 import { messageEvent } from "../../test/fakeSocket";
 import { SessionManager } from "../accounts/session";
+import { MessageList } from "../messages/MessageList";
 import { applyEvent, type Timeline } from "../messages/timeline";
 import type { Eip1193Provider } from "../wallets/connect";
 import { recordTip, liveTipsKey, type LiveTips } from "./store";
@@ -284,5 +285,50 @@ describe("tip state in the timeline", () => {
     // A tip on another message is not shown here.
     act(() => recordTip(qc, tip({ intent_id: `0x${"77".repeat(32)}`, message_id: 41, state: "pending" })));
     expect(screen.getAllByTestId("tip-line")).toHaveLength(2);
+  });
+});
+
+describe("tip button and totals on messages", () => {
+  it("offers Tip on other people's messages only, and shows totals and live lines under the message", async () => {
+    const qc = createQueryClient();
+    const mine = messageEvent(7, 1, { id: 39, sender_id: 1, body: "mine" }).data as Message;
+    const theirs = {
+      ...(messageEvent(7, 2, { id: 40, sender_id: 2, body: "theirs" }).data as Message),
+      tips: [{ symbol: "ETH", token: "0x0000000000000000000000000000000000000000", total: "10000000000000000", total_display: "0.01", count: 1 }],
+    };
+    const onTip = vi.fn();
+    const noop = vi.fn();
+    render(
+      <QueryClientProvider client={qc}>
+        <MessageList
+          messages={[mine, theirs]}
+          pending={[]}
+          hasOlder={false}
+          loadingOlder={false}
+          onLoadOlder={noop}
+          myId={1}
+          myHandle="me"
+          nameOf={(id) => (id === 1 ? "Me" : "Bo")}
+          canModerate={false}
+          readOnly={false}
+          unreadAfter={null}
+          online
+          onReply={noop}
+          onEdit={vi.fn(async () => undefined)}
+          onDelete={noop}
+          onReact={noop}
+          onRetry={noop}
+          onDiscard={noop}
+          onTip={onTip}
+        />
+      </QueryClientProvider>,
+    );
+    const buttons = screen.getAllByRole("button", { name: /^Tip / });
+    expect(buttons.map((b) => b.getAttribute("aria-label"))).toEqual(["Tip Bo"]);
+    fireEvent.click(buttons[0]!);
+    expect(onTip).toHaveBeenCalledWith(theirs);
+    expect(screen.getAllByTestId("tip-total").map((e) => e.textContent)).toEqual(["◈ 0.01 ETH"]);
+    act(() => recordTip(qc, tip({ state: "pending", tx_hash: TX, tipper_id: 1 })));
+    expect((await screen.findByTestId("tip-line")).textContent).toBe("You tipped Bo 0.01 ETH · pending");
   });
 });
