@@ -19,6 +19,8 @@ import httpx
 import pytest
 from playwright.async_api import Locator, expect
 
+from tests.chain.conftest import Deployment
+from tests.chain.tipping import mint
 from tests.e2e.conftest import E2EServer, People, Person
 from tests.nodes import node_process
 from tipline.chain.anvil import DEV_ACCOUNTS, Anvil, start_anvil
@@ -57,12 +59,16 @@ async def chain_rpc(tip_anvil: Anvil) -> AsyncIterator[Rpc]:
 
 
 @pytest.fixture(scope="module")
+async def contracts(chain_rpc: Rpc) -> Deployment:
+    return Deployment(jar=await deploy(chain_rpc, "TipJar"), token=await deploy(chain_rpc, "DemoToken", "Demo", "TIP"))
+
+
+@pytest.fixture(scope="module")
 async def e2e_server(
-    web_dist: Path, tmp_path_factory: pytest.TempPathFactory, tip_anvil: Anvil, chain_rpc: Rpc
+    web_dist: Path, tmp_path_factory: pytest.TempPathFactory, tip_anvil: Anvil, contracts: Deployment
 ) -> AsyncIterator[E2EServer]:
     """This module's Tipline: the suite's e2e node, plus a chain (TipJar and a demo token on anvil)."""
-    jar = await deploy(chain_rpc, "TipJar")
-    token = await deploy(chain_rpc, "DemoToken", "Tipline Demo", "TIP")
+    jar, token = contracts.jar, contracts.token
     log = tmp_path_factory.mktemp("e2e-tips") / "server.log"
     command = [sys.executable, str(Path(__file__).with_name("launcher.py"))]
     env = {
@@ -118,23 +124,30 @@ def tipped(person: Person) -> Locator:
     return person.page.get_by_test_id("message").filter(has_text=TEXT)
 
 
-async def test_tip_a_message_in_eth_pending_then_confirmed_in_both_browsers(
-    people: People, tip_anvil: Anvil, chain_rpc: Rpc, wallet_http: httpx.AsyncClient, artifacts: Path
-) -> None:
+async def linked_pair_in_dm(
+    people: People, anvil: Anvil, http: httpx.AsyncClient, ann_account: str, bob_account: str
+) -> tuple[Person, Person]:
+    """Ann and Bob, each with a wallet linked through Settings (SIWE), in a DM where Ann said TEXT."""
     ann, bob = await people("ann"), await people("bob")
-    ann_account, bob_account = DEV_ACCOUNTS[1], DEV_ACCOUNTS[2]
     for person, account in ((ann, ann_account), (bob, bob_account)):
-        await with_wallet(person, tip_anvil, account, wallet_http)
+        await with_wallet(person, anvil, account, http)
         await person.sign_up()
         await link_wallet(person, account)
         await person.goto("/")
         await person.page.get_by_test_id("new-conversation").wait_for()
-
     await ann.open_dm(bob)
     await ann.send(TEXT)
     await bob.page.get_by_test_id("conversation-row").filter(has_text=ann.display_name).wait_for()
     await bob.open_conversation(ann.display_name)
     await bob.wait_message(TEXT)
+    return ann, bob
+
+
+async def test_tip_a_message_in_eth_pending_then_confirmed_in_both_browsers(
+    people: People, tip_anvil: Anvil, chain_rpc: Rpc, wallet_http: httpx.AsyncClient, artifacts: Path
+) -> None:
+    ann, bob = await linked_pair_in_dm(people, tip_anvil, wallet_http, DEV_ACCOUNTS[1], DEV_ACCOUNTS[2])
+    ann_account = DEV_ACCOUNTS[1]
     ann_balance = await chain_rpc.balance(ann_account)
 
     # Bob tips Ann's message through the UI; his wallet sends the transaction.
@@ -169,3 +182,29 @@ async def test_tip_a_message_in_eth_pending_then_confirmed_in_both_browsers(
     await ann.page.reload()
     msg = tipped(ann)
     await expect(msg.get_by_test_id("tip-total")).to_have_text("◈ 0.01 ETH", timeout=10_000)
+
+
+async def test_tip_a_person_in_a_token_from_the_dm_header(
+    people: People, tip_anvil: Anvil, chain_rpc: Rpc, contracts: Deployment, wallet_http: httpx.AsyncClient
+) -> None:
+    """An ERC-20 tip: the wallet approves, then tips; the tip to a person shows under the timeline."""
+    ann, bob = await linked_pair_in_dm(people, tip_anvil, wallet_http, DEV_ACCOUNTS[3], DEV_ACCOUNTS[4])
+    await mint(chain_rpc, contracts.token, DEV_ACCOUNTS[3], 100 * 10**18)
+
+    await ann.page.get_by_role("button", name="Tip", exact=True).click()
+    dialog = ann.page.get_by_role("dialog", name=f"Tip {bob.display_name}")
+    await dialog.get_by_label("Token").select_option("TIP")
+    await dialog.get_by_label("Amount").fill("5")
+    await dialog.get_by_role("button", name="Send tip").click()
+    await expect(dialog.get_by_role("status")).to_contain_text("Sent 5 TIP", timeout=15_000)
+    await dialog.get_by_role("button", name="Close").click()
+
+    for person, text in ((ann, f"You tipped {bob.display_name} 5 TIP"), (bob, f"{ann.display_name} tipped you 5 TIP")):
+        line = person.page.get_by_test_id("tip-line")
+        await expect(line).to_have_attribute("data-state", "pending", timeout=5_000)
+        await expect(line).to_contain_text(text)
+        # A tip to a person is not on any message.
+        await expect(person.page.get_by_test_id("message").get_by_test_id("tip-line")).to_have_count(0)
+    await chain_rpc.call("evm_mine")
+    for person in (ann, bob):
+        await expect(person.page.get_by_test_id("tip-line")).to_have_attribute("data-state", "confirmed", timeout=5_000)
