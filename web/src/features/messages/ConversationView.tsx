@@ -297,7 +297,12 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
         )}
         </DropZone>
       </section>
-      {panel === "members" && isMember && <MembersPanel conversation={c} />}
+      {panel === "members" && isMember && (
+        <MembersPanel
+          conversation={c}
+          onTip={c.archived ? undefined : (uid, name) => setTipTarget({ conversationId: id, recipientId: uid, recipientName: name })}
+        />
+      )}
       {tipTarget && <TipDialog target={tipTarget} onClose={closeTip} />}
     </div>
   );

@@ -2,11 +2,13 @@ import { QueryClientProvider } from "@tanstack/react-query";
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { decodeFunctionData, hexToBigInt, parseAbi, type Hex } from "viem";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createApi, type Message, type Schemas } from "../../api/client";
+import { createApi, type Conversation, type Member, type Message, type Schemas } from "../../api/client";
 import { createQueryClient, ServicesContext, type Services } from "../../app/services";
 import type { ConversationEvent, TipEventData } from "../../realtime";
 import { messageEvent } from "../../test/fakeSocket";
 import { SessionManager } from "../accounts/session";
+import { MembersPanel } from "../conversations/MembersPanel";
+import { membersKey } from "../conversations/queries";
 import { MessageList } from "../messages/MessageList";
 import { applyEvent, type Timeline } from "../messages/timeline";
 import type { Eip1193Provider } from "../wallets/connect";
@@ -330,5 +332,31 @@ describe("tip button and totals on messages", () => {
     expect(screen.getAllByTestId("tip-total").map((e) => e.textContent)).toEqual(["◈ 0.01 ETH"]);
     act(() => recordTip(qc, tip({ state: "pending", tx_hash: TX, tipper_id: 1 })));
     expect((await screen.findByTestId("tip-line")).textContent).toBe("You tipped Bo 0.01 ETH · pending");
+  });
+});
+
+describe("tip button on members", () => {
+  it("offers Tip for every member but me", () => {
+    const s = services(fakeServer());
+    const user = (id: number, name: string) => ({ id, handle: name.toLowerCase(), display_name: name });
+    const members = [
+      { user: user(1, "Me"), role: "owner", joined_at: "2026-12-01T12:00:00Z", last_read_seq: 0 },
+      { user: user(2, "Bo"), role: "member", joined_at: "2026-12-01T12:00:00Z", last_read_seq: 0 },
+    ] as Member[];
+    s.queryClient.setQueryData(["me"], { ...user(1, "Me"), email: "me@example.com" });
+    s.queryClient.setQueryData(membersKey(7), members);
+    const conversation = { id: 7, kind: "group", name: "g", topic: "", archived: false, member_count: 2, role: "member" } as Conversation;
+    const onTip = vi.fn();
+    render(
+      <ServicesContext.Provider value={s}>
+        <QueryClientProvider client={s.queryClient}>
+          <MembersPanel conversation={conversation} onTip={onTip} />
+        </QueryClientProvider>
+      </ServicesContext.Provider>,
+    );
+    const buttons = screen.getAllByRole("button", { name: /^Tip / });
+    expect(buttons.map((b) => b.getAttribute("aria-label"))).toEqual(["Tip Bo"]);
+    fireEvent.click(buttons[0]!);
+    expect(onTip).toHaveBeenCalledWith(2, "Bo");
   });
 });
