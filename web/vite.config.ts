@@ -6,7 +6,7 @@ import { serviceWorker } from "./build/service-worker-plugin";
 
 // The API prefixes the dev server forwards to a local Tipline (`uv run tipline dev`).
 // Client-side routes never start with one of these (they live under /c, /new, /browse, ...).
-const API_PREFIXES = ["/auth", "/me", "/users", "/conversations", "/messages", "/presence", "/search", "/reports", "/admin"];
+const API_PREFIXES = ["/auth", "/me", "/users", "/conversations", "/messages", "/presence", "/search", "/reports", "/admin", "/tips"];
 const BACKEND = process.env.TIPLINE_BACKEND ?? "http://127.0.0.1:8000";
 
 const proxy = Object.fromEntries(API_PREFIXES.map((p) => [p, { target: BACKEND, changeOrigin: true }]));

@@ -5,7 +5,7 @@ const VERSION = __VERSION__;
 const PRECACHE = __PRECACHE__;
 const CACHE = `tipline-shell-${VERSION}`;
 // Server paths that are not the app: never answered from the cache.
-const SERVER_PREFIXES = ["/auth", "/me", "/users", "/conversations", "/messages", "/presence", "/ws",
+const SERVER_PREFIXES = ["/auth", "/me", "/users", "/conversations", "/messages", "/presence", "/ws", "/tips",
   "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz"];
 
 self.addEventListener("install", (event) => {

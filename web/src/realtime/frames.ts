@@ -7,6 +7,11 @@ import type { components } from "../api/schema";
 
 export type Message = components["schemas"]["MessageOut"];
 export type UserRef = components["schemas"]["UserOut"];
+/** A tip as conversation events carry it (docs/protocol.md, Events). */
+export type TipEventData = Omit<components["schemas"]["IntentOut"], "approve" | "call"> & {
+  /** Confirmed totals per token on the tipped message, after this change. */
+  message_totals?: components["schemas"]["TotalOut"][];
+};
 export type Role = "owner" | "admin" | "member";
 export type PresenceStatus = "online" | "away" | "offline";
 
@@ -89,6 +94,7 @@ export type ConversationEvent =
   | EventOf<"member.left" | "member.removed", { user_id: number; by: number }>
   | EventOf<"member.role_changed", { user_id: number; role: Role; by: number }>
   | EventOf<"conversation.updated" | "conversation.archived" | "conversation.unarchived", ConversationData & { by: number }>
+  | EventOf<"tip.pending" | "tip.confirmed" | "tip.failed" | "tip.expired", TipEventData>
   | EventOf<"conversation.joined", ConversationData & { last_seq: number; role: Role }, null>;
 
 /** A durable event: it has a seq and takes part in gap detection. */

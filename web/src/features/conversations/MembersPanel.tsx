@@ -9,7 +9,14 @@ import { useChangeRole, useInvite, useLeave, useLookupHandle, useMembers, useRem
 
 const roleOrder = { owner: 0, admin: 1, member: 2 } as const;
 
-export function MembersPanel({ conversation: c }: { conversation: Conversation }) {
+export function MembersPanel({
+  conversation: c,
+  onTip,
+}: {
+  conversation: Conversation;
+  /** Tip a member (opens the tip dialog); absent: no Tip buttons. */
+  onTip?(userId: number, name: string): void;
+}) {
   const me = useMe();
   const members = useMembers(c.id);
   const invite = useInvite(c.id);
@@ -84,6 +91,7 @@ export function MembersPanel({ conversation: c }: { conversation: Conversation }
                 canChangeRole={owner && m.user.id !== me?.id}
                 onRemove={() => remove.mutate(m.user.id, { onError: (err) => setError(messageOf(err)) })}
                 onRole={(role) => changeRole.mutate({ userId: m.user.id, role }, { onError: (err) => setError(messageOf(err)) })}
+                onTip={onTip && m.user.id !== me?.id ? () => onTip(m.user.id, m.user.display_name) : undefined}
               />
             ))}
           </ul>
@@ -113,6 +121,7 @@ function MemberRow({
   canChangeRole,
   onRemove,
   onRole,
+  onTip,
 }: {
   member: Member;
   isMe: boolean;
@@ -120,6 +129,7 @@ function MemberRow({
   canChangeRole: boolean;
   onRemove(): void;
   onRole(role: "owner" | "admin" | "member"): void;
+  onTip?: (() => void) | undefined;
 }) {
   const presence = usePresence(m.user.id);
   const [confirm, setConfirm] = useState(false);
@@ -148,6 +158,11 @@ function MemberRow({
         </select>
       ) : (
         m.role !== "member" && <span className="rounded bg-zinc-100 px-1.5 py-0.5 text-xs text-zinc-600 dark:bg-zinc-800 dark:text-zinc-300">{m.role}</span>
+      )}
+      {onTip && (
+        <Button variant="ghost" className="min-h-7 px-2 py-0.5 text-xs" onClick={onTip} aria-label={`Tip ${m.user.display_name}`}>
+          ◈ Tip
+        </Button>
       )}
       {canRemove &&
         (confirm ? (

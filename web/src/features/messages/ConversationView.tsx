@@ -17,6 +17,8 @@ import { UploadTray } from "../media/UploadTray";
 import { useUploads, type Uploader } from "../media/useUploads";
 import { Composer, type ComposerHandle } from "./Composer";
 import { useBlock, useReportMessage } from "../moderation/queries";
+import { TipDialog, type TipTarget } from "../tips/TipDialog";
+import { TipLines } from "../tips/TipLines";
 import { MessageList } from "./MessageList";
 import { useDeleteMessage, useEditMessage, useReact } from "./queries";
 import { timelineKey } from "./timeline";
@@ -143,6 +145,14 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
   const block = useBlock();
   const onReport = useCallback((mid: number, reason: string) => report.mutateAsync({ id: mid, reason }), [report]);
   const onBlock = useCallback((uid: number) => block.mutate({ userId: uid, block: true }, { onError: fail }), [block]);
+  const [tipTarget, setTipTarget] = useState<TipTarget | null>(null);
+  const onTip = useCallback(
+    (m: Message) => {
+      if (m.sender_id !== null) setTipTarget({ conversationId: id, recipientId: m.sender_id, recipientName: nameOf(m.sender_id), messageId: m.id });
+    },
+    [id, nameOf],
+  );
+  const closeTip = useCallback(() => setTipTarget(null), []);
   const onLoadOlder = useCallback(() => {
     setLoadingOlder(true);
     setOlderError(null);
@@ -200,6 +210,14 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               {c.kind === "direct" ? (c.peer ? `@${c.peer.handle} · ${peerPresence ?? "offline"}` : "") : c.topic || `${c.member_count} members`}
             </p>
           </div>
+          {c.kind === "direct" && c.peer && isMember && !c.archived && (
+            <Button
+              variant="ghost"
+              onClick={() => c.peer && setTipTarget({ conversationId: id, recipientId: c.peer.id, recipientName: c.peer.display_name })}
+            >
+              <span aria-hidden="true">◈</span> Tip
+            </Button>
+          )}
           {c.kind !== "direct" && isMember && (
             <Link
               href={panel === "members" ? `/c/${id}` : `/c/${id}/members`}
@@ -254,7 +272,9 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               target={target}
               onReport={onReport}
               onBlock={onBlock}
+              onTip={c.archived ? undefined : onTip}
             />
+            <TipLines conversationId={id} messageId={null} nameOf={nameOf} myId={me?.id ?? 0} />
           </>
         )}
         {isMember && <TypingLine conversationId={id} nameOf={nameOf} />}
@@ -277,7 +297,13 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
         )}
         </DropZone>
       </section>
-      {panel === "members" && isMember && <MembersPanel conversation={c} />}
+      {panel === "members" && isMember && (
+        <MembersPanel
+          conversation={c}
+          onTip={c.archived ? undefined : (uid, name) => setTipTarget({ conversationId: id, recipientId: uid, recipientName: name })}
+        />
+      )}
+      {tipTarget && <TipDialog target={tipTarget} onClose={closeTip} />}
     </div>
   );
 }

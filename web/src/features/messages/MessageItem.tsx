@@ -5,6 +5,7 @@ import { formatFull, formatTime } from "../../lib/format";
 import { EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from "../../lib/icons";
 import { Avatar, Button, cx } from "../../lib/ui";
 import { MessageAttachments } from "../media/MessageAttachments";
+import { TipLines, TipTotals } from "../tips/TipLines";
 import { MessageBody } from "./MessageBody";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -30,6 +31,10 @@ export interface MessageItemProps {
   onReport?(id: number, reason: string): Promise<unknown>;
   /** Block the sender: no DMs or mentions either way, their messages hidden from me. */
   onBlock?(userId: number): void;
+  /** Tip the author of someone else's message (opens the tip dialog). */
+  onTip?(m: Message): void;
+  /** Names for the tip lines under the message. */
+  nameOf?(userId: number | null): string;
 }
 
 function MessageItemInner(p: MessageItemProps) {
@@ -133,6 +138,8 @@ function MessageItemInner(p: MessageItemProps) {
             })}
           </div>
         )}
+        {!m.deleted && <TipTotals totals={m.tips} />}
+        {p.nameOf && <TipLines conversationId={m.conversation_id} messageId={m.id} nameOf={p.nameOf} myId={p.myId} />}
         {reporting && p.onReport && (
           <ReportBox
             onCancel={() => setReporting(false)}
@@ -206,6 +213,11 @@ function MessageItemInner(p: MessageItemProps) {
             <ActionButton label="Add reaction" onClick={() => setPicker((v) => !v)} expanded={picker}>
               <SmileIcon />
             </ActionButton>
+            {other && p.onTip && (
+              <ActionButton label={`Tip ${p.senderName}`} onClick={() => { setActions(false); p.onTip?.(m); }}>
+                <span aria-hidden="true">◈</span>
+              </ActionButton>
+            )}
             {p.mine && (
               <ActionButton label="Edit" onClick={() => { setActions(false); setEditing(true); }}>
                 <EditIcon />

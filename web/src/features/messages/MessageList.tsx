@@ -37,6 +37,7 @@ export interface MessageListProps {
   target?: number | null;
   onReport?(id: number, reason: string): Promise<unknown>;
   onBlock?(userId: number): void;
+  onTip?(m: Message): void;
 }
 
 export function MessageList(p: MessageListProps) {
@@ -193,6 +194,8 @@ export function MessageList(p: MessageListProps) {
                 onReact={p.onReact}
                 onReport={p.onReport}
                 onBlock={p.onBlock}
+                onTip={p.onTip}
+                nameOf={p.nameOf}
               />
             </Fragment>
           );

@@ -8,6 +8,7 @@ import type { ApiClient, Conversation, Member } from "../../api/client";
 import type { ConversationEvent, RealtimeClient } from "../../realtime";
 import { conversationKey, conversationsKey, conversationTitle, membersKey, removeConversationCaches } from "../conversations/queries";
 import { refreshPresence, setPresence } from "../conversations/presence";
+import { recordTip } from "../tips/store";
 import { showNotification } from "./notifications";
 import { messageFromAck, type Timelines } from "./timeline";
 import { clearTyping, noteTyping } from "./typing";
@@ -89,6 +90,14 @@ export function attachSync(o: SyncOptions): () => void {
       case "reaction.added":
       case "reaction.removed":
         timelines.applyEvent(ev);
+        updateListed(cid, ev.seq, (c) => c);
+        return;
+      case "tip.pending":
+      case "tip.confirmed":
+      case "tip.failed":
+      case "tip.expired":
+        timelines.applyEvent(ev);
+        recordTip(qc, ev.data);
         updateListed(cid, ev.seq, (c) => c);
         return;
       case "member.joined":

@@ -113,6 +113,15 @@ export function applyEvent(t: Timeline, ev: ConversationEvent): Timeline {
         return { ...m, reactions };
       });
     }
+    case "tip.pending":
+    case "tip.confirmed":
+    case "tip.failed":
+    case "tip.expired": {
+      // Every settled change carries the message's confirmed totals after it (a reorg can lower them).
+      const { message_id, message_totals } = ev.data;
+      if (message_id === null || message_totals === undefined) return t;
+      return mapMessage(t, message_id, (m) => (m.deleted ? m : { ...m, tips: message_totals }));
+    }
     default:
       return t;
   }
