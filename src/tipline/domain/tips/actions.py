@@ -171,6 +171,11 @@ async def do_report_tx(rt: Runtime, *, user_id: int, intent_id: str, tx_hash: st
             values={"tx_hash": tx_hash, "expires_at": _expiry(rt)},
         )
         if changed is None:
+            # The watcher got there first: it found this very transaction on-chain by its intent
+            # id (read committed: this statement sees what it committed). Same hash, same answer.
+            again = await access_own_intent(uow.conn, user_id=user_id, intent_id=intent_id)
+            if again["tx_hash"] == tx_hash:
+                return _out(again)
             raise Conflict("this tip changed meanwhile; read it again", code="tip_changed")
     _notify(rt, changed)
     return _out(changed)
