@@ -133,6 +133,14 @@ def write_result(result: dict[str, Any], out_dir: Path, name: str) -> Path:
     return path
 
 
+def publish(result: dict[str, Any], out_dir: Path, name: str, chart: Callable[[dict[str, Any], Path], None]) -> None:
+    """Every benchmark's ending: the JSON and the PNG in ``out_dir``, and the JSON last on stdout."""
+    path = write_result(result, out_dir, name)
+    chart(result, out_dir / f"{name}.png")
+    log(f"wrote {path} and {path.with_suffix('.png')}")
+    print(json.dumps(result, separators=(",", ":")))
+
+
 # --- database ---------------------------------------------------------------------------------
 
 

@@ -39,7 +39,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import orjson
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,11 +52,11 @@ from common import (
     install_sigterm_handler,
     log,
     percentile,
+    publish,
     rounded,
     run_facts,
     sign_up_users,
     wait_server_idle,
-    write_result,
 )
 
 # The sends benchmark's workload, reused as it is.
@@ -381,10 +380,7 @@ def main() -> None:
         parser.error("--clients must be an even number >= 2")
     install_sigterm_handler()
     result = uvloop.run(run(args))
-    path = write_result(result, args.out, "search")
-    chart(result, args.out / "search.png")
-    log(f"wrote {path} and {path.with_suffix('.png')}")
-    print(orjson.dumps(result).decode())
+    publish(result, args.out, "search", chart)
 
 
 if __name__ == "__main__":

@@ -50,11 +50,11 @@ from common import (
     machine_cpu_between,
     own_cpu_seconds,
     percentile,
+    publish,
     rounded,
     run_facts,
     sign_up_users,
     wait_server_idle,
-    write_result,
 )
 
 TARGET_ACKS_PER_S = 2000
@@ -335,10 +335,7 @@ def main() -> None:
         parser.error("--clients must be an even number >= 2")
     install_sigterm_handler()
     result = uvloop.run(run(args))
-    path = write_result(result, args.out, "sends")
-    chart(result, args.out / "sends.png")
-    log(f"wrote {path} and {path.with_suffix('.png')}")
-    print(orjson.dumps(result).decode())
+    publish(result, args.out, "sends", chart)
 
 
 if __name__ == "__main__":
