@@ -213,7 +213,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     workload = Workload(clients=args.clients, conversations=args.conversations, rate=args.rate)
     facts = run_facts()
     log(f"setup: {args.clients} clients, {args.conversations} conversations, {args.rate}/s over 3 nodes")
-    async with chaos_cluster(workload) as (chaos, pg, _redis):
+    # The chaos clients do not refresh their access token as the web client does; it must outlive
+    # the run, or every reconnect after the default 15 minutes fails with token_expired.
+    ttl = str(int(duration_s) + 3600)
+    async with chaos_cluster(workload, ACCESS_TOKEN_TTL_S=ttl) as (chaos, pg, _redis):
         database = chaos.cluster.database_url.rsplit("/", 1)[1]
         soak = Soak(chaos, pg.admin_url, database, args.sample_s)
         log(f"soak for {args.duration_min} min, kill every {args.kill_every_min} min, sample every {args.sample_s} s")

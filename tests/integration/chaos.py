@@ -599,12 +599,13 @@ async def restart_postgres_scenario(chaos: Chaos, pg: OwnPostgres) -> dict[str, 
 
 
 @contextlib.asynccontextmanager
-async def chaos_cluster(workload: Workload) -> AsyncIterator[tuple[Chaos, OwnPostgres, RedisServer]]:
-    """A PostgreSQL and a Redis of the run's own, a 3-node cluster on them, the clients connected."""
+async def chaos_cluster(workload: Workload, **env: str) -> AsyncIterator[tuple[Chaos, OwnPostgres, RedisServer]]:
+    """A PostgreSQL and a Redis of the run's own, a 3-node cluster on them (``env`` on top of
+    CHAOS_ENV), the clients connected."""
     async with (
         own_postgres() as pg,
         redis_server() as redis,
-        running_cluster(3, redis_url=redis.url, admin_url=pg.admin_url, **CHAOS_ENV) as cluster,
+        running_cluster(3, redis_url=redis.url, admin_url=pg.admin_url, **(CHAOS_ENV | env)) as cluster,
     ):
         run = Chaos(cluster, workload)
         await run.setup()
