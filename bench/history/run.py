@@ -101,13 +101,14 @@ async def read_pages(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     db = BenchDatabase(args.database_url)
     url = await db.create()
+    prefix = f"tipline-bench-{uuid.uuid4().hex[:8]}:"
     try:
         await upgrade_async(url)
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             database_url=url,
             redis_url=args.redis_url,
-            bus_channel_prefix=f"tipline-bench-{uuid.uuid4().hex[:8]}:",
+            bus_channel_prefix=prefix,
             rate_limits=False,
             argon2_time_cost=1,
             argon2_memory_kib=8192,
@@ -182,6 +183,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return result
     finally:
         await db.drop()
+        # The cache's keys carry the run's prefix: leave the shared Redis as it was found.
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(args.redis_url)
+        try:
+            async for key in redis.scan_iter(match=f"{prefix}*"):
+                await redis.delete(key)
+        finally:
+            await redis.aclose()
 
 
 def main() -> None:
