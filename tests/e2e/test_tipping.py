@@ -24,7 +24,7 @@ from tests.chain.tipping import mint
 from tests.e2e.conftest import E2EServer, People, Person
 from tests.nodes import node_process
 from tipline.chain.anvil import DEV_ACCOUNTS, Anvil, start_anvil
-from tipline.chain.deploy import deploy
+from tipline.chain.deploy import deploy_dev_chain
 from tipline.chain.rpc import Rpc
 
 CONFIRMATIONS = 2
@@ -60,7 +60,8 @@ async def chain_rpc(tip_anvil: Anvil) -> AsyncIterator[Rpc]:
 
 @pytest.fixture(scope="module")
 async def contracts(chain_rpc: Rpc) -> Deployment:
-    return Deployment(jar=await deploy(chain_rpc, "TipJar"), token=await deploy(chain_rpc, "DemoToken", "Demo", "TIP"))
+    deployed = await deploy_dev_chain(chain_rpc)  # the same contracts `tipline dev` deploys
+    return Deployment(jar=deployed.tip_contract, token=deployed.demo_token)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import User, signup
 from tests.nodes import NodeProcess, node_process
 from tipline.chain.anvil import start_anvil
-from tipline.chain.deploy import deploy
+from tipline.chain.deploy import deploy_dev_chain
 from tipline.chain.rpc import Rpc
 
 LiveNode = NodeProcess
@@ -28,8 +28,7 @@ async def live_node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[L
     chain = start_anvil()
     rpc = Rpc(chain.url)
     try:
-        jar = await deploy(rpc, "TipJar")
-        token = await deploy(rpc, "DemoToken", "Tipline Demo", "TIP")
+        deployed = await deploy_dev_chain(rpc)  # what `tipline dev` deploys: TipJar and the demo token
         log = tmp_path_factory.mktemp("security") / "node.log"
         command = [sys.executable, "-m", "tipline.cli", "serve", "--migrate"]
         # info, so that anything the node logs about a failure is in the file the tests read.
@@ -41,8 +40,8 @@ async def live_node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[L
             WEB_DIST=str(tmp_path_factory.mktemp("noweb")),
             CHAIN_RPC_URL=chain.url,
             CHAIN_ID=str(chain.chain_id),
-            TIP_CONTRACT_ADDRESS=jar,
-            TIP_TOKENS=f"TIP:{token}:18",
+            TIP_CONTRACT_ADDRESS=deployed.tip_contract,
+            TIP_TOKENS=f"TIP:{deployed.demo_token}:18",
         ) as node:
             yield node
     finally:

@@ -192,7 +192,9 @@ async def do_set_active(rt: Runtime, *, user_id: int, target_id: int, active: bo
 async def do_grant_admin(rt: Runtime, *, login: str, admin: bool = True) -> int:
     """Make an account a server admin (the `tipline admin grant` command); returns its id."""
     async with rt.engine.begin() as conn:
-        row = await repo.grant_admin(conn, login=login, admin=admin)
-    if row is None:
-        raise NotFound(f"no account with handle or email {login!r}", code="user_not_found")
-    return int(row["id"])
+        user_id = await repo.user_id_by_login(conn, login=login)
+        if user_id is None:
+            raise NotFound(f"no account with handle or email {login!r}", code="user_not_found")
+        # The one place that sets the flag (accounts), shared with `tipline admin create`.
+        await accounts_repo.set_admin(conn, user_id=user_id, is_admin=admin)
+    return user_id

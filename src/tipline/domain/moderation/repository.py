@@ -241,9 +241,9 @@ async def set_active(conn: AsyncConnection, *, user_id: int, active: bool) -> bo
     return (await conn.execute(stmt)).first() is not None
 
 
-async def grant_admin(conn: AsyncConnection, *, login: str, admin: bool) -> RowMapping | None:
-    """Make (or unmake) a server admin by @handle or email."""
+async def user_id_by_login(conn: AsyncConnection, *, login: str) -> int | None:
+    """The account an operator names by @handle or email."""
     login = login.strip().lower()
     where = users.c.email == login if "@" in login[1:] else users.c.handle == login.removeprefix("@")
-    stmt = update(users).where(where).values(is_admin=admin).returning(users.c.id, users.c.handle)
-    return (await conn.execute(stmt)).mappings().first()
+    found = (await conn.execute(select(users.c.id).where(where))).scalar()
+    return None if found is None else int(found)
