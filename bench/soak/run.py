@@ -210,13 +210,13 @@ def series(soak: Soak, key: str) -> dict[str, Any]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     duration_s = args.duration_min * 60
     every_s = args.kill_every_min * 60
-    workload = Workload(clients=args.clients, conversations=args.conversations, rate=args.rate)
+    workload = Workload(
+        clients=args.clients, conversations=args.conversations, rate=args.rate, refresh_every_s=args.refresh_every_s
+    )
     facts = run_facts()
     log(f"setup: {args.clients} clients, {args.conversations} conversations, {args.rate}/s over 3 nodes")
-    # The chaos clients do not refresh their access token as the web client does; it must outlive
-    # the run, or every reconnect after the default 15 minutes fails with token_expired.
-    ttl = str(int(duration_s) + 3600)
-    async with chaos_cluster(workload, ACCESS_TOKEN_TTL_S=ttl) as (chaos, pg, _redis):
+    # The clients renew their access tokens as the web client does, so tokens expire during the run.
+    async with chaos_cluster(workload, ACCESS_TOKEN_TTL_S=str(args.token_ttl_s)) as (chaos, pg, _redis):
         database = chaos.cluster.database_url.rsplit("/", 1)[1]
         soak = Soak(chaos, pg.admin_url, database, args.sample_s)
         log(f"soak for {args.duration_min} min, kill every {args.kill_every_min} min, sample every {args.sample_s} s")
@@ -354,6 +354,8 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=150)
     p.add_argument("--conversations", type=int, default=30)
     p.add_argument("--rate", type=float, default=25.0, help="messages per second over all clients")
+    p.add_argument("--token-ttl-s", type=int, default=900, help="access token lifetime on the nodes")
+    p.add_argument("--refresh-every-s", type=float, default=600.0, help="how often each client renews its token")
     p.add_argument("--sample-s", type=float, default=30.0, help="seconds between RSS/fd/connection samples")
     p.add_argument(
         "--drift-from-s", type=float, default=None, help="start of the first drift window (default min(600, run/4))"

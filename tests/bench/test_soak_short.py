@@ -20,6 +20,8 @@ def run_soak(out: Path) -> tuple[int, str, str]:
         str(ROOT / "bench" / "soak" / "run.py"),
         *("--duration-min", "1", "--kill-every-min", "0.4", "--sample-s", "3"),
         *("--clients", "12", "--conversations", "3", "--rate", "5", "--out", str(out)),
+        # Tokens expire within the run: the clients must renew them to reconnect after each kill.
+        *("--token-ttl-s", "15", "--refresh-every-s", "8"),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -46,6 +48,7 @@ def test_soak_short_form(tmp_path: Path) -> None:
     assert result["duplicates"] == 0 and result["conflicting_deliveries"] == 0
     assert result["order_violations"] == 0 and result["never_acked"] == 0
     assert result["invariants_passed"] is True
+    assert result["token_refreshes"] >= 12
 
     # A kill at 24 s and at 48 s, each of a node other than node1, each restarted as a new process.
     kills = result["kills"]

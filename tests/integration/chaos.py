@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.bus.cluster import RedisServer, free_ports, redis_server
-from tests.helpers import User, create_conversation, signup
+from tests.helpers import PASSWORD, User, create_conversation, signup
 from tests.integration.cluster_proc import ClusterProc, running_cluster
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -144,19 +144,42 @@ class Member:
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _stop: bool = False
+    # Like the web client: the access token is renewed with the refresh token before it runs out,
+    # and at once when a socket is closed as unauthorized.
+    api_url: str | None = None
+    refresh_every_s: float = 600.0
+    refreshes: int = 0
+    _token_at: float = field(default_factory=time.monotonic)
+    _token_stale: bool = False
+    _renewer: asyncio.Task[None] | None = None
+    _renewing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    signins: int = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
+        if self.api_url is not None:
+            self._renewer = asyncio.create_task(self._renew_forever())
+
+    async def _renew_forever(self) -> None:
+        while not self._stop:
+            await asyncio.sleep(max(0.0, self._token_at + self.refresh_every_s - time.monotonic()) + 0.01)
+            try:
+                await self._refresh()
+            except (httpx.HTTPError, OSError):
+                # The node behind the balancer may be the one just killed: try again shortly.
+                self._token_stale = True
+                await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
         self._stop = True
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 await self.conn.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+        for task in (self._task, self._renewer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def _open(self) -> ClientConnection:
         url = self.direct_url or self.ws_url
@@ -179,6 +202,8 @@ class Member:
         backoff = 0.05
         while not self._stop:
             try:
+                if self._token_stale or time.monotonic() - self._token_at > self.refresh_every_s:
+                    await self._refresh()
                 self.conn = await self._open()
             except (OSError, TimeoutError, ConnectionClosed, Exception):
                 await asyncio.sleep(backoff + random.random() * backoff)
@@ -191,11 +216,29 @@ class Member:
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else 1006
                 self.closes[code] = self.closes.get(code, 0) + 1
+                self._token_stale = self._token_stale or code == 4001
             except (OSError, TimeoutError):
                 self.closes[1006] = self.closes.get(1006, 0) + 1
             self._connected.clear()
             if not self._stop and self._disconnected_at is None:
                 self._disconnected_at = time.monotonic()
+
+    async def _refresh(self) -> None:
+        """Trade the refresh token for a new pair (the old one is spent: rotation)."""
+        if self.api_url is None:
+            return
+        async with self._renewing, httpx.AsyncClient(base_url=self.api_url, timeout=10) as api:
+            r = await api.post("/auth/refresh", json={"refresh_token": self.user.refresh_token})
+            if r.status_code == 401:
+                # A node killed after rotating but before answering leaves this client the spent
+                # token, whose reuse ends the session: sign in again, as the web client would.
+                r = await api.post("/auth/signin", json={"email": self.user.email, "password": PASSWORD})
+                self.signins += 1
+            r.raise_for_status()
+            pair = r.json()
+            self.user.token, self.user.refresh_token = pair["access_token"], pair["refresh_token"]
+            self._token_at, self._token_stale = time.monotonic(), False
+            self.refreshes += 1
 
     async def _session(self, conn: ClientConnection) -> None:
         self._resuming.clear()
@@ -302,6 +345,7 @@ class Workload:
     clients: int = 30
     conversations: int = 6
     rate: float = 10.0  # messages per second over all clients
+    refresh_every_s: float = 600.0  # each client renews its access token this often
 
     @property
     def per_conversation(self) -> int:
@@ -326,7 +370,15 @@ class Chaos:
                 cid = (await create_conversation(api, group[0], "group", group[1:]))["id"]
                 self.conversations.append(cid)
                 for u in group:
-                    self.members.append(Member(u, [cid], self.cluster.ws_url))
+                    self.members.append(
+                        Member(
+                            u,
+                            [cid],
+                            self.cluster.ws_url,
+                            api_url=self.cluster.url,
+                            refresh_every_s=self.workload.refresh_every_s,
+                        )
+                    )
         for m in self.members:
             m.start()
         async with asyncio.timeout(60):
@@ -437,6 +489,8 @@ class Chaos:
             "conflicting_deliveries": sum(m.conflicts for m in self.members) + wrong,
             "order_violations": sum(m.order_violations for m in self.members),
             "never_acked": unacked,
+            "token_refreshes": sum(m.refreshes for m in self.members),
+            "signins_after_refresh_refused": sum(m.signins for m in self.members),
         }
 
 
@@ -527,7 +581,14 @@ async def slow_reader_scenario(chaos: Chaos, *, messages: int = 2500) -> dict[st
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", int(node.url.rsplit(":", 1)[1])))
     stalled = Member(
-        slow.user, slow.conversations, chaos.cluster.ws_url, last=dict(slow.last), seen=slow.seen, acked=slow.acked
+        slow.user,
+        slow.conversations,
+        chaos.cluster.ws_url,
+        last=dict(slow.last),
+        seen=slow.seen,
+        acked=slow.acked,
+        api_url=slow.api_url,
+        refresh_every_s=slow.refresh_every_s,
     )
     stalled.sock, stalled.direct_url = sock, node.ws_url
     chaos.members[0] = stalled
