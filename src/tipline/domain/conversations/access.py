@@ -8,22 +8,25 @@ that does not exist. Only a public channel (listed in the directory anyway) answ
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.conversations import repository as repo
 from tipline.errors import Conflict, Forbidden, NotFound
 
+# A row as SQLAlchemy returns it, or the same columns gathered from a wider query.
+Row = Mapping[Any, Any]
 MANAGERS = frozenset({"owner", "admin"})
 NOT_FOUND = "conversation not found"
 
 
 @dataclass(frozen=True)
 class ConversationAccess:
-    conversation: RowMapping
-    member: RowMapping | None
+    conversation: Row
+    member: Row | None
 
     @property
     def role(self) -> str | None:
@@ -38,19 +41,32 @@ async def access_conversation(
     if conv is None:
         raise NotFound(NOT_FOUND)
     member = await repo.membership(conn, conversation_id=conversation_id, user_id=user_id)
+    return visible(conv, member)
+
+
+def visible(conv: Row | None, member: Row | None) -> ConversationAccess:
+    """The rule of ``access_conversation``, for callers that read both rows in one query."""
+    if conv is None:
+        raise NotFound(NOT_FOUND)
     if member is None and conv["kind"] != "public":
         raise NotFound(NOT_FOUND)
     return ConversationAccess(conversation=conv, member=member)
+
+
+def as_member(access: ConversationAccess) -> ConversationAccess:
+    """The rule of ``access_member`` on an access already found visible."""
+    if access.member is None:
+        raise Forbidden("join this channel first", code="not_a_member")
+    return access
 
 
 async def access_member(
     conn: AsyncConnection, *, user_id: int, conversation_id: int, for_update: bool = False
 ) -> ConversationAccess:
     """The caller must be a current member (reading messages, sending, reacting...)."""
-    access = await access_conversation(conn, user_id=user_id, conversation_id=conversation_id, for_update=for_update)
-    if access.member is None:
-        raise Forbidden("join this channel first", code="not_a_member")
-    return access
+    return as_member(
+        await access_conversation(conn, user_id=user_id, conversation_id=conversation_id, for_update=for_update)
+    )
 
 
 def require_manager(access: ConversationAccess) -> None:

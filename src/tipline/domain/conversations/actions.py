@@ -19,6 +19,7 @@ from tipline.domain.accounts.schemas import UserOut
 from tipline.domain.conversations import repository as repo
 from tipline.domain.conversations.access import (
     NOT_FOUND,
+    Row,
     access_conversation,
     access_member,
     require_manager,
@@ -43,7 +44,7 @@ def _user(row: RowMapping) -> dict[str, Any]:
     return {"id": row["id"], "handle": row["handle"], "display_name": row["display_name"]}
 
 
-def _conversation_out(row: RowMapping, *, member_count: int, peer: RowMapping | None = None) -> ConversationOut:
+def _conversation_out(row: Row, *, member_count: int, peer: RowMapping | None = None) -> ConversationOut:
     last = None
     if row.get("lm_id") is not None:
         deleted = row["lm_deleted_at"] is not None
@@ -84,7 +85,7 @@ async def _durable(
 
 
 async def _add_members(
-    conn: AsyncConnection, outbox: Outbox, *, conv: RowMapping, user_ids: list[int], role: str, by: int
+    conn: AsyncConnection, outbox: Outbox, *, conv: Row, user_ids: list[int], role: str, by: int
 ) -> None:
     conversation_id = conv["id"]
     for uid in user_ids:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tipline.domain.conversations.access import MANAGERS, ConversationAccess, access_member
+from tipline.domain.conversations.access import MANAGERS, ConversationAccess, access_member, as_member, visible
 from tipline.domain.messages import repository as repo
 from tipline.errors import DomainError, Forbidden, NotFound
 
@@ -40,6 +40,14 @@ async def access_message(
         assert fresh is not None
         msg = fresh
     return MessageAccess(message=msg, conversation=conv)
+
+
+async def access_reader(
+    conn: AsyncConnection, *, user_id: int, conversation_id: int
+) -> tuple[ConversationAccess, frozenset[int]]:
+    """``access_member``, and the senders hidden from the reader (whom they blocked), in one query."""
+    conv, member, hidden = await repo.reader_view(conn, conversation_id=conversation_id, user_id=user_id)
+    return as_member(visible(conv, member)), hidden
 
 
 def require_author(access: MessageAccess, user_id: int) -> None:

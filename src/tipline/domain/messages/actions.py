@@ -18,7 +18,7 @@ from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_event, encode_sender_event, event_frame
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
 from tipline.domain.conversations import repository as conv_repo
-from tipline.domain.conversations.access import access_member, require_not_archived
+from tipline.domain.conversations.access import require_not_archived
 from tipline.domain.media import repository as media_repo
 from tipline.domain.media.actions import purge_uploads
 from tipline.domain.media.schemas import attachment_dict
@@ -26,6 +26,7 @@ from tipline.domain.messages import cache as mcache
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages.access import (
     access_message,
+    access_reader,
     require_author,
     require_author_or_manager,
     require_not_deleted,
@@ -262,9 +263,8 @@ async def get_history(
 ) -> HistoryPage:
     limit = max(1, min(limit, rt.settings.history_page_max))
     async with rt.engine.connect() as conn:
-        access = await access_member(conn, user_id=user_id, conversation_id=conversation_id)
         # The cache and the page query keep one copy for everyone; the reader's blocks apply last.
-        hidden = await hidden_senders(conn, viewer_id=user_id)
+        access, hidden = await access_reader(conn, user_id=user_id, conversation_id=conversation_id)
         if rt.cache is None:
             rows = await _history_rows(conn, conversation_id=conversation_id, before=before, after=after, limit=limit)
     if rt.cache is not None:
@@ -410,12 +410,11 @@ async def replay_since(rt: Runtime, *, user_id: int, conversation_id: int, since
     the recent-message cache when it holds everything after ``since``.
     """
     async with rt.engine.connect() as conn:
-        access = await access_member(conn, user_id=user_id, conversation_id=conversation_id)
+        access, hidden = await access_reader(conn, user_id=user_id, conversation_id=conversation_id)
         last_seq = int(access.conversation["last_seq"])
         since = min(max(since, 0), last_seq)
         if last_seq - since > rt.settings.replay_limit:
             return ReplayOut(conversation_id=conversation_id, last_seq=last_seq, reload=True, events=[])
-        hidden = await hidden_senders(conn, viewer_id=user_id)
         if rt.cache is None:
             frames = await _replay_frames(rt, conn, conversation_id=conversation_id, since=since)
     if rt.cache is not None:

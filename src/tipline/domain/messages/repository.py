@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import users
 from tipline.domain.conversations.models import conversations, members
+from tipline.domain.conversations.repository import CONV_COLS
 from tipline.domain.messages.models import messages, reactions
+from tipline.domain.moderation.models import blocks
 
 MSG_COLS = (
     messages.c.id,
@@ -170,6 +172,36 @@ async def reply_counts(conn: AsyncConnection, *, message_ids: Sequence[int]) -> 
         .group_by(messages.c.reply_to_id)
     )
     return {row[0]: row[1] for row in await conn.execute(stmt)}
+
+
+_MEMBER_LABELS = [c.label(f"member_{c.name}") for c in members.c]
+_HIDDEN = (
+    select(func.coalesce(func.array_agg(blocks.c.blocked_id), text("'{}'::bigint[]")))
+    .where(blocks.c.blocker_id == bindparam("reader"))
+    .scalar_subquery()
+)
+_READER_VIEW = (
+    select(*CONV_COLS, *_MEMBER_LABELS, _HIDDEN.label("hidden_ids"))
+    .select_from(
+        conversations.outerjoin(
+            members, (members.c.conversation_id == conversations.c.id) & (members.c.user_id == bindparam("reader"))
+        )
+    )
+    .where(conversations.c.id == bindparam("conversation"))
+)
+
+
+async def reader_view(
+    conn: AsyncConnection, *, conversation_id: int, user_id: int
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, frozenset[int]]:
+    """The conversation, the reader's membership and the senders the reader blocked, in one
+    round trip: what every history page and replay checks before reading messages."""
+    row = (await conn.execute(_READER_VIEW, {"reader": user_id, "conversation": conversation_id})).mappings().first()
+    if row is None:
+        return None, None, frozenset()
+    conv = {c.name: row[c.name] for c in CONV_COLS}
+    member = None if row["member_user_id"] is None else {c.name: row[f"member_{c.name}"] for c in members.c}
+    return conv, member, frozenset(row["hidden_ids"])
 
 
 async def history(
