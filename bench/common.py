@@ -200,11 +200,14 @@ class ServerProcess:
     Python process (the child), not from uv.
     """
 
-    def __init__(self, name: str, cmd: list[str], *, env: dict[str, str], port: int) -> None:
+    def __init__(
+        self, name: str, cmd: list[str], *, env: dict[str, str], port: int, health_path: str = "/healthz"
+    ) -> None:
         self.name = name
         self.cmd = cmd
         self.env = env
         self.port = port
+        self.health_path = health_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.server: psutil.Process | None = None
         self.extra: list[psutil.Process] = []  # processes it started that outlive it (embedded PostgreSQL)
@@ -225,7 +228,7 @@ class ServerProcess:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{self.base_url}/healthz").status_code == 200:
+                    if client.get(f"{self.base_url}{self.health_path}").status_code == 200:
                         break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{self.name} not healthy after {timeout:.0f}s:\n{self.log_tail()}")
