@@ -190,6 +190,17 @@ class BenchDatabase:
         log(f"dropped database {self.name}")
 
 
+def pg_backends_cpu_seconds(database: str) -> float:
+    """CPU used so far by the PostgreSQL backends connected to ``database`` (of the local server)."""
+    marker = f" {database} "
+    total = 0.0
+    for p in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        cmd = " ".join(p.info["cmdline"] or []) + " "
+        if p.info["name"] == "postgres" and marker in cmd and p.info["cpu_times"] is not None:
+            total += p.info["cpu_times"].user + p.info["cpu_times"].system
+    return total
+
+
 # --- servers ----------------------------------------------------------------------------------
 
 
@@ -364,13 +375,7 @@ class TiplineServer:
     def pg_cpu_seconds(self) -> float | None:
         """CPU used so far by the PostgreSQL backends serving this bench's database."""
         if self.db is not None:
-            marker = f" {self.db.name} "
-            total = 0.0
-            for p in psutil.process_iter(["name", "cmdline", "cpu_times"]):
-                cmd = " ".join(p.info["cmdline"] or []) + " "
-                if p.info["name"] == "postgres" and marker in cmd and p.info["cpu_times"] is not None:
-                    total += p.info["cpu_times"].user + p.info["cpu_times"].system
-            return total
+            return pg_backends_cpu_seconds(self.db.name)
         if self.process is not None and self.process.extra:
             # Embedded: the whole PostgreSQL of the temp data dir is ours (postmaster and children).
             total = 0.0

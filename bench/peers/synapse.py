@@ -47,7 +47,6 @@ from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
 import httpx
-import psutil
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 if str(BENCH_DIR) not in sys.path:
@@ -71,6 +70,7 @@ from common import (  # noqa: E402
     machine_cpu_between,
     own_cpu_seconds,
     percentile,
+    pg_backends_cpu_seconds,
     publish,
     rounded,
     run_facts,
@@ -111,17 +111,6 @@ sends = _load_sends()
 
 
 # --- measuring one side -------------------------------------------------------------------------
-
-
-def pg_backends_cpu_seconds(database: str) -> float:
-    """CPU used so far by the PostgreSQL backends connected to ``database``."""
-    marker = f" {database} "
-    total = 0.0
-    for p in psutil.process_iter(["name", "cmdline", "cpu_times"]):
-        cmd = " ".join(p.info["cmdline"] or []) + " "
-        if p.info["name"] == "postgres" and marker in cmd and p.info["cpu_times"] is not None:
-            total += p.info["cpu_times"].user + p.info["cpu_times"].system
-    return total
 
 
 @dataclass

@@ -9,14 +9,11 @@ generous timeout; later runs reuse it."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.bench.scripts import ROOT, run_bench_script
 from tests.conftest import ADMIN_URL
 
-ROOT = Path(__file__).resolve().parents[2]
 SIDE_KEYS = {
     "acked_messages_per_s",
     "ack_p50_ms",
@@ -31,21 +28,9 @@ SIDE_KEYS = {
 
 
 def test_synapse_comparison_short(tmp_path: Path) -> None:
-    cmd = [
-        sys.executable,
-        str(ROOT / "bench" / "peers" / "synapse.py"),
-        *("--clients", "4", "--duration", "2", "--warmup", "1"),
-        *("--database-url", ADMIN_URL, "--out", str(tmp_path)),
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        # SIGTERM, not SIGKILL: the script then stops both servers and drops both databases.
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
-        raise AssertionError(f"the short comparison took over 300 s: {stderr[-3000:]}") from None
-    assert proc.returncode == 0, stderr[-3000:]
+    args = ["--clients", "4", "--duration", "2", "--warmup", "1", "--database-url", ADMIN_URL, "--out", str(tmp_path)]
+    code, stdout, stderr = run_bench_script("peers/synapse.py", args, timeout=300)
+    assert code == 0, stderr[-3000:]
 
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result == json.loads((tmp_path / "peers-sends.json").read_text())
