@@ -190,6 +190,17 @@ class BenchDatabase:
         log(f"dropped database {self.name}")
 
 
+def pg_backends_cpu_seconds(database: str) -> float:
+    """CPU used so far by the PostgreSQL backends connected to ``database`` (of the local server)."""
+    marker = f" {database} "
+    total = 0.0
+    for p in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        cmd = " ".join(p.info["cmdline"] or []) + " "
+        if p.info["name"] == "postgres" and marker in cmd and p.info["cpu_times"] is not None:
+            total += p.info["cpu_times"].user + p.info["cpu_times"].system
+    return total
+
+
 # --- servers ----------------------------------------------------------------------------------
 
 
@@ -200,11 +211,14 @@ class ServerProcess:
     Python process (the child), not from uv.
     """
 
-    def __init__(self, name: str, cmd: list[str], *, env: dict[str, str], port: int) -> None:
+    def __init__(
+        self, name: str, cmd: list[str], *, env: dict[str, str], port: int, health_path: str = "/healthz"
+    ) -> None:
         self.name = name
         self.cmd = cmd
         self.env = env
         self.port = port
+        self.health_path = health_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.server: psutil.Process | None = None
         self.extra: list[psutil.Process] = []  # processes it started that outlive it (embedded PostgreSQL)
@@ -225,7 +239,7 @@ class ServerProcess:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{self.base_url}/healthz").status_code == 200:
+                    if client.get(f"{self.base_url}{self.health_path}").status_code == 200:
                         break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{self.name} not healthy after {timeout:.0f}s:\n{self.log_tail()}")
@@ -361,13 +375,7 @@ class TiplineServer:
     def pg_cpu_seconds(self) -> float | None:
         """CPU used so far by the PostgreSQL backends serving this bench's database."""
         if self.db is not None:
-            marker = f" {self.db.name} "
-            total = 0.0
-            for p in psutil.process_iter(["name", "cmdline", "cpu_times"]):
-                cmd = " ".join(p.info["cmdline"] or []) + " "
-                if p.info["name"] == "postgres" and marker in cmd and p.info["cpu_times"] is not None:
-                    total += p.info["cpu_times"].user + p.info["cpu_times"].system
-            return total
+            return pg_backends_cpu_seconds(self.db.name)
         if self.process is not None and self.process.extra:
             # Embedded: the whole PostgreSQL of the temp data dir is ours (postmaster and children).
             total = 0.0
