@@ -52,6 +52,9 @@ def make_settings(**overrides: object) -> Settings:
         "rate_limits": False,
         # Local media objects of this test run, never in the checkout's DATA_DIR.
         "media_dir": MEDIA_DIR,
+        # The suite builds hundreds of apps in one process: frozen objects of finished ones would
+        # never be collected.
+        "gc_freeze": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
