@@ -32,6 +32,9 @@ from tipline.domain.tables import __all__ as TABLES
 from tipline.runtime import Runtime
 from tipline.storage.migrate import upgrade_async
 
+# The chain fixtures (anvil, rpc, dev_chain) serve tests/chain, tests/e2e and any other package.
+pytest_plugins = ["tests.chain_fixtures"]
+
 MEDIA_DIR = Path(tempfile.gettempdir()) / f"tipline-test-media-{os.getpid()}"
 ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

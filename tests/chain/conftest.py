@@ -1,37 +1,17 @@
-"""A real anvil node per test module (it starts in well under a second)."""
+"""The chain tests' server: a Tipline on the module's anvil (tests/chain_fixtures.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
+from tests.chain_fixtures import Deployment
 from tests.conftest import Server, free_port, make_settings, run_server
-from tipline.chain.anvil import Anvil, start_anvil
+from tipline.chain.anvil import Anvil
 from tipline.chain.deploy import deploy
 from tipline.chain.rpc import Rpc
-
-
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[Anvil]:
-    node = start_anvil()
-    yield node
-    node.stop()
-
-
-@pytest.fixture(scope="module")
-async def rpc(anvil: Anvil) -> AsyncIterator[Rpc]:
-    client = Rpc(anvil.url)
-    yield client
-    await client.close()
-
-
-@dataclass
-class Deployment:
-    jar: str
-    token: str
 
 
 @pytest.fixture(scope="module")

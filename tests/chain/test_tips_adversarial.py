@@ -18,7 +18,6 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from tests.chain.conftest import Deployment
 from tests.chain.node import send_ok
 from tests.chain.tipping import (
     ETH,
@@ -32,6 +31,7 @@ from tests.chain.tipping import (
     report,
     state_of,
 )
+from tests.chain_fixtures import Deployment
 from tests.conftest import Server
 from tests.helpers import Ws, is_event
 from tipline.chain.abi import ZERO_ADDRESS, approve_data, encode_call, hexbytes, tip_native_data, tip_token_data

@@ -11,8 +11,8 @@ import time
 
 import httpx
 
-from tests.chain.conftest import Deployment
 from tests.chain.tipping import ETH, create_intent, make_room, mint, pay, report, state_of
+from tests.chain_fixtures import Deployment
 from tests.conftest import Server
 from tests.helpers import Ws, is_event, signup
 from tipline.chain.abi import ZERO_ADDRESS

@@ -13,7 +13,7 @@ import time
 
 import orjson
 
-from tests.chain.conftest import Deployment
+from tests.chain_fixtures import Deployment
 from tipline.chain.anvil import Anvil
 
 

@@ -11,7 +11,7 @@ and both browsers see the tip pending, then confirmed with its total on the mess
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,11 @@ import httpx
 import pytest
 from playwright.async_api import Locator, expect
 
-from tests.chain.conftest import Deployment
 from tests.chain.tipping import mint
+from tests.chain_fixtures import Deployment
 from tests.e2e.conftest import E2EServer, People, Person
 from tests.nodes import node_process
-from tipline.chain.anvil import DEV_ACCOUNTS, Anvil, start_anvil
-from tipline.chain.deploy import deploy_dev_chain
+from tipline.chain.anvil import DEV_ACCOUNTS, Anvil
 from tipline.chain.rpc import Rpc
 
 CONFIRMATIONS = 2
@@ -45,37 +44,17 @@ window.ethereum = {
 
 
 @pytest.fixture(scope="module")
-def tip_anvil() -> Iterator[Anvil]:
-    node = start_anvil()
-    yield node
-    node.stop()
-
-
-@pytest.fixture(scope="module")
-async def chain_rpc(tip_anvil: Anvil) -> AsyncIterator[Rpc]:
-    rpc = Rpc(tip_anvil.url)
-    yield rpc
-    await rpc.close()
-
-
-@pytest.fixture(scope="module")
-async def contracts(chain_rpc: Rpc) -> Deployment:
-    deployed = await deploy_dev_chain(chain_rpc)  # the same contracts `tipline dev` deploys
-    return Deployment(jar=deployed.tip_contract, token=deployed.demo_token)
-
-
-@pytest.fixture(scope="module")
 async def e2e_server(
-    web_dist: Path, tmp_path_factory: pytest.TempPathFactory, tip_anvil: Anvil, contracts: Deployment
+    web_dist: Path, tmp_path_factory: pytest.TempPathFactory, anvil: Anvil, dev_chain: Deployment
 ) -> AsyncIterator[E2EServer]:
     """This module's Tipline: the suite's e2e node, plus a chain (TipJar and a demo token on anvil)."""
-    jar, token = contracts.jar, contracts.token
+    jar, token = dev_chain.jar, dev_chain.token
     log = tmp_path_factory.mktemp("e2e-tips") / "server.log"
     command = [sys.executable, str(Path(__file__).with_name("launcher.py"))]
     env = {
         "WEB_DIST": str(web_dist),
-        "CHAIN_RPC_URL": tip_anvil.url,
-        "CHAIN_ID": str(tip_anvil.chain_id),
+        "CHAIN_RPC_URL": anvil.url,
+        "CHAIN_ID": str(anvil.chain_id),
         "TIP_CONTRACT_ADDRESS": jar,
         "TIP_TOKENS": f"TIP:{token}:18",
         "CHAIN_CONFIRMATIONS": str(CONFIRMATIONS),
@@ -145,11 +124,11 @@ async def linked_pair_in_dm(
 
 
 async def test_tip_a_message_in_eth_pending_then_confirmed_in_both_browsers(
-    people: People, tip_anvil: Anvil, chain_rpc: Rpc, wallet_http: httpx.AsyncClient, artifacts: Path
+    people: People, anvil: Anvil, rpc: Rpc, wallet_http: httpx.AsyncClient, artifacts: Path
 ) -> None:
-    ann, bob = await linked_pair_in_dm(people, tip_anvil, wallet_http, DEV_ACCOUNTS[1], DEV_ACCOUNTS[2])
+    ann, bob = await linked_pair_in_dm(people, anvil, wallet_http, DEV_ACCOUNTS[1], DEV_ACCOUNTS[2])
     ann_account = DEV_ACCOUNTS[1]
-    ann_balance = await chain_rpc.balance(ann_account)
+    ann_balance = await rpc.balance(ann_account)
 
     # Bob tips Ann's message through the UI; his wallet sends the transaction.
     message = tipped(bob)
@@ -170,9 +149,9 @@ async def test_tip_a_message_in_eth_pending_then_confirmed_in_both_browsers(
     await expect(ann.page.get_by_test_id("tip-line")).to_contain_text(f"{bob.display_name} tipped you 0.01 ETH")
     await expect(bob.page.get_by_test_id("tip-line")).to_contain_text(f"You tipped {ann.display_name} 0.01 ETH")
     await ann.page.screenshot(path=artifacts / "desktop-tip-pending.png")
-    assert await chain_rpc.balance(ann_account) == ann_balance + 10**16
+    assert await rpc.balance(ann_account) == ann_balance + 10**16
 
-    await chain_rpc.call("evm_mine")
+    await rpc.call("evm_mine")
     for person in (ann, bob):
         msg = tipped(person)
         await expect(msg.get_by_test_id("tip-line")).to_have_attribute("data-state", "confirmed", timeout=5_000)
@@ -186,11 +165,11 @@ async def test_tip_a_message_in_eth_pending_then_confirmed_in_both_browsers(
 
 
 async def test_tip_a_person_in_a_token_from_the_dm_header(
-    people: People, tip_anvil: Anvil, chain_rpc: Rpc, contracts: Deployment, wallet_http: httpx.AsyncClient
+    people: People, anvil: Anvil, rpc: Rpc, dev_chain: Deployment, wallet_http: httpx.AsyncClient
 ) -> None:
     """An ERC-20 tip: the wallet approves, then tips; the tip to a person shows under the timeline."""
-    ann, bob = await linked_pair_in_dm(people, tip_anvil, wallet_http, DEV_ACCOUNTS[3], DEV_ACCOUNTS[4])
-    await mint(chain_rpc, contracts.token, DEV_ACCOUNTS[3], 100 * 10**18)
+    ann, bob = await linked_pair_in_dm(people, anvil, wallet_http, DEV_ACCOUNTS[3], DEV_ACCOUNTS[4])
+    await mint(rpc, dev_chain.token, DEV_ACCOUNTS[3], 100 * 10**18)
 
     await ann.page.get_by_role("button", name="Tip", exact=True).click()
     dialog = ann.page.get_by_role("dialog", name=f"Tip {bob.display_name}")
@@ -206,6 +185,6 @@ async def test_tip_a_person_in_a_token_from_the_dm_header(
         await expect(line).to_contain_text(text)
         # A tip to a person is not on any message.
         await expect(person.page.get_by_test_id("message").get_by_test_id("tip-line")).to_have_count(0)
-    await chain_rpc.call("evm_mine")
+    await rpc.call("evm_mine")
     for person in (ann, bob):
         await expect(person.page.get_by_test_id("tip-line")).to_have_attribute("data-state", "confirmed", timeout=5_000)
