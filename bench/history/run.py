@@ -165,7 +165,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await read_pages(client, plan[:200], args.limit)  # warm-up (and the first fills)
             before = (stats.hits, stats.misses, stats.db_reads_saved, stats.fills)
             clock.times.clear()
-            profile = cProfile.Profile() if args.profile else None
+            profile = cProfile.Profile(time.process_time) if args.profile else None
             cpu0 = time.process_time()
             if profile is not None:
                 profile.enable()
