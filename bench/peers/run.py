@@ -276,8 +276,12 @@ def chart(result: dict[str, Any], path: Path) -> None:
     bars(
         axes[0],
         "deliveries_per_cpu_s",
-        f"Deliveries per server CPU-second\nvs Django {result['vs_django_channels']}x, "
-        f"vs socketio {result['vs_python_socketio']}x, 4 nodes/1 {result['four_nodes_vs_one']}",
+        "Deliveries per server CPU-second\n"
+        + ", ".join(
+            f"{label} {result[key] if result[key] is not None else 'n/a'}"
+            for label, key in (("vs Django", "vs_django_channels"), ("vs socketio", "vs_python_socketio"))
+        )
+        + f", 4 nodes/1 {result['four_nodes_vs_one'] if result['four_nodes_vs_one'] is not None else 'n/a'}",
     )
     ax = axes[1]
     x = range(len(names))

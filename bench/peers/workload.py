@@ -29,6 +29,7 @@ from common import (
     ServerProcess,
     TextSink,
     WSClient,
+    close_all,
     log,
     machine_cpu,
     machine_cpu_between,
@@ -190,15 +191,18 @@ class ServerSet:
     def add(self, kind: str, process: psutil.Process) -> None:
         self.processes.setdefault(kind, []).append(process)
 
-    def cpu_by_kind(self) -> dict[str, float]:
+    def _by_kind(self, read: Callable[[psutil.Process], float]) -> dict[str, float]:
         out: dict[str, float] = {}
         for kind, procs in self.processes.items():
             total = 0.0
             for p in procs:
                 with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    total += t.user + t.system
+                    total += read(p)
             out[kind] = total
+        return out
+
+    def cpu_by_kind(self) -> dict[str, float]:
+        out = self._by_kind(lambda p: sum(p.cpu_times()[:2]))  # user + system
         pg = self.postgres() if self.postgres is not None else None
         if pg is not None:
             out["postgres"] = pg
@@ -209,14 +213,7 @@ class ServerSet:
 
     def rss_by_kind(self) -> dict[str, int]:
         """Resident memory of the app processes and Redis (PostgreSQL's is mostly shared buffers)."""
-        out: dict[str, int] = {}
-        for kind, procs in self.processes.items():
-            total = 0
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            out[kind] = total
-        return out
+        return {k: int(v) for k, v in self._by_kind(lambda p: p.memory_info().rss).items()}
 
 
 async def wait_idle(meter: CpuMeter, *, below: float, timeout: float = 30.0) -> float:
@@ -380,8 +377,7 @@ async def measure(
         # (Django loads its session and auth middleware lazily) is not memory per connection.
         warm: list[WSClient] = []
         await connect_all(proto, min(10, members), into=warm)
-        for c in warm:
-            c.close()
+        close_all(warm)
         await wait_idle(servers, below=0.1)
         rss0 = servers.rss_by_kind()
         connect_s = await connect_all(proto, members, into=clients)
@@ -418,6 +414,5 @@ async def measure(
     finally:
         if beat is not None:
             await beat.stop()
-        for c in clients:
-            c.close()
+        close_all(clients)
         await asyncio.sleep(0.3)

@@ -6,30 +6,17 @@ form's business: a minute on a busy machine says nothing about them."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.runner import run_bench
 
 
 def run_soak(out: Path) -> tuple[int, str, str]:
-    cmd = [
-        sys.executable,
-        str(ROOT / "bench" / "soak" / "run.py"),
+    args = [
         *("--duration-min", "1", "--kill-every-min", "0.4", "--sample-s", "3"),
         *("--clients", "12", "--conversations", "3", "--rate", "5", "--out", str(out)),
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=115)
-    except subprocess.TimeoutExpired:
-        # SIGTERM, not SIGKILL: the run then stops the cluster, Redis and PostgreSQL it started.
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
-        raise AssertionError(f"the short soak took over 115 s: {stderr[-3000:]}") from None
-    return proc.returncode, stdout, stderr
+    return run_bench("soak/run.py", args, timeout=115)
 
 
 def test_soak_short_form(tmp_path: Path) -> None:
