@@ -231,7 +231,8 @@ def summarize(
         "machine_busy_pct": pick(lambda r: r["saturation"]["machine_busy_pct"]),
         "steal_pct": pick(lambda r: r["saturation"]["steal_pct"]),
         "other_processes_cpu_pct": pick(lambda r: r["saturation"]["other_processes_cpu_pct"]),
-        "lost_at_saturation": pick(lambda r: r["saturation"]["lost"]),
+        "lost_at_saturation": pick(lambda r: r["saturation"]["lost"] + r["saturation"]["unreturned"]),
+        "deliveries_missing": pick(lambda r: r["deliveries_missing"]),
         "closed_connections": pick(lambda r: r["saturation"]["closed_connections"]),
         "senders": args.senders,
         "window_per_sender": args.window,
@@ -295,13 +296,15 @@ def chart(result: dict[str, Any], path: Path) -> None:
     ax.legend()
     acked = dict(result["acked_per_s"])
     sends = result.get("sends") or {}
-    synapse_rate = (sends.get("synapse") or {}).get("acked_messages_per_s")
-    if synapse_rate is not None:
-        acked["synapse (sends)"] = synapse_rate
+    for side in ("tipline", "synapse"):  # the durable-send comparison, when it ran
+        figures = sends.get(side) or {}
+        rate = next((figures[k] for k in ("acked_messages_per_s", "acked_per_s") if k in figures), None)
+        if isinstance(rate, int | float):
+            acked[f"{side} (sends)"] = rate
     ax = axes[2]
     drawn = ax.bar(list(acked), [v or 0 for v in acked.values()], color=[palette.get(n, "#b04040") for n in acked])
     ax.bar_label(drawn, labels=[f"{v or 0:,.0f}" for v in acked.values()])
-    ax.set_title("Acknowledged messages/s at saturation\n(Tipline: ack frames; peers: own message back)")
+    ax.set_title("Acknowledged messages/s\n(Tipline: ack frames; peers: own message back; sends: Synapse run)")
     ax.yaxis.set_major_formatter(thousands)
     ax.tick_params(axis="x", labelrotation=20)
     bars(axes[3], "bytes_per_conn", "Server RSS per idle connection (bytes)\napp processes + Redis")
@@ -350,7 +353,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument("--senders", type=int, default=4, help="sender connections at saturation")
     parser.add_argument(
-        "--window", type=int, default=16, help="own messages each sender keeps in flight (4 x 16 = 64 in the room)"
+        "--window", type=int, default=64, help="own messages each sender keeps in flight (as bench/fanout)"
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of saturation before measuring")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured at saturation")

@@ -233,8 +233,9 @@ async def wait_idle(meter: CpuMeter, *, below: float, timeout: float = 30.0) -> 
 class ClosedLoop(Senders):
     """bench/fanout's senders (each keeps ``window`` of its own messages in flight), counting what
     acknowledges a send: Tipline's ack frame, or for the peers the sender's own message coming
-    back. A sender that gets nothing back for ``stall_s`` counts its in-flight messages as lost
-    and sends a fresh window, so a server that drops messages cannot stall the run."""
+    back. A sender that gets none of its own back for ``stall_s`` (10 s; even a slow server
+    returns some every second) counts its in-flight messages as lost and sends a fresh window,
+    so a server that drops messages cannot stall the run."""
 
     def __init__(
         self, clients: list[WSClient], make: PayloadFn, window: int, samples: Samples, ack_mark: bytes | None
@@ -259,7 +260,7 @@ class ClosedLoop(Senders):
 
         return sink
 
-    async def watchdog(self, stall_s: float = 3.0) -> None:
+    async def watchdog(self, stall_s: float = 10.0) -> None:
         while self.running:
             await asyncio.sleep(0.25)
             now = time.monotonic()
@@ -340,6 +341,9 @@ async def saturation(
         "lost_in_window": lost1 - lost0,
         "lost": group.lost,
         "stalls": group.stalls,
+        "sent": sum(group.sent),
+        # Own messages a sender never saw come back, once the senders stopped and waited for them.
+        "unreturned": sum(max(0, i) for i in group.inflight),
         "closed_connections": len(closed),
         "close_codes": sorted({c.close_code for c in closed if c.close_code is not None}),
         "errors": samples.errors,
@@ -388,7 +392,9 @@ async def measure(
         per_conn = sum(delta.values()) // members
         log(f"{proto.name}: {per_conn:,} bytes per connection ({ {k: v // members for k, v in delta.items()} })")
         meter = cast(ServerProcess, servers)  # fanout's latency phase reads cpu_seconds() (and .server to profile)
-        await latency_phase(clients, proto.make, meter, rate=10, duration=1, check=False, name=f"{proto.name}-warm")
+        warm = await latency_phase(
+            clients, proto.make, meter, rate=10, duration=1, check=False, name=f"{proto.name}-warm"
+        )
         latency = await latency_phase(
             clients,
             proto.make,
@@ -401,7 +407,13 @@ async def measure(
         sat = await saturation(
             clients, proto, servers, senders=senders, window=window, warmup=warmup, duration=duration
         )
+        # Every message of the run (both latency phases and saturation) should reach every member.
+        expected = members * (warm["messages"] + latency["messages"] + sat["sent"])
+        delivered = sum(c.events for c in clients)
+        log(f"{proto.name}: {delivered:,} of {expected:,} deliveries over the whole run")
         return {
+            "deliveries_expected": expected,
+            "deliveries_missing": expected - delivered,
             "bytes_per_conn": per_conn,
             "bytes_per_conn_by_kind": {k: v // members for k, v in delta.items()},
             "rss_before_connect_mib": {k: round(v / 2**20, 1) for k, v in rss0.items()},

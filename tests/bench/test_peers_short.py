@@ -35,6 +35,8 @@ def test_peers_short_form(tmp_path: Path) -> None:
         # No loss: every message of the latency phase reached every member, the sender included.
         assert lat["expected"] == lat["messages"] * 50
         assert lat["delivered"] == lat["expected"], target
+        # ... and so did every message of the whole run, saturation included.
+        assert r["deliveries_missing"] == 0 and sat["unreturned"] == 0 and sat["lost"] == 0, target
         assert lat["p50_ms"] is not None and lat["p99_ms"] >= lat["p50_ms"], target
         assert sat["deliveries_per_s"] > 0 and sat["deliveries_per_cpu_s"] > 0 and sat["acked_per_s"] > 0, target
         assert sat["closed_connections"] == 0 and sat["errors"] == [], target
