@@ -66,7 +66,7 @@ class SocketIOClient(PeerClient):
         self._phase_sink: TextSink | None = None
         super().__init__(index)
 
-    @property  # type: ignore[override]
+    @property
     def sink(self) -> TextSink:
         return self._engine_io
 
@@ -392,7 +392,7 @@ async def measure(
         per_conn = sum(delta.values()) // members
         log(f"{proto.name}: {per_conn:,} bytes per connection ({ {k: v // members for k, v in delta.items()} })")
         meter = cast(ServerProcess, servers)  # fanout's latency phase reads cpu_seconds() (and .server to profile)
-        warm = await latency_phase(
+        warm_phase = await latency_phase(
             clients, proto.make, meter, rate=10, duration=1, check=False, name=f"{proto.name}-warm"
         )
         latency = await latency_phase(
@@ -408,7 +408,7 @@ async def measure(
             clients, proto, servers, senders=senders, window=window, warmup=warmup, duration=duration
         )
         # Every message of the run (both latency phases and saturation) should reach every member.
-        expected = members * (warm["messages"] + latency["messages"] + sat["sent"])
+        expected = members * (warm_phase["messages"] + latency["messages"] + sat["sent"])
         delivered = sum(c.events for c in clients)
         log(f"{proto.name}: {delivered:,} of {expected:,} deliveries over the whole run")
         return {
