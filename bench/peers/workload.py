@@ -23,7 +23,6 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (
-    MARK,
     CpuMeter,
     Heartbeat,
     ServerProcess,
@@ -148,9 +147,6 @@ def socketio_protocol(port: int) -> Wire:
         return b"42" + orjson.dumps(["chat", body])
 
     return Wire("python_socketio", [port], "/socket.io/?EIO=4&transport=websocket", SocketIOClient, make)
-
-
-assert WSClient.mark == MARK  # Tipline's sockets count "message.created" events, as bench/fanout does
 
 
 async def connect_all(proto: Wire, n: int, *, into: list[WSClient], concurrency: int = 50) -> float:
