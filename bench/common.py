@@ -415,6 +415,7 @@ class TiplineServer:
             if p.proc is not None:  # stop() raised before it was done: kill by PID
                 with contextlib.suppress(OSError):
                     p.proc.kill()
+        self.process, self.processes = None, []
 
     async def stop(self) -> None:
         try:

@@ -124,7 +124,6 @@ async def bench_tipline(args: argparse.Namespace, redis: RedisServer) -> dict[st
                 continue
             if nodes != server.nodes:
                 await server.stop_nodes()
-                server.process = None
                 server.nodes = nodes
                 server.extra_env = {
                     "REDIS_URL": redis.url,
