@@ -109,7 +109,7 @@ def server_set(redis: RedisServer, apps: list[ServerProcess]) -> ServerSet:
 
 async def bench_tipline(args: argparse.Namespace, redis: RedisServer) -> dict[str, dict[str, Any]]:
     """tipline_1, then tipline_4 on the same database, users and group (the JWT secret is kept)."""
-    server = TiplineServer(ws_impl=args.ws_impl, admin_url=args.database_url)
+    server = TiplineServer(ws_impl=args.ws_impl, admin_url=args.database_url, cpu=args.pin)
     out: dict[str, dict[str, Any]] = {}
     try:
         proc = await server.start()
@@ -158,7 +158,7 @@ async def bench_django(args: argparse.Namespace, redis: RedisServer) -> dict[str
     app_dir = HERE / "django_chat"
     cmd = [str(python), "-m", "uvicorn", "chatsite.asgi:application", "--app-dir", str(app_dir)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), *uvicorn_flags(args.ws_impl)]
-    async with peer_server("django-channels", cmd, env, port) as proc:
+    async with peer_server("django-channels", cmd, env, port, cpu=args.pin) as proc:
         return await measure_wire(args, django_protocol(port), server_set(redis, [proc]))
 
 
@@ -167,15 +167,17 @@ async def bench_socketio(args: argparse.Namespace, redis: RedisServer) -> dict[s
     port = free_port()
     cmd = [str(python), str(HERE / "sio_server.py"), "--port", str(port), "--redis-url", redis.url]
     cmd += ["--channel", f"tlpeers{secrets.token_hex(3)}", "--ws-impl", args.ws_impl]
-    async with peer_server("python-socketio", cmd, dict(os.environ), port) as proc:
+    async with peer_server("python-socketio", cmd, dict(os.environ), port, cpu=args.pin) as proc:
         return await measure_wire(args, socketio_protocol(port), server_set(redis, [proc]))
 
 
 @contextlib.asynccontextmanager
-async def peer_server(name: str, cmd: list[str], env: dict[str, str], port: int) -> AsyncIterator[ServerProcess]:
+async def peer_server(
+    name: str, cmd: list[str], env: dict[str, str], port: int, *, cpu: int | None
+) -> AsyncIterator[ServerProcess]:
     proc = ServerProcess(name, cmd, env=env, port=port)
     try:
-        await asyncio.to_thread(proc.start)
+        await asyncio.to_thread(proc.start, cpu=cpu)
         yield proc
     finally:
         await asyncio.to_thread(proc.stop)
@@ -235,6 +237,7 @@ def summarize(
         "closed_connections": pick(lambda r: r["saturation"]["closed_connections"]),
         "senders": args.senders,
         "window_per_sender": args.window,
+        "pinned_cpu": args.pin,
         "latency_deliveries_per_s_target": args.latency_deliveries,
         "note": (
             f"{ARGON2_NOTE}. Server CPU = the app processes + the run's own redis-server + (Tipline) the "
@@ -324,7 +327,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     log(f"peers bench: {args.members} members, targets {', '.join(args.targets)}. {ARGON2_NOTE}.")
     results: dict[str, dict[str, Any]] = {}
     async with redis_server() as redis:
-        log(f"redis-server of this run on {redis.url} (pid {redis.process.pid if redis.process else None})")
+        assert redis.process is not None
+        log(f"redis-server of this run on {redis.url} (pid {redis.process.pid})")
+        if args.pin is not None:
+            psutil.Process(redis.process.pid).cpu_affinity([args.pin])
         if {"tipline_1", "tipline_4"} & set(args.targets):
             results.update(await bench_tipline(args, redis))
         if "django_channels" in args.targets:
@@ -366,6 +372,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured at saturation")
     parser.add_argument("--latency-deliveries", type=float, default=2000.0, help="deliveries/s of the latency phase")
     parser.add_argument("--latency-duration", type=float, default=10.0)
+    parser.add_argument(
+        "--pin",
+        type=int,
+        default=None,
+        metavar="CPU",
+        help="pin the app processes and the run's Redis to this CPU and the client to the others",
+    )
     parser.add_argument("--no-synapse", action="store_true", help="skip the durable-send comparison with Synapse")
     parser.add_argument("--sends-clients", type=int, default=200, help="Synapse comparison: clients")
     parser.add_argument("--sends-duration", type=float, default=15.0, help="Synapse comparison: seconds measured")
@@ -374,6 +387,10 @@ def main() -> None:
     if not args.no_synapse and not (HERE / "synapse.py").exists():
         parser.error("bench/peers/synapse.py is missing: run with --no-synapse")
     install_sigterm_handler()
+    if args.pin is not None:
+        others = set(range(os.cpu_count() or 1)) - {args.pin}
+        if others:
+            os.sched_setaffinity(0, others)
     result = uvloop.run(main_async(args))
     publish(result, args.out, "peers", chart)
     if "error" in (result.get("sends") or {}):
