@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -850,6 +850,31 @@ def own_cpu_seconds() -> float:
 def close_all(clients: Iterable[WSClient]) -> None:
     for c in clients:
         c.close()
+
+
+@contextlib.asynccontextmanager
+async def client_pool(*, heartbeat: bool) -> AsyncIterator[list[WSClient]]:
+    """A list for the sockets of one measured target, with the protocol's heartbeat running on
+    it while open (Tipline's); every socket in it is closed at the end."""
+    clients: list[WSClient] = []
+    beat = Heartbeat(clients) if heartbeat else None
+    if beat is not None:
+        beat.start()
+    try:
+        yield clients
+    finally:
+        if beat is not None:
+            await beat.stop()
+        close_all(clients)
+        await asyncio.sleep(0.3)
+
+
+def pin_client(cpu: int | None) -> None:
+    """With ``--pin CPU`` (the servers go on that CPU): this process runs on the other CPUs."""
+    if cpu is not None:
+        others = set(range(os.cpu_count() or 1)) - {cpu}
+        if others:
+            os.sched_setaffinity(0, others)
 
 
 # --- profiling (optional) ---------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from common import (  # noqa: E402
     free_port,
     install_sigterm_handler,
     log,
+    pin_client,
     publish,
     run_facts,
     sign_up_users,
@@ -387,10 +388,7 @@ def main() -> None:
     if not args.no_synapse and not (HERE / "synapse.py").exists():
         parser.error("bench/peers/synapse.py is missing: run with --no-synapse")
     install_sigterm_handler()
-    if args.pin is not None:
-        others = set(range(os.cpu_count() or 1)) - {args.pin}
-        if others:
-            os.sched_setaffinity(0, others)
+    pin_client(args.pin)
     result = uvloop.run(main_async(args))
     publish(result, args.out, "peers", chart)
     if "error" in (result.get("sends") or {}):

@@ -24,10 +24,10 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (
     CpuMeter,
-    Heartbeat,
     ServerProcess,
     TextSink,
     WSClient,
+    client_pool,
     close_all,
     log,
     machine_cpu,
@@ -372,11 +372,7 @@ async def measure(
     duration: float,
 ) -> dict[str, Any]:
     """Memory per connection, then latency at a moderate rate, then saturation."""
-    clients: list[WSClient] = []
-    beat = Heartbeat(clients) if proto.heartbeat else None
-    if beat is not None:
-        beat.start()
-    try:
+    async with client_pool(heartbeat=proto.heartbeat) as clients:
         # A few sockets first, closed again: what the first connection imports or allocates once
         # (Django loads its session and auth middleware lazily) is not memory per connection.
         warm: list[WSClient] = []
@@ -423,8 +419,3 @@ async def measure(
             "latency": latency,
             "saturation": sat,
         }
-    finally:
-        if beat is not None:
-            await beat.stop()
-        close_all(clients)
-        await asyncio.sleep(0.3)
