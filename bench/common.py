@@ -23,11 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -204,6 +204,12 @@ def pg_backends_cpu_seconds(database: str) -> float:
 # --- servers ----------------------------------------------------------------------------------
 
 
+class CpuMeter(Protocol):
+    """Anything whose CPU use can be read: a server process, or a set of processes."""
+
+    def cpu_seconds(self) -> float: ...
+
+
 class ServerProcess:
     """A server started as a subprocess (usually through `uv run`), stopped by PID.
 
@@ -312,7 +318,13 @@ class ServerProcess:
 
 @dataclass
 class TiplineServer:
-    """`uv run tipline serve --migrate` on a fresh database, or `tipline dev` (embedded) in a temp dir."""
+    """`uv run tipline serve --migrate` on a fresh database, or `tipline dev` (embedded) in a temp dir.
+
+    ``nodes`` > 1 starts that many `tipline serve` processes on the same database (give them a
+    bus in ``extra_env``, e.g. REDIS_URL); ``process`` is the first, ``processes`` all of them.
+    ``stop_nodes()`` stops the processes and keeps the database (and the JWT secret, so tokens
+    stay valid) for a later ``start()`` with other settings; ``stop()`` also drops it.
+    """
 
     ws_impl: str
     admin_url: str
@@ -322,41 +334,56 @@ class TiplineServer:
     data_dir: Path | None = None
     process: ServerProcess | None = None
     db_url: str | None = None
+    nodes: int = 1
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: list[ServerProcess] = field(default_factory=list)
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48)[:64])
 
     async def start(self) -> ServerProcess:
-        port = free_port()
+        assert self.nodes == 1 or not self.embedded, "several nodes share one external PostgreSQL"
+        ports = [free_port() for _ in range(self.nodes)]
+        origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
         env = dict(os.environ)
         for key in ("DATABASE_URL", "DATA_DIR", "JWT_SECRET"):
             env.pop(key, None)
         env.update(ARGON2_FAST)
         env.update(
             {
-                "JWT_SECRET": secrets.token_urlsafe(48)[:64],
-                "PORT": str(port),
+                "JWT_SECRET": self.jwt_secret,
                 "HOST": "127.0.0.1",
                 "WS_IMPL": self.ws_impl,
                 "LOG_LEVEL": "warning",
-                "PUBLIC_URL": f"http://127.0.0.1:{port}",
-                "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+                "ALLOWED_ORIGINS": origins,
                 "DB_POOL_SIZE": "20",
                 # The benchmarks measure throughput: one client IP opens every socket and sends
                 # every message, far past the per-IP and per-user limits meant for abuse.
                 "RATE_LIMITS": "false",
             }
         )
+        env.update(self.extra_env)
         if self.embedded:
             self.data_dir = Path(tempfile.mkdtemp(prefix="tlbench-"))
             env["DATA_DIR"] = str(self.data_dir)
             cmd = ["uv", "run", "--no-sync", "tipline", "dev"]
         else:
-            self.db = BenchDatabase(self.admin_url)
-            env["DATABASE_URL"] = await self.db.create()
-            self.db_url = self.db.url
+            if self.db is None:
+                self.db = BenchDatabase(self.admin_url)
+                await self.db.create()
+            env["DATABASE_URL"] = self.db_url = self.db.url
             cmd = ["uv", "run", "--no-sync", "tipline", "serve", "--migrate"]
-        self.process = ServerProcess(f"tipline-{self.ws_impl}", cmd, env=env, port=port)
+        suffix = "" if self.nodes == 1 else "-node{}"
+        self.processes = []
+        for i, port in enumerate(ports):
+            node_env = {**env, "PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}"}
+            node_cmd = cmd if i == 0 else [c for c in cmd if c != "--migrate"]  # the first node migrates
+            self.processes.append(
+                ServerProcess(f"tipline-{self.ws_impl}{suffix.format(i + 1)}", node_cmd, env=node_env, port=port)
+            )
+        self.process = self.processes[0]
         await asyncio.to_thread(self.process.start, cpu=self.cpu)
         if self.embedded:
             self._track_embedded_postgres()
+        await asyncio.gather(*(asyncio.to_thread(p.start, cpu=self.cpu) for p in self.processes[1:]))
         return self.process
 
     def _track_embedded_postgres(self) -> None:
@@ -388,10 +415,19 @@ class TiplineServer:
             return total
         return None
 
+    async def stop_nodes(self) -> None:
+        """Stop every process (by PID); the database stays."""
+        processes = self.processes or ([self.process] if self.process is not None else [])
+        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in processes), return_exceptions=True)
+        for p in processes:
+            if p.proc is not None:  # stop() raised before it was done: kill by PID
+                with contextlib.suppress(OSError):
+                    p.proc.kill()
+        self.process, self.processes = None, []
+
     async def stop(self) -> None:
         try:
-            if self.process is not None:
-                await asyncio.to_thread(self.process.stop)
+            await self.stop_nodes()
         finally:
             if self.db is not None:
                 await self.db.drop()
@@ -506,8 +542,11 @@ class WSClient(asyncio.Protocol):
 
     Every text frame is counted with ``bytes.count`` of the ``"message.created"`` marker, so
     events coalesced into one ``batch`` frame count one by one. A ``sink`` (set for latency
-    sampling or for senders) sees the raw frame bytes too.
+    sampling or for senders) sees the raw frame bytes too. Subclasses for other protocols set
+    ``mark`` to what occurs once per delivered message in their frames.
     """
+
+    mark: bytes = MARK
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -550,8 +589,9 @@ class WSClient(asyncio.Protocol):
             "Connection: Upgrade",
             f"Sec-WebSocket-Key: {self._key.decode()}",
             "Sec-WebSocket-Version: 13",
-            f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}",
         ]
+        if subprotocols:
+            lines.append(f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}")
         if origin:
             lines.append(f"Origin: {origin}")
         self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -594,6 +634,7 @@ class WSClient(asyncio.Protocol):
         events = 0
         frames = 0
         sink = self.sink
+        mark = self.mark
         now = time.time_ns() if sink is not None else 0
         while n - pos >= 2:
             length = data[pos + 1] & 0x7F
@@ -615,7 +656,7 @@ class WSClient(asyncio.Protocol):
             b0 = data[pos]
             if b0 == 0x81 and self._frag is None:  # a whole text frame: the hot path
                 frames += 1
-                events += data.count(MARK, start, end)
+                events += data.count(mark, start, end)
                 if sink is not None:
                     sink(self, data, start, end, now)
                 elif not self.ready.done():
@@ -647,7 +688,7 @@ class WSClient(asyncio.Protocol):
                 whole = bytes(self._frag)
                 self._frag = None
                 self.frames += 1
-                self.events += whole.count(MARK)
+                self.events += whole.count(self.mark)
                 if self.sink is not None:
                     self.sink(self, whole, 0, len(whole), time.time_ns())
                 elif not self.ready.done():
@@ -769,7 +810,7 @@ class Heartbeat:
 
 
 async def wait_server_idle(
-    server: ServerProcess, *, below: float = 0.05, interval: float = 0.5, timeout: float = 120.0
+    server: CpuMeter, *, below: float = 0.05, interval: float = 0.5, timeout: float = 120.0
 ) -> float:
     """Wait until the server process uses less than ``below`` of a core; returns the time waited."""
     t0 = time.monotonic()
@@ -817,6 +858,31 @@ def own_cpu_seconds() -> float:
 def close_all(clients: Iterable[WSClient]) -> None:
     for c in clients:
         c.close()
+
+
+@contextlib.asynccontextmanager
+async def client_pool(*, heartbeat: bool) -> AsyncIterator[list[WSClient]]:
+    """A list for the sockets of one measured target, with the protocol's heartbeat running on
+    it while open (Tipline's); every socket in it is closed at the end."""
+    clients: list[WSClient] = []
+    beat = Heartbeat(clients) if heartbeat else None
+    if beat is not None:
+        beat.start()
+    try:
+        yield clients
+    finally:
+        if beat is not None:
+            await beat.stop()
+        close_all(clients)
+        await asyncio.sleep(0.3)
+
+
+def pin_client(cpu: int | None) -> None:
+    """With ``--pin CPU`` (the servers go on that CPU): this process runs on the other CPUs."""
+    if cpu is not None:
+        others = set(range(os.cpu_count() or 1)) - {cpu}
+        if others:
+            os.sched_setaffinity(0, others)
 
 
 # --- profiling (optional) ---------------------------------------------------------------------------

@@ -41,12 +41,11 @@ from common import (
     TMP,
     TS_RE,
     WS_IMPLS,
-    Heartbeat,
     PySpy,
     ServerProcess,
     TiplineServer,
     WSClient,
-    close_all,
+    client_pool,
     connect_many,
     create_group,
     free_port,
@@ -56,6 +55,7 @@ from common import (
     machine_cpu_between,
     own_cpu_seconds,
     percentile,
+    pin_client,
     rounded,
     run_facts,
     sign_up_users,
@@ -405,11 +405,7 @@ async def measure_target(
     pg_cpu: Callable[[], float | None] = lambda: None,
 ) -> dict[str, Any]:
     """Connect N sockets (memory), then the latency phase, then saturation; the same for both servers."""
-    clients: list[WSClient] = []
-    beat = Heartbeat(clients) if heartbeat else None
-    if beat is not None:
-        beat.start()
-    try:
+    async with client_pool(heartbeat=heartbeat) as clients:
         await asyncio.sleep(0.5)
         rss_before = proc.rss()
         t0 = time.monotonic()
@@ -460,11 +456,6 @@ async def measure_target(
             "latency": latency,
             "saturation": saturation,
         }
-    finally:
-        if beat is not None:
-            await beat.stop()
-        close_all(clients)
-        await asyncio.sleep(0.3)
 
 
 async def bench_tipline(args: argparse.Namespace) -> dict[str, Any]:
@@ -661,10 +652,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy the servers during the saturation window")
     args = parser.parse_args()
     install_sigterm_handler()
-    if args.pin is not None:
-        others = set(range(os.cpu_count() or 1)) - {args.pin}
-        if others:
-            os.sched_setaffinity(0, others)
+    pin_client(args.pin)
     result = uvloop.run(main_async(args))
     path = write_result(result, args.out, f"fanout-{args.ws_impl}")
     chart(result, args.out / f"fanout-{args.ws_impl}.png")

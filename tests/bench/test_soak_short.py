@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.bench.scripts import run_bench_script
+from tests.bench.runner import run_bench
 
 
 def run_soak(out: Path) -> tuple[int, str, str]:
@@ -18,7 +18,7 @@ def run_soak(out: Path) -> tuple[int, str, str]:
         # Tokens expire within the run: the clients must renew them to reconnect after each kill.
         *("--token-ttl-s", "15", "--refresh-every-s", "8"),
     ]
-    return run_bench_script("soak/run.py", args, timeout=115)
+    return run_bench("soak/run.py", args, timeout=115)
 
 
 def test_soak_short_form(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.bench.scripts import ROOT, run_bench_script
+from tests.bench.runner import ROOT, run_bench
 from tests.conftest import ADMIN_URL
 
 SIDE_KEYS = {
@@ -29,7 +29,7 @@ SIDE_KEYS = {
 
 def test_synapse_comparison_short(tmp_path: Path) -> None:
     args = ["--clients", "4", "--duration", "2", "--warmup", "1", "--database-url", ADMIN_URL, "--out", str(tmp_path)]
-    code, stdout, stderr = run_bench_script("peers/synapse.py", args, timeout=300)
+    code, stdout, stderr = run_bench("peers/synapse.py", args, timeout=300)
     assert code == 0, stderr[-3000:]
 
     result = json.loads(stdout.strip().splitlines()[-1])

@@ -1,4 +1,5 @@
-"""Running a benchmark script from a test."""
+"""Running a benchmark's short form as a subprocess, stopped with SIGTERM (so that it stops what it
+started) if it takes too long."""
 
 from __future__ import annotations
 
@@ -10,18 +11,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_bench_script(script: str, args: list[str], *, timeout: float) -> tuple[int, str, str]:
-    """`python bench/<script> <args>` from the repository root; returns (exit code, stdout, stderr).
-
-    Past ``timeout`` the script gets SIGTERM, not SIGKILL, so that it stops the servers it started
-    and drops its databases, and the test fails.
-    """
+def run_bench(script: str, args: list[str], *, timeout: float) -> tuple[int, str, str]:
+    """``python bench/<script> <args>``: the exit code, stdout and stderr."""
     cmd = [sys.executable, str(ROOT / "bench" / script), *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        # SIGTERM, not SIGKILL: the run then stops the servers, Redis and PostgreSQL it started.
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
-        raise AssertionError(f"bench/{script} took over {timeout:.0f} s: {stderr[-3000:]}") from None
+        raise AssertionError(f"{script} took over {timeout:.0f} s: {stderr[-3000:]}") from None
     return proc.returncode, stdout, stderr
