@@ -22,6 +22,7 @@ KEYS = {
     "same_node_p99_ms",
     "echo_p50_ms",
     "echo_p99_ms",
+    "cross_node_after_echo_p99_ms",
     "cross_node_deliveries",
     "missing_deliveries",
     "seq_gaps",
