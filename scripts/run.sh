@@ -9,4 +9,6 @@ ensure_uv
 ensure_web_deps
 ensure_contracts
 (cd web && npm run build)
-exec "${UV[@]}" run tipline dev
+# The environment's own `tipline`, not `uv run`: uv passes a Ctrl-C on to its child, which
+# then sees two and skips the graceful shutdown.
+exec "${UV_PROJECT_ENVIRONMENT:-.venv}/bin/tipline" dev

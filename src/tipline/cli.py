@@ -146,7 +146,12 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
     log.info("Tipline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
     from tipline.server import GracefulServer
 
-    GracefulServer(config, rt).run()
+    try:
+        GracefulServer(config, rt).run()
+    except KeyboardInterrupt:
+        # uvicorn raises the Ctrl-C again once its graceful shutdown is over: nothing is left to
+        # stop here but what `finally` blocks and exit hooks stop (anvil, the embedded PostgreSQL).
+        log.info("stopped")
 
 
 def _openapi_json(settings: Settings) -> str:

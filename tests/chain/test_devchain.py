@@ -4,22 +4,14 @@ funded development wallets, mining on its own, stopped by its PID."""
 from __future__ import annotations
 
 import asyncio
-import os
 
 from tests.chain.node import token_balance
 from tests.conftest import make_settings
+from tests.helpers import alive
 from tipline.chain.anvil import DEV_ACCOUNTS
 from tipline.chain.deploy import DEMO_FUNDING, start_dev_chain
 from tipline.chain.rpc import Rpc
 from tipline.domain.tips.tokens import configured_tokens
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_dev_chain_is_ready_to_tip() -> None:

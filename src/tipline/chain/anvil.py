@@ -91,8 +91,16 @@ def start_anvil(*, chain_id: int = DEV_CHAIN_ID, block_time: float | None = None
     if block_time is not None:
         args += ["--block-time", str(block_time)]
     log = (workdir / "anvil.log").open("wb")
+    # A session of its own: a Ctrl-C in Tipline's terminal stops Tipline, which stops anvil
+    # after its shutdown, instead of killing the chain under a watcher still running.
     proc = subprocess.Popen(  # noqa: S603
-        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, preexec_fn=_die_with_parent
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+        preexec_fn=_die_with_parent,
+        start_new_session=True,
     )
     log.close()
     deadline = time.monotonic() + timeout
