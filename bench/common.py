@@ -316,6 +316,18 @@ class ServerProcess:
         self.proc = None
 
 
+def redis_bus_env(redis_url: str, prefix: str) -> dict[str, str]:
+    """What several `tipline serve` nodes on one database need: a Redis as their bus (and
+    presence and cache), a channel prefix of their own, and small pools (several pools on one
+    PostgreSQL: keep them within its connection limit)."""
+    return {
+        "REDIS_URL": redis_url,
+        "BUS_CHANNEL_PREFIX": f"{prefix}{secrets.token_hex(3)}:",
+        "DB_POOL_SIZE": "5",
+        "DB_MAX_OVERFLOW": "5",
+    }
+
+
 @dataclass
 class TiplineServer:
     """`uv run tipline serve --migrate` on a fresh database, or `tipline dev` (embedded) in a temp dir.

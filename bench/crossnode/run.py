@@ -61,12 +61,12 @@ from common import (  # noqa: E402
     own_cpu_seconds,
     percentile,
     publish,
+    redis_bus_env,
     rounded,
     run_facts,
     sign_up_users,
 )
 from fanout.run import body, tipline_payload  # noqa: E402
-from peers.run import redis_bus_env  # noqa: E402
 
 TARGET_CROSS_NODE_P99_MS = 30.0
 KINDS = ("cross_node", "same_node", "echo")
@@ -233,7 +233,7 @@ def cdf(values: list[float]) -> list[list[float]]:
 
 async def run(args: argparse.Namespace, redis: RedisServer) -> dict[str, Any]:
     server = TiplineServer(ws_impl=args.ws_impl, admin_url=args.database_url, nodes=args.nodes)
-    server.extra_env = redis_bus_env(redis, "tlcross")
+    server.extra_env = redis_bus_env(redis.url, "tlcross")
     n_users = args.conversations * args.members
     try:
         proc = await server.start()

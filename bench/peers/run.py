@@ -59,6 +59,7 @@ from common import (  # noqa: E402
     log,
     pin_client,
     publish,
+    redis_bus_env,
     run_facts,
     sign_up_users,
 )
@@ -108,18 +109,6 @@ def server_set(redis: RedisServer, apps: list[ServerProcess]) -> ServerSet:
     return servers
 
 
-def redis_bus_env(redis: RedisServer, prefix: str) -> dict[str, str]:
-    """What several `tipline serve` nodes on one database need: the run's Redis as their bus (and
-    presence and cache), a channel prefix of their own, and small pools (several pools on one
-    PostgreSQL: keep them within its connection limit)."""
-    return {
-        "REDIS_URL": redis.url,
-        "BUS_CHANNEL_PREFIX": f"{prefix}{secrets.token_hex(3)}:",
-        "DB_POOL_SIZE": "5",
-        "DB_MAX_OVERFLOW": "5",
-    }
-
-
 async def bench_tipline(args: argparse.Namespace, redis: RedisServer) -> dict[str, dict[str, Any]]:
     """tipline_1, then tipline_4 on the same database, users and group (the JWT secret is kept)."""
     server = TiplineServer(ws_impl=args.ws_impl, admin_url=args.database_url, cpu=args.pin)
@@ -138,7 +127,7 @@ async def bench_tipline(args: argparse.Namespace, redis: RedisServer) -> dict[st
             if nodes != server.nodes:
                 await server.stop_nodes()
                 server.nodes = nodes
-                server.extra_env = redis_bus_env(redis, "tlpeers")
+                server.extra_env = redis_bus_env(redis.url, "tlpeers")
             if server.process is None:
                 await server.start()
             servers = server_set(redis, server.processes)
