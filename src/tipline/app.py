@@ -30,6 +30,7 @@ from tipline.api import (
 )
 from tipline.api import metrics as metrics_api
 from tipline.api import oidc as oidc_api
+from tipline.api.apidocs import mount_api_docs
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
@@ -280,6 +281,7 @@ def create_app(rt: Runtime) -> FastAPI:
     ):
         app.include_router(router)
     openapi.install(app)
+    mount_api_docs(app)
     mount_web(app, rt.settings.web_dist)
     app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes, path_limits=media.body_limits(rt.settings))
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))

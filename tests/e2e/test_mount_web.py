@@ -97,11 +97,12 @@ async def test_assets_are_immutable_and_missing_files_are_404(http: httpx.AsyncC
 async def test_server_paths_are_never_shadowed(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     assert (await http.get("/openapi.json")).json()["info"]["title"] == "Tipline"
-    # The interactive docs pages are off (they load script from a CDN); the app shell must
-    # not answer in their place either.
-    for path in ("/docs", "/redoc"):
-        r = await http.get(path)
-        assert r.status_code == 404 and "<html" not in r.text.lower()
+    # /docs is the API's own Swagger UI page (tipline.api.apidocs), never the app shell; /redoc
+    # is off, and the app shell does not answer in its place either.
+    r = await http.get("/docs")
+    assert r.status_code == 200 and 'id="swagger-ui"' in r.text and r.text != INDEX
+    r = await http.get("/redoc")
+    assert r.status_code == 404 and "<html" not in r.text.lower()
     assert (await http.get("/auth/signup")).status_code == 405
     for path in ("/conversations/12", "/me", "/users/3", "/messages/1", "/presence?ids=1", "/auth/nothing", "/ws"):
         r = await http.get(path)
