@@ -29,6 +29,7 @@ import uvicorn
 from tipline.app import build_runtime, create_app
 from tipline.config import Settings
 from tipline.domain.tables import __all__ as TABLES
+from tipline.gateway.wire import ws_protocol
 from tipline.runtime import Runtime
 from tipline.storage.migrate import upgrade_async
 
@@ -106,7 +107,7 @@ async def run_server(settings: Settings, database_url: str) -> AsyncIterator[Ser
         app,
         host="127.0.0.1",
         port=settings.port,
-        ws="websockets-sansio",
+        ws=ws_protocol(settings.ws_impl),
         ws_max_size=settings.ws_max_frame_bytes,
         ws_per_message_deflate=settings.ws_compression,
         log_level="warning",

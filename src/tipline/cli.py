@@ -116,6 +116,7 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
     import uvicorn
 
     from tipline.app import build_runtime, create_app
+    from tipline.gateway.wire import ws_protocol
     from tipline.storage.migrate import upgrade
 
     url = _database_url(settings)
@@ -129,7 +130,7 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws=settings.ws_impl,
+        ws=ws_protocol(settings.ws_impl),
         ws_max_size=settings.ws_max_frame_bytes,
         ws_per_message_deflate=settings.ws_compression,
         ws_ping_interval=20.0,

@@ -19,6 +19,7 @@ from tests.helpers import Ws, create_conversation, is_event, signup
 from tipline.app import build_runtime, create_app
 from tipline.bus.redis import RedisBus
 from tipline.gateway.presence import PresenceStore
+from tipline.gateway.wire import ws_protocol
 from tipline.runtime import Runtime
 
 
@@ -40,7 +41,12 @@ async def start_node(
     settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}", **settings_)
     rt = build_runtime(settings, database_url=database_url, jwt_key=jwt_key, bus=bus, presence=presence)
     config = uvicorn.Config(
-        create_app(rt), host="127.0.0.1", port=port, ws="websockets-sansio", log_level="warning", lifespan="on"
+        create_app(rt),
+        host="127.0.0.1",
+        port=port,
+        ws=ws_protocol("websockets-sansio"),
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -15,6 +15,7 @@ import uvicorn
 
 from tipline.app import build_runtime, create_app
 from tipline.config import Settings
+from tipline.gateway.wire import ws_protocol
 from tipline.storage.migrate import upgrade
 from tipline.web import mount_web
 
@@ -33,7 +34,7 @@ def main() -> None:
         app,
         host=settings.host,
         port=settings.port,
-        ws=settings.ws_impl,
+        ws=ws_protocol(settings.ws_impl),
         ws_max_size=settings.ws_max_frame_bytes,
         ws_per_message_deflate=settings.ws_compression,
         log_level=settings.log_level,

@@ -46,7 +46,7 @@ def encode_sender_event(sender_id: int, frame: dict[str, Any]) -> bytes:
     return b"S" + sender_id.to_bytes(8, "big") + orjson.dumps(frame)
 
 
-def hidden_copy(frame_json: bytes) -> str:
+def hidden_copy(frame_json: bytes) -> bytes:
     """The frame as a blocker sees it: same event and seq (so no gap), words left out."""
     frame = orjson.loads(frame_json)
     data = frame.get("data") or {}
@@ -54,7 +54,7 @@ def hidden_copy(frame_json: bytes) -> str:
         if key in data:
             data[key] = empty
     data["hidden"] = True
-    return orjson.dumps(frame).decode()
+    return orjson.dumps(frame)
 
 
 def encode_control(control: Control) -> bytes:

@@ -22,7 +22,7 @@ from tipline.domain.messages.actions import check_accepting, check_body, replay_
 from tipline.domain.messages.schemas import Ack
 from tipline.domain.moderation.access import hidden_senders
 from tipline.errors import DomainError, RateLimited
-from tipline.gateway.hub import Connection
+from tipline.gateway.hub import Connection, WireLike
 from tipline.gateway.protocol import (
     AUTH_PREFIX,
     PROTOCOL,
@@ -39,6 +39,7 @@ from tipline.gateway.protocol import (
     error_frame,
     parse_client_frame,
 )
+from tipline.gateway.wire import WIRE
 from tipline.logs import CONNECTION_ID
 from tipline.runtime import Runtime
 
@@ -155,6 +156,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
     async def closer(code: int, reason: str) -> None:
         await ws.close(code=code, reason=reason)
 
+    wire: WireLike | None = (scope.get("extensions") or {}).get(WIRE)
     conn = Connection(
         user_id=claims.user_id,
         session_id=claims.session_id,
@@ -162,6 +164,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         closer=closer,
         max_queue=rt.settings.ws_queue_max,
         flusher=rt.hub.flusher,
+        wire=wire,
     )
     conn.endpoint_task = asyncio.current_task()
     # Each socket runs in its own task, so this tags every log line about this socket.

@@ -6,9 +6,10 @@ encoded; the hub never parses or re-encodes an ``E`` payload. A socket has a bou
 queue: when it overflows (a client that stopped reading) the socket is closed with 4008
 and its client resumes like any reconnect (docs/subsystems/messages.md, delivery contract §5).
 
-Writes are coalesced: events queued for one socket while its previous write was in flight go
-out as a single ``batch`` frame, so a busy socket costs one write per loop turn, not one per
-event.
+Writes are coalesced: events queued for one socket in one loop turn go out as a single
+``batch`` frame, so a busy socket costs one write per loop turn, not one per event. Sockets
+sent the same events in a turn (every member of a group, after a group commit) share one
+encoded frame, written straight to each transport (gateway/wire.py).
 """
 
 from __future__ import annotations
@@ -18,20 +19,63 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from tipline.bus.base import Bus, topic_conversation, topic_user
 from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control, hidden_copy
 from tipline.gateway.protocol import Close, encode
+from tipline.gateway.wire import text_frame
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0
 # A coalesced write stays a reasonable WebSocket message for any client.
 BATCH_MAX_FRAMES = 200
-BATCH_MAX_CHARS = 64 * 1024
+BATCH_MAX_BYTES = 64 * 1024
+BATCH_HEAD = b'{"type":"batch","frames":['
+BATCH_TAIL = b"]}"
 
 SendText = Callable[[str], Coroutine[Any, Any, None]]
 CloseSocket = Callable[[int, str], Awaitable[None]]
+
+
+class WireLike(Protocol):
+    """Direct frame writes to one socket (gateway.wire.Wire)."""
+
+    def writable(self) -> bool | None: ...
+
+    def write(self, frame: bytes) -> None: ...
+
+    async def wait_writable(self) -> None: ...
+
+
+def _payload(items: list[bytes]) -> bytes:
+    if len(items) == 1:
+        return items[0]
+    return BATCH_HEAD + b",".join(items) + BATCH_TAIL
+
+
+class Framed:
+    """The frames built during one flush, shared by every socket written the same events.
+
+    The hub hands one ``bytes`` object per event to every socket on the topic, so sockets
+    that queued the same events hold the same objects: the identities of a queue's items
+    name its frame. The items behind each key are kept alive until the flush ends, so no
+    new object can take one of those identities meanwhile.
+    """
+
+    __slots__ = ("_by_key", "_keep")
+
+    def __init__(self) -> None:
+        self._by_key: dict[object, bytes] = {}
+        self._keep: list[list[bytes]] = []
+
+    def frame(self, items: list[bytes]) -> bytes:
+        key: object = id(items[0]) if len(items) == 1 else tuple(map(id, items))
+        frame = self._by_key.get(key)
+        if frame is None:
+            frame = self._by_key[key] = text_frame(_payload(items))
+            self._keep.append(items)
+        return frame
 
 
 class Flusher:
@@ -58,9 +102,10 @@ class Flusher:
     def _run(self) -> None:
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
+        framed = Framed()
         for conn in dirty:
             conn.dirty = False
-            conn.write_now()
+            conn.write_now(framed)
 
 
 class Connection:
@@ -76,7 +121,7 @@ class Connection:
         "last_seen",
         "max_queue",
         "queue",
-        "queued_chars",
+        "queued_bytes",
         "ready",
         "send_text",
         "sending",
@@ -84,6 +129,7 @@ class Connection:
         "status",
         "task",
         "user_id",
+        "wire",
     )
 
     def __init__(
@@ -95,19 +141,23 @@ class Connection:
         closer: CloseSocket,
         max_queue: int,
         flusher: Flusher,
+        wire: WireLike | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.user_id = user_id
         self.session_id = session_id
+        # Frames go straight to the transport through ``wire`` when the server offers it;
+        # otherwise through ASGI with ``send_text``.
         self.send_text = send_text
+        self.wire = wire
         self.closer = closer
         self.max_queue = max_queue
         self.flusher = flusher
         self.conversations: set[int] = set()
         # Senders this user blocked: their words are left out of what this socket receives.
         self.hidden: frozenset[int] = frozenset()
-        self.queue: list[str] = []
-        self.queued_chars = 0
+        self.queue: list[bytes] = []
+        self.queued_bytes = 0
         self.task: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self.last_seen = time.monotonic()
@@ -122,18 +172,20 @@ class Connection:
 
     def start(self, ready_frame: str) -> None:
         """Send ``ready`` first, then whatever was queued while the socket was being set up."""
-        self.queue.insert(0, ready_frame)
-        self.queued_chars += len(ready_frame)
+        data = ready_frame.encode()
+        self.queue.insert(0, data)
+        self.queued_bytes += len(data)
         self.ready = True
         self._schedule()
 
-    def push(self, text: str) -> None:
-        """Queue one encoded frame; it is written at the end of this loop turn."""
+    def push(self, frame: bytes | str) -> None:
+        """Queue one encoded frame (UTF-8 JSON); it is written at the end of this loop turn."""
         if self.close_code is not None:
             return
+        data = frame.encode() if isinstance(frame, str) else frame
         queue = self.queue
-        queue.append(text)
-        self.queued_chars += len(text)
+        queue.append(data)
+        self.queued_bytes += len(data)
         # A group commit may queue hundreds of events at once for a healthy socket; only a
         # backlog that builds while a write is stuck means the client stopped reading.
         if (self.sending and len(queue) > self.max_queue) or len(queue) > 16 * self.max_queue:
@@ -146,20 +198,43 @@ class Connection:
             self.dirty = True
             self.flusher.mark(self)
 
-    def _frame(self) -> str:
-        items = self._take()
-        if len(items) == 1:
-            return items[0]
-        return '{"type":"batch","frames":[' + ",".join(items) + "]}"
-
-    def write_now(self) -> None:
+    def write_now(self, framed: Framed | None = None) -> None:
         """Write the queue synchronously; if the socket makes us wait, finish in a task."""
         if self.task is not None or self.close_code is not None or not self.ready:
             return
+        wire = self.wire
+        if wire is None:
+            self._send_now()
+            return
+        if framed is None:
+            framed = Framed()
+        while self.queue:
+            state = wire.writable()
+            if state is None:
+                # The socket went away; its endpoint loop notices and unregisters it.
+                self._failed(ConnectionError("socket closed"))
+                return
+            if not state:
+                self.sending = True
+                self.task = asyncio.get_running_loop().create_task(self._resume(wire))
+                return
+            wire.write(framed.frame(self._take()))
+
+    async def _resume(self, wire: WireLike) -> None:
+        try:
+            await wire.wait_writable()
+        finally:
+            self.sending = False
+            self.task = None
+        self.write_now()
+
+    # --- the ASGI path, for servers without a wire ---------------------------------------------
+
+    def _send_now(self) -> None:
         while self.queue:
             # Drive the write coroutine by hand: on a writable socket it completes without
             # ever suspending, which spares a task per socket per delivery.
-            coro = self.send_text(self._frame())
+            coro = self.send_text(_payload(self._take()).decode())
             try:
                 waiting_on = coro.send(None)
             except StopIteration:
@@ -192,7 +267,7 @@ class Connection:
                 except StopIteration:
                     break
             while self.queue and self.close_code is None:
-                await self.send_text(self._frame())
+                await self.send_text(_payload(self._take()).decode())
             self.sending = False
         except Exception as exc:
             self._failed(exc)
@@ -204,25 +279,25 @@ class Connection:
         # The socket went away; its endpoint loop notices the disconnect and unregisters it.
         log.debug("write failed: %r", exc)
         self.queue.clear()
-        self.queued_chars = 0
+        self.queued_bytes = 0
 
-    def _take(self) -> list[str]:
+    def _take(self) -> list[bytes]:
         """The queued frames for one write: all of them, unless that would make a huge frame."""
         queue = self.queue
-        if len(queue) <= BATCH_MAX_FRAMES and self.queued_chars <= BATCH_MAX_CHARS:
+        if len(queue) <= BATCH_MAX_FRAMES and self.queued_bytes <= BATCH_MAX_BYTES:
             self.queue = []
-            self.queued_chars = 0
+            self.queued_bytes = 0
             return queue
         size = 0
         n = 0
-        for text in queue:
-            if n and (n >= BATCH_MAX_FRAMES or size + len(text) > BATCH_MAX_CHARS):
+        for data in queue:
+            if n and (n >= BATCH_MAX_FRAMES or size + len(data) > BATCH_MAX_BYTES):
                 break
-            size += len(text)
+            size += len(data)
             n += 1
         items = queue[:n]
         del queue[:n]
-        self.queued_chars -= size
+        self.queued_bytes -= size
         return items
 
     def close(self, code: int, reason: str) -> None:
@@ -230,7 +305,7 @@ class Connection:
             return
         self.close_code = code
         self.queue.clear()
-        self.queued_chars = 0
+        self.queued_bytes = 0
         if self.task is not None:
             self.task.cancel()
             self.task = None
@@ -309,23 +384,22 @@ class Hub:
         if kind == EVENT:
             conns = self.topics.get(topic)
             if conns:
-                text = payload[1:].decode()
+                data = payload[1:]
                 for conn in conns:
-                    conn.push(text)
+                    conn.push(data)
                 self.delivered += len(conns)
         elif kind == SENDER:
             conns = self.topics.get(topic)
             if conns:
                 sender = int.from_bytes(payload[1:9], "big")
                 body = payload[9:]
-                text = body.decode()
-                masked: str | None = None
+                masked: bytes | None = None
                 for conn in conns:
                     if sender in conn.hidden:
                         masked = masked or hidden_copy(body)
                         conn.push(masked)
                     else:
-                        conn.push(text)
+                        conn.push(body)
                 self.delivered += len(conns)
         elif kind == CONTROL:
             self._control(topic, payload)
@@ -344,9 +418,9 @@ class Hub:
             cid = control["conversation_id"]
             conns = self.topics.get(topic, set())
             if "frame" in control:
-                text = encode(control["frame"])
+                data = encode(control["frame"]).encode()
                 for conn in conns:
-                    conn.push(text)
+                    conn.push(data)
             for conn in [c for c in conns if c.user_id == control["user_id"]]:
                 self.remove_conversation(conn, cid)
         elif op == "revoke_session":
