@@ -35,6 +35,8 @@ import orjson
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from floor import measure_floor
+
 from common import (
     ARGON2_NOTE,
     BENCH,
@@ -534,6 +536,9 @@ def chart(result: dict[str, Any], path: Path) -> None:
     ax.bar_label(b1, fmt="%.1f")
     ax.bar_label(b2, fmt="%.1f")
     ax.axhline(TARGETS["p99_ms"], color="red", ls="--", lw=1, label="p99 target 15 ms")
+    if result.get("kernel_floor_spread_ms"):
+        floor_ms = result["kernel_floor_spread_ms"]
+        ax.axhline(floor_ms, color="black", ls=":", lw=1, label=f"kernel floor: {floor_ms} ms for one fan-out")
     ax.set_xticks(list(x), labels)
     ax.set_ylabel("ms")
     ax.set_title(f"Send-to-deliver latency\nat ~{result['latency_deliveries_per_s']:,} deliveries/s")
@@ -561,7 +566,12 @@ def per_cpu(sat: dict[str, Any]) -> int:
 
 
 def summarize(
-    args: argparse.Namespace, tip: dict[str, Any], base: dict[str, Any] | None, t0: float, facts: dict[str, Any]
+    args: argparse.Namespace,
+    tip: dict[str, Any],
+    base: dict[str, Any] | None,
+    t0: float,
+    facts: dict[str, Any],
+    floor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     sat = tip["saturation"]
     base_rate = base["saturation"]["deliveries_per_s"] if base else None
@@ -599,6 +609,10 @@ def summarize(
         if base
         else None,
         "first_delivery_p50_ms": tip["latency"]["first_delivery_p50_ms"],
+        "fanout_spread_p50_ms": tip["latency"]["fanout_spread_p50_ms"],
+        # bench/fanout/floor.py: N bare transport writes from one process, nothing above them.
+        "kernel_floor_us_per_write": floor["us_per_write_p50"] if floor else None,
+        "kernel_floor_spread_ms": floor["spread_ms_p50"] if floor else None,
         "baseline_first_delivery_p50_ms": base["latency"]["first_delivery_p50_ms"] if base else None,
         "connect_s": tip["connect_s"],
         "frames_received_while_connecting": tip["frames_received_while_connecting"],
@@ -615,6 +629,7 @@ def summarize(
         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         "tipline": tip,
         "baseline": base,
+        "kernel_floor": floor,
     }
     result["targets"] = {
         "ratio_to_baseline >= 0.6": None if result["ratio_to_baseline"] is None else result["ratio_to_baseline"] >= 0.6,
@@ -631,7 +646,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     log(f"fan-out bench: {args.members} members, ws={args.ws_impl}. {ARGON2_NOTE}.")
     tip = await bench_tipline(args)
     base = None if args.no_baseline else await bench_baseline(args)
-    return summarize(args, tip, base, t0, facts)
+    size = round(tip["saturation"].get("bytes_per_event") or 450)
+    floor = await measure_floor(args.members, size)
+    log(
+        f"kernel floor: {floor['us_per_write_p50']} us per {size}-byte write to one of {args.members} loopback "
+        f"sockets, so one fan-out spreads over at least {floor['spread_ms_p50']} ms"
+    )
+    return summarize(args, tip, base, t0, facts, floor)
 
 
 def main() -> None:

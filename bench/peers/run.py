@@ -65,7 +65,12 @@ from common import (  # noqa: E402
 )
 
 TARGETS = ("tipline_1", "tipline_4", "django_channels", "python_socketio")
-GOALS = {"vs_django_channels": 3.0, "vs_python_socketio": 1.5, "four_nodes_vs_one": 0.85}
+GOALS = {
+    "vs_django_channels": 3.0,
+    "vs_python_socketio": 1.5,
+    "four_nodes_vs_one": 0.85,
+    "four_nodes_vs_one_at_equal_load": 0.85,
+}
 VENVS = TMP / "peers"
 PYTHON = "3.11"
 
@@ -133,7 +138,8 @@ async def bench_tipline(args: argparse.Namespace, redis: RedisServer) -> dict[st
             servers = server_set(redis, server.processes)
             servers.postgres = server.pg_cpu_seconds
             wire = tipline_protocol(name, [p.port for p in server.processes], tokens, cid)
-            out[name] = await measure_wire(args, wire, servers)
+            # Only Tipline's configurations run the steady load: the peers saturate far below it.
+            out[name] = await measure_wire(args, wire, servers, steady=True)
             out[name]["setup"] = setup
             out[name]["nodes"] = nodes
     finally:
@@ -179,7 +185,9 @@ async def peer_server(
         await asyncio.to_thread(proc.stop)
 
 
-async def measure_wire(args: argparse.Namespace, wire: Wire, servers: ServerSet) -> dict[str, Any]:
+async def measure_wire(
+    args: argparse.Namespace, wire: Wire, servers: ServerSet, *, steady: bool = False
+) -> dict[str, Any]:
     return await measure(
         wire,
         servers,
@@ -190,6 +198,7 @@ async def measure_wire(args: argparse.Namespace, wire: Wire, servers: ServerSet)
         window=args.window,
         warmup=args.warmup,
         duration=args.duration,
+        steady_msgs_per_s=args.steady_msgs_per_s if steady else None,
     )
 
 
@@ -208,6 +217,8 @@ def summarize(
 
     per_cpu = pick(lambda r: r["saturation"]["deliveries_per_cpu_s"])
     tip = per_cpu.get("tipline_1")
+    steady = {name: r["steady"] for name, r in results.items() if r.get("steady")}
+    steady_per_cpu = {name: r["deliveries_per_cpu_s"] for name, r in steady.items()}
     result: dict[str, Any] = {
         "benchmark": "peers",
         "members": args.members,
@@ -215,6 +226,14 @@ def summarize(
         "vs_django_channels": ratio(tip, per_cpu.get("django_channels")),
         "vs_python_socketio": ratio(tip, per_cpu.get("python_socketio")),
         "four_nodes_vs_one": ratio(per_cpu.get("tipline_4"), tip),
+        # The same comparison at a fixed offered load (--steady-msgs-per-s), where both
+        # configurations deliver the same events: CPU per delivery for the same work.
+        "four_nodes_vs_one_at_equal_load": ratio(steady_per_cpu.get("tipline_4"), steady_per_cpu.get("tipline_1")),
+        "steady_msgs_per_s": args.steady_msgs_per_s if steady else None,
+        "steady_deliveries_per_cpu_s": steady_per_cpu,
+        "steady_events_per_frame": {name: r["events_per_frame"] for name, r in steady.items()},
+        "steady_p99_ms": {name: r["p99_ms"] for name, r in steady.items()},
+        "saturation_events_per_frame": pick(lambda r: r["saturation"]["events_per_frame"]),
         "deliveries_per_cpu_s": per_cpu,
         "deliveries_per_s": pick(lambda r: r["saturation"]["deliveries_per_s"]),
         "acked_per_s": pick(lambda r: r["saturation"]["acked_per_s"]),
@@ -281,7 +300,12 @@ def chart(result: dict[str, Any], path: Path) -> None:
             f"{label} {result[key] if result[key] is not None else 'n/a'}"
             for label, key in (("vs Django", "vs_django_channels"), ("vs socketio", "vs_python_socketio"))
         )
-        + f", 4 nodes/1 {result['four_nodes_vs_one'] if result['four_nodes_vs_one'] is not None else 'n/a'}",
+        + f", 4 nodes/1 {result['four_nodes_vs_one'] if result['four_nodes_vs_one'] is not None else 'n/a'}"
+        + (
+            f" (at {result['steady_msgs_per_s']:g} msg/s: {result['four_nodes_vs_one_at_equal_load']})"
+            if result.get("four_nodes_vs_one_at_equal_load") is not None
+            else ""
+        ),
     )
     ax = axes[1]
     x = range(len(names))
@@ -368,6 +392,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured at saturation")
     parser.add_argument("--latency-deliveries", type=float, default=2000.0, help="deliveries/s of the latency phase")
     parser.add_argument("--latency-duration", type=float, default=10.0)
+    parser.add_argument(
+        "--steady-msgs-per-s",
+        type=float,
+        default=100.0,
+        help="Tipline only: messages/s of the fixed-load phase (0: skip it)",
+    )
     parser.add_argument(
         "--pin",
         type=int,

@@ -37,7 +37,7 @@ from common import (
     rounded,
     wait_quiet,
 )
-from fanout.run import PayloadFn, Samples, Senders, latency_phase, tipline_payload, totals
+from fanout.run import PayloadFn, Samples, Senders, body, latency_phase, tipline_payload, totals
 
 ROOM = "bench"
 TS_MARK = b'"t='  # every bench body starts with t=<time_ns>: one per delivered message in a peer's frame
@@ -356,6 +356,91 @@ async def saturation(
     return result
 
 
+# --- steady load ---------------------------------------------------------------------------------
+
+
+async def steady(
+    clients: list[WSClient],
+    proto: Wire,
+    servers: ServerSet,
+    *,
+    senders: int,
+    msgs_per_s: float,
+    warmup: float,
+    duration: float,
+    sample_every: int = 50,
+) -> dict[str, Any]:
+    """A fixed offered load, the same for every target it runs on: ``msgs_per_s`` messages a
+    second in open loop, taken in turn by the ``senders`` connections (so spread over the nodes).
+
+    At saturation each configuration does different work (one process commits bigger groups
+    and writes more events per socket write than four do); at a fixed load both deliver the same
+    events, so server CPU per delivery compares what each configuration costs for that work.
+    """
+    samples = Samples()
+
+    def sample_sink(client: WSClient, data: bytes, start: int, end: int, now: int) -> None:
+        samples.timestamps(data, start, end, now)
+
+    sampled = [c for c in clients[senders:] if c.index % sample_every == 0]
+    for c in sampled:
+        c.sink = sample_sink
+    loop = asyncio.get_running_loop()
+    running = True
+    sent = 0
+
+    async def pace() -> None:
+        nonlocal sent
+        start = loop.time()
+        while running:
+            delay = start + sent / msgs_per_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            k = sent % senders
+            clients[k].send_text(proto.make(f"st{k}-{sent}", body(f"st{k}")))
+            sent += 1
+
+    task = loop.create_task(pace())
+    try:
+        await asyncio.sleep(warmup)
+        samples.latencies_ms.clear()
+        e0, f0, _ = totals(clients)
+        cpu0, t0 = servers.cpu_by_kind(), time.monotonic()
+        await asyncio.sleep(duration)
+        e1, f1, _ = totals(clients)
+        cpu1, t1 = servers.cpu_by_kind(), time.monotonic()
+        lat = list(samples.latencies_ms)
+    finally:
+        running = False
+        await task
+    await wait_quiet(clients, quiet_s=0.5, timeout=60, what="events")
+    for c in sampled:
+        c.sink = None
+    elapsed = t1 - t0
+    events = e1 - e0
+    cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+    server_cpu = sum(cpu.values())
+    result = {
+        "msgs_per_s": msgs_per_s,
+        "deliveries_per_s": round(events / elapsed),
+        "deliveries_per_cpu_s": round(events / server_cpu) if server_cpu > 0 else None,
+        "server_cpu_pct": round(100 * server_cpu / elapsed, 1),
+        "server_cpu_pct_by_kind": {k: round(100 * v / elapsed, 1) for k, v in cpu.items()},
+        "events_per_frame": round(events / max(1, f1 - f0), 2),
+        "p50_ms": rounded(percentile(lat, 50)),
+        "p99_ms": rounded(percentile(lat, 99)),
+        "sent": sent,
+        "senders": senders,
+        "window_s": round(elapsed, 2),
+    }
+    log(
+        f"{proto.name} steady {msgs_per_s:g} msg/s: {result['deliveries_per_s']:,} deliveries/s, "
+        f"{result['deliveries_per_cpu_s']} per server CPU-second, server CPU {result['server_cpu_pct_by_kind']}%, "
+        f"{result['events_per_frame']} events/frame, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms"
+    )
+    return result
+
+
 # --- one target, start to end --------------------------------------------------------------------------
 
 
@@ -370,8 +455,9 @@ async def measure(
     window: int,
     warmup: float,
     duration: float,
+    steady_msgs_per_s: float | None = None,
 ) -> dict[str, Any]:
-    """Memory per connection, then latency at a moderate rate, then saturation."""
+    """Memory per connection, latency at a moderate rate, a steady load (if asked), saturation."""
     async with client_pool(heartbeat=proto.heartbeat) as clients:
         # A few sockets first, closed again: what the first connection imports or allocates once
         # (Django loads its session and auth middleware lazily) is not memory per connection.
@@ -400,11 +486,22 @@ async def measure(
             check=proto.check_seq,
             name=f"{proto.name}-lat",
         )
+        held = None
+        if steady_msgs_per_s:
+            held = await steady(
+                clients,
+                proto,
+                servers,
+                senders=senders,
+                msgs_per_s=steady_msgs_per_s,
+                warmup=warmup,
+                duration=duration,
+            )
         sat = await saturation(
             clients, proto, servers, senders=senders, window=window, warmup=warmup, duration=duration
         )
         # Every message of the run (both latency phases and saturation) should reach every member.
-        expected = members * (warm_phase["messages"] + latency["messages"] + sat["sent"])
+        expected = members * (warm_phase["messages"] + latency["messages"] + (held or {}).get("sent", 0) + sat["sent"])
         delivered = sum(c.events for c in clients)
         log(f"{proto.name}: {delivered:,} of {expected:,} deliveries over the whole run")
         return {
@@ -417,5 +514,6 @@ async def measure(
             "connect_s": round(connect_s, 1),
             "settle_after_connect_s": round(settle_s, 1),
             "latency": latency,
+            "steady": held,
             "saturation": sat,
         }

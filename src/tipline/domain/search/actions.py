@@ -19,9 +19,9 @@ from tipline.domain.search.schemas import Fragment, MessageHit, MessageSearchOut
 from tipline.errors import Invalid
 from tipline.runtime import Runtime
 
-# Scripts written without spaces between words: the English text-search parser sees a whole
-# run as one token, so these queries go to substring search.
-CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+# Scripts written without spaces between words (repo.CJK_RE): the English text-search parser
+# sees a whole run as one token, so these queries go to substring search.
+CJK_RE = repo.CJK_RE
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 WALLET_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 SNIPPET_BEFORE = 60

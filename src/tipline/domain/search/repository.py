@@ -3,6 +3,7 @@ deleted messages and the senders the searcher blocked (docs/subsystems/search.md
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,11 @@ from tipline.domain.wallets.models import wallets
 START, STOP = "\x02", "\x03"
 _HEADLINE_OPTS = f'StartSel={START}, StopSel={STOP}, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … "'
 TS_CONFIG = "english"
+# Han, Hiragana, Katakana, Hangul: scripts written without spaces between words. The trigram
+# index covers only messages with such characters (migration 0009_trgm_cjk, whose predicate is
+# this class, written the same way in both Python's and PostgreSQL's regular expressions).
+CJK_CLASS = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
+CJK_RE = re.compile(CJK_CLASS)
 
 # The access rule, shared by both modes: a conversation the searcher is a member of now (a
 # member who left has no row, so sees nothing of it), a message not deleted, and not from
@@ -107,13 +113,21 @@ async def search_words(
     return list((await conn.execute(text(sql), params)).mappings())
 
 
-async def search_substring(
-    conn: AsyncConnection, *, user_id: int, needle: str, cursor: int | None, limit: int, **filters: Any
-) -> list[RowMapping]:
-    """Case-insensitive substring match, for CJK text and fragments of words. A pg_trgm GIN
-    index on the body serves this ILIKE where the extension exists; without it (the embedded
-    PostgreSQL) the same query scans the searcher's conversations."""
+def cjk_predicate(needle: str) -> str:
+    """For a needle with CJK characters, the trigram index's own predicate, to AND into the query.
+
+    It is implied by the ILIKE (a body containing the needle contains its CJK characters), and
+    written out as a constant so that the planner can prove the partial index applies.
+    """
+    return f" AND m.body ~ '{CJK_CLASS}'" if CJK_RE.search(needle) else ""
+
+
+def substring_query(
+    *, user_id: int, needle: str, cursor: int | None, limit: int, **filters: Any
+) -> tuple[str, dict[str, Any]]:
+    """The SQL of ``search_substring`` and its parameters."""
     where, params = _filters(**filters)
+    where += cjk_predicate(needle)
     params.update(me=user_id, pat=f"%{_escape_like(needle)}%", limit=limit)
     if cursor is not None:
         where += " AND m.id < :cid_"
@@ -126,11 +140,22 @@ async def search_substring(
         ORDER BY m.id DESC
         LIMIT :limit
     """  # noqa: S608
+    return sql, params
+
+
+async def search_substring(
+    conn: AsyncConnection, *, user_id: int, needle: str, cursor: int | None, limit: int, **filters: Any
+) -> list[RowMapping]:
+    """Case-insensitive substring match, for CJK text and fragments of words. Where pg_trgm
+    exists, a partial trigram GIN index over messages with CJK text serves a needle containing
+    CJK; other needles (and every needle on the embedded PostgreSQL) scan the searcher's
+    conversations, newest first, until the page is full."""
+    sql, params = substring_query(user_id=user_id, needle=needle, cursor=cursor, limit=limit, **filters)
     return list((await conn.execute(text(sql), params)).mappings())
 
 
 async def trigram_index_present(conn: AsyncConnection) -> bool:
-    stmt = text("SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'ix_messages_body_trgm')")
+    stmt = text("SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'ix_messages_body_trgm_cjk')")
     return bool((await conn.execute(stmt)).scalar())
 
 
