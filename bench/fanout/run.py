@@ -35,8 +35,6 @@ import orjson
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from floor import measure_floor
-
 from common import (
     ARGON2_NOTE,
     BENCH,
@@ -65,6 +63,7 @@ from common import (
     wait_server_idle,
     write_result,
 )
+from fanout.floor import measure_floor
 
 TARGETS = {"ratio_to_baseline": 0.6, "deliveries_per_s": 100_000, "p99_ms": 15.0, "bytes_per_conn": 32_000}
 PAD = "lorem ipsum dolor sit amet, consectetur adipiscing"

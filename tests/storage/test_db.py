@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.storage.db import async_url, start_embedded_postgres, stop_embedded_postgres, sync_url
 from tipline.storage.migrate import upgrade_async
@@ -40,3 +41,26 @@ async def test_embedded_postgres_starts_migrates_and_keeps_data() -> None:
 def test_urls() -> None:
     assert async_url("postgresql://u:p@h:5432/d") == "postgresql+asyncpg://u:p@h:5432/d"
     assert sync_url("postgresql+asyncpg://u@/d?host=/tmp/x") == "postgresql://u@/d?host=/tmp/x"
+
+
+async def test_read_connection_sends_no_begin_and_leaves_the_pool_as_it_was(database_url: str) -> None:
+    """Inside a transaction now() stays at the transaction's start; each autocommit statement
+    is a transaction of its own, so there now() moves from one statement to the next."""
+    from sqlalchemy import text
+
+    from tipline.storage.db import create_engine, read_connection
+
+    async def now_moves(conn: AsyncConnection) -> bool:
+        first = (await conn.execute(text("SELECT now()"))).scalar_one()
+        await conn.execute(text("SELECT pg_sleep(0.02)"))
+        return bool((await conn.execute(text("SELECT now()"))).scalar_one() > first)
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with read_connection(engine) as conn:
+            assert await now_moves(conn) is True
+        # The same pooled connection, checked out normally again: back inside a transaction.
+        async with engine.connect() as conn:
+            assert await now_moves(conn) is False
+    finally:
+        await engine.dispose()

@@ -12,6 +12,7 @@ from tipline.domain.accounts.access import access_session
 from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
 from tipline.errors import Unauthorized
 from tipline.runtime import Runtime
+from tipline.storage.db import read_connection
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/signin or /auth/refresh.")
 
@@ -36,7 +37,7 @@ async def get_caller(rt: Rt, credentials: Annotated[HTTPAuthorizationCredentials
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("sign in first: send `Authorization: Bearer <access token>`", code="not_authenticated")
     claims = decode_access_token(rt.settings, rt.jwt_key, credentials.credentials)
-    async with rt.engine.connect() as conn:
+    async with read_connection(rt.engine) as conn:
         await access_session(conn, claims)
     return Caller(user_id=claims.user_id, session_id=str(claims.session_id), claims=claims)
 

@@ -42,6 +42,7 @@ from tipline.gateway.protocol import (
 from tipline.gateway.wire import WIRE
 from tipline.logs import CONNECTION_ID
 from tipline.runtime import Runtime
+from tipline.storage.db import read_connection
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _token_from_subprotocols(subprotocols: list[str]) -> str | None:
 
 async def _authenticate(rt: Runtime, token: str) -> AccessClaims:
     claims = decode_access_token(rt.settings, rt.jwt_key, token)
-    async with rt.engine.connect() as conn:
+    async with read_connection(rt.engine) as conn:
         await access_session(conn, claims)
     return claims
 

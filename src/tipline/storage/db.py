@@ -82,6 +82,20 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
 
 
 @asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in autocommit mode, for reads that are one statement each.
+
+    Without it the driver wraps the first statement in BEGIN and the pool ends with ROLLBACK:
+    three round trips for one SELECT. The checks every request makes (its session, the caller's
+    access to a conversation) are single statements, so they run as one round trip each.
+    Anything that must see several statements in one snapshot, or writes, uses a transaction.
+    """
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One transaction on a pooled connection: commit on success, roll back on error."""
     async with engine.begin() as conn:

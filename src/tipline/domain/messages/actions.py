@@ -45,6 +45,7 @@ from tipline.domain.tips.actions import message_tip_totals
 from tipline.errors import Conflict, Invalid, Unavailable
 from tipline.metrics import CACHE_HITS, CACHE_MISSES
 from tipline.runtime import Runtime
+from tipline.storage.db import read_connection
 
 MAX_EMOJI_PER_MESSAGE = 50
 T = TypeVar("T")
@@ -262,21 +263,19 @@ async def get_history(
     rt: Runtime, *, user_id: int, conversation_id: int, before: int | None, after: int | None, limit: int
 ) -> HistoryPage:
     limit = max(1, min(limit, rt.settings.history_page_max))
-    async with rt.engine.connect() as conn:
+    # Reads only, each statement its own snapshot as under READ COMMITTED: no BEGIN/ROLLBACK.
+    async with read_connection(rt.engine) as conn:
         # The cache and the page query keep one copy for everyone; the reader's blocks apply last.
         access, hidden = await access_reader(conn, user_id=user_id, conversation_id=conversation_id)
-        if rt.cache is None:
-            rows = await _history_rows(conn, conversation_id=conversation_id, before=before, after=after, limit=limit)
+    cached = None
     if rt.cache is not None:
         last_seq = int(access.conversation["last_seq"])
         cached = await _cached_page(rt, conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
-        if cached is None:
-            async with rt.engine.connect() as conn:
-                rows = await _history_rows(
-                    conn, conversation_id=conversation_id, before=before, after=after, limit=limit
-                )
-        else:
-            rows = cached
+    if cached is None:
+        async with read_connection(rt.engine) as conn:
+            rows = await _history_rows(conn, conversation_id=conversation_id, before=before, after=after, limit=limit)
+    else:
+        rows = cached
     has_more = len(rows) > limit
     if has_more:
         # One extra row was read to know whether another page exists; drop it on the far side.
@@ -409,7 +408,7 @@ async def replay_since(rt: Runtime, *, user_id: int, conversation_id: int, since
     membership changes themselves, so a client applying them in order converges. Served from
     the recent-message cache when it holds everything after ``since``.
     """
-    async with rt.engine.connect() as conn:
+    async with read_connection(rt.engine) as conn:
         access, hidden = await access_reader(conn, user_id=user_id, conversation_id=conversation_id)
         last_seq = int(access.conversation["last_seq"])
         since = min(max(since, 0), last_seq)
@@ -420,7 +419,7 @@ async def replay_since(rt: Runtime, *, user_id: int, conversation_id: int, since
     if rt.cache is not None:
         cached = await _cached_replay(rt, conversation_id, last_seq=last_seq, since=since)
         if cached is None:
-            async with rt.engine.connect() as conn:
+            async with read_connection(rt.engine) as conn:
                 frames = await _replay_frames(rt, conn, conversation_id=conversation_id, since=since)
         else:
             frames = cached
