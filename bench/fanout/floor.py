@@ -57,17 +57,20 @@ async def _writer(port: int, sockets: int, size: int, rounds: int, gap_s: float)
 
 
 class _Sink(asyncio.Protocol):
-    received = 0
+    """One reader socket; every socket of a run adds to the same byte count."""
+
+    def __init__(self, received: list[int]) -> None:
+        self.received = received
 
     def data_received(self, data: bytes) -> None:
-        _Sink.received += len(data)
+        self.received[0] += len(data)
 
 
 async def measure_floor(sockets: int, size: int, rounds: int = 20, gap_s: float = 0.3) -> dict[str, Any]:
     """Run the writer as a subprocess against a reader in this process; its figures, checked."""
-    _Sink.received = 0
+    received = [0]
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Sink, "127.0.0.1", 0, backlog=sockets + 100)
+    server = await loop.create_server(lambda: _Sink(received), "127.0.0.1", 0, backlog=sockets + 100)
     port = server.sockets[0].getsockname()[1]
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -91,10 +94,10 @@ async def measure_floor(sockets: int, size: int, rounds: int = 20, gap_s: float 
         result: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
         deadline = loop.time() + 10
         expected = sockets * size * rounds
-        while _Sink.received < expected and loop.time() < deadline:
+        while received[0] < expected and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        if _Sink.received != expected:
-            raise RuntimeError(f"floor reader got {_Sink.received} of {expected} bytes")
+        if received[0] != expected:
+            raise RuntimeError(f"floor reader got {received[0]} of {expected} bytes")
         return result
     finally:
         server.close()

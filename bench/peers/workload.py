@@ -223,6 +223,27 @@ async def wait_idle(meter: CpuMeter, *, below: float, timeout: float = 30.0) -> 
     return time.monotonic() - t0
 
 
+# --- measuring a window ------------------------------------------------------------------------------
+
+
+def sample_receivers(clients: list[WSClient], senders: int, every: int) -> tuple[Samples, list[WSClient]]:
+    """Every ``every``-th member that is not a sender stamps the deliveries it gets."""
+    samples = Samples()
+
+    def sample_sink(client: WSClient, data: bytes, start: int, end: int, now: int) -> None:
+        samples.timestamps(data, start, end, now)
+
+    sampled = [c for c in clients[senders:] if c.index % every == 0]
+    for c in sampled:
+        c.sink = sample_sink
+    return samples, sampled
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU-seconds by kind of server process between two ``ServerSet.cpu_by_kind`` readings."""
+    return {k: after[k] - before.get(k, 0.0) for k in after}
+
+
 # --- saturation ------------------------------------------------------------------------------------
 
 
@@ -281,14 +302,7 @@ async def saturation(
     duration: float,
     sample_every: int = 50,
 ) -> dict[str, Any]:
-    samples = Samples()
-
-    def sample_sink(client: WSClient, data: bytes, start: int, end: int, now: int) -> None:
-        samples.timestamps(data, start, end, now)
-
-    sampled = [c for c in clients[senders:] if c.index % sample_every == 0]
-    for c in sampled:
-        c.sink = sample_sink
+    samples, sampled = sample_receivers(clients, senders, sample_every)
     group = ClosedLoop(clients[:senders], proto.make, window, samples, proto.ack_mark)
     group.start()
     dog = asyncio.get_running_loop().create_task(group.watchdog())
@@ -318,7 +332,7 @@ async def saturation(
         c.sink = None
     elapsed = t1 - t0
     events = e1 - e0
-    cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+    cpu = cpu_used(cpu0, cpu1)
     server_cpu = sum(cpu.values())
     closed = [c for c in clients if c.lost or c.close_code is not None]
     result = {
@@ -377,14 +391,7 @@ async def steady(
     and writes more events per socket write than four do); at a fixed load both deliver the same
     events, so server CPU per delivery compares what each configuration costs for that work.
     """
-    samples = Samples()
-
-    def sample_sink(client: WSClient, data: bytes, start: int, end: int, now: int) -> None:
-        samples.timestamps(data, start, end, now)
-
-    sampled = [c for c in clients[senders:] if c.index % sample_every == 0]
-    for c in sampled:
-        c.sink = sample_sink
+    samples, sampled = sample_receivers(clients, senders, sample_every)
     loop = asyncio.get_running_loop()
     running = True
     sent = 0
@@ -418,7 +425,7 @@ async def steady(
         c.sink = None
     elapsed = t1 - t0
     events = e1 - e0
-    cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+    cpu = cpu_used(cpu0, cpu1)
     server_cpu = sum(cpu.values())
     result = {
         "msgs_per_s": msgs_per_s,

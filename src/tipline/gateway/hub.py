@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from tipline.bus.base import Bus, topic_conversation, topic_user
 from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control, hidden_copy
-from tipline.gateway.protocol import Close, encode
+from tipline.gateway.protocol import Close, encode_bytes
 from tipline.gateway.wire import text_frame
 
 log = logging.getLogger(__name__)
@@ -409,7 +409,7 @@ class Hub:
         op = control.get("op")
         if op == "subscribe":
             cid = control["conversation_id"]
-            frame = encode(control["frame"]) if "frame" in control else None
+            frame = encode_bytes(control["frame"]) if "frame" in control else None
             for conn in list(self.connections_of(control["user_id"])):
                 self.add_conversation(conn, cid)
                 if frame is not None:
@@ -418,7 +418,7 @@ class Hub:
             cid = control["conversation_id"]
             conns = self.topics.get(topic, set())
             if "frame" in control:
-                data = encode(control["frame"]).encode()
+                data = encode_bytes(control["frame"])
                 for conn in conns:
                     conn.push(data)
             for conn in [c for c in conns if c.user_id == control["user_id"]]:

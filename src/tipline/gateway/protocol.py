@@ -123,8 +123,13 @@ class ErrorFrameOut(TypedDict, total=False):
     retry_after: float
 
 
+def encode_bytes(frame: dict[str, Any] | ReadyFrameOut | ErrorFrameOut) -> bytes:
+    """A server frame as the UTF-8 bytes the hub queues and writes."""
+    return orjson.dumps(frame)
+
+
 def encode(frame: dict[str, Any] | ReadyFrameOut | ErrorFrameOut) -> str:
-    return orjson.dumps(frame).decode()
+    return encode_bytes(frame).decode()
 
 
 def error_frame(code: str, message: str, ref: str | None = None, **extra: Any) -> str:

@@ -19,9 +19,6 @@ from tipline.domain.search.schemas import Fragment, MessageHit, MessageSearchOut
 from tipline.errors import Invalid
 from tipline.runtime import Runtime
 
-# Scripts written without spaces between words (repo.CJK_RE): the English text-search parser
-# sees a whole run as one token, so these queries go to substring search.
-CJK_RE = repo.CJK_RE
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 WALLET_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 SNIPPET_BEFORE = 60
@@ -129,7 +126,9 @@ async def search_messages(
     async with rt.engine.connect() as conn:
         chosen = mode
         if chosen == "auto":
-            chosen = "substring" if CJK_RE.search(query) else "words"
+            # Scripts written without spaces between words: the English text-search parser sees
+            # a whole run as one token, so these queries go to substring search.
+            chosen = "substring" if repo.CJK_RE.search(query) else "words"
             if chosen == "words" and not await repo.query_has_lexemes(conn, query=query):
                 chosen = "substring"  # only stop words ("the", "to be"): look for the text itself
         if chosen == "substring":
