@@ -404,7 +404,8 @@ async def steady(
             if delay > 0:
                 await asyncio.sleep(delay)
             k = sent % senders
-            clients[k].send_text(proto.make(f"st{k}-{sent}", body(f"st{k}")))
+            # Ids unique across phases: a repeated client_msg_id is an idempotent retry, not a message.
+            clients[k].send_text(proto.make(f"st{msgs_per_s:g}-{k}-{sent}", body(f"st{k}")))
             sent += 1
 
     task = loop.create_task(pace())
@@ -462,9 +463,9 @@ async def measure(
     window: int,
     warmup: float,
     duration: float,
-    steady_msgs_per_s: float | None = None,
+    steady_msgs_per_s: Sequence[float] = (),
 ) -> dict[str, Any]:
-    """Memory per connection, latency at a moderate rate, a steady load (if asked), saturation."""
+    """Memory per connection, latency at a moderate rate, steady loads (if asked), saturation."""
     async with client_pool(heartbeat=proto.heartbeat) as clients:
         # A few sockets first, closed again: what the first connection imports or allocates once
         # (Django loads its session and auth middleware lazily) is not memory per connection.
@@ -493,22 +494,15 @@ async def measure(
             check=proto.check_seq,
             name=f"{proto.name}-lat",
         )
-        held = None
-        if steady_msgs_per_s:
-            held = await steady(
-                clients,
-                proto,
-                servers,
-                senders=senders,
-                msgs_per_s=steady_msgs_per_s,
-                warmup=warmup,
-                duration=duration,
-            )
+        held = [
+            await steady(clients, proto, servers, senders=senders, msgs_per_s=rate, warmup=warmup, duration=duration)
+            for rate in steady_msgs_per_s
+        ]
         sat = await saturation(
             clients, proto, servers, senders=senders, window=window, warmup=warmup, duration=duration
         )
         # Every message of the run (both latency phases and saturation) should reach every member.
-        expected = members * (warm_phase["messages"] + latency["messages"] + (held or {}).get("sent", 0) + sat["sent"])
+        expected = members * (warm_phase["messages"] + latency["messages"] + sum(h["sent"] for h in held) + sat["sent"])
         delivered = sum(c.events for c in clients)
         log(f"{proto.name}: {delivered:,} of {expected:,} deliveries over the whole run")
         return {
@@ -521,6 +515,6 @@ async def measure(
             "connect_s": round(connect_s, 1),
             "settle_after_connect_s": round(settle_s, 1),
             "latency": latency,
-            "steady": held,
+            "steady": held or None,
             "saturation": sat,
         }

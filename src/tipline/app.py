@@ -264,7 +264,10 @@ def create_app(rt: Runtime) -> FastAPI:
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
+    # Routes are tried in order and every try costs: the busiest (history, send) come first.
+    # No path of a later router matches a route of an earlier one (tests/api/test_routes.py).
     for router in (
+        messages.router,
         health.router,
         auth.router,
         auth.sessions_router,
@@ -272,7 +275,6 @@ def create_app(rt: Runtime) -> FastAPI:
         metrics_api.router,
         users.router,
         conversations.router,
-        messages.router,
         wallets.router,
         tips.router,
         media.router,

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import event, text
 
 from tests.helpers import create_conversation, send_http, signup
 from tipline.runtime import Runtime
@@ -133,6 +134,52 @@ async def test_history_pages_by_seq(api: httpx.AsyncClient, rt: Runtime) -> None
     assert [m["body"] for m in after["messages"]] == [f"m{i}" for i in range(40, 45)] and after["has_more"] is True
     r = await api.get(f"/conversations/{cid}/messages", headers=alice.headers, params={"limit": 101})
     assert r.status_code == 422
+
+
+async def test_history_checks_the_session_with_the_membership_in_one_query(api: httpx.AsyncClient, rt: Runtime) -> None:
+    """A history page reads the caller's session and access in one statement, and still answers
+    every case as the separate checks did: the session first (401), then the conversation."""
+    alice, bob, carol = await signup(api), await signup(api), await signup(api)
+    cid = (await create_conversation(api, alice, "group", [bob]))["id"]
+    assert (await send_http(api, alice, cid, "hello")).status_code == 201
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(rt.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        r = await api.get(f"/conversations/{cid}/messages", headers=bob.headers)
+    finally:
+        event.remove(rt.engine.sync_engine, "before_cursor_execute", seen)
+    assert r.status_code == 200 and [m["body"] for m in r.json()["messages"]] == ["hello"]
+    with_session = [s for s in statements if "FROM sessions" in s]
+    assert len(with_session) == 1 and "JOIN members" in with_session[0]
+
+    # Not a member, or no such conversation: 404, as before.
+    r = await api.get(f"/conversations/{cid}/messages", headers=carol.headers)
+    assert r.status_code == 404
+    r = await api.get("/conversations/999999999/messages", headers=carol.headers)
+    assert r.status_code == 404
+    # No token, a forged one.
+    assert (await api.get(f"/conversations/{cid}/messages")).json()["code"] == "not_authenticated"
+    forged = {"Authorization": f"Bearer {bob.token[:-3]}AAA"}
+    assert (await api.get(f"/conversations/{cid}/messages", headers=forged)).json()["code"] == "invalid_token"
+    # The session's state comes first, whatever the conversation.
+    async with rt.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE sessions SET expires_at = now() - interval '1 minute' WHERE id = :s"), {"s": bob.session_id}
+        )
+    for path in (f"/conversations/{cid}/messages", "/conversations/999999999/messages"):
+        r = await api.get(path, headers=bob.headers)
+        assert r.status_code == 401 and r.json()["code"] == "session_expired"
+    async with rt.engine.begin() as conn:
+        await conn.execute(text("UPDATE users SET is_active = false WHERE id = :u"), {"u": alice.id})
+    r = await api.get(f"/conversations/{cid}/messages", headers=alice.headers)
+    assert r.status_code == 401 and r.json()["code"] == "account_inactive"
+    assert (await api.post("/auth/signout", headers=carol.headers)).status_code == 204
+    r = await api.get(f"/conversations/{cid}/messages", headers=carol.headers)
+    assert r.status_code == 401 and r.json()["code"] == "session_revoked"
 
 
 async def test_read_markers_and_unread_counts(api: httpx.AsyncClient) -> None:

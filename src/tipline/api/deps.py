@@ -17,7 +17,9 @@ from tipline.storage.db import read_connection
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/signin or /auth/refresh.")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread handoff on
+    # every request for one attribute read.
     rt: Runtime = request.app.state.rt
     return rt
 
@@ -32,17 +34,27 @@ class Caller:
     claims: AccessClaims
 
 
-async def get_caller(rt: Rt, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
-    """Every authenticated call checks the token *and* that its session is still live."""
+async def get_token_claims(
+    rt: Rt, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> AccessClaims:
+    """The bearer token's claims, its signature and expiry checked, but not its session."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("sign in first: send `Authorization: Bearer <access token>`", code="not_authenticated")
-    claims = decode_access_token(rt.settings, rt.jwt_key, credentials.credentials)
+    return decode_access_token(rt.settings, rt.jwt_key, credentials.credentials)
+
+
+async def get_caller(rt: Rt, claims: Annotated[AccessClaims, Depends(get_token_claims)]) -> Caller:
+    """Every authenticated call checks the token *and* that its session is still live."""
     async with read_connection(rt.engine) as conn:
         await access_session(conn, claims)
     return Caller(user_id=claims.user_id, session_id=str(claims.session_id), claims=claims)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
+# Only for a route whose action checks the session itself in its own query (the session is
+# live, the account active: ``messages.access.access_session_reader``); every other route
+# takes CurrentCaller.
+UncheckedSession = Annotated[AccessClaims, Depends(get_token_claims)]
 
 
 def client_ip(request: Request) -> str:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from tipline.api.deps import CurrentCaller, Rt, client_ip
+from tipline.api.deps import CurrentCaller, Rt, UncheckedSession, client_ip
 from tipline.domain.messages import actions
-from tipline.domain.messages.schemas import Ack, EditIn, Emoji, HistoryPage, MessageOut, ReplayOut, SendIn
+from tipline.domain.messages.schemas import (
+    Ack,
+    EditIn,
+    Emoji,
+    HistoryPage,
+    MessageOut,
+    ReplayOut,
+    SendIn,
+    page_json,
+)
 
 router = APIRouter(tags=["messages"])
 ConversationIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -20,15 +29,18 @@ SeqQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
 async def history(
     conversation_id: ConversationIdPath,
     rt: Rt,
-    caller: CurrentCaller,
+    session: UncheckedSession,
     before: SeqQuery = None,
     after: SeqQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> HistoryPage:
+) -> Response:
     """A page of messages in seq order: the latest, those before a seq, or those after one."""
-    return await actions.get_history(
-        rt, user_id=caller.user_id, conversation_id=conversation_id, before=before, after=after, limit=limit
+    # The action checks the session together with the membership, in one query.
+    page = await actions.get_history(
+        rt, claims=session, conversation_id=conversation_id, before=before, after=after, limit=limit
     )
+    # Encoded by the domain from the dicts it already holds (HistoryPage documents the shape).
+    return Response(page_json(page), media_type="application/json")
 
 
 @router.post(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
+import jwt
 import pytest
 from argon2 import PasswordHasher, extract_parameters
 
@@ -77,3 +79,51 @@ def test_access_token_round_trip_and_tampering() -> None:
         decode_access_token(settings, key, f"{head}.{body}.{sig[:-2]}AA")
     with pytest.raises(Unauthorized):
         decode_access_token(settings, b"other" * 13, token)
+
+
+def test_a_verified_token_is_remembered_only_while_it_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second decode of a token skips the signature check, but answers exactly as a full
+    decode would: the same claims, nothing for another key or audience, and expiry still applies."""
+    from tipline.domain.accounts import tokens
+
+    settings = production()
+    key = b"k" * 64
+    sid = uuid.uuid4()
+    token = issue_access_token(settings, key, user_id=9, session_id=sid)
+    first = decode_access_token(settings, key, token)
+    calls: list[str] = []
+    real_decode = jwt.decode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append("decode")
+        return real_decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    assert decode_access_token(settings, key, token) == first and calls == []
+    # Anything the answer depends on but the clock is part of the key.
+    with pytest.raises(Unauthorized):
+        decode_access_token(settings, b"other" * 13, token)
+    other_audience = Settings(_env_file=None, jwt_audience="another-app")  # type: ignore[call-arg]
+    with pytest.raises(Unauthorized):
+        decode_access_token(other_audience, key, token)
+    assert calls == ["decode", "decode"]
+    # Past exp (and the leeway) the remembered answer is not used: the full decode runs again
+    # (PyJWT reads its own clock, which this test cannot move, so it still accepts the token).
+    later = time.time() + settings.access_token_ttl_s + tokens.LEEWAY_S + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    decode_access_token(settings, key, token)
+    assert calls == ["decode", "decode", "decode"]
+
+
+def test_the_verified_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipline.domain.accounts import tokens
+
+    monkeypatch.setattr(tokens, "VERIFIED_MAX", 3)
+    monkeypatch.setattr(tokens, "_verified", {})
+    settings = production()
+    key = b"k" * 64
+    issued = [issue_access_token(settings, key, user_id=i, session_id=uuid.uuid4()) for i in range(1, 6)]
+    for token in issued:
+        decode_access_token(settings, key, token)
+    assert len(tokens._verified) == 3
+    assert [k[0] for k in tokens._verified] == issued[2:]

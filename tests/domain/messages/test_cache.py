@@ -22,8 +22,10 @@ from tests.bus.redis_helpers import REDIS_URL, unique_prefix
 from tests.bus.test_redis_nodes import AppNode, start_node, stop_node
 from tests.helpers import User, Ws, create_conversation, send_http, signup
 from tipline.bus.redis import RedisBus
+from tipline.domain.accounts.tokens import decode_access_token
 from tipline.domain.messages import actions
 from tipline.domain.messages.cache import Entry, Event, RedisMessageCache, stats
+from tipline.domain.messages.schemas import page_json
 from tipline.runtime import Runtime
 
 
@@ -167,11 +169,13 @@ async def without_cache(rt: Runtime) -> AsyncIterator[None]:
 
 async def history_both_ways(rt: Runtime, user: User, cid: int, **page: Any) -> tuple[Any, Any]:
     hits = stats.hits
-    cached = await actions.get_history(rt, user_id=user.id, conversation_id=cid, **page)
+    claims = decode_access_token(rt.settings, rt.jwt_key, user.token)
+    cached = await actions.get_history(rt, claims=claims, conversation_id=cid, **page)
     served_from_cache = stats.hits > hits
     async with without_cache(rt):
-        direct = await actions.get_history(rt, user_id=user.id, conversation_id=cid, **page)
-    return (cached.model_dump(), served_from_cache), direct.model_dump()
+        direct = await actions.get_history(rt, claims=claims, conversation_id=cid, **page)
+    # Compared as clients get them: the cache's dicts hold times as the strings the JSON carries.
+    return (orjson.loads(page_json(cached)), served_from_cache), orjson.loads(page_json(direct))
 
 
 async def test_concurrent_senders_and_editors_on_two_nodes(nodes: tuple[AppNode, AppNode]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,7 +15,12 @@ from tipline.errors import Unauthorized
 
 async def access_session(conn: AsyncConnection, claims: AccessClaims) -> None:
     """A valid signature is not enough: the session must be live and the account active."""
-    state = await repo.session_state(conn, session_id=claims.session_id)
+    check_session(await repo.session_state(conn, session_id=claims.session_id), claims)
+
+
+def check_session(state: Mapping[Any, Any] | None, claims: AccessClaims) -> None:
+    """``access_session`` on a state already read (``user_id``, ``revoked_at``, ``expires_at``,
+    ``is_active`` of the token's session), for reads that fetch it with their own check."""
     if state is None:
         raise Unauthorized("unknown session", code="session_revoked")
     if state["user_id"] != claims.user_id:

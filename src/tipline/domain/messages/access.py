@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tipline.domain.accounts.access import check_session
+from tipline.domain.accounts.tokens import AccessClaims
 from tipline.domain.conversations.access import MANAGERS, ConversationAccess, access_member, as_member, visible
 from tipline.domain.messages import repository as repo
 from tipline.errors import DomainError, Forbidden, NotFound
@@ -47,6 +49,18 @@ async def access_reader(
 ) -> tuple[ConversationAccess, frozenset[int]]:
     """``access_member``, and the senders hidden from the reader (whom they blocked), in one query."""
     conv, member, hidden = await repo.reader_view(conn, conversation_id=conversation_id, user_id=user_id)
+    return as_member(visible(conv, member)), hidden
+
+
+async def access_session_reader(
+    conn: AsyncConnection, *, claims: AccessClaims, conversation_id: int
+) -> tuple[ConversationAccess, frozenset[int]]:
+    """``access_session`` for the caller's token, then ``access_reader``, in one query: a
+    history page is the read a client makes most, and each round trip is most of its cost."""
+    state, conv, member, hidden = await repo.session_reader_view(
+        conn, session_id=claims.session_id, conversation_id=conversation_id, user_id=claims.user_id
+    )
+    check_session(state, claims)
     return as_member(visible(conv, member)), hidden
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_event, encode_sender_event, event_frame
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
+from tipline.domain.accounts.tokens import AccessClaims
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.access import require_not_archived
 from tipline.domain.media import repository as media_repo
@@ -27,6 +28,7 @@ from tipline.domain.messages import repository as repo
 from tipline.domain.messages.access import (
     access_message,
     access_reader,
+    access_session_reader,
     require_author,
     require_author_or_manager,
     require_not_deleted,
@@ -35,6 +37,7 @@ from tipline.domain.messages.schemas import (
     Ack,
     HistoryPage,
     MessageOut,
+    Page,
     ReplayOut,
     hidden_dict,
     mentioned_handles,
@@ -260,13 +263,14 @@ async def get_message(rt: Runtime, *, user_id: int, message_id: int) -> MessageO
 
 
 async def get_history(
-    rt: Runtime, *, user_id: int, conversation_id: int, before: int | None, after: int | None, limit: int
-) -> HistoryPage:
+    rt: Runtime, *, claims: AccessClaims, conversation_id: int, before: int | None, after: int | None, limit: int
+) -> Page:
+    """A page for the holder of ``claims``: their session is checked here, with their access."""
     limit = max(1, min(limit, rt.settings.history_page_max))
     # Reads only, each statement its own snapshot as under READ COMMITTED: no BEGIN/ROLLBACK.
     async with read_connection(rt.engine) as conn:
         # The cache and the page query keep one copy for everyone; the reader's blocks apply last.
-        access, hidden = await access_reader(conn, user_id=user_id, conversation_id=conversation_id)
+        access, hidden = await access_session_reader(conn, claims=claims, conversation_id=conversation_id)
     cached = None
     if rt.cache is not None:
         last_seq = int(access.conversation["last_seq"])
@@ -280,7 +284,7 @@ async def get_history(
     if has_more:
         # One extra row was read to know whether another page exists; drop it on the far side.
         rows = rows[:limit] if after is not None else rows[1:]
-    return HistoryPage(messages=[MessageOut(**_for_reader(m, hidden)) for m in rows], has_more=has_more)
+    return Page(messages=[_for_reader(m, hidden) for m in rows], has_more=has_more)
 
 
 def _for_reader(message: dict[str, Any], hidden: frozenset[int]) -> dict[str, Any]:

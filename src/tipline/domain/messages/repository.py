@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tipline.domain.accounts.models import users
+from tipline.domain.accounts.models import sessions, users
 from tipline.domain.conversations.models import conversations, members
 from tipline.domain.conversations.repository import CONV_COLS
 from tipline.domain.messages.models import messages, reactions
@@ -202,6 +203,46 @@ async def reader_view(
     conv = {c.name: row[c.name] for c in CONV_COLS}
     member = None if row["member_user_id"] is None else {c.name: row[f"member_{c.name}"] for c in members.c}
     return conv, member, frozenset(row["hidden_ids"])
+
+
+# The same, with the state of the caller's session: a history page checks both in one round trip.
+_SESSION_STATE = [
+    sessions.c.user_id.label("session_user_id"),
+    sessions.c.revoked_at.label("session_revoked_at"),
+    sessions.c.expires_at.label("session_expires_at"),
+    users.c.is_active.label("session_is_active"),
+]
+_SESSION_READER_VIEW = (
+    select(*_SESSION_STATE, *CONV_COLS, *_MEMBER_LABELS, _HIDDEN.label("hidden_ids"))
+    .select_from(
+        sessions.join(users, users.c.id == sessions.c.user_id)
+        .outerjoin(conversations, conversations.c.id == bindparam("conversation"))
+        .outerjoin(
+            members, (members.c.conversation_id == conversations.c.id) & (members.c.user_id == bindparam("reader"))
+        )
+    )
+    .where(sessions.c.id == bindparam("session"))
+)
+
+
+async def session_reader_view(
+    conn: AsyncConnection, *, session_id: uuid.UUID, conversation_id: int, user_id: int
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None, frozenset[int]]:
+    """The session's state (as ``accounts.repository.session_state`` reads it), then what
+    ``reader_view`` answers; all None when the session does not exist."""
+    params = {"session": session_id, "reader": user_id, "conversation": conversation_id}
+    row = (await conn.execute(_SESSION_READER_VIEW, params)).mappings().first()
+    if row is None:
+        return None, None, None, frozenset()
+    state = {
+        "user_id": row["session_user_id"],
+        "revoked_at": row["session_revoked_at"],
+        "expires_at": row["session_expires_at"],
+        "is_active": row["session_is_active"],
+    }
+    conv = None if row["id"] is None else {c.name: row[c.name] for c in CONV_COLS}
+    member = None if row["member_user_id"] is None else {c.name: row[f"member_{c.name}"] for c in members.c}
+    return state, conv, member, frozenset(row["hidden_ids"])
 
 
 async def history(
