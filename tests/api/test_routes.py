@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 
 from tests.conftest import make_settings
+from tipline.api.deps import get_caller, get_token_claims
 from tipline.app import build_runtime, create_app
 
 
@@ -44,3 +45,23 @@ def test_every_route_answers_its_own_paths() -> None:
             if earlier.methods & route.methods and template_regex(earlier.path).match(concrete):
                 shadowed.append(f"{sorted(route.methods)} {route.path} is answered by {earlier.path}")
     assert shadowed == []
+
+
+def calls(dependant: Any) -> set[Any]:
+    found = {dependant.call}
+    for sub in dependant.dependencies:
+        found |= calls(sub)
+    return found
+
+
+def test_only_the_history_route_checks_its_session_itself() -> None:
+    """``UncheckedSession`` skips the session check of ``get_caller``: allowed only where the
+    action reads the session with its own access check (``access_session_reader``), and a new
+    use must be added here on purpose."""
+    rt = build_runtime(make_settings(), database_url="postgresql://localhost/unused", jwt_key=b"k" * 64)
+    unchecked = set()
+    for route in flatten(create_app(rt).routes):
+        used = calls(route.dependant)
+        if get_token_claims in used and get_caller not in used:
+            unchecked |= {(method, route.path) for method in route.methods}
+    assert unchecked == {("GET", "/conversations/{conversation_id}/messages")}
