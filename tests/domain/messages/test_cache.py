@@ -71,6 +71,25 @@ async def bodies(cache: RedisMessageCache, last_seq: int) -> dict[int, str] | st
     return page if isinstance(page, str) else {m["seq"]: m["body"] for m in page}
 
 
+async def test_encoded_pages_are_the_decoded_pages(cache: RedisMessageCache) -> None:
+    """``encoded_page`` answers what ``page`` answers, as JSON objects, in seq order, for the
+    latest page, a page before a seq and a page after one."""
+    originals = [message(seq, f"m{seq}", reply_to=1001 if seq in (3, 4) else None) for seq in range(1, 6)]
+    await cache.fill(7, version=5, lo=1, entries=[entry(m, 5) for m in originals], events=[])
+    for before, after, limit in ((None, None, 3), (4, None, 2), (None, 1, 2), (5, 1, 10)):
+        decoded = await cache.page(7, last_seq=5, before=before, after=after, limit=limit)
+        encoded = await cache.encoded_page(7, last_seq=5, before=before, after=after, limit=limit)
+        assert not isinstance(decoded, str) and not isinstance(encoded, str)
+        assert [orjson.loads(e) for e in encoded] == decoded, (before, after, limit)
+        assert [m["seq"] for m in decoded] == sorted(m["seq"] for m in decoded)
+    # reply_count comes from the cache's own counts, last, as MESSAGE_FIELDS orders it.
+    latest = await cache.encoded_page(7, last_seq=5, before=None, after=None, limit=5)
+    assert not isinstance(latest, str)
+    assert [orjson.loads(e)["reply_count"] for e in latest] == [2, 0, 0, 0, 0]
+    assert latest[0].endswith(b',"reply_count":2}')
+    assert await cache.encoded_page(7, last_seq=9, before=None, after=None, limit=5) == "stale"
+
+
 async def test_a_slow_writer_never_replaces_a_newer_state(cache: RedisMessageCache) -> None:
     await cache.fill(7, version=3, lo=1, entries=[entry(message(1, "one"), 3), entry(message(2, "two"), 3)], events=[])
     # The edit at seq 5 arrives before the edit at seq 4 (two nodes, the first one slow).
@@ -174,6 +193,9 @@ async def history_both_ways(rt: Runtime, user: User, cid: int, **page: Any) -> t
     served_from_cache = stats.hits > hits
     async with without_cache(rt):
         direct = await actions.get_history(rt, claims=claims, conversation_id=cid, **page)
+    # A hit for a reader who hides no one is spliced from the cache's entries, never decoded:
+    # the very bytes the database's page encodes to.
+    assert page_json(cached) == page_json(direct)
     # Compared as clients get them: the cache's dicts hold times as the strings the JSON carries.
     return (orjson.loads(page_json(cached)), served_from_cache), orjson.loads(page_json(direct))
 
@@ -258,6 +280,14 @@ async def test_history_pages_and_resume_are_served_from_the_cache(nodes: tuple[A
         assert older == direct
         (newer, hit), direct = await history_both_ways(b.rt, bob, cid, before=None, after=first, limit=5)
         assert hit and newer == direct
+
+        # A reader who blocked the sender gets the same page from the cache (decoded and masked
+        # there) as from PostgreSQL.
+        assert (await api.put(f"/me/blocks/{alice.id}", headers=bob.headers)).status_code == 200
+        (masked, hit), direct = await history_both_ways(b.rt, bob, cid, before=None, after=None, limit=20)
+        assert hit and masked == direct
+        assert all(m["hidden"] and m["body"] == "" for m in masked["messages"])
+        assert (await api.delete(f"/me/blocks/{alice.id}", headers=bob.headers)).status_code == 200
 
         # Resume on node B from a seq inside the window: the replay comes from the cache.
         since = latest["messages"][2]["seq"]

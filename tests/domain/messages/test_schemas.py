@@ -9,7 +9,15 @@ from typing import Any
 
 import orjson
 
-from tipline.domain.messages.schemas import HistoryPage, MessageOut, Page, hidden_dict, message_dict, page_json
+from tipline.domain.messages.schemas import (
+    MESSAGE_FIELDS,
+    HistoryPage,
+    MessageOut,
+    Page,
+    hidden_dict,
+    message_dict,
+    page_json,
+)
 
 
 def row(seq: int, **over: Any) -> Any:  # a RowMapping stand-in: message_dict only indexes it
@@ -62,8 +70,9 @@ def test_a_page_is_the_documented_model() -> None:
     assert parsed == HistoryPage(messages=[MessageOut(**m) for m in found], has_more=True)
     raw = orjson.loads(body)
     assert raw["has_more"] is True
-    # Every field of the model, in its order, and nothing else (no internal keys leak out).
-    assert all(list(m) == list(MessageOut.model_fields) for m in raw["messages"])
+    # Every field of the model, reply_count last, and nothing else (no internal keys leak out).
+    assert set(MESSAGE_FIELDS) == set(MessageOut.model_fields) and MESSAGE_FIELDS[-1] == "reply_count"
+    assert all(list(m) == list(MESSAGE_FIELDS) for m in raw["messages"])
     assert raw["messages"][3]["hidden"] is True and raw["messages"][3]["body"] == ""
     assert raw["messages"][0]["reactions"] == [{"emoji": "ok", "count": 2, "user_ids": [3, 4]}]
 
@@ -76,3 +85,15 @@ def test_the_cache_and_the_database_give_the_same_bytes() -> None:
     from_cache["reply_count"] = 1
     assert list(from_cache) != list(from_db)
     assert page_json(Page(messages=[from_db], has_more=False)) == page_json(Page(messages=[from_cache], has_more=False))
+
+
+def test_an_encoded_cache_entry_is_the_bytes_of_its_dict() -> None:
+    """The cache stores a message's JSON less reply_count (in ``message_dict``'s key order) and
+    appends reply_count when it reads it; ``page_json`` must give a dict the same bytes."""
+    m = message_dict(row(7), reply_count=3)
+    assert [k for k in m if k != "reply_count"] == [k for k in MESSAGE_FIELDS if k != "reply_count"]
+    stored = orjson.dumps({k: v for k, v in m.items() if k != "reply_count"})
+    encoded = stored[:-1] + b',"reply_count":3}'
+    mixed = page_json(Page(messages=[encoded, m], has_more=False))
+    assert mixed == page_json(Page(messages=[m, m], has_more=False))
+    assert HistoryPage.model_validate_json(mixed).messages[0].reply_count == 3

@@ -271,20 +271,33 @@ async def get_history(
     async with read_connection(rt.engine) as conn:
         # The cache and the page query keep one copy for everyone; the reader's blocks apply last.
         access, hidden = await access_session_reader(conn, claims=claims, conversation_id=conversation_id)
-    cached = None
+    rows: Sequence[dict[str, Any] | bytes] | None = None
     if rt.cache is not None:
         last_seq = int(access.conversation["last_seq"])
-        cached = await _cached_page(rt, conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
-    if cached is None:
+        if hidden:
+            rows = await _cached_page(rt, conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
+        else:
+            # Nothing to mask for this reader: the entries go out as the cache holds them.
+            rows = await _cached_encoded_page(
+                rt, conversation_id, last_seq=last_seq, before=before, after=after, limit=limit
+            )
+    if rows is None:
         async with read_connection(rt.engine) as conn:
             rows = await _history_rows(conn, conversation_id=conversation_id, before=before, after=after, limit=limit)
-    else:
-        rows = cached
     has_more = len(rows) > limit
     if has_more:
         # One extra row was read to know whether another page exists; drop it on the far side.
         rows = rows[:limit] if after is not None else rows[1:]
-    return Page(messages=[_for_reader(m, hidden) for m in rows], has_more=has_more)
+    if hidden:
+        rows = [_for_reader(_decoded(m), hidden) for m in rows]
+    return Page(messages=rows, has_more=has_more)
+
+
+def _decoded(message: dict[str, Any] | bytes) -> dict[str, Any]:
+    # Encoded entries are read only for a reader who hides no one (get_history).
+    if isinstance(message, bytes):
+        raise TypeError("an encoded cache entry cannot be shown to a reader with blocks")
+    return message
 
 
 def _for_reader(message: dict[str, Any], hidden: frozenset[int]) -> dict[str, Any]:
@@ -311,6 +324,18 @@ async def _cached_page(
 
     def read() -> Awaitable[list[dict[str, Any]] | mcache.Status]:
         return cache.page(conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
+
+    return await _from_cache(rt, conversation_id, read, saves=_PAGE_QUERIES)
+
+
+async def _cached_encoded_page(
+    rt: Runtime, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
+) -> list[bytes] | None:
+    assert rt.cache is not None
+    cache = rt.cache
+
+    def read() -> Awaitable[list[bytes] | mcache.Status]:
+        return cache.encoded_page(conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
 
     return await _from_cache(rt, conversation_id, read, saves=_PAGE_QUERIES)
 

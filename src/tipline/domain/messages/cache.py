@@ -290,6 +290,11 @@ class MessageCache(Protocol):
     ) -> list[dict[str, Any]] | Status:
         """Up to ``limit + 1`` messages ascending (as the SQL read), or why the cache cannot answer."""
 
+    async def encoded_page(
+        self, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
+    ) -> list[bytes] | Status:
+        """``page`` with each message as its JSON object, not decoded (nothing to mask)."""
+
     async def replay(self, conversation_id: int, *, last_seq: int, since: int) -> Hit | Status: ...
 
     async def close(self) -> None: ...
@@ -354,12 +359,31 @@ class RedisMessageCache:
         found.sort(key=lambda m: m["seq"])
         return found
 
+    @staticmethod
+    def _encoded(out: list[Any], *, descending: bool) -> list[bytes]:
+        """The entries as complete JSON objects, in seq order, without decoding them: each entry
+        is stored as the message's JSON less ``reply_count``, which goes last (schemas.MESSAGE_FIELDS)."""
+        n = int(out[1])
+        found = [out[2 + 2 * i][:-1] + b',"reply_count":' + out[3 + 2 * i] + b"}" for i in range(n)]
+        if descending:
+            found.reverse()
+        return found
+
     async def page(
         self, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
     ) -> list[dict[str, Any]] | Status:
         argv = ["page", last_seq, -1 if after is None else after, before or 0, limit, self._keep]
         out = await self._run_read(conversation_id, argv)
         return out if isinstance(out, str) else self._messages(out)
+
+    async def encoded_page(
+        self, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
+    ) -> list[bytes] | Status:
+        """``page``, each message as its JSON object, for a reader from whom nothing is hidden."""
+        argv = ["page", last_seq, -1 if after is None else after, before or 0, limit, self._keep]
+        out = await self._run_read(conversation_id, argv)
+        # Without ``after`` the script walks down from the newest (ZREVRANGEBYSCORE).
+        return out if isinstance(out, str) else self._encoded(out, descending=after is None)
 
     async def replay(self, conversation_id: int, *, last_seq: int, since: int) -> Hit | Status:
         out = await self._run_read(conversation_id, ["replay", last_seq, since, 0, 0, self._keep])
