@@ -31,10 +31,13 @@ def flatten(routes: Sequence[Any]) -> list[APIRoute]:
     return out
 
 
-def test_every_route_answers_its_own_paths() -> None:
+def api_routes() -> list[APIRoute]:
     rt = build_runtime(make_settings(), database_url="postgresql://localhost/unused", jwt_key=b"k" * 64)
-    app = create_app(rt)
-    routes = flatten(app.routes)
+    return flatten(create_app(rt).routes)
+
+
+def test_every_route_answers_its_own_paths() -> None:
+    routes = api_routes()
     assert any(r.path == "/conversations/{conversation_id}/messages" for r in routes[:2])
     assert len(routes) > 50
     shadowed = []
@@ -58,9 +61,8 @@ def test_only_the_history_route_checks_its_session_itself() -> None:
     """``UncheckedSession`` skips the session check of ``get_caller``: allowed only where the
     action reads the session with its own access check (``access_session_reader``), and a new
     use must be added here on purpose."""
-    rt = build_runtime(make_settings(), database_url="postgresql://localhost/unused", jwt_key=b"k" * 64)
     unchecked = set()
-    for route in flatten(create_app(rt).routes):
+    for route in api_routes():
         used = calls(route.dependant)
         if get_token_claims in used and get_caller not in used:
             unchecked |= {(method, route.path) for method in route.methods}

@@ -125,12 +125,12 @@ async def revoke_sessions(
     return [row[0] for row in await conn.execute(stmt)]
 
 
+# What access.check_session reads of a session (also read with a history page's own check).
+SESSION_STATE = (sessions.c.user_id, sessions.c.revoked_at, sessions.c.expires_at, users.c.is_active)
+
+
 async def session_state(conn: AsyncConnection, *, session_id: uuid.UUID) -> RowMapping | None:
-    stmt = (
-        select(sessions.c.user_id, sessions.c.revoked_at, sessions.c.expires_at, users.c.is_active)
-        .join(users, users.c.id == sessions.c.user_id)
-        .where(sessions.c.id == session_id)
-    )
+    stmt = select(*SESSION_STATE).join(users, users.c.id == sessions.c.user_id).where(sessions.c.id == session_id)
     return (await conn.execute(stmt)).mappings().first()
 
 

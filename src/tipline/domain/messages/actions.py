@@ -274,13 +274,10 @@ async def get_history(
     rows: Sequence[dict[str, Any] | bytes] | None = None
     if rt.cache is not None:
         last_seq = int(access.conversation["last_seq"])
-        if hidden:
-            rows = await _cached_page(rt, conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
-        else:
-            # Nothing to mask for this reader: the entries go out as the cache holds them.
-            rows = await _cached_encoded_page(
-                rt, conversation_id, last_seq=last_seq, before=before, after=after, limit=limit
-            )
+        # Nothing to mask for a reader who blocked no one: the entries go out as the cache holds them.
+        rows = await _cached_page(
+            rt, conversation_id, encoded=not hidden, last_seq=last_seq, before=before, after=after, limit=limit
+        )
     if rows is None:
         async with read_connection(rt.engine) as conn:
             rows = await _history_rows(conn, conversation_id=conversation_id, before=before, after=after, limit=limit)
@@ -317,25 +314,21 @@ _REPLAY_QUERIES = 4
 
 
 async def _cached_page(
-    rt: Runtime, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
-) -> list[dict[str, Any]] | None:
+    rt: Runtime,
+    conversation_id: int,
+    *,
+    encoded: bool,
+    last_seq: int,
+    before: int | None,
+    after: int | None,
+    limit: int,
+) -> Sequence[dict[str, Any] | bytes] | None:
+    """A page from the cache: entries as stored (``encoded``) or decoded to be masked."""
     assert rt.cache is not None
-    cache = rt.cache
+    read_page = rt.cache.encoded_page if encoded else rt.cache.page
 
-    def read() -> Awaitable[list[dict[str, Any]] | mcache.Status]:
-        return cache.page(conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
-
-    return await _from_cache(rt, conversation_id, read, saves=_PAGE_QUERIES)
-
-
-async def _cached_encoded_page(
-    rt: Runtime, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
-) -> list[bytes] | None:
-    assert rt.cache is not None
-    cache = rt.cache
-
-    def read() -> Awaitable[list[bytes] | mcache.Status]:
-        return cache.encoded_page(conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
+    def read() -> Awaitable[Sequence[dict[str, Any] | bytes] | mcache.Status]:
+        return read_page(conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
 
     return await _from_cache(rt, conversation_id, read, saves=_PAGE_QUERIES)
 

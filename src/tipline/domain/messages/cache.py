@@ -349,17 +349,6 @@ class RedisMessageCache:
         return list(out)
 
     @staticmethod
-    def _messages(out: list[Any]) -> list[dict[str, Any]]:
-        n = int(out[1])
-        found = []
-        for i in range(n):
-            message: dict[str, Any] = orjson.loads(out[2 + 2 * i])
-            message["reply_count"] = int(out[3 + 2 * i])
-            found.append(message)
-        found.sort(key=lambda m: m["seq"])
-        return found
-
-    @staticmethod
     def _encoded(out: list[Any], *, descending: bool) -> list[bytes]:
         """The entries as complete JSON objects, in seq order, without decoding them: each entry
         is stored as the message's JSON less ``reply_count``, which goes last (schemas.MESSAGE_FIELDS)."""
@@ -369,20 +358,28 @@ class RedisMessageCache:
             found.reverse()
         return found
 
+    @classmethod
+    def _messages(cls, out: list[Any], *, descending: bool) -> list[dict[str, Any]]:
+        return [orjson.loads(m) for m in cls._encoded(out, descending=descending)]
+
+    async def _page(
+        self, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
+    ) -> list[Any] | Status:
+        argv = ["page", last_seq, -1 if after is None else after, before or 0, limit, self._keep]
+        return await self._run_read(conversation_id, argv)
+
     async def page(
         self, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
     ) -> list[dict[str, Any]] | Status:
-        argv = ["page", last_seq, -1 if after is None else after, before or 0, limit, self._keep]
-        out = await self._run_read(conversation_id, argv)
-        return out if isinstance(out, str) else self._messages(out)
+        out = await self._page(conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
+        # Without ``after`` the script walks down from the newest (ZREVRANGEBYSCORE).
+        return out if isinstance(out, str) else self._messages(out, descending=after is None)
 
     async def encoded_page(
         self, conversation_id: int, *, last_seq: int, before: int | None, after: int | None, limit: int
     ) -> list[bytes] | Status:
         """``page``, each message as its JSON object, for a reader from whom nothing is hidden."""
-        argv = ["page", last_seq, -1 if after is None else after, before or 0, limit, self._keep]
-        out = await self._run_read(conversation_id, argv)
-        # Without ``after`` the script walks down from the newest (ZREVRANGEBYSCORE).
+        out = await self._page(conversation_id, last_seq=last_seq, before=before, after=after, limit=limit)
         return out if isinstance(out, str) else self._encoded(out, descending=after is None)
 
     async def replay(self, conversation_id: int, *, last_seq: int, since: int) -> Hit | Status:
@@ -393,7 +390,7 @@ class RedisMessageCache:
         for raw in out[2 + 2 * int(out[1]) :]:
             item = orjson.loads(raw)
             events.append(Event(seq=item["seq"], event=item["event"], data=item["data"]))
-        return Hit(messages=self._messages(out), events=events)
+        return Hit(messages=self._messages(out, descending=False), events=events)
 
     async def close(self) -> None:
         await self._client.aclose()

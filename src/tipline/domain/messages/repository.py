@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import sessions, users
+from tipline.domain.accounts.repository import SESSION_STATE
 from tipline.domain.conversations.models import conversations, members
 from tipline.domain.conversations.repository import CONV_COLS
 from tipline.domain.messages.models import messages, reactions
@@ -181,15 +182,19 @@ _HIDDEN = (
     .where(blocks.c.blocker_id == bindparam("reader"))
     .scalar_subquery()
 )
+_READER_COLS = (*CONV_COLS, *_MEMBER_LABELS, _HIDDEN.label("hidden_ids"))
+_READER_MEMBER = (members.c.conversation_id == conversations.c.id) & (members.c.user_id == bindparam("reader"))
 _READER_VIEW = (
-    select(*CONV_COLS, *_MEMBER_LABELS, _HIDDEN.label("hidden_ids"))
-    .select_from(
-        conversations.outerjoin(
-            members, (members.c.conversation_id == conversations.c.id) & (members.c.user_id == bindparam("reader"))
-        )
-    )
+    select(*_READER_COLS)
+    .select_from(conversations.outerjoin(members, _READER_MEMBER))
     .where(conversations.c.id == bindparam("conversation"))
 )
+
+
+def _reader_parts(row: RowMapping) -> tuple[dict[str, Any] | None, dict[str, Any] | None, frozenset[int]]:
+    conv = None if row["id"] is None else {c.name: row[c.name] for c in CONV_COLS}
+    member = None if row["member_user_id"] is None else {c.name: row[f"member_{c.name}"] for c in members.c}
+    return conv, member, frozenset(row["hidden_ids"])
 
 
 async def reader_view(
@@ -200,26 +205,16 @@ async def reader_view(
     row = (await conn.execute(_READER_VIEW, {"reader": user_id, "conversation": conversation_id})).mappings().first()
     if row is None:
         return None, None, frozenset()
-    conv = {c.name: row[c.name] for c in CONV_COLS}
-    member = None if row["member_user_id"] is None else {c.name: row[f"member_{c.name}"] for c in members.c}
-    return conv, member, frozenset(row["hidden_ids"])
+    return _reader_parts(row)
 
 
 # The same, with the state of the caller's session: a history page checks both in one round trip.
-_SESSION_STATE = [
-    sessions.c.user_id.label("session_user_id"),
-    sessions.c.revoked_at.label("session_revoked_at"),
-    sessions.c.expires_at.label("session_expires_at"),
-    users.c.is_active.label("session_is_active"),
-]
 _SESSION_READER_VIEW = (
-    select(*_SESSION_STATE, *CONV_COLS, *_MEMBER_LABELS, _HIDDEN.label("hidden_ids"))
+    select(*(c.label(f"session_{c.name}") for c in SESSION_STATE), *_READER_COLS)
     .select_from(
         sessions.join(users, users.c.id == sessions.c.user_id)
         .outerjoin(conversations, conversations.c.id == bindparam("conversation"))
-        .outerjoin(
-            members, (members.c.conversation_id == conversations.c.id) & (members.c.user_id == bindparam("reader"))
-        )
+        .outerjoin(members, _READER_MEMBER)
     )
     .where(sessions.c.id == bindparam("session"))
 )
@@ -228,21 +223,14 @@ _SESSION_READER_VIEW = (
 async def session_reader_view(
     conn: AsyncConnection, *, session_id: uuid.UUID, conversation_id: int, user_id: int
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None, frozenset[int]]:
-    """The session's state (as ``accounts.repository.session_state`` reads it), then what
-    ``reader_view`` answers; all None when the session does not exist."""
+    """The session's state (``accounts.repository.session_state``), then what ``reader_view``
+    answers; all None when the session does not exist."""
     params = {"session": session_id, "reader": user_id, "conversation": conversation_id}
     row = (await conn.execute(_SESSION_READER_VIEW, params)).mappings().first()
     if row is None:
         return None, None, None, frozenset()
-    state = {
-        "user_id": row["session_user_id"],
-        "revoked_at": row["session_revoked_at"],
-        "expires_at": row["session_expires_at"],
-        "is_active": row["session_is_active"],
-    }
-    conv = None if row["id"] is None else {c.name: row[c.name] for c in CONV_COLS}
-    member = None if row["member_user_id"] is None else {c.name: row[f"member_{c.name}"] for c in members.c}
-    return state, conv, member, frozenset(row["hidden_ids"])
+    state = {c.name: row[f"session_{c.name}"] for c in SESSION_STATE}
+    return (state, *_reader_parts(row))
 
 
 async def history(
