@@ -47,6 +47,10 @@ async def test_metrics_after_traffic(api: httpx.AsyncClient, server: Server) -> 
         await ws.close()
     sent = value(after, "tipline_messages_sent_total") - value(before, "tipline_messages_sent_total")
     assert sent == 1
+    # Two group commits (the send, then its retry), one message stored.
+    committed = value(after, "tipline_sends_committed_total") - value(before, "tipline_sends_committed_total")
+    batches = value(after, "tipline_send_batches_total") - value(before, "tipline_send_batches_total")
+    assert (committed, batches) == (1, 2)
     delivered = value(after, "tipline_deliveries_total") - value(before, "tipline_deliveries_total")
     assert delivered >= 1
     # Latency by route template, never by raw path.

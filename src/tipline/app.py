@@ -32,7 +32,7 @@ from tipline.api import metrics as metrics_api
 from tipline.api import oidc as oidc_api
 from tipline.api.apidocs import mount_api_docs
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
-from tipline.bus.base import Bus
+from tipline.bus.base import Bus, Handler, topic_node
 from tipline.bus.memory import MemoryBus
 from tipline.chain.watcher import ChainWatcher
 from tipline.config import Settings
@@ -40,6 +40,7 @@ from tipline.domain.accounts.oidc import OidcClient
 from tipline.domain.media.actions import clean_forever
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.domain.messages.cache import MessageCache, RedisMessageCache
+from tipline.domain.messages.routing import Nodes, SendRouter
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.hub import Hub
@@ -75,15 +76,7 @@ def build_limits(settings: Settings, limiter: Limiter | None = None) -> Limits:
         if settings.redis_url is None:
             limiter = MemoryLimiter()
         else:
-            from redis.asyncio import Redis
-            from redis.asyncio.cluster import RedisCluster
-
-            client: Any = (
-                RedisCluster.from_url(settings.redis_url)
-                if settings.redis_cluster
-                else Redis.from_url(settings.redis_url)
-            )
-            limiter = RedisLimiter(client, prefix=f"{settings.bus_channel_prefix}rl:")
+            limiter = RedisLimiter(redis_client(settings), prefix=f"{settings.bus_channel_prefix}rl:")
     return Limits(limiter, enabled=settings.rate_limits, rules=rules)
 
 
@@ -96,37 +89,61 @@ def build_bus(settings: Settings) -> Bus:
     return RedisBus(settings.redis_url, sharded=settings.redis_cluster, channel_prefix=settings.bus_channel_prefix)
 
 
+def redis_client(settings: Settings, *, socket_timeout: float | None = None) -> Any:
+    """A client for REDIS_URL: a Cluster client with REDIS_CLUSTER, else a plain one."""
+    assert settings.redis_url is not None
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, socket_timeout=socket_timeout)
+    return Redis.from_url(settings.redis_url, socket_timeout=socket_timeout)
+
+
 def build_presence(settings: Settings) -> PresenceStore:
     """Presence shared through Redis when REDIS_URL is set, else kept in this process."""
     if settings.redis_url is None:
         return MemoryPresence()
-    from redis.asyncio import Redis
-    from redis.asyncio.cluster import RedisCluster
-
-    client: Any = (
-        RedisCluster.from_url(settings.redis_url) if settings.redis_cluster else Redis.from_url(settings.redis_url)
-    )
-    return RedisPresence(client, prefix=settings.bus_channel_prefix, ttl_s=settings.presence_ttl_s)
+    return RedisPresence(redis_client(settings), prefix=settings.bus_channel_prefix, ttl_s=settings.presence_ttl_s)
 
 
 def build_cache(settings: Settings) -> MessageCache | None:
     """The recent-message cache: only with Redis (the embedded default reads PostgreSQL)."""
     if settings.redis_url is None or not settings.message_cache:
         return None
-    from redis.asyncio import Redis
-    from redis.asyncio.cluster import RedisCluster
-
-    client: Any = (
-        RedisCluster.from_url(settings.redis_url, socket_timeout=2)
-        if settings.redis_cluster
-        else Redis.from_url(settings.redis_url, socket_timeout=2)
-    )
     return RedisMessageCache(
-        client,
+        redis_client(settings, socket_timeout=2),
         prefix=settings.bus_channel_prefix,
         keep=settings.message_cache_size,
         max_age_s=settings.message_cache_max_age_s,
     )
+
+
+def build_nodes(settings: Settings) -> Nodes | None:
+    """The node registry for send routing: only with Redis, and unless SEND_ROUTING is off."""
+    if settings.redis_url is None or not settings.send_routing:
+        return None
+    return Nodes(
+        redis_client(settings, socket_timeout=2),
+        prefix=settings.bus_channel_prefix,
+        ttl_s=settings.node_ttl_s,
+        sharded=settings.redis_cluster,
+    )
+
+
+def bus_handler(rt: Runtime) -> Handler:
+    """This node's topic goes to the send router; every other topic to the hub's sockets."""
+    node_topic = topic_node(rt.node_id)
+    route = rt.router.handle
+    deliver = rt.hub.handle
+
+    def handle(topic: str, payload: bytes) -> None:
+        if topic == node_topic:
+            route(payload)
+        else:
+            deliver(topic, payload)
+
+    return handle
 
 
 def build_runtime(
@@ -149,6 +166,7 @@ def build_runtime(
     rt.cache = build_cache(settings)
     rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
     rt.batcher = SendBatcher(rt)
+    rt.router = SendRouter(rt, build_nodes(settings))
     rt.oidc = OidcClient.from_settings(settings)
     rt.objects = build_object_store(settings, signing_key=derive_key(jwt_key, "media-urls"))
     return rt
@@ -197,8 +215,9 @@ def create_app(rt: Runtime) -> FastAPI:
 
         rt.bus.on_reconnect(after_bus_outage)
         probe = BusProbe(rt)
-        await rt.bus.start(probe.wrap(rt.hub.handle))
+        await rt.bus.start(probe.wrap(bus_handler(rt)))
         rt.batcher.start()
+        await rt.router.start()
         if rt.settings.chain_rpc_url and rt.settings.tip_contract_address:
             rt.chain_watcher = ChainWatcher(
                 rt, rpc_url=rt.settings.chain_rpc_url, contract=rt.settings.tip_contract_address
@@ -226,6 +245,8 @@ def create_app(rt: Runtime) -> FastAPI:
                     await task
             if rt.chain_watcher is not None:
                 await rt.chain_watcher.stop()
+            # Forwards still unanswered are committed here, so before the batcher stops.
+            await rt.router.stop()
             await rt.batcher.stop()
             await rt.bus.close()
             await rt.limits.limiter.close()

@@ -226,6 +226,27 @@ class Settings(BaseSettings):
         7 * 24 * 3600.0, gt=0, description="Messages older than this (seconds) leave the cache."
     )
 
+    # --- send routing (many nodes) ---------------------------------------------------------------
+    send_routing: bool = Field(
+        True,
+        description="With REDIS_URL: each conversation's sends are committed by one node, its owner "
+        "(rendezvous hashing over the live nodes), which the other nodes forward them to, so one group "
+        "commit reaches every node as one burst (docs/subsystems/messages.md). Off: each node commits "
+        "the sends it receives.",
+    )
+    send_forward_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        description="With send routing: how long a node waits for the owner's answer to a forwarded send "
+        "before committing it itself (client_msg_id keeps that idempotent).",
+    )
+    node_ttl_s: float = Field(
+        3.0,
+        gt=0,
+        description="With send routing: a node that has not refreshed its registry entry for this long "
+        "(it refreshes every third of it) stops owning conversations.",
+    )
+
     @field_validator(
         "rate_signup_per_ip",
         "rate_signin_per_ip",

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from tipline.runtime import Runtime
 
 MESSAGES_SENT = Counter("tipline_messages_sent", "Messages stored and acknowledged (retries of one send count once).")
+SENDS_ROUTED = Counter(
+    "tipline_sends_routed",
+    "Sends this node forwarded to their conversation's owner, served for another node, or committed "
+    "itself after a forward got no answer (fallback).",
+    ["how"],
+)
 CACHE_HITS = Counter("tipline_cache_hits", "Recent-message cache reads answered from the cache.")
 CACHE_MISSES = Counter("tipline_cache_misses", "Recent-message cache reads that went to PostgreSQL.")
 CHAIN_HEAD = Gauge("tipline_chain_head_block", "Latest block number the chain watcher has seen.")
@@ -66,12 +72,18 @@ class RuntimeCollector(Collector):
         deliveries = CounterMetricFamily("tipline_deliveries", "Events written to sockets' queues on this node.")
         errors = CounterMetricFamily("tipline_bus_publish_errors", "Bus messages that could not be published.")
         healthy = GaugeMetricFamily("tipline_bus_healthy", "1 while the bus is connected, else 0.")
+        batches = CounterMetricFamily(
+            "tipline_send_batches", "Group commits of sends on this node (sends committed / batches = group size)."
+        )
+        committed = CounterMetricFamily("tipline_sends_committed", "Sends committed by this node's batcher.")
         connections.add_metric([], sum(sum(len(c) for c in rt.hub.users.values()) for rt in live))
         users.add_metric([], sum(len(rt.hub.users) for rt in live))
         deliveries.add_metric([], sum(rt.hub.delivered for rt in live))
         errors.add_metric([], sum(getattr(rt.bus, "publish_errors", 0) for rt in live))
         healthy.add_metric([], min((1 if rt.bus.healthy() else 0 for rt in live), default=1))
-        yield from (connections, users, deliveries, errors, healthy)
+        batches.add_metric([], sum(rt.batcher.batches for rt in live))
+        committed.add_metric([], sum(rt.batcher.committed for rt in live))
+        yield from (connections, users, deliveries, errors, healthy, batches, committed)
 
 
 COLLECTOR = RuntimeCollector()

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tipline.domain.accounts.oidc import OidcClient
     from tipline.domain.messages.batcher import SendBatcher
     from tipline.domain.messages.cache import MessageCache
+    from tipline.domain.messages.routing import SendRouter
     from tipline.gateway.hub import Hub
 
 
@@ -33,6 +34,7 @@ class Runtime:
     presence: PresenceStore
     hub: Hub = field(init=False)
     batcher: SendBatcher = field(init=False)
+    router: SendRouter = field(init=False)  # sends go through it: it picks the committing node
     oidc: OidcClient = field(init=False)
     objects: ObjectStore = field(init=False)
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])

@@ -27,10 +27,12 @@ class GracefulServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         rt = self.rt
         rt.shutting_down = True
+        # Other nodes stop forwarding sends here within a registry beat.
+        await rt.router.leave()
         log.info("shutting down: readiness is false; closing sockets in %.1f s", rt.settings.shutdown_grace_s)
         await asyncio.sleep(rt.settings.shutdown_grace_s)
         rt.accepting_sends = False
-        await rt.batcher.drain()
+        await rt.router.drain()
         # Let the socket writers push the last acks before the close frames.
         for _ in range(10):
             await asyncio.sleep(0)

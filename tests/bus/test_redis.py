@@ -20,7 +20,7 @@ from tests.bus.redis_helpers import (
     numsub,
     unique_prefix,
 )
-from tipline.bus.redis import RedisBus
+from tipline.bus.redis import BUNDLE_MAX_BYTES, RedisBus, bundle, unbundle
 
 
 @dataclass
@@ -122,6 +122,60 @@ async def test_1000_messages_keep_their_order_per_topic_per_publisher(nodes: tup
                 assert got == [i for i in range(1000) if topics[i % 2] == topic]
 
 
+def count_pipelined(bus: RedisBus, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of commands in each pipeline the bus's publishing client executes from now on."""
+    client: Any = bus._client
+    commands: list[int] = []
+    original = client.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = original(*args, **kwargs)
+        execute = pipe.execute
+
+        async def counted(*eargs: Any, **ekwargs: Any) -> Any:
+            commands.append(len(pipe.command_stack))
+            return await execute(*eargs, **ekwargs)
+
+        pipe.execute = counted
+        return pipe
+
+    monkeypatch.setattr(client, "pipeline", counting_pipeline)
+    return commands
+
+
+def test_consecutive_payloads_of_one_topic_travel_as_one_message() -> None:
+    items = [("c:1", b"E1"), ("c:1", b"S2"), ("c:2", b"E3"), ("c:1", b"E4"), ("c:1", b"B5"), ("u:1", b"B6")]
+    messages = bundle(items)
+    # Runs of one topic are merged; order is kept across topics; a lone payload starting with
+    # B is wrapped so that it cannot be read as a bundle.
+    assert [topic for topic, _ in messages] == ["c:1", "c:2", "c:1", "u:1"]
+    assert messages[1] == ("c:2", b"E3")
+    assert [p for _, m in messages for p in unbundle(m)] == [p for _, p in items]
+    assert unbundle(messages[3][1]) == [b"B6"]
+    big = [("c:9", b"E" + bytes(BUNDLE_MAX_BYTES // 3 - 9)) for _ in range(7)]
+    split = bundle(big)
+    assert len(split) == 3 and all(len(m) <= BUNDLE_MAX_BYTES + 64 for _, m in split)
+    assert [p for _, m in split for p in unbundle(m)] == [p for _, p in big]
+    assert bundle([]) == []
+
+
+async def test_a_group_commits_events_are_one_redis_message_and_arrive_one_by_one(
+    nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = nodes
+    for topic in ("c:1", "c:2"):
+        b.bus.subscribe(topic)
+    await b.bus.publish("c:1", b"Bready")  # a payload starting with B, published alone
+    await b.inbox.wait_for(1)
+    assert b.inbox.items == [("c:1", b"Bready")]
+    commands = count_pipelined(a.bus, monkeypatch)
+    items = [("c:1", f"E{i}".encode()) for i in range(300)] + [("c:2", f"S{i}".encode()) for i in range(300)]
+    await a.bus.publish_many(items)
+    assert commands == [2]
+    await b.inbox.wait_for(601)
+    assert b.inbox.items[1:] == items
+
+
 async def test_publish_many_is_one_pipelined_round_trip_in_order(
     nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,26 +184,12 @@ async def test_publish_many_is_one_pipelined_round_trip_in_order(
         b.bus.subscribe(topic)
     await b.bus.publish("c:1", b"ready")
     await b.inbox.wait_for(1)
-    client: Any = a.bus._client
-    executed: list[int] = []
-    original = client.pipeline
-
-    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
-        pipe = original(*args, **kwargs)
-        execute = pipe.execute
-
-        async def counted(*eargs: Any, **ekwargs: Any) -> Any:
-            executed.append(len(pipe.command_stack))
-            return await execute(*eargs, **ekwargs)
-
-        pipe.execute = counted
-        return pipe
+    executed = count_pipelined(a.bus, monkeypatch)
 
     async def no_single_publish(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("publish_many must not publish one by one")
 
-    monkeypatch.setattr(client, "pipeline", counting_pipeline)
-    monkeypatch.setattr(client, "publish", no_single_publish)
+    monkeypatch.setattr(a.bus._client, "publish", no_single_publish)
     items = [(("c:1", "c:2", "u:7")[i % 3], f"{i}".encode()) for i in range(600)]
     await a.bus.publish_many(items)
     await a.bus.publish_many([])

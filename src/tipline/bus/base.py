@@ -19,7 +19,8 @@ Guarantees (and non-guarantees) every implementation keeps:
   node can ask every local socket to check for gaps (the in-memory bus never loses one).
 
 Topics are short strings: ``c:<conversation_id>`` for a conversation's events and
-``u:<user_id>`` for one user's (their sessions, their new memberships).
+``u:<user_id>`` for one user's (their sessions, their new memberships), and ``n:<node_id>``
+for one node's (sends forwarded to the node that owns their conversation, and its answers).
 """
 
 from __future__ import annotations
@@ -66,3 +67,8 @@ def topic_conversation(conversation_id: int) -> str:
 
 def topic_user(user_id: int) -> str:
     return f"u:{user_id}"
+
+
+def topic_node(node_id: str) -> str:
+    """One node's own topic: sends forwarded to it and its answers (domain/messages/routing.py)."""
+    return f"n:{node_id}"

@@ -302,7 +302,7 @@ class Session:
             return
         # Queued synchronously, so a client's pipelined sends commit in the order it sent them;
         # the ack (or error) is pushed when the commit finishes, without blocking this loop.
-        future = self.rt.batcher.submit(
+        future = self.rt.router.submit(
             user_id=self.conn.user_id,
             conversation_id=frame.conversation_id,
             client_msg_id=frame.client_msg_id,

@@ -7,6 +7,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -148,6 +149,39 @@ async def test_one_bad_send_does_not_fail_its_batch(api: httpx.AsyncClient, serv
     assert results[5].duplicate is True  # type: ignore[union-attr]
     history = (await api.get(f"/conversations/{open_conv}/messages", headers=alice.headers)).json()["messages"]
     assert [m["body"] for m in history] == ["ok-1", "ok-2"]
+
+
+async def test_batches_of_any_size_look_keys_up_with_the_same_statements(
+    api: httpx.AsyncClient, server: Server
+) -> None:
+    """One statement text per lookup whatever the batch size, so it stays prepared and planned."""
+    from sqlalchemy import event
+
+    alice = await signup(api)
+    cid = (await create_conversation(api, alice, "group"))["id"]
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    def send(i: int) -> Any:
+        return do_send_message(
+            server.rt, user_id=alice.id, conversation_id=cid, client_msg_id=f"k{i}", body="hi", reply_to=None
+        )
+
+    sync_engine = server.rt.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        await send(0)
+        lone = [s for s in statements if "unnest(" in s and s.lstrip().upper().startswith("SELECT")]
+        statements.clear()
+        acks = await asyncio.gather(*(send(i) for i in range(1, 41)))
+        many = [s for s in statements if "unnest(" in s and s.lstrip().upper().startswith("SELECT")]
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+    assert len({a.seq for a in acks}) == 40
+    # the client_msg_id lookup and the membership check
+    assert len(lone) == 2 and set(many) == set(lone), (lone, many)
 
 
 async def test_a_batch_costs_a_constant_number_of_queries(api: httpx.AsyncClient, server: Server) -> None:

@@ -92,7 +92,7 @@ async def do_send_message(
     """
     check_body(rt, body, attachments=len(attachment_ids))
     check_accepting(rt)
-    return await rt.batcher.submit(
+    return await rt.router.submit(
         user_id=user_id,
         conversation_id=conversation_id,
         client_msg_id=client_msg_id,

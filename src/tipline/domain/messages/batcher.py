@@ -137,7 +137,9 @@ class SendBatcher:
                 )
             return
         self.batches += 1
-        MESSAGES_SENT.inc(sum(1 for o in outcomes if isinstance(o, Ack) and not o.duplicate))
+        stored = sum(1 for o in outcomes if isinstance(o, Ack) and not o.duplicate)
+        self.committed += stored
+        MESSAGES_SENT.inc(stored)
         # Committed: answer the senders first (an ack needs only the commit), then hand the
         # events to the bus; both are written to sockets in the same loop turn, acks first.
         for item, outcome in zip(batch, outcomes, strict=True):

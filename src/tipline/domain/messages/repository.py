@@ -6,7 +6,20 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    RowMapping,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,23 +62,51 @@ async def lock_conversations(conn: AsyncConnection, *, conversation_ids: list[in
     return {row["id"]: row for row in (await conn.execute(stmt)).mappings()}
 
 
+def _array(name: str, item_type: Any) -> Any:
+    return bindparam(name, type_=ARRAY(item_type))
+
+
+# The group commit looks keys up by joining arrays (unnest) rather than with a row IN list: one
+# statement text for any batch size, so it stays prepared and planned once per connection (an
+# IN list of N rows is a new statement per N, planned every time, and an OR of N index scans).
+_PAIRS = (
+    func.unnest(_array("cids", BigInteger), _array("uids", BigInteger))
+    .table_valued("cid", "uid")
+    .render_derived(name="p")
+)
+_MEMBERSHIPS = select(members.c.conversation_id, members.c.user_id).join(
+    _PAIRS, and_(members.c.conversation_id == _PAIRS.c.cid, members.c.user_id == _PAIRS.c.uid)
+)
+_KEYS = (
+    func.unnest(_array("cids", BigInteger), _array("sids", BigInteger), _array("cmids", Text))
+    .table_valued("cid", "sid", "cmid")
+    .render_derived(name="k")
+)
+_EXISTING = select(*MSG_COLS).join(
+    _KEYS,
+    and_(
+        messages.c.conversation_id == _KEYS.c.cid,
+        messages.c.sender_id == _KEYS.c.sid,
+        messages.c.client_msg_id == _KEYS.c.cmid,
+    ),
+)
+
+
 async def memberships(conn: AsyncConnection, *, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which (conversation_id, user_id) pairs are current members."""
-    stmt = select(members.c.conversation_id, members.c.user_id).where(
-        tuple_(members.c.conversation_id, members.c.user_id).in_(sorted(pairs))
-    )
-    return {(row[0], row[1]) for row in await conn.execute(stmt)}
+    ordered = sorted(pairs)
+    params = {"cids": [c for c, _ in ordered], "uids": [u for _, u in ordered]}
+    return {(row[0], row[1]) for row in await conn.execute(_MEMBERSHIPS, params)}
 
 
 async def existing_by_client_id(
     conn: AsyncConnection, *, keys: set[tuple[int, int, str]]
 ) -> dict[tuple[int, int, str], RowMapping]:
-    stmt = select(*MSG_COLS).where(
-        tuple_(messages.c.conversation_id, messages.c.sender_id, messages.c.client_msg_id).in_(sorted(keys))
-    )
+    ordered = sorted(keys)
+    params = {"cids": [k[0] for k in ordered], "sids": [k[1] for k in ordered], "cmids": [k[2] for k in ordered]}
     return {
         (row["conversation_id"], row["sender_id"], row["client_msg_id"]): row
-        for row in (await conn.execute(stmt)).mappings()
+        for row in (await conn.execute(_EXISTING, params)).mappings()
     }
 
 

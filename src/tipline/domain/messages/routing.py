@@ -1,0 +1,451 @@
+"""Send routing: with many nodes, each conversation's sends are committed by one node, its owner.
+
+Why: a batcher commits the sends waiting for it as one transaction and publishes their events
+together; every node writes such a burst to each local socket as one frame (gateway/hub.py),
+and each frame is one kernel ``send``. If every node committed the sends it received, a busy
+conversation's events would reach each node as one burst per node's commit, and with four nodes
+a socket took about twice the writes of one process for the same messages (bench/peers).
+Committing a conversation's sends on one node keeps one burst per group commit, and spares
+PostgreSQL four batchers queueing on the same conversation lock.
+
+How:
+
+* Each node keeps an entry in a Redis sorted set (``<prefix>nodes``, scored by its expiry),
+  refreshed every third of ``node_ttl_s``, and reads the live nodes from it. A conversation's
+  owner is the live node with the highest hash of (node, conversation) (rendezvous hashing):
+  every node picks the same one, and a node that joins or leaves moves only what it owns.
+* A send for a conversation another node owns is forwarded on that node's bus topic
+  (``n:<node_id>``), the forwards of one loop turn in one message per owner. The owner submits
+  them to its batcher in order and answers on the origin's topic with each send's ack or error,
+  which the origin hands to its client as if it had committed the send itself.
+* Failover: when no one is subscribed to the owner's topic (Redis counts a PUBLISH's receivers:
+  the owner died or stopped), publishing fails, the owner says it takes no more sends, or no
+  answer comes within ``send_forward_timeout_s``, the origin commits the send itself.
+  ``client_msg_id`` makes that safe: if the owner did commit it, the origin's commit finds it
+  and acks the same message (``duplicate``).
+* Order: one client's sends to a conversation keep their order. While forwards of a
+  conversation wait for their owner, later sends of it follow them to that owner (even if the
+  owner changed meanwhile, or the bus is down), and a forward that falls back takes every
+  earlier waiting forward of its conversation with it, oldest first.
+* Routing is an optimisation only: any node may commit any send (the conversation row lock
+  keeps seqs gap-free), so nodes that briefly disagree about owners lose nothing.
+
+Without Redis (one process) or with ``SEND_ROUTING=false``, sends go straight to the batcher.
+See docs/subsystems/messages.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+
+from tipline.bus.base import topic_node
+from tipline.domain.messages.schemas import Ack
+from tipline.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
+from tipline.metrics import SENDS_ROUTED
+from tipline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+FORWARD = b"F"
+REPLY = b"R"
+# The owner's answer when it is stopping: the origin commits the send itself at once.
+NOT_OWNER = "not_owner"
+EXPIRE_EVERY_S = 0.25
+OWNERS_MEMO_MAX = 100_000
+
+_ERRORS: dict[int, type[DomainError]] = {
+    cls.status: cls for cls in (Invalid, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Unavailable)
+}
+
+
+def owner_of(conversation_id: int, nodes: Sequence[str]) -> str | None:
+    """The node that commits this conversation's sends: rendezvous hashing over ``nodes``."""
+    best: str | None = None
+    best_score = b""
+    for node in nodes:
+        score = hashlib.blake2b(f"{node}/{conversation_id}".encode(), digest_size=8).digest()
+        if score > best_score:
+            best, best_score = node, score
+    return best
+
+
+def error_dict(exc: DomainError) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": exc.status, "code": exc.code, "message": exc.message}
+    if isinstance(exc, RateLimited):
+        out["retry_after"] = exc.retry_after
+    return out
+
+
+def error_from_dict(data: dict[str, Any]) -> DomainError:
+    """The error the owner's batcher raised, as the same class, code and message here."""
+    if data["status"] == RateLimited.status:
+        return RateLimited(data["message"], retry_after=float(data.get("retry_after", 1.0)))
+    cls = _ERRORS.get(data["status"], DomainError)
+    exc = cls(data["message"], code=data["code"])
+    exc.status = data["status"]
+    return exc
+
+
+class Nodes:
+    """The live nodes (a Redis sorted set scored by each entry's expiry) and node-addressed messages."""
+
+    def __init__(self, client: Any, *, prefix: str, ttl_s: float, sharded: bool) -> None:
+        self._client = client
+        self._prefix = prefix
+        self.key = f"{prefix}nodes"
+        self.ttl_s = ttl_s
+        self._sharded = sharded
+
+    async def beat(self, node_id: str) -> list[str]:
+        """Refresh this node's entry; returns the live nodes (this one included), sorted."""
+        now = time.time()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.zadd(self.key, {node_id: now + self.ttl_s})
+        pipe.zremrangebyscore(self.key, "-inf", now)
+        pipe.zrangebyscore(self.key, now, "+inf")
+        *_, live = await pipe.execute()
+        return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in live)
+
+    async def leave(self, node_id: str) -> None:
+        await self._client.zrem(self.key, node_id)
+
+    async def publish(self, items: list[tuple[str, bytes]]) -> list[int]:
+        """Publish on the bus's channels of these topics; how many subscribers each reached."""
+        pipe = self._client.pipeline(transaction=False)
+        for topic, payload in items:
+            if self._sharded:
+                pipe.spublish(self._prefix + topic, payload)
+            else:
+                pipe.publish(self._prefix + topic, payload)
+        return [int(n) for n in await pipe.execute()]
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+@dataclass(slots=True)
+class _Forwarded:
+    future: asyncio.Future[Ack]
+    send: dict[str, Any]  # the batcher.submit arguments
+    owner: str
+    deadline: float
+
+
+class SendRouter:
+    def __init__(self, rt: Runtime, nodes: Nodes | None) -> None:
+        self._rt = rt
+        self._nodes = nodes
+        self.live: tuple[str, ...] = ()
+        self._owners: dict[int, str | None] = {}
+        # Forwards waiting for their owner's answer, oldest first (so deadlines are in order).
+        self._waiting: dict[int, _Forwarded] = {}
+        # Per conversation: the owner its waiting forwards went to, and how many wait.
+        self._inflight: dict[int, tuple[str, int]] = {}
+        self._next_id = 0
+        # Messages to publish, by (kind, node), in the order they were queued.
+        self._outbox: dict[tuple[bytes, str], list[dict[str, Any]]] = {}
+        self._wake = asyncio.Event()
+        self._publishing = False
+        self._left = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def active(self) -> bool:
+        return self._nodes is not None
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._nodes is None:
+            return
+        self._rt.bus.subscribe(topic_node(self._rt.node_id))
+        await self._rt.bus.settle()
+        await self._beat()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._heartbeat(), name="send-router-heartbeat"),
+            loop.create_task(self._pump(), name="send-router-pump"),
+            loop.create_task(self._expire(), name="send-router-expire"),
+        ]
+
+    async def leave(self) -> None:
+        """Stop owning conversations (shutdown): leave the registry; other nodes notice at their next beat."""
+        if self._nodes is None or self._left:
+            return
+        self._left = True
+        for task in self._tasks[:1]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._set_live([n for n in self.live if n != self._rt.node_id])
+        try:
+            await self._nodes.leave(self._rt.node_id)
+        except (RedisError, OSError) as exc:
+            log.warning("could not leave the node registry (%s); the entry expires by itself", exc)
+
+    async def drain(self) -> None:
+        """Return once every send this node accepted has its answer and every answer has gone out."""
+        while True:
+            await self._rt.batcher.drain()
+            if not self._waiting and not self._outbox and not self._publishing:
+                return
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._nodes is None:
+            return
+        await self.leave()
+        # Whatever still waits for an owner is committed here (the batcher stops after this).
+        while self._waiting:
+            self._fall_back(next(reversed(self._waiting)))
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await self._nodes.close()
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        *,
+        user_id: int,
+        conversation_id: int,
+        client_msg_id: str,
+        body: str,
+        reply_to: int | None,
+        attachment_ids: Sequence[uuid.UUID] = (),
+    ) -> asyncio.Future[Ack]:
+        """Queue a send on its conversation's owner (synchronously, so a client's sends keep their order)."""
+        send: dict[str, Any] = {
+            "user_id": user_id,
+            "conversation_id": conversation_id,
+            "client_msg_id": client_msg_id,
+            "body": body,
+            "reply_to": reply_to,
+            "attachment_ids": tuple(attachment_ids),
+        }
+        if self._nodes is None:
+            return self._rt.batcher.submit(**send)
+        inflight = self._inflight.get(conversation_id)
+        if inflight is not None:
+            owner: str | None = inflight[0]
+        else:
+            owner = self._owner(conversation_id)
+            if owner is None or owner == self._rt.node_id or not self._rt.bus.healthy():
+                return self._rt.batcher.submit(**send)
+        assert owner is not None
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        rid = self._next_id
+        self._next_id += 1
+        deadline = time.monotonic() + self._rt.settings.send_forward_timeout_s
+        self._waiting[rid] = _Forwarded(future, send, owner, deadline)
+        self._inflight[conversation_id] = (owner, inflight[1] + 1 if inflight else 1)
+        self._post(
+            FORWARD,
+            owner,
+            {
+                "id": rid,
+                "from": self._rt.node_id,
+                "u": user_id,
+                "c": conversation_id,
+                "m": client_msg_id,
+                "b": body,
+                "r": reply_to,
+                "a": [str(a) for a in attachment_ids],
+            },
+        )
+        SENDS_ROUTED.labels("forwarded").inc()
+        return future
+
+    def _owner(self, conversation_id: int) -> str | None:
+        try:
+            return self._owners[conversation_id]
+        except KeyError:
+            if len(self._owners) >= OWNERS_MEMO_MAX:
+                self._owners.clear()
+            owner = self._owners[conversation_id] = owner_of(conversation_id, self.live)
+            return owner
+
+    def _set_live(self, nodes: Sequence[str]) -> None:
+        live = tuple(nodes)
+        if live != self.live:
+            self.live = live
+            self._owners.clear()
+
+    def _post(self, kind: bytes, node: str, item: dict[str, Any]) -> None:
+        self._outbox.setdefault((kind, node), []).append(item)
+        self._wake.set()
+
+    def _settle(self, rid: int) -> _Forwarded | None:
+        """Take a waiting forward off the books."""
+        waiting = self._waiting.pop(rid, None)
+        if waiting is None:
+            return None
+        cid = waiting.send["conversation_id"]
+        owner, count = self._inflight[cid]
+        if count <= 1:
+            del self._inflight[cid]
+        else:
+            self._inflight[cid] = (owner, count - 1)
+        return waiting
+
+    def _fall_back(self, rid: int) -> None:
+        """Commit a forward here, and before it every earlier forward of its conversation still waiting."""
+        target = self._waiting.get(rid)
+        if target is None:
+            return
+        cid = target.send["conversation_id"]
+        for earlier in [r for r, w in self._waiting.items() if r <= rid and w.send["conversation_id"] == cid]:
+            waiting = self._settle(earlier)
+            if waiting is not None and not waiting.future.done():
+                SENDS_ROUTED.labels("fallback").inc()
+                local = self._rt.batcher.submit(**waiting.send)
+                local.add_done_callback(partial(_relay, waiting.future))
+
+    # --- the bus side -----------------------------------------------------------------------
+
+    def handle(self, payload: bytes) -> None:
+        """Forwards and answers addressed to this node (its bus topic)."""
+        kind = payload[:1]
+        items: list[dict[str, Any]] = orjson.loads(payload[1:])
+        if kind == FORWARD:
+            for item in items:
+                self._serve(item)
+        elif kind == REPLY:
+            for item in items:
+                self._answer(item)
+
+    def _serve(self, item: dict[str, Any]) -> None:
+        origin, rid = item["from"], item["id"]
+        if not self._rt.accepting_sends:
+            self._post(REPLY, origin, {"id": rid, "error": {"code": NOT_OWNER}})
+            return
+        SENDS_ROUTED.labels("served").inc()
+        future = self._rt.batcher.submit(
+            user_id=item["u"],
+            conversation_id=item["c"],
+            client_msg_id=item["m"],
+            body=item["b"],
+            reply_to=item["r"],
+            attachment_ids=[uuid.UUID(a) for a in item["a"]],
+        )
+        future.add_done_callback(partial(self._served, origin, rid))
+
+    def _served(self, origin: str, rid: int, future: asyncio.Future[Ack]) -> None:
+        exc = None if future.cancelled() else future.exception()
+        if future.cancelled() or (exc is not None and not isinstance(exc, DomainError)):
+            exc = Unavailable("the message could not be stored; retry with the same client_msg_id")
+        if exc is None:
+            reply: dict[str, Any] = {"id": rid, "ack": future.result().model_dump(mode="json")}
+        else:
+            assert isinstance(exc, DomainError)
+            reply = {"id": rid, "error": error_dict(exc)}
+        self._post(REPLY, origin, reply)
+
+    def _answer(self, item: dict[str, Any]) -> None:
+        rid = item["id"]
+        if rid not in self._waiting:
+            return  # already committed here after a timeout
+        error = item.get("error")
+        if error is not None and error.get("code") == NOT_OWNER:
+            self._fall_back(rid)
+            return
+        waiting = self._settle(rid)
+        if waiting is None or waiting.future.done():
+            return
+        if error is None:
+            waiting.future.set_result(Ack.model_validate(item["ack"]))
+        else:
+            waiting.future.set_exception(error_from_dict(error))
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        assert self._nodes is not None
+        try:
+            live = await self._nodes.beat(self._rt.node_id)
+        except Exception as exc:  # any failure: keep beating (a dead heartbeat would drop this node)
+            # The bus is down as well, so sends commit here; keep the last list for when it returns.
+            log.warning("node registry unreachable: %s", exc)
+            return
+        self._set_live(live)
+
+    async def _heartbeat(self) -> None:
+        assert self._nodes is not None
+        while True:
+            await asyncio.sleep(self._nodes.ttl_s / 3)
+            await self._beat()
+
+    async def _pump(self) -> None:
+        """Publish queued forwards and answers, one round trip per loop turn's worth, in order."""
+        assert self._nodes is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                outbox, self._outbox = self._outbox, {}
+                batch = [(topic_node(node), kind + orjson.dumps(items)) for (kind, node), items in outbox.items()]
+                self._publishing = True
+                try:
+                    counts = await self._nodes.publish(batch)
+                except Exception as exc:  # any failure: the pump must live on, and these commit here
+                    log.warning("forwarding sends failed (%s); committing them here", exc)
+                    counts = [0] * len(batch)
+                finally:
+                    self._publishing = False
+                for ((kind, node), items), count in zip(outbox.items(), counts, strict=True):
+                    if count or kind != FORWARD:
+                        continue  # an answer no one hears: its origin is gone (its client retries)
+                    # No one listens on the owner's topic: it is gone. Commit here, and stop
+                    # choosing it until the registry says it is back.
+                    self._set_live([n for n in self.live if n != node])
+                    for item in items:
+                        self._fall_back(item["id"])
+
+    async def _expire(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRE_EVERY_S)
+            now = time.monotonic()
+            expired = []
+            for rid, waiting in self._waiting.items():
+                if waiting.deadline > now:
+                    break
+                expired.append(rid)
+            for rid in expired:
+                self._fall_back(rid)
+
+
+def _relay(target: asyncio.Future[Ack], source: asyncio.Future[Ack]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif (exc := source.exception()) is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())
