@@ -229,10 +229,17 @@ class Settings(BaseSettings):
     # --- send routing (many nodes) ---------------------------------------------------------------
     send_routing: bool = Field(
         True,
-        description="With REDIS_URL: each conversation's sends are committed by one node, its owner "
+        description="With REDIS_URL: a busy conversation's sends are committed by one node, its owner "
         "(rendezvous hashing over the live nodes), which the other nodes forward them to, so one group "
         "commit reaches every node as one burst (docs/subsystems/messages.md). Off: each node commits "
         "the sends it receives.",
+    )
+    send_routing_min_rate: float = Field(
+        10.0,
+        ge=0,
+        description="With send routing: a node forwards a conversation's sends to its owner while it takes "
+        "at least this many a second for it; quieter conversations commit where they arrive (a commit "
+        "would group few sends, and forwarding costs two Redis hops). 0: always forward.",
     )
     send_forward_timeout_s: float = Field(
         3.0,

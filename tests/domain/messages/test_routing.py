@@ -71,6 +71,7 @@ async def routed(database_url: str) -> AsyncIterator[tuple[AppNode, AppNode]]:
         "bus_channel_prefix": prefix,
         "node_ttl_s": 0.6,
         "send_forward_timeout_s": 30.0,
+        "send_routing_min_rate": 0,  # route every send; the threshold has its own test
     }
     a = await start_node(database_url, jwt_key, RedisBus(REDIS_URL, channel_prefix=prefix), **settings)
     b = await start_node(database_url, jwt_key, RedisBus(REDIS_URL, channel_prefix=prefix), **settings)
@@ -240,3 +241,41 @@ async def test_the_registry_lists_live_nodes_and_drops_a_stopped_one(routed: tup
         assert members == [a.rt.node_id.encode()]
     finally:
         await redis.aclose()
+
+
+async def test_a_quiet_conversation_commits_where_its_sends_arrive_and_a_busy_one_on_its_owner(
+    routed: tuple[AppNode, AppNode],
+) -> None:
+    a, b = routed
+    a.rt.settings.send_routing_min_rate = 5
+    api, alice, bob, cid = await chat(a, b)
+    ws_alice, ws_bob = await Ws.open(a.ws_url, alice), await Ws.open(b.ws_url, bob)
+    try:
+        await until_subscribed(a.bus.channel_prefix + f"c:{cid}", 2)
+        on_a, on_b = a.rt.batcher.committed, b.rt.batcher.committed
+        acks = []
+        for i in range(4):  # one at a time: quiet, committed on node A
+            await ws_alice.send(send_frame(cid, f"quiet {i}"))
+            acks.append(await ws_alice.expect("ack"))
+        assert (a.rt.batcher.committed - on_a, b.rt.batcher.committed - on_b) == (4, 0)
+        frames = [send_frame(cid, f"busy {i}") for i in range(20)]
+        for frame in frames:  # pipelined: the conversation turns busy on the fifth send
+            await ws_alice.send(frame)
+        acks += [await ws_alice.expect("ack") for _ in frames]
+        # The first busy send commits on node A and the ones sent while it waits follow it
+        # there; then the owner takes over. Order holds across the switch either way.
+        assert [x["seq"] for x in acks] == list(range(acks[0]["seq"], acks[0]["seq"] + 24))
+        events = [await ws_bob.expect(is_event("message.created")) for _ in acks]
+        assert [e["seq"] for e in events] == [x["seq"] for x in acks]
+        assert a.rt.batcher.committed - on_a + b.rt.batcher.committed - on_b == 24
+        # Once A's own sends have landed, a busy conversation's next send goes to its owner
+        # (a threshold of 1: busy whatever time the burst took on a slow machine).
+        a.rt.settings.send_routing_min_rate = 1
+        on_b = b.rt.batcher.committed
+        await ws_alice.send(send_frame(cid, "to the owner"))
+        await ws_alice.expect("ack")
+        assert b.rt.batcher.committed == on_b + 1
+    finally:
+        await ws_alice.close()
+        await ws_bob.close()
+        await api.aclose()

@@ -14,6 +14,10 @@ How:
   refreshed every third of ``node_ttl_s``, and reads the live nodes from it. A conversation's
   owner is the live node with the highest hash of (node, conversation) (rendezvous hashing):
   every node picks the same one, and a node that joins or leaves moves only what it owns.
+* Only busy conversations are routed: while this node takes at least ``send_routing_min_rate``
+  sends a second for a conversation (this second or the last), its sends go to the owner;
+  a quiet conversation's sends commit where they arrive, since each commit would hold one or
+  two sends anyway and forwarding would only add two Redis hops.
 * A send for a conversation another node owns is forwarded on that node's bus topic
   (``n:<node_id>``), the forwards of one loop turn in one message per owner. The owner submits
   them to its batcher in order and answers on the origin's topic with each send's ack or error,
@@ -23,10 +27,11 @@ How:
   answer comes within ``send_forward_timeout_s``, the origin commits the send itself.
   ``client_msg_id`` makes that safe: if the owner did commit it, the origin's commit finds it
   and acks the same message (``duplicate``).
-* Order: one client's sends to a conversation keep their order. While forwards of a
-  conversation wait for their owner, later sends of it follow them to that owner (even if the
-  owner changed meanwhile, or the bus is down), and a forward that falls back takes every
-  earlier waiting forward of its conversation with it, oldest first.
+* Order: one client's sends to a conversation keep their order. While sends of a conversation
+  wait for a commit (here or at an owner), later sends of it follow them to the same node (even
+  if the conversation turned busy or quiet, the owner changed, or the bus is down), and a
+  forward that falls back takes every earlier waiting forward of its conversation with it,
+  oldest first.
 * Routing is an optimisation only: any node may commit any send (the conversation row lock
   keeps seqs gap-free), so nodes that briefly disagree about owners lose nothing.
 
@@ -161,8 +166,11 @@ class SendRouter:
         self._owners: dict[int, str | None] = {}
         # Forwards waiting for their owner's answer, oldest first (so deadlines are in order).
         self._waiting: dict[int, _Forwarded] = {}
-        # Per conversation: the owner its waiting forwards went to, and how many wait.
+        # Per conversation: the node its unanswered sends went to (this one or an owner), how many.
         self._inflight: dict[int, tuple[str, int]] = {}
+        # Sends taken per conversation in this second and the one before (busy or quiet).
+        self._sends_now: dict[int, int] = {}
+        self._sends_before: dict[int, int] = {}
         self._next_id = 0
         # Messages to publish, by (kind, node), in the order they were queued.
         self._outbox: dict[tuple[bytes, str], list[dict[str, Any]]] = {}
@@ -251,20 +259,20 @@ class SendRouter:
         }
         if self._nodes is None:
             return self._rt.batcher.submit(**send)
+        busy = self._count(conversation_id)
         inflight = self._inflight.get(conversation_id)
-        if inflight is not None:
-            owner: str | None = inflight[0]
-        else:
-            owner = self._owner(conversation_id)
-            if owner is None or owner == self._rt.node_id or not self._rt.bus.healthy():
-                return self._rt.batcher.submit(**send)
-        assert owner is not None
+        # Where this conversation's earlier sends still wait, the next one follows them.
+        owner = inflight[0] if inflight is not None else self._target(conversation_id, busy=busy)
+        self._inflight[conversation_id] = (owner, inflight[1] + 1 if inflight else 1)
+        if owner == self._rt.node_id:
+            local = self._rt.batcher.submit(**send)
+            local.add_done_callback(partial(self._landed, conversation_id))
+            return local
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         rid = self._next_id
         self._next_id += 1
         deadline = time.monotonic() + self._rt.settings.send_forward_timeout_s
         self._waiting[rid] = _Forwarded(future, send, owner, deadline)
-        self._inflight[conversation_id] = (owner, inflight[1] + 1 if inflight else 1)
         self._post(
             FORWARD,
             owner,
@@ -281,6 +289,33 @@ class SendRouter:
         )
         SENDS_ROUTED.labels("forwarded").inc()
         return future
+
+    def _count(self, conversation_id: int) -> bool:
+        """Count a send; whether the conversation is busy on this node (routing pays off)."""
+        counts = self._sends_now
+        n = counts[conversation_id] = counts.get(conversation_id, 0) + 1
+        threshold = self._rt.settings.send_routing_min_rate
+        return n >= threshold or self._sends_before.get(conversation_id, 0) >= threshold
+
+    def _target(self, conversation_id: int, *, busy: bool) -> str:
+        """The node to commit a send: its owner while the conversation is busy, else this one.
+
+        A quiet conversation's sends commit where they arrive: each commit would hold one or two
+        sends anyway, and forwarding would only add two Redis hops.
+        """
+        if not busy or not self._rt.bus.healthy():
+            return self._rt.node_id
+        return self._owner(conversation_id) or self._rt.node_id
+
+    def _landed(self, conversation_id: int, _: asyncio.Future[Ack]) -> None:
+        self._untrack(conversation_id)
+
+    def _untrack(self, conversation_id: int) -> None:
+        owner, count = self._inflight[conversation_id]
+        if count <= 1:
+            del self._inflight[conversation_id]
+        else:
+            self._inflight[conversation_id] = (owner, count - 1)
 
     def _owner(self, conversation_id: int) -> str | None:
         try:
@@ -306,12 +341,7 @@ class SendRouter:
         waiting = self._waiting.pop(rid, None)
         if waiting is None:
             return None
-        cid = waiting.send["conversation_id"]
-        owner, count = self._inflight[cid]
-        if count <= 1:
-            del self._inflight[cid]
-        else:
-            self._inflight[cid] = (owner, count - 1)
+        self._untrack(waiting.send["conversation_id"])
         return waiting
 
     def _fall_back(self, rid: int) -> None:
@@ -428,9 +458,13 @@ class SendRouter:
                         self._fall_back(item["id"])
 
     async def _expire(self) -> None:
+        window_end = time.monotonic() + 1.0
         while True:
             await asyncio.sleep(EXPIRE_EVERY_S)
             now = time.monotonic()
+            if now >= window_end:
+                self._sends_before, self._sends_now = self._sends_now, {}
+                window_end = now + 1.0
             expired = []
             for rid, waiting in self._waiting.items():
                 if waiting.deadline > now:
