@@ -414,9 +414,7 @@ async def test_cleaner_removes_orphans_only(api: httpx.AsyncClient, server: Serv
 
 async def test_attachments_survive_the_message_cache(database_url: str) -> None:
     """With Redis on, history served from the recent-message cache carries the attachments too."""
-    from redis.asyncio import Redis
-
-    from tests.bus.redis_helpers import REDIS_URL, unique_prefix
+    from tests.bus.redis_helpers import REDIS_URL, delete_prefixed, unique_prefix
     from tests.conftest import start_server
     from tipline.domain.messages.cache import stats
 
@@ -440,7 +438,4 @@ async def test_attachments_survive_the_message_cache(database_url: str) -> None:
             assert stats.hits > hits, "the second page should come from the cache"
             assert [a["id"] for a in history[-1]["attachments"]] == [upload_id]
     finally:
-        client = Redis.from_url(REDIS_URL)
-        async for key in client.scan_iter(match=f"{prefix}*"):
-            await client.delete(key)
-        await client.aclose()
+        await delete_prefixed(prefix)

@@ -17,6 +17,16 @@ def unique_prefix() -> str:
     return f"tipline-test-{uuid.uuid4().hex[:12]}:"
 
 
+async def delete_prefixed(prefix: str) -> None:
+    """Remove every key a test wrote under its prefix (the cache's, the node registry's)."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
 class Inbox:
     """A bus handler that records what it is handed, in order."""
 

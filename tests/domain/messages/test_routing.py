@@ -16,7 +16,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.bus.redis_helpers import REDIS_URL, unique_prefix
+from tests.bus.redis_helpers import REDIS_URL, delete_prefixed, unique_prefix
 from tests.bus.test_redis_nodes import AppNode, send_frame, start_node, stop_node, until_subscribed
 from tests.helpers import User, Ws, create_conversation, is_event, send_http, signup
 from tipline.bus.base import topic_node
@@ -83,6 +83,7 @@ async def routed(database_url: str) -> AsyncIterator[tuple[AppNode, AppNode]]:
     finally:
         await stop_node(b)
         await stop_node(a)
+        await delete_prefixed(prefix)
 
 
 async def owned_by(node: AppNode, api: httpx.AsyncClient, creator: User, others: list[User]) -> int:
