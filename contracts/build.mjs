@@ -1,7 +1,11 @@
 // Compile Tipline's contracts offline with solc-js and write each contract's ABI and bytecode
 // to src/tipline/chain/artifacts/<Name>.json, where the Python package loads them. The files are
-// generated (never edit them); manifest.json records the compiler, its settings and a hash of
-// every source, so a stale artifact is detected without a compiler (tests/chain/test_artifacts.py).
+// generated (never edit them); manifest.json records the compiler, its settings, a hash of
+// every source and the version of each npm library imported, so a stale artifact is detected
+// without a compiler (tests/chain/test_artifacts.py).
+//
+// Imports resolve only to the libraries in LIBRARIES, read from contracts/node_modules (pinned by
+// package-lock.json): the build never downloads anything.
 //
 //   node build.mjs          compile if a source changed (quick no-op otherwise)
 //   node build.mjs --force  always compile
@@ -20,6 +24,23 @@ const SETTINGS = {
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
 };
 
+const LIBRARIES = ["@openzeppelin/contracts"];
+
+function libraryVersions() {
+  return Object.fromEntries(
+    LIBRARIES.map((lib) => [lib, JSON.parse(readFileSync(join(here, "node_modules", lib, "package.json"), "utf8")).version]),
+  );
+}
+
+function findImport(path) {
+  const lib = LIBRARIES.find((l) => path.startsWith(`${l}/`));
+  // A source unit name never needs "..": refusing it keeps every import inside its package.
+  if (!lib || path.split("/").includes("..")) return { error: `${path}: imports come only from ${LIBRARIES.join(", ")}` };
+  const file = join(here, "node_modules", path);
+  if (!existsSync(file)) return { error: `${path} not found: run \`npm ci\` in contracts/` };
+  return { contents: readFileSync(file, "utf8") };
+}
+
 function sources() {
   const found = {};
   for (const dir of ["src", "test"]) {
@@ -35,7 +56,7 @@ const pretty = (value) => JSON.stringify(value, null, 2) + "\n";
 
 function manifestFor(srcs, version) {
   const hashes = Object.fromEntries(Object.entries(srcs).map(([p, text]) => [p, sha256(text)]));
-  return { compiler: `solc-js ${version}`, settings: SETTINGS, sources: hashes };
+  return { compiler: `solc-js ${version}`, settings: SETTINGS, sources: hashes, libraries: libraryVersions() };
 }
 
 function compile(srcs) {
@@ -46,7 +67,7 @@ function compile(srcs) {
     sources: Object.fromEntries(Object.entries(srcs).map(([p, content]) => [p, { content }])),
     settings: SETTINGS,
   };
-  const output = JSON.parse(solc.compile(JSON.stringify(input)));
+  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport }));
   const errors = (output.errors || []).filter((e) => e.severity === "error");
   for (const e of output.errors || []) console.error(e.formattedMessage);
   if (errors.length) process.exit(1);
@@ -75,7 +96,7 @@ if (mode === "") {
     const have = JSON.parse(readFileSync(manifestPath, "utf8"));
     const want = manifestFor(srcs, "");
     if (have.compiler.startsWith(`solc-js ${pkg.version}`) && pretty(have.sources) === pretty(want.sources)
-        && pretty(have.settings) === pretty(want.settings)) {
+        && pretty(have.settings) === pretty(want.settings) && pretty(have.libraries) === pretty(want.libraries)) {
       process.exit(0);
     }
   }

@@ -37,9 +37,12 @@ def main() -> None:
         "alertEmails",
         "chainId",
         "budgetUsd",
-        "budgetScaleDown",
+        "budgetAction",
+        "budgetScaleDown",  # replaced by budgetAction: load() says so
         "cognitoDomainPrefix",
         "oidcCallbackPath",
+        "tipContractAddress",
+        "tipTokens",
     )
     add_environment(app, env, {k: app.node.try_get_context(k) for k in keys})
     app.synth()

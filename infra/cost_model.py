@@ -50,7 +50,10 @@ PRICES: dict[str, float] = {
     "cache.r7g.xlarge_hour": 0.437,
     "s3_standard_gb_month": 0.023,
     "s3_ia_gb_month": 0.0125,
-    "s3_glacier_gb_month": 0.0036,
+    "s3_ia_retrieval_gb": 0.01,
+    # Glacier Instant Retrieval: a plain GET reads it (Flexible Retrieval, $0.0036, needs a restore first).
+    "s3_glacier_ir_gb_month": 0.004,
+    "s3_glacier_ir_retrieval_gb": 0.03,
     "cloudfront_gb": 0.085,
     "cloudfront_https_10k": 0.01,
     "waf_acl_month": 5.0,
@@ -87,6 +90,7 @@ ASSUMPTIONS: dict[str, float] = {
     "log_bytes_per_request": 600,
     "mau_per_dau": 3.0,
     "cognito_share": 0.25,  # share of monthly users signing in through Cognito (the rest: Tipline passwords)
+    "old_media_read_share_month": 0.05,  # of the media past its first month, the share read again each month
     "months_of_media": 12,  # the media table shows the bill after a year of uploads
 }
 TIERS = (1_000, 10_000, 100_000)
@@ -163,11 +167,13 @@ def estimate(
     requests_month = dau * a["requests_per_dau_day"] * 30
     transfer_gb = dau * a["transfer_mb_per_dau_day"] * 30 / 1024
     media_gb_year = dau * a["media_mb_per_dau_month"] * a["months_of_media"] / 1024
-    # Lifecycle: the last month in Standard, the 5 before in IA, the rest in Glacier.
+    # Lifecycle: the last month in Standard, the 5 before in IA, the rest in Glacier Instant Retrieval;
+    # reading from the last two is charged per GB.
     months = a["months_of_media"]
     media_std = media_gb_year / months
     media_ia = media_gb_year * min(5, months - 1) / months
     media_glacier = media_gb_year - media_std - media_ia
+    old_read = a["old_media_read_share_month"]
     logs_gb = requests_month * a["log_bytes_per_request"] / 1e9 + 1.0  # + flow logs and the watcher
     alarms = 5 + cfg.redis_shards + 2  # and the two connection-scaling alarms
     mau_cognito = dau * a["mau_per_dau"] * a["cognito_share"]
@@ -190,8 +196,8 @@ def estimate(
         "CloudFront": transfer_gb * p["cloudfront_gb"] + requests_month / 1e4 * p["cloudfront_https_10k"],
         "WAF": p["waf_acl_month"] + 5 * p["waf_rule_month"] + requests_month / 1e6 * p["waf_million_requests"],
         "S3 media": media_std * p["s3_standard_gb_month"]
-        + media_ia * p["s3_ia_gb_month"]
-        + media_glacier * p["s3_glacier_gb_month"],
+        + media_ia * (p["s3_ia_gb_month"] + old_read * p["s3_ia_retrieval_gb"])
+        + media_glacier * (p["s3_glacier_ir_gb_month"] + old_read * p["s3_glacier_ir_retrieval_gb"]),
         "CloudWatch (logs, alarms, dashboard)": logs_gb * (p["logs_ingest_gb"] + p["logs_store_gb_month"] * 3)
         + alarms * p["cloudwatch_alarm_month"]
         + p["cloudwatch_dashboard_month"],

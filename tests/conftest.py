@@ -59,6 +59,13 @@ def make_settings(**overrides: object) -> Settings:
         # The suite builds hundreds of apps in one process: frozen objects of finished ones would
         # never be collected.
         "gc_freeze": False,
+        # The suite's servers sign up hundreds of users and sign them in at once (tests/helpers.signup);
+        # the verification flow, the production default, is tested with it on in tests/api/test_auth.py
+        # and tests/domain/mail against a real SMTP server.
+        "email_verification": False,
+        # Every server of the suite shares one database, so one outbox: only the servers of the
+        # mail tests send from it (tests/domain/mail/smtp.py, SmtpServer.settings).
+        "mail_worker": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

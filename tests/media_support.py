@@ -35,6 +35,81 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (800, 600), *, gps: bo
     return out.getvalue()
 
 
+# What a phone's GIF maker may write: an XMP packet with the position, in a GIF application
+# extension ("XMP DataXMP", the packet raw, then XMP's 258-byte "magic trailer" that lets GIF
+# readers skip it as data sub-blocks).
+XMP_GPS = (
+    b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+    b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+    b'xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="51,30.2N" '
+    b'exif:GPSLongitude="0,7.65W"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+)
+GIF_COMMENT = b"shot at 12 Elm Road by TestCam"
+GIF_TRAILING = b"GPS 51.5034,-0.1276 hidden after the trailer"
+GIF_COLOURS = [(220, 30, 30), (30, 160, 30), (30, 30, 220), (240, 200, 0)]
+
+
+def gif_frames(count: int = 4, size: tuple[int, int] = (60, 40), *, transparent: bool = False) -> list[Image.Image]:
+    """Frames that differ from each other (a square moving right), opaque or on a clear ground."""
+    frames = []
+    for i in range(count):
+        img = Image.new("RGBA", size, (0, 0, 0, 0) if transparent else (255, 255, 255, 255))
+        colour = GIF_COLOURS[i % len(GIF_COLOURS)]
+        for x in range(4 + 6 * i, 16 + 6 * i):
+            for y in range(4, size[1] - 4):
+                img.putpixel((x % size[0], y), (*colour, 255))
+        frames.append(img if transparent else img.convert("RGB"))
+    return frames
+
+
+def gif_bytes(
+    count: int = 4,
+    size: tuple[int, int] = (60, 40),
+    *,
+    durations: list[int] | None = None,
+    loop: int | None = 0,
+    transparent: bool = False,
+    metadata: bool = False,
+) -> bytes:
+    """A GIF (animated when ``count`` > 1); with ``metadata``, also a comment extension, an XMP
+    application extension holding a GPS position, and bytes after the trailer."""
+    frames = gif_frames(count, size, transparent=transparent)
+    options: dict[str, Any] = {"save_all": True, "append_images": frames[1:]}
+    options["duration"] = durations or [100 * (i + 1) for i in range(count)]
+    if loop is not None:
+        options["loop"] = loop
+    if transparent:
+        options["disposal"] = 2
+    if metadata:
+        options["comment"] = GIF_COMMENT
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", **options)
+    data = out.getvalue()
+    if not metadata:
+        return data
+    flags = data[10]
+    table = 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+    at = 13 + table  # after the header, the screen descriptor and the global colour table
+    magic_trailer = bytes([1, *range(255, -1, -1)])
+    xmp = b"\x21\xff\x0bXMP DataXMP" + XMP_GPS + magic_trailer + b"\x00"
+    assert data.endswith(b";")
+    return data[:at] + xmp + data[at:] + GIF_TRAILING
+
+
+def gif_facts(data: bytes) -> tuple[int, list[int], int | None, list[bytes]]:
+    """(frames, durations, loop, each frame's pixels as RGBA with every clear pixel alike)."""
+    img = Image.open(io.BytesIO(data))
+    durations, pixels = [], []
+    for i in range(getattr(img, "n_frames", 1)):
+        img.seek(i)
+        durations.append(img.info.get("duration", 0))
+        rgba = img.convert("RGBA")
+        clear = Image.new("RGBA", rgba.size, (0, 0, 0, 0))
+        pixels.append(Image.composite(rgba, clear, rgba.getchannel("A")).tobytes())
+    img.seek(0)
+    return getattr(img, "n_frames", 1), durations, img.info.get("loop"), pixels
+
+
 def gps_of(data: bytes) -> dict[int, Any]:
     return dict(Image.open(io.BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo))
 

@@ -67,6 +67,10 @@ async def node_process(command: list[str], log: Path, *, prefix: str, **env: str
         "ARGON2_PARALLELISM": "1",
         # Tests sign up and send far more than a person would, all from one address.
         "RATE_LIMITS": "false",
+        # Users sign up and are signed in at once; the verification flow has tests of its own.
+        "EMAIL_VERIFICATION": "false",
+        # The suite's database, so its outbox, is shared: only the mail tests' servers send from it.
+        "MAIL_WORKER": "false",
         "LOG_LEVEL": "warning",
         "MEDIA_DIR": str(log.parent / "media"),
         **env,

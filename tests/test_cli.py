@@ -76,6 +76,56 @@ async def test_check_fails_when_migrations_are_behind(tmp_path: Path) -> None:
         await admin.close()
 
 
+CONTRACT = "0x" + "ab" * 20
+# Hosts that resolve nowhere: --config-only must not try them.
+UNREACHABLE = {
+    "DATABASE_URL": "postgresql://tipline:pw@db.invalid:5432/tipline",
+    "REDIS_URL": "rediss://:token@redis.invalid:6379/0",
+    "REDIS_CLUSTER": "true",
+}
+
+
+def test_check_config_only_passes_a_complete_deployment_without_contacting_it(tmp_path: Path) -> None:
+    env = {
+        **UNREACHABLE,
+        "JWT_SECRET": JWT,
+        "MEDIA_BACKEND": "s3",
+        "S3_BUCKET": "tipline-media-prod",
+        "CHAIN_RPC_URL": "https://rpc.example.org/v1/key",
+        "TIP_CONTRACT_ADDRESS": CONTRACT,
+        "TIP_TOKENS": "USDC:0x" + "cd" * 20 + ":6",
+    }
+    for command in ("serve", "watcher", "migrate"):
+        r = tipline("check", "--for", command, "--config-only", cwd=tmp_path, **env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "ok   database: db.invalid:5432 (not contacted: --config-only)" in r.stdout
+    r = tipline("check", "--config-only", cwd=tmp_path, **env)
+    assert f"ok   config tipping: on: chain 31337, TipJar {CONTRACT}, ETH, USDC" in r.stdout
+    assert "ok   config media: s3 bucket tipline-media-prod" in r.stdout
+
+
+def test_check_config_only_fails_on_what_a_feature_needs_and_is_missing(tmp_path: Path) -> None:
+    def check(command: str, **env: str) -> str:
+        r = tipline(
+            "check", "--for", command, "--config-only", cwd=tmp_path, **{**UNREACHABLE, "JWT_SECRET": JWT, **env}
+        )
+        assert r.returncode == 1, r.stdout
+        return r.stdout
+
+    # `tipline watcher` exits 2 without these: a deployment running it must have them.
+    assert "FAIL config tipping: `tipline watcher` needs CHAIN_RPC_URL and TIP_CONTRACT_ADDRESS" in check("watcher")
+    assert "FAIL config tipping: TIP_CONTRACT_ADDRESS is set but CHAIN_RPC_URL is not" in check(
+        "serve", TIP_CONTRACT_ADDRESS=CONTRACT
+    )
+    # A secret still holding a generated placeholder instead of the node's URL.
+    assert "FAIL config CHAIN_RPC_URL: not an http(s):// URL" in check(
+        "watcher", TIP_CONTRACT_ADDRESS=CONTRACT, CHAIN_RPC_URL="Zx81kQ0pLm7TfY2vB9nR4sW6uE3aH5cJ"
+    )
+    assert "FAIL config media: MEDIA_BACKEND=s3 but S3_BUCKET is not set" in check("serve", MEDIA_BACKEND="s3")
+    assert "FAIL redis: REDIS_CLUSTER is set but REDIS_URL is not" in check("serve", REDIS_URL="")
+    assert "FAIL database: not a postgresql:// URL" in check("migrate", DATABASE_URL="mysql://db.invalid/x")
+
+
 async def test_admin_create_reads_the_password_from_stdin(
     api: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
@@ -114,3 +164,14 @@ def test_admin_create_refuses_a_missing_or_weak_password(database_url: str, tmp_
 def test_password_is_never_an_argument(tmp_path: Path) -> None:
     r = tipline("admin", "create", "--email", "a@example.com", "--password", "hunter2hunter2", cwd=tmp_path)
     assert r.returncode == 2 and "unrecognized arguments" in r.stderr
+
+
+def test_a_proxy_trust_that_lets_clients_choose_their_address_is_refused(tmp_path: Path) -> None:
+    # `*` makes uvicorn take X-Forwarded-For's leftmost entry, which the client writes.
+    r = tipline("config", cwd=tmp_path, FORWARDED_ALLOW_IPS="10.0.0.1, *")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "invalid setting FORWARDED_ALLOW_IPS" in r.stderr and "FORWARDED_TRUSTED_HOPS" in r.stderr
+    r = tipline("config", cwd=tmp_path, FORWARDED_ALLOW_IPS="10.0.0.1", FORWARDED_TRUSTED_HOPS="1")
+    assert r.returncode == 1 and "not both" in r.stderr, r.stderr
+    r = tipline("config", cwd=tmp_path, FORWARDED_TRUSTED_HOPS="1")
+    assert r.returncode == 0 and "FORWARDED_TRUSTED_HOPS=1" in r.stdout, r.stderr

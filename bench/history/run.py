@@ -139,6 +139,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             redis_url=args.redis_url,
             bus_channel_prefix=prefix,
             rate_limits=False,
+            email_verification=False,
             argon2_time_cost=1,
             argon2_memory_kib=8192,
             argon2_parallelism=1,

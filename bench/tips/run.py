@@ -94,6 +94,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             public_url=f"http://127.0.0.1:{port}",
             allowed_origins=f"http://127.0.0.1:{port}",
             rate_limits=False,
+            email_verification=False,
             argon2_time_cost=1,
             argon2_memory_kib=8192,
             argon2_parallelism=1,

@@ -7,8 +7,14 @@ below stay generic and the same code deploys every environment.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
+
+# What spending the whole monthly budget does: only alert; cap the app tier at its minimum task
+# count; or stop the app and watcher services (0 tasks: the site is down until restored).
+BudgetAction = Literal["alert", "cap", "stop"]
+BUDGET_ACTIONS: tuple[BudgetAction, ...] = ("alert", "cap", "stop")
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class EnvConfig:
     p99_latency_alarm_s: float
     watcher_lag_alarm_blocks: int
     monthly_budget_usd: int
-    budget_scale_down: bool  # on 100 % of the budget spent, pin the app tier to app_min_tasks
+    budget_action: BudgetAction  # on 100 % of the budget spent (docs/deploy-aws.md, "Budget")
     # --- edge ---
     waf_signin_per_5min: int
     waf_signup_per_5min: int
@@ -54,6 +60,9 @@ class EnvConfig:
     hosted_zone_name: str | None = None
     alert_emails: tuple[str, ...] = ()
     chain_id: int = 8453
+    # Tipping is on exactly when a TipJar address is given; without one the watcher is not deployed.
+    tip_contract_address: str | None = None
+    tip_tokens: tuple[str, ...] = ()  # SYMBOL:0xaddress:decimals, as TIP_TOKENS
     oidc_callback_path: str = "/auth/oidc/cognito/callback"
     cognito_domain_prefix: str | None = None
 
@@ -64,6 +73,10 @@ class EnvConfig:
     @property
     def prod(self) -> bool:
         return self.name == "prod"
+
+    @property
+    def tipping(self) -> bool:
+        return self.tip_contract_address is not None
 
 
 ENVIRONMENTS: dict[str, EnvConfig] = {
@@ -93,7 +106,7 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
         p99_latency_alarm_s=1.0,
         watcher_lag_alarm_blocks=50,
         monthly_budget_usd=300,
-        budget_scale_down=True,
+        budget_action="cap",
         waf_signin_per_5min=300,
         waf_signup_per_5min=100,
     ),
@@ -123,7 +136,7 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
         p99_latency_alarm_s=0.5,
         watcher_lag_alarm_blocks=20,
         monthly_budget_usd=5000,
-        budget_scale_down=False,
+        budget_action="alert",
         waf_signin_per_5min=300,
         waf_signup_per_5min=100,
     ),
@@ -138,10 +151,13 @@ _CONTEXT_KEYS = {
     "alertEmails": "alert_emails",
     "chainId": "chain_id",
     "budgetUsd": "monthly_budget_usd",
-    "budgetScaleDown": "budget_scale_down",
+    "budgetAction": "budget_action",
     "cognitoDomainPrefix": "cognito_domain_prefix",
     "oidcCallbackPath": "oidc_callback_path",
+    "tipContractAddress": "tip_contract_address",
+    "tipTokens": "tip_tokens",
 }
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
@@ -149,6 +165,8 @@ def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
     if env not in ENVIRONMENTS:
         raise ValueError(f"unknown environment {env!r}: one of {', '.join(ENVIRONMENTS)}")
     cfg = ENVIRONMENTS[env]
+    if (context or {}).get("budgetScaleDown") is not None:
+        raise ValueError("budgetScaleDown was replaced by budgetAction: alert, cap or stop")
     changes: dict[str, Any] = {}
     for key, attr in _CONTEXT_KEYS.items():
         value = (context or {}).get(key)
@@ -158,9 +176,22 @@ def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
             value = tuple(e.strip() for e in str(value).split(",") if e.strip())
         elif attr in ("chain_id", "monthly_budget_usd"):
             value = int(value)
-        elif attr == "budget_scale_down":
-            value = str(value).lower() in ("1", "true", "yes")
+        elif attr == "budget_action":
+            if value not in BUDGET_ACTIONS:
+                raise ValueError(f"budgetAction is one of {', '.join(BUDGET_ACTIONS)}, not {value!r}")
+        elif attr == "tip_contract_address":
+            # The same checks Tipline makes at start-up, here so a typo fails the synth, not the deploy.
+            if not _ADDRESS.fullmatch(str(value)):
+                raise ValueError("tipContractAddress is a 0x-prefixed 20-byte hex address")
+        elif attr == "tip_tokens":
+            value = tuple(t.strip() for t in str(value).split(",") if t.strip())
+            for spec in value:
+                parts = spec.split(":")
+                if len(parts) != 3 or not _ADDRESS.fullmatch(parts[1]) or not parts[2].isdigit():
+                    raise ValueError(f"a tipTokens entry is SYMBOL:0xaddress:decimals, not {spec!r}")
         changes[attr] = value
+    if changes.get("tip_tokens") and not changes.get("tip_contract_address"):
+        raise ValueError("tipTokens without tipContractAddress: tipping needs the TipJar's address")
     if changes.get("domain") and not changes.get("hosted_zone_name", cfg.hosted_zone_name):
         # The zone is usually the parent of the chat host name (chat.example.org -> example.org).
         changes["hosted_zone_name"] = str(changes["domain"]).split(".", 1)[1]

@@ -290,7 +290,12 @@ class StatefulStack(Stack):
                         s3.Transition(
                             storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(30)
                         ),
-                        s3.Transition(storage_class=s3.StorageClass.GLACIER, transition_after=Duration.days(180)),
+                        # Instant Retrieval: read in milliseconds like IA, so an old attachment's signed
+                        # URL just works; Flexible Retrieval would need a restore Tipline does not do.
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(180),
+                        ),
                     ],
                     noncurrent_version_expiration=Duration.days(30),
                     abort_incomplete_multipart_upload_after=Duration.days(7),

@@ -105,7 +105,8 @@ class StatelessStack(Stack):
                 )
             )
         self.logs_app = self._log_group("AppLogs", "app")
-        self.logs_watcher = self._log_group("WatcherLogs", "watcher")
+        # Without a TipJar address tipping is off: no watcher service, no log group or alarm for it.
+        self.logs_watcher = self._log_group("WatcherLogs", "watcher") if cfg.tipping else None
         self.logs_migrate = self._log_group("MigrateLogs", "migrate")
 
         self.cluster = ecs.Cluster(self, "Cluster", vpc=data.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
@@ -397,8 +398,10 @@ class StatelessStack(Stack):
         data.media.grant_delete(self.task_role)
         self.app_task = self._task_definition("AppTask", cfg.app_cpu, cfg.app_memory_mib)
         self._container(self.app_task, ["serve"], self.logs_app, port=True)
-        self.watcher_task = self._task_definition("WatcherTask", cfg.watcher_cpu, cfg.watcher_memory_mib)
-        self._container(self.watcher_task, ["watcher"], self.logs_watcher)
+        self.watcher_task: ecs.FargateTaskDefinition | None = None
+        if self.logs_watcher is not None:
+            self.watcher_task = self._task_definition("WatcherTask", cfg.watcher_cpu, cfg.watcher_memory_mib)
+            self._container(self.watcher_task, ["watcher"], self.logs_watcher)
         self.migrate_task = self._task_definition("MigrateTask", 512, 1024)
         self._container(self.migrate_task, ["migrate"], self.logs_migrate)
 
@@ -428,8 +431,10 @@ class StatelessStack(Stack):
             "PORT": str(APP_PORT),
             "PUBLIC_URL": self.public_url,
             "ALLOWED_ORIGINS": self.public_url,
-            # The only peer of a task is the ALB (security group), whose X-Forwarded-For is trusted.
-            "FORWARDED_ALLOW_IPS": "*",
+            # Every request reaches a task through CloudFront, then the ALB (it forwards only those
+            # carrying the origin header), each appending its peer to X-Forwarded-For: the viewer is
+            # the entry CloudFront appended, second from the right. Their addresses are not fixed.
+            "FORWARDED_TRUSTED_HOPS": "2",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
             "SHUTDOWN_GRACE_S": "20",
@@ -446,7 +451,8 @@ class StatelessStack(Stack):
                 [
                     {
                         "name": "cognito",
-                        "display_name": "Sign in with Cognito",
+                        # The web client's button reads "Sign in with <display_name>".
+                        "display_name": "Cognito",
                         "issuer": self.oidc_issuer,
                         "client_id": self.user_pool_client.user_pool_client_id,
                     }
@@ -464,8 +470,14 @@ class StatelessStack(Stack):
             "REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(self._secret("RedisAuth", data.redis_secret)),
             "JWT_SECRET": ecs.Secret.from_secrets_manager(self._secret("JwtSecret", data.jwt_secret)),
             "METRICS_TOKEN": ecs.Secret.from_secrets_manager(self._secret("MetricsToken", data.metrics_token)),
-            "CHAIN_RPC_URL": ecs.Secret.from_secrets_manager(self._secret("ChainRpcUrl", data.chain_rpc)),
         }
+        if cfg.tipping:
+            assert cfg.tip_contract_address is not None
+            environment["TIP_CONTRACT_ADDRESS"] = cfg.tip_contract_address
+            environment["TIP_TOKENS"] = ",".join(cfg.tip_tokens)
+            # Only with tipping on: the secret holds a generated placeholder until the operator sets it,
+            # and without a node wallet sign-in simply accepts ordinary (EOA) signatures.
+            secrets["CHAIN_RPC_URL"] = ecs.Secret.from_secrets_manager(self._secret("ChainRpcUrl", data.chain_rpc))
         container = task.add_container(
             "tipline",
             image=self.image,
@@ -610,6 +622,9 @@ class StatelessStack(Stack):
             cooldown=Duration.minutes(3),
         )
 
+        self.watcher_service: ecs.FargateService | None = None
+        if self.watcher_task is None:
+            return
         # The chain watcher follows blocks continuously: one task, never two at once during a deploy.
         self.watcher_service = ecs.FargateService(
             self,
@@ -666,17 +681,22 @@ class StatelessStack(Stack):
             )
             for shard in range(1, cfg.redis_shards + 1)
         ]
-        # The watcher logs `watcher_lag_blocks` (chain head minus last processed block) in its JSON lines.
-        lag_filter = logs.MetricFilter(
-            self,
-            "WatcherLagFilter",
-            log_group=self.logs_watcher,
-            filter_pattern=logs.FilterPattern.number_value("$.watcher_lag_blocks", ">=", 0),
-            metric_namespace=f"Tipline/{cfg.name}",
-            metric_name=WATCHER_LAG_METRIC,
-            metric_value="$.watcher_lag_blocks",
-        )
-        lag = lag_filter.metric(statistic="Maximum", period=Duration.minutes(5))
+        # The active watcher logs `watcher_lag_blocks` (chain head minus last processed block) in its JSON
+        # lines. App nodes run a standby watcher too and one of them may hold the lock, so both log
+        # groups feed the one metric.
+        lag: cw.IMetric | None = None
+        if self.logs_watcher is not None:
+            for cid, group in (("WatcherLagFilter", self.logs_watcher), ("AppWatcherLagFilter", self.logs_app)):
+                lag_filter = logs.MetricFilter(
+                    self,
+                    cid,
+                    log_group=group,
+                    filter_pattern=logs.FilterPattern.number_value("$.watcher_lag_blocks", ">=", 0),
+                    metric_namespace=f"Tipline/{cfg.name}",
+                    metric_name=WATCHER_LAG_METRIC,
+                    metric_value="$.watcher_lag_blocks",
+                )
+            lag = lag_filter.metric(statistic="Maximum", period=Duration.minutes(5))
 
         def alarm(
             cid: str,
@@ -714,15 +734,18 @@ class StatelessStack(Stack):
                 alarm(f"RedisMemory{i + 1}", m, 80, f"Redis shard {i + 1} memory above 80 %")
                 for i, m in enumerate(redis_mem)
             ],
-            # No lag reported at all means the watcher is down: that alarms too.
-            alarm(
-                "WatcherLag",
-                lag,
-                cfg.watcher_lag_alarm_blocks,
-                "chain watcher behind the chain head",
-                missing=cw.TreatMissingData.BREACHING,
-            ),
         ]
+        if lag is not None:
+            # No lag reported at all means the watcher is down: that alarms too.
+            self.alarms.append(
+                alarm(
+                    "WatcherLag",
+                    lag,
+                    cfg.watcher_lag_alarm_blocks,
+                    "chain watcher behind the chain head",
+                    missing=cw.TreatMissingData.BREACHING,
+                )
+            )
 
         dash = cw.Dashboard(self, "Dashboard", dashboard_name=f"tipline-{cfg.name}")
         dash.add_widgets(
@@ -745,7 +768,7 @@ class StatelessStack(Stack):
         dash.add_widgets(
             cw.GraphWidget(title="Database connections", left=[db_conns], width=8),
             cw.GraphWidget(title="Redis memory %", left=redis_mem, width=8),
-            cw.GraphWidget(title="Watcher lag (blocks)", left=[lag], width=8),
+            *([cw.GraphWidget(title="Watcher lag (blocks)", left=[lag], width=8)] if lag is not None else []),
         )
         dash.add_widgets(cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
 
@@ -767,7 +790,7 @@ class StatelessStack(Stack):
             )
             for kind, pct in (("ACTUAL", 50), ("ACTUAL", 80), ("FORECASTED", 100))
         ]
-        if cfg.budget_scale_down:
+        if cfg.budget_action != "alert":
             exhausted = sns.Topic(
                 self, "BudgetSpent", display_name=f"Tipline {cfg.name} budget spent", master_key=self.ops_key
             )
@@ -778,7 +801,10 @@ class StatelessStack(Stack):
                     resources=[exhausted.topic_arn],
                 )
             )
-            resource_id = f"service/{self.cluster.cluster_name}/{self.app_service.service_name}"
+            # People hear of it too: this notification's one SNS topic is the function's.
+            for email in cfg.alert_emails:
+                exhausted.add_subscription(subs.EmailSubscription(email))
+            services = [self.app_service] + ([self.watcher_service] if self.watcher_service else [])
             scale_down = lambda_.Function(
                 self,
                 "BudgetScaleDown",
@@ -786,9 +812,18 @@ class StatelessStack(Stack):
                 handler="index.handler",
                 code=lambda_.Code.from_inline((LAMBDAS / "scale_down.py").read_text()),
                 timeout=Duration.seconds(30),
-                environment={"RESOURCE_ID": resource_id, "FLOOR": str(cfg.app_min_tasks)},
+                environment={
+                    "ACTION": cfg.budget_action,
+                    "CLUSTER": self.cluster.cluster_name,
+                    "APP_SERVICE": self.app_service.service_name,
+                    "APP_MIN": str(cfg.app_min_tasks),
+                    "APP_MAX": str(cfg.app_max_tasks),
+                    "WATCHER_SERVICE": self.watcher_service.service_name if self.watcher_service else "",
+                },
                 log_group=self._log_group("BudgetScaleDownLogs", "budget-scale-down"),
             )
+            self.budget_function = scale_down
+            CfnOutput(self, "BudgetFunction", value=scale_down.function_name)
             scale_down.add_to_role_policy(
                 iam.PolicyStatement(
                     actions=["application-autoscaling:RegisterScalableTarget"],
@@ -798,7 +833,7 @@ class StatelessStack(Stack):
             scale_down.add_to_role_policy(
                 iam.PolicyStatement(
                     actions=["ecs:DescribeServices", "ecs:UpdateService"],
-                    resources=[self.app_service.service_arn],
+                    resources=[service.service_arn for service in services],
                 )
             )
             policy = scale_down.role.node.try_find_child("DefaultPolicy") if scale_down.role else None
@@ -808,7 +843,7 @@ class StatelessStack(Stack):
                     (
                         "CKV_AWS_111",
                         "RegisterScalableTarget on an existing target takes no resource ARN in IAM; "
-                        "the function only ever passes this service's id",
+                        "the function only ever passes the app service's id",
                     ),
                 )
             exhausted.add_subscription(subs.LambdaSubscription(scale_down))

@@ -37,6 +37,7 @@ from tipline.bus.memory import MemoryBus
 from tipline.chain.watcher import ChainWatcher
 from tipline.config import Settings
 from tipline.domain.accounts.oidc import OidcClient
+from tipline.domain.mail.worker import MailWorker
 from tipline.domain.media.actions import clean_forever
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.domain.messages.cache import MessageCache, RedisMessageCache
@@ -50,7 +51,7 @@ from tipline.metrics import COLLECTOR, BusProbe
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
-from tipline.storage.objects import build_object_store, derive_key
+from tipline.storage.objects import build_object_store, derive_key, media_origins
 from tipline.tracing import setup_tracing
 from tipline.web import mount_web
 
@@ -227,6 +228,9 @@ def create_app(rt: Runtime) -> FastAPI:
         refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
         prober = asyncio.create_task(probe.run(), name="bus-probe")
         cleaner = asyncio.create_task(clean_forever(rt), name="media-cleaner")
+        mailer = MailWorker(rt.settings, rt.engine)
+        if rt.settings.mail_worker:
+            mailer.start()
         # Counted from start-up to shutdown: a runtime that never served is not in /metrics.
         COLLECTOR.track(rt)
         if rt.settings.gc_freeze:
@@ -243,6 +247,7 @@ def create_app(rt: Runtime) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await mailer.stop()
             if rt.chain_watcher is not None:
                 await rt.chain_watcher.stop()
             # Forwards still unanswered are committed here, so before the batcher stops.
@@ -305,7 +310,7 @@ def create_app(rt: Runtime) -> FastAPI:
         app.include_router(router)
     openapi.install(app)
     mount_api_docs(app)
-    mount_web(app, rt.settings.web_dist)
+    mount_web(app, rt.settings.web_dist, media=media_origins(rt.settings))
     app.add_middleware(BodyLimit, max_bytes=rt.settings.http_max_body_bytes, path_limits=media.body_limits(rt.settings))
     app.add_middleware(SecurityHeaders, hsts=rt.settings.public_url.startswith("https://"))
     # Outermost: the request id and the latency cover everything inside, 413s included.

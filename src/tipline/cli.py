@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from tipline.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from tipline.chain.anvil import Anvil
 
 log = logging.getLogger("tipline")
@@ -60,7 +62,8 @@ def _dev_chain(settings: Settings) -> tuple[Settings, Anvil | None]:
     from tipline.chain.deploy import start_dev_chain
 
     try:
-        settings, node = asyncio.run(start_dev_chain(settings))
+        # Kept beside the embedded PostgreSQL: the tips it holds point at this chain's blocks.
+        settings, node = asyncio.run(start_dev_chain(settings, state_dir=settings.data_dir / "chain"))
     except FileNotFoundError as exc:
         # Chat works without a chain: say how to get one rather than refusing to start.
         log.warning("no local chain, tipping is off: %s", exc)
@@ -76,6 +79,22 @@ def _dev_chain(settings: Settings) -> tuple[Settings, Anvil | None]:
         ", ".join(DEV_ACCOUNTS[:3]),
     )
     return settings, node
+
+
+def _unwind_on_sigterm() -> None:
+    """SIGTERM (`kill`, `docker stop`, systemd) unwinds the process as Ctrl-C does, so ``finally``
+    blocks and exit hooks stop what it started (anvil, the embedded PostgreSQL); the default
+    action ends the process on the spot and leaves them running. While uvicorn serves it takes
+    the signal over, and raises it again once its graceful shutdown is done: that lands here."""
+    import signal
+    from types import FrameType
+
+    def unwind(signum: int, frame: FrameType | None) -> None:
+        # A second SIGTERM must not cut the clean-up short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, unwind)
 
 
 def _watcher(settings: Settings) -> int:
@@ -123,7 +142,11 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
     if migrate:
         upgrade(url)
     rt = build_runtime(settings, database_url=url, jwt_key=_jwt_key(settings, dev=dev))
-    app = create_app(rt)
+    app: ASGIApp = create_app(rt)
+    if settings.forwarded_trusted_hops:
+        from tipline.api.middleware import TrustedHops
+
+        app = TrustedHops(app, hops=settings.forwarded_trusted_hops)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -225,32 +248,96 @@ def _admin_create(settings: Settings, *, email: str, handle: str | None) -> int:
     return asyncio.run(run())
 
 
-def _check(settings: Settings) -> int:
-    """Configuration, database, Redis and migrations; one line each, exit 1 if any fails."""
+def _check(settings: Settings, *, command: str = "serve", config_only: bool = False) -> int:
+    """What `tipline <command>` needs: its settings, then (unless config_only) the database, Redis
+    and migrations it would use; one line each, exit 1 if any fails."""
     results: list[tuple[str, bool, str]] = []
 
     def record(name: str, ok: bool, detail: str) -> None:
         results.append((name, ok, detail))
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
 
-    key = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
-    record("config JWT_SECRET", len(key) >= 32, "set" if len(key) >= 32 else "missing or under 32 characters")
-    try:
-        from tipline.domain.accounts.oidc import parse_providers
+    if command == "serve":
+        key = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+        record("config JWT_SECRET", len(key) >= 32, "set" if len(key) >= 32 else "missing or under 32 characters")
+        try:
+            from tipline.domain.accounts.oidc import parse_providers
 
-        providers = parse_providers(settings)
-        record("config OIDC_PROVIDERS", True, ", ".join(providers) or "none configured")
-    except ValueError as exc:
-        record("config OIDC_PROVIDERS", False, str(exc))
+            providers = parse_providers(settings)
+            record("config OIDC_PROVIDERS", True, ", ".join(providers) or "none configured")
+        except ValueError as exc:
+            record("config OIDC_PROVIDERS", False, str(exc))
+        _check_media(settings, record)
+    if command in ("serve", "watcher"):
+        _check_tipping(settings, record, required=command == "watcher")
     if not settings.database_url:
         record("database", False, "DATABASE_URL is not set (the embedded PostgreSQL is for `tipline dev`)")
+    elif config_only:
+        _check_url("database", settings.database_url, ("postgresql",), record)
     else:
         asyncio.run(_check_database(settings.database_url, record))
-    if settings.redis_url:
+    if command == "migrate":
+        pass  # migrations touch the database only
+    elif settings.redis_url and config_only:
+        _check_url("redis", settings.redis_url, ("redis", "rediss"), record)
+    elif settings.redis_url:
         asyncio.run(_check_redis(settings, record))
+    elif settings.redis_cluster:
+        record("redis", False, "REDIS_CLUSTER is set but REDIS_URL is not")
     else:
         record("redis", True, "REDIS_URL not set: in-process bus (one node only)")
     return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def _check_url(name: str, url: str, schemes: tuple[str, ...], record: Callable[[str, bool, str], None]) -> None:
+    """--config-only: the URL is well formed, without contacting what it names."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        port, parts = None, urlsplit("")
+    # postgresql+asyncpg:// and the like name a driver after the scheme.
+    if parts.scheme.split("+")[0] in schemes and parts.hostname:
+        record(name, True, f"{parts.hostname}:{port or 'default port'} (not contacted: --config-only)")
+    else:
+        record(name, False, f"not a {' or '.join(s + '://' for s in schemes)} URL")
+
+
+def _check_tipping(settings: Settings, record: Callable[[str, bool, str], None], *, required: bool) -> None:
+    """Tipping is on exactly when TIP_CONTRACT_ADDRESS is set, and then needs a chain node to confirm tips."""
+    from urllib.parse import urlsplit
+
+    rpc, contract = settings.chain_rpc_url, settings.tip_contract_address
+    if rpc is not None and (urlsplit(rpc).scheme not in ("http", "https") or not urlsplit(rpc).hostname):
+        # A generated placeholder secret nobody replaced looks like this.
+        record("config CHAIN_RPC_URL", False, "not an http(s):// URL")
+    if contract and not rpc:
+        record(
+            "config tipping", False, "TIP_CONTRACT_ADDRESS is set but CHAIN_RPC_URL is not: no tip would be confirmed"
+        )
+    elif contract:
+        tokens = ", ".join(t.split(":")[0] for t in settings.tip_tokens)
+        coins = f"{settings.tip_native_symbol}{', ' + tokens if tokens else ''}"
+        record("config tipping", True, f"on: chain {settings.chain_id}, TipJar {contract}, {coins}")
+    elif required:
+        record("config tipping", False, "`tipline watcher` needs CHAIN_RPC_URL and TIP_CONTRACT_ADDRESS")
+    else:
+        record("config tipping", True, "off (TIP_CONTRACT_ADDRESS is not set)")
+
+
+def _check_media(settings: Settings, record: Callable[[str, bool, str], None]) -> None:
+    if settings.media_backend == "local":
+        record("config media", True, f"local disk ({settings.media_dir or settings.data_dir / 'media'})")
+    elif "s3_bucket" not in settings.model_fields_set:
+        # The default name suits a compose file's own store, never an S3 account someone forgot to name.
+        record("config media", False, "MEDIA_BACKEND=s3 but S3_BUCKET is not set")
+    elif (settings.s3_access_key_id is None) != (settings.s3_secret_access_key is None):
+        record("config media", False, "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together (or neither: a role)")
+    else:
+        where = settings.s3_endpoint_url or f"AWS S3, {settings.s3_region}"
+        record("config media", True, f"s3 bucket {settings.s3_bucket} ({where})")
 
 
 async def _check_database(url: str, record: Callable[[str, bool, str], None]) -> None:
@@ -321,6 +408,86 @@ def _admin_grant(settings: Settings, login: str, *, admin: bool) -> None:
     print(f"user {user_id} is {'now' if admin else 'no longer'} a server admin")
 
 
+def _read_deployer_key(settings: Settings) -> str | None:
+    """DEPLOYER_PRIVATE_KEY, else one line on standard input (piped, or typed without echo); never argv."""
+    if settings.deployer_private_key is not None:
+        return settings.deployer_private_key.get_secret_value()
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("Deployer private key (hex): ") or None
+    return sys.stdin.readline().strip() or None
+
+
+def _token_deploy(settings: Settings, *, name: str, symbol: str, supply: str) -> int:
+    """Exit 2 for bad input or setup (nothing sent), 1 when the chain refuses or the check fails."""
+    import httpx
+
+    from tipline.chain.rpc import Rpc, RpcError
+    from tipline.chain.token import (
+        TOKEN_CONTRACT,
+        TokenDeployError,
+        TokenInputError,
+        deploy_token,
+        load_key,
+        parse_spec,
+    )
+    from tipline.domain.tips.tokens import configured_tokens
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    try:
+        spec = parse_spec(name=name, symbol=symbol, supply=supply, taken=list(configured_tokens(settings)))
+        if not settings.chain_rpc_url:
+            raise TokenInputError("CHAIN_RPC_URL is not set: point it (and CHAIN_ID) at the chain to deploy on")
+        account = load_key(_read_deployer_key(settings))
+    except TokenInputError as exc:
+        say(f"error: {exc}")
+        return 2
+    rpc_url = settings.chain_rpc_url
+    # Provider URLs often carry an API key in their path: only the host is ever shown.
+    where = f"CHAIN_RPC_URL ({httpx.URL(rpc_url).host or 'no host'})"
+
+    async def run() -> int:
+        rpc = Rpc(rpc_url)
+        try:
+            done = await deploy_token(
+                rpc,
+                account=account,
+                chain_id=settings.chain_id,
+                spec=spec,
+                poll_s=settings.chain_poll_interval_s,
+                progress=say,
+            )
+        except TokenInputError as exc:
+            say(f"error: {exc}")
+            return 2
+        except RpcError as exc:
+            say(f"error: the node at {where} refused: {exc}")
+            return 1
+        except TokenDeployError as exc:
+            say(f"error: {exc}")
+            return 1
+        except (httpx.HTTPError, ValueError) as exc:
+            # The exception's own text may quote the URL; its kind and status say enough.
+            status = f" (HTTP {exc.response.status_code})" if isinstance(exc, httpx.HTTPStatusError) else ""
+            say(f"error: cannot use the JSON-RPC node at {where}: {type(exc).__name__}{status}")
+            return 2
+        finally:
+            await rpc.close()
+        say(
+            f"deployed {done.name} ({done.symbol}) at {done.address} in block {done.block_number} "
+            f"(transaction {done.tx_hash}); verified: {TOKEN_CONTRACT}'s code, name, symbol, {done.decimals} "
+            f"decimals, total supply {spec.supply} {done.symbol}, all held by {done.deployer}"
+        )
+        say('add it to TIP_TOKENS on every node (docs/subsystems/tipping.md, "Your own token"):')
+        print("TIP_TOKENS=" + ",".join([*settings.tip_tokens, done.tip_tokens_entry]))
+        return 0
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tipline", description="Tipline chat server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -353,13 +520,45 @@ def main(argv: list[str] | None = None) -> None:
     )
     create.add_argument("--email", required=True)
     create.add_argument("--handle", help="handle of a new account (default: from the email address)")
-    sub.add_parser("check", help="check configuration, database, Redis and migrations; exit 1 on any failure")
+    check = sub.add_parser(
+        "check", help="check what a command needs: settings, database, Redis, migrations; exit 1 on any failure"
+    )
+    check.add_argument(
+        "--for",
+        dest="for_command",
+        choices=("serve", "watcher", "migrate"),
+        default="serve",
+        help="the command whose needs to check (default: serve)",
+    )
+    check.add_argument(
+        "--config-only", action="store_true", help="check the settings only, without contacting the database or Redis"
+    )
+    token = sub.add_parser("token", help="Tipline's own ERC-20: deploy one to list in TIP_TOKENS")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    token_deploy = token_sub.add_parser(
+        "deploy",
+        help="deploy a fixed-supply ERC-20 (OpenZeppelin) on CHAIN_RPC_URL from DEPLOYER_PRIVATE_KEY (or stdin), "
+        "verify it and print the TIP_TOKENS entry",
+    )
+    token_deploy.add_argument("--name", required=True, help='the token\'s name, e.g. "Acme Tips"')
+    token_deploy.add_argument("--symbol", required=True, help="1 to 11 letters or digits, e.g. ACME")
+    token_deploy.add_argument("--supply", required=True, help="whole tokens (18 decimals), all to the deployer")
     args = parser.parse_args(argv)
 
-    settings = get_settings()
+    from pydantic import ValidationError
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        # The reason, without a traceback (a setting is wrong, not the program) and without the
+        # value, which may be a secret.
+        problems = exc.errors(include_url=False, include_context=False, include_input=False)
+        sys.exit("\n".join(f"invalid setting {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in problems))
     from tipline.logs import configure
 
     configure(settings)
+    if args.command in ("dev", "serve"):
+        _unwind_on_sigterm()
     if args.command == "dev":
         settings, chain = _dev_chain(settings)
         try:
@@ -394,7 +593,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "openapi":
         print(_openapi_json(settings))
     elif args.command == "check":
-        sys.exit(_check(settings))
+        sys.exit(_check(settings, command=args.for_command, config_only=args.config_only))
+    elif args.command == "token":
+        sys.exit(_token_deploy(settings, name=args.name, symbol=args.symbol, supply=args.supply))
     elif args.command == "config":
         if args.markdown:
             print(_config_markdown())

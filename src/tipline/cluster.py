@@ -3,11 +3,12 @@
 The supervisor starts what is missing (the embedded PostgreSQL of `tipline dev` unless
 DATABASE_URL is set; a redis-server of its own unless REDIS_URL is set, or the 3-shard Redis
 Cluster of scripts/redis-cluster.sh with ``--redis-cluster``), migrates once, starts the nodes
-as `tipline serve` processes and HAProxy in front of them, restarts a node that dies, and on
-Ctrl-C (or SIGTERM) stops every child it started, by PID. See docs/operations.md.
+as `tipline serve` processes and HAProxy in front of them, restarts a node or the Redis it
+started when one dies (with backoff when it keeps dying), and on Ctrl-C (or SIGTERM) stops
+every child it started, by PID. See docs/operations.md.
 
 It prints one JSON line when the cluster is ready (``{"event": "cluster_ready", ...}`` with
-the load balancer's URL and each node's URL and PID) and one per node restart, so scripts and
+the load balancer's URL and each node's URL and PID) and one per restart, so scripts and
 tests can drive it.
 """
 
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,13 @@ from tipline.config import Settings
 log = logging.getLogger("tipline.cluster")
 
 REPO = Path(__file__).resolve().parents[2]
+
+# A child that dies again soon after a restart waits before the next one, the wait doubling up
+# to RESTART_MAX_S, so a child that cannot start (a port taken, a bad setting) does not spin.
+# One that ran RESTART_STABLE_S has recovered: its next death restarts it at once.
+RESTART_MIN_S = 0.5
+RESTART_MAX_S = 10.0
+RESTART_STABLE_S = 30.0
 
 
 def free_port() -> int:
@@ -54,7 +63,6 @@ def haproxy_config(*, port: int, node_ports: list[int]) -> str:
 
 defaults
     mode http
-    option forwardfor
     option redispatch
     retries 2
     timeout connect 2s
@@ -67,6 +75,11 @@ defaults
 
 frontend tipline
     bind 127.0.0.1:{port}
+    # As an AWS ALB does: the address the request came from, appended to the X-Forwarded-For
+    # it arrived with. The nodes trust that one hop (FORWARDED_TRUSTED_HOPS=1), as behind an ALB.
+    acl forwarded req.fhdr(x-forwarded-for) -m found
+    http-request set-header X-Forwarded-For "%[req.fhdr(x-forwarded-for)], %[src]" if forwarded
+    http-request set-header X-Forwarded-For %[src] unless forwarded
     default_backend nodes
 
 backend nodes
@@ -90,6 +103,13 @@ def ensure_haproxy() -> str:
     return shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
+def describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
+
+
 @dataclass
 class Child:
     name: str
@@ -97,11 +117,31 @@ class Child:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    started_at: float = 0.0
+    quick_deaths: int = 0
+    died_seen_at: float = 0.0
+    restart_at: float | None = None
 
     def start(self) -> None:
         out = self.log_path.open("ab")
         self.process = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         out.close()
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def schedule_restart(self, now: float) -> float:
+        """Decide when this dead child starts again; returns the delay."""
+        if now - self.started_at >= RESTART_STABLE_S:
+            self.quick_deaths = 0
+        delay = 0.0 if self.quick_deaths == 0 else min(RESTART_MAX_S, RESTART_MIN_S * 2 ** (self.quick_deaths - 1))
+        self.quick_deaths += 1
+        self.died_seen_at = now
+        self.restart_at = now + delay
+        return delay
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.returncode
 
     @property
     def pid(self) -> int | None:
@@ -135,8 +175,12 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     node_children: list[Child] = field(default_factory=list)
     redis_cluster_dir: Path | None = None
+    # The redis-server this supervisor started (None when REDIS_URL is set or with --redis-cluster).
+    redis: Child | None = None
+    redis_url: str = ""
     embedded_pg: bool = False
     stopping: bool = False
+    _checks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def _emit(self, event: str, **data: object) -> None:
         print(orjson.dumps({"event": event, **data}).decode(), flush=True)
@@ -172,6 +216,7 @@ class Supervisor:
         )
         redis.start()
         self.children.append(redis)
+        self.redis = redis
         return f"redis://127.0.0.1:{port}"
 
     def _node_env(self, *, port: int, database_url: str, redis_url: str, jwt_secret: str) -> dict[str, str]:
@@ -186,10 +231,12 @@ class Supervisor:
                 "REDIS_CLUSTER": "true" if self.redis_cluster else "false",
                 "JWT_SECRET": jwt_secret,
                 "PUBLIC_URL": env.get("PUBLIC_URL", public),
-                # HAProxy on loopback adds X-Forwarded-For: trust it, and only it, for client IPs.
-                "FORWARDED_ALLOW_IPS": "127.0.0.1",
+                # HAProxy appends the client's address to X-Forwarded-For: that one hop is trusted.
+                # (Trusting HAProxy's address instead would also trust a client on loopback.)
+                "FORWARDED_TRUSTED_HOPS": "1",
             }
         )
+        env.pop("FORWARDED_ALLOW_IPS", None)
         if "ALLOWED_ORIGINS" not in os.environ:
             env["ALLOWED_ORIGINS"] = f"{public},http://localhost:{self.port}"
         return env
@@ -198,7 +245,7 @@ class Supervisor:
         from tipline.storage.migrate import upgrade
 
         database_url = await self._database()
-        redis_url = await self._redis()
+        redis_url = self.redis_url = await self._redis()
         await self._wait_redis(redis_url)
         node_ports = [free_port() for _ in range(self.nodes)]
         for i, port in enumerate(node_ports):
@@ -266,21 +313,65 @@ class Supervisor:
         raise RuntimeError(f"{child.name} at {url} not ready within {timeout:.0f}s; see {child.log_path}")
 
     async def watch(self) -> None:
-        """Restart a node that died (kill -9, a crash), as a process manager would."""
+        """Restart a node or the Redis that died (kill -9, a crash, OOM), as a process manager would.
+
+        The Redis starts again on its port with its settings, empty: the nodes' buses reconnect
+        by themselves and send `sync` to their sockets, and nothing Redis held needs keeping
+        (docs/operations.md). Any other child that dies (HAProxy) stops the cluster.
+        """
+        restartable = [*self.node_children, *([self.redis] if self.redis is not None else [])]
+        others = [c for c in self.children if c is not self.redis]
         while not self.stopping:
             await asyncio.sleep(0.2)
-            for node in self.node_children:
-                if not self.stopping and not node.alive():
-                    code = node.process.returncode if node.process is not None else None
-                    log.warning("%s exited (%s); restarting", node.name, code)
-                    node.start()
-                    self._emit("node_restarted", name=node.name, pid=node.pid, exit_code=code)
-            for child in self.children:
+            for child in restartable:
+                if not self.stopping and not child.alive():
+                    self._restart(child)
+            for child in others:
                 if not self.stopping and not child.alive():
                     raise RuntimeError(f"{child.name} exited; see {child.log_path}")
 
+    def _restart(self, child: Child) -> None:
+        now = time.monotonic()
+        if child.restart_at is None:
+            delay = child.schedule_restart(now)
+            log.warning(
+                "%s (pid %s) %s after %.1f s; restarting it %s",
+                child.name,
+                child.pid,
+                describe_exit(child.exit_code),
+                now - child.started_at,
+                "now" if delay == 0 else f"in {delay:.1f} s",
+            )
+        if child.restart_at is not None and now < child.restart_at:
+            return
+        old_pid, code = child.pid, child.exit_code
+        child.start()
+        if child is self.redis:
+            log.warning("redis restarted as pid %s on %s (empty)", child.pid, self.redis_url)
+            self._emit("redis_restarted", pid=child.pid, old_pid=old_pid, exit_code=code, url=self.redis_url)
+            # The nodes' buses are down until this Redis answers; say when it does.
+            check = asyncio.create_task(self._redis_back(child, since=child.died_seen_at))
+            self._checks.add(check)
+            check.add_done_callback(self._checks.discard)
+        else:
+            self._emit("node_restarted", name=child.name, pid=child.pid, exit_code=code)
+
+    async def _redis_back(self, redis: Child, *, since: float) -> None:
+        pid = redis.pid
+        try:
+            await self._wait_redis(self.redis_url)
+        except RuntimeError:
+            log.warning("redis (pid %s) does not answer; see %s", pid, redis.log_path)
+            return
+        if redis.pid == pid and redis.alive():
+            outage_s = time.monotonic() - since
+            log.warning("redis (pid %s) answers again, %.1f s after its exit was seen", pid, outage_s)
+            self._emit("redis_ready", pid=pid, url=self.redis_url, outage_s=round(outage_s, 3))
+
     async def stop(self) -> None:
         self.stopping = True
+        for check in list(self._checks):
+            check.cancel()
         await asyncio.gather(*(node.stop(15.0) for node in self.node_children))
         for child in reversed(self.children):
             await child.stop(5.0)

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -53,8 +53,18 @@ class Settings(BaseSettings):
     )
     forwarded_allow_ips: str | None = Field(
         None,
-        description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are trusted (unset: "
-        "none, the client address is the socket peer).",
+        description="Comma-separated addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto "
+        "are trusted: the client address is the rightmost X-Forwarded-For entry not in this list (unset: none, "
+        "the client address is the socket peer). `*` is refused (it takes the leftmost entry, which the client "
+        "writes); for proxies without fixed addresses use FORWARDED_TRUSTED_HOPS.",
+    )
+    forwarded_trusted_hops: int = Field(
+        0,
+        ge=0,
+        description="How many reverse proxies, each appending the address it received from to X-Forwarded-For, "
+        "stand in front of every node (1 behind one load balancer; 2 on AWS: CloudFront, then the ALB): the "
+        "client address is the entry that many from the right end, whatever the client wrote before it. Only "
+        "for nodes that nothing but those proxies can reach. 0: off. Not together with FORWARDED_ALLOW_IPS.",
     )
     shutdown_grace_s: float = Field(
         2.0,
@@ -105,6 +115,47 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, description="argon2id passes (time cost).")
     argon2_memory_kib: int = Field(65536, description="argon2id memory cost, in KiB.")
     argon2_parallelism: int = Field(4, description="argon2id lanes.")
+    email_verification: bool = Field(
+        True,
+        description="Sign-up answers the same whether or not the email has an account (202) and mails a "
+        "verification link; the account signs in once the link is followed. Off: sign-up signs in at once "
+        "and says when an email is taken (docs/security.md).",
+    )
+    email_verification_ttl_s: int = Field(
+        24 * 3600, ge=60, description="Lifetime of an email verification link, in seconds (used at most once)."
+    )
+
+    # --- mail (docs/subsystems/accounts.md) ------------------------------------------------------
+    smtp_host: str | None = Field(
+        None,
+        description="SMTP server mail is sent through. Unset: each mail is written to `DATA_DIR/mail/<id>.eml` "
+        "and its links are logged (the embedded default; not for production).",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "starttls",
+        description="`starttls` (upgrade a plain connection, usually port 587), `tls` (TLS from the start, "
+        "usually 465) or `none` (plain text: a relay on the same host or network only).",
+    )
+    smtp_username: str | None = Field(None, description="SMTP user name. Unset: no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (with SMTP_USERNAME).")
+    smtp_timeout_s: float = Field(30.0, gt=0, description="How long one SMTP delivery may take before it is retried.")
+    mail_from: str = Field("Tipline <no-reply@localhost>", description="`From:` address of the mail Tipline sends.")
+    mail_worker: bool = Field(
+        True,
+        description="Send the outbox's mail from this node. Any number of nodes may: each claims different "
+        "mails (FOR UPDATE SKIP LOCKED). Off: other nodes send it.",
+    )
+    mail_poll_interval_s: float = Field(
+        2.0, gt=0, description="How often each node looks for mail due to be sent in the outbox, in seconds."
+    )
+    mail_retry_base_s: float = Field(
+        10.0,
+        gt=0,
+        description="Delay before retrying a mail the SMTP server did not take; it doubles (with jitter) on each "
+        "attempt, up to MAIL_RETRY_MAX_S. A mail the server refuses for good (5xx) is not retried.",
+    )
+    mail_retry_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts at one mail.")
 
     # --- messages and the gateway --------------------------------------------------------------
     message_max_chars: int = Field(4000, description="Longest message body, in characters.")
@@ -270,6 +321,23 @@ class Settings(BaseSettings):
             raise ValueError("a rate is `count/seconds`, e.g. 10/60")
         return value
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _no_wildcard_proxy(cls, value: str | None) -> str | None:
+        if value is not None and "*" in (part.strip() for part in value.split(",")):
+            raise ValueError(
+                "`*` trusts any peer, and X-Forwarded-For's leftmost entry, which the client writes: list "
+                "your proxies' addresses, or set FORWARDED_TRUSTED_HOPS (1 behind one load balancer)"
+            )
+        return value
+
+    @field_validator("forwarded_trusted_hops")
+    @classmethod
+    def _one_proxy_trust(cls, value: int, info: ValidationInfo) -> int:
+        if value and info.data.get("forwarded_allow_ips"):
+            raise ValueError("set FORWARDED_ALLOW_IPS or FORWARDED_TRUSTED_HOPS, not both")
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -373,6 +441,11 @@ class Settings(BaseSettings):
     )
     dev_chain_block_time_s: int = Field(
         1, ge=1, description="`tipline dev` only: the local anvil node mines a block this often."
+    )
+    deployer_private_key: SecretStr | None = Field(
+        None,
+        description="`tipline token deploy` only: hex private key of the account that pays for the deployment and "
+        "receives the whole supply; read from standard input when unset (never in argv, never stored or logged).",
     )
 
     @field_validator("tip_tokens", mode="before")

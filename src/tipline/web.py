@@ -12,7 +12,8 @@
 It never answers for the server's own paths (the API prefixes, ``/ws``, ``/docs``,
 ``/openapi.json``, ``/healthz``, ``/readyz``): those keep their 404 and 405 answers, because
 the route does not match them at all. Every HTML answer carries a strict
-Content-Security-Policy; the app needs no inline script or style and no other origin.
+Content-Security-Policy; the app needs no inline script or style, and no other origin but the
+media store's when it is S3 (``media_origins``: uploads, and images, audio and video).
 
 See docs/subsystems/web-client.md.
 """
@@ -29,6 +30,8 @@ from fastapi import FastAPI
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
+
+from tipline.storage.objects import MediaOrigins
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +60,29 @@ mimetypes.add_type("application/manifest+json", ".webmanifest")
 mimetypes.add_type("text/javascript", ".js")
 
 
-def content_security_policy(host: str | None) -> str:
+def content_security_policy(host: str | None, *, media: MediaOrigins = MediaOrigins()) -> str:
     """The policy sent with the app's HTML.
 
     ``connect-src`` names the page's own WebSocket origins (``ws://`` and ``wss://`` on the same
     host) rather than any ``ws:``/``wss:`` host: ``'self'`` alone does not cover WebSockets in
-    every browser still in use.
+    every browser still in use. With S3 media, the bucket's exact origin is added where the
+    browser needs it and nowhere else: ``connect-src`` for the presigned POST (an
+    ``XMLHttpRequest``), ``img-src`` and ``media-src`` for signed GETs (``<img>``, ``<audio>``,
+    ``<video>``). A file download is a navigation, which the policy does not govern.
     """
     connect = "'self'"
     if host and _HOST_RE.fullmatch(host):
         connect += f" ws://{host} wss://{host}"
+    if media.upload:
+        connect += f" {media.upload}"
+    download = f" {media.download}" if media.download else ""
     return "; ".join(
         (
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self' data: blob:",
+            f"img-src 'self' data: blob:{download}",
+            f"media-src 'self'{download}",
             "font-src 'self'",
             f"connect-src {connect}",
             "frame-ancestors 'none'",
@@ -92,9 +102,10 @@ def _top_segment(path: str) -> str:
 class WebRoute(BaseRoute):
     """Matches GET/HEAD for every path that is not the server's; serves the built client."""
 
-    def __init__(self, app: FastAPI, dist: Path) -> None:
+    def __init__(self, app: FastAPI, dist: Path, *, media: MediaOrigins = MediaOrigins()) -> None:
         self.app = app
         self.dist = dist.resolve()
+        self.media = media
         self.index = self.dist / "index.html"
         self._reserved: frozenset[str] | None = None
 
@@ -146,25 +157,29 @@ class WebRoute(BaseRoute):
             # under the policy it was served with, and must fetch and cache the app's files.
             host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
             return FileResponse(
-                file, headers={"Cache-Control": REVALIDATE, "Content-Security-Policy": content_security_policy(host)}
+                file, headers={"Cache-Control": REVALIDATE, "Content-Security-Policy": self._policy(host)}
             )
         if "." in relative.rsplit("/", 1)[-1] and relative != "index.html":
             # Client routes never look like file names: this is a file that is not there.
             return PlainTextResponse("not found", status_code=404, headers={"Cache-Control": "no-store"})
         return self._shell(scope)
 
+    def _policy(self, host: str | None) -> str:
+        return content_security_policy(host, media=self.media)
+
     def _shell(self, scope: Scope) -> Response:
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
         return FileResponse(
             self.index,
             media_type="text/html",
-            headers={"Cache-Control": REVALIDATE, "Content-Security-Policy": content_security_policy(host)},
+            headers={"Cache-Control": REVALIDATE, "Content-Security-Policy": self._policy(host)},
         )
 
 
-def mount_web(app: FastAPI, dist: Path) -> None:
+def mount_web(app: FastAPI, dist: Path, *, media: MediaOrigins = MediaOrigins()) -> None:
     """Serve the built web client in ``dist`` at ``/``, after (and never instead of) the API.
 
+    ``media``: the media store's origins when they are not Tipline's own (``media_origins``).
     Does nothing, with a warning, when ``dist/index.html`` does not exist (the client was not
     built: ``cd web && npm ci && npm run build``); calling it twice mounts it once.
     """
@@ -173,4 +188,4 @@ def mount_web(app: FastAPI, dist: Path) -> None:
         return
     if any(isinstance(route, WebRoute) for route in app.router.routes):
         return
-    app.router.routes.append(WebRoute(app, dist))
+    app.router.routes.append(WebRoute(app, dist, media=media))

@@ -24,10 +24,15 @@ from PIL import Image
 from tests.conftest import Server
 from tests.helpers import Ws, create_conversation, is_event, send_http, signup
 from tests.media_support import (
+    GIF_COMMENT,
+    GIF_TRAILING,
     HTML,
     OGG,
     SVG,
+    XMP_GPS,
     fetch,
+    gif_bytes,
+    gif_facts,
     gps_of,
     image_bytes,
     post_file,
@@ -56,14 +61,19 @@ def is_local(srv: Server) -> bool:
     return isinstance(srv.rt.objects, LocalDiskStore)
 
 
-async def _key_of(srv: Server, upload_id: str) -> tuple[str, str | None]:
+async def _keys_of(srv: Server, upload_id: str) -> tuple[str, str | None, str | None]:
+    """(the key the browser uploads to, the checked copy that is served, the thumbnail)."""
     async with srv.rt.engine.connect() as conn:
         from sqlalchemy import select
 
         from tipline.domain.media.models import uploads
 
         row = (await conn.execute(select(uploads).where(uploads.c.id == uuid.UUID(upload_id)))).mappings().one()
-        return row["key"], row["thumb_key"]
+        return row["key"], row["object_key"], row["thumb_key"]
+
+
+async def _none_stored(srv: Server, *keys: str | None) -> bool:
+    return all([key is None or await srv.rt.objects.head(key) is None for key in keys])
 
 
 async def _url(api: httpx.AsyncClient, user: Any, upload_id: str, **params: Any) -> httpx.Response:
@@ -143,8 +153,7 @@ async def test_oversized_upload_refused(mapi: httpx.AsyncClient, media: Server) 
         assert done.status_code == 409 and done.json()["code"] == "upload_missing"
     else:
         assert done.status_code == 422 and done.json()["code"] == "size_mismatch", done.text
-    key, _ = await _key_of(media, upload_id)
-    assert await media.rt.objects.head(key) is None
+    assert await _none_stored(media, *await _keys_of(media, upload_id))
     r = await send_http(mapi, alice, cid, "x", attachment_ids=[upload_id])
     assert r.status_code == 409 and r.json()["code"] == "attachment_not_ready"
 
@@ -165,8 +174,7 @@ async def test_mistyped_upload_refused(
     upload_id, done = await upload(mapi, alice, cid, data, filename="x", content_type=declared)
     assert done.status_code == 422 and done.json()["code"] == "type_mismatch", done.text
     assert declared in done.json()["detail"] and (found is None or found in done.json()["detail"])
-    key, _ = await _key_of(media, upload_id)
-    assert await media.rt.objects.head(key) is None
+    assert await _none_stored(media, *await _keys_of(media, upload_id))
 
 
 @pytest.mark.parametrize(
@@ -204,6 +212,22 @@ async def test_exif_gps_is_stripped(mapi: httpx.AsyncClient, media: Server) -> N
     assert gps_of(got.content) == {}
     assert b"Exif\x00\x00" not in got.content and b"TestCam" not in got.content
     assert done.json()["size"] == len(got.content)
+
+
+async def test_gif_metadata_is_stripped_and_animation_kept(mapi: httpx.AsyncClient, media: Server) -> None:
+    alice = await signup(mapi)
+    cid = (await create_conversation(mapi, alice, "group"))["id"]
+    gif = gif_bytes(5, (64, 48), metadata=True)
+    assert XMP_GPS in gif and GIF_COMMENT in gif and gif.endswith(GIF_TRAILING)
+    upload_id, done = await upload(mapi, alice, cid, gif, filename="party.gif", content_type="image/gif")
+    assert done.status_code == 200, done.text
+    assert (done.json()["kind"], done.json()["width"], done.json()["height"]) == ("image", 64, 48)
+    got = await fetch((await _url(mapi, alice, upload_id)).json()["url"])
+    assert got.status_code == 200 and got.headers["content-type"].startswith("image/gif")
+    for leak in (b"XMP", b"GPSLatitude", GIF_COMMENT, GIF_TRAILING):
+        assert leak not in got.content, leak
+    assert got.content.endswith(b"\x00;") and done.json()["size"] == len(got.content)
+    assert gif_facts(got.content) == gif_facts(gif)  # every frame, its duration, the loop count
 
 
 async def test_attach_rules(mapi: httpx.AsyncClient, media: Server) -> None:
@@ -249,14 +273,15 @@ async def test_deleting_a_message_deletes_its_attachments(mapi: httpx.AsyncClien
     alice, bob = await signup(mapi), await signup(mapi)
     cid = (await create_conversation(mapi, alice, "group", [bob]))["id"]
     upload_id, _ = await upload(mapi, bob, cid, image_bytes(), filename="a.png", content_type="image/png")
-    key, thumb_key = await _key_of(media, upload_id)
-    assert thumb_key is not None and await media.rt.objects.head(thumb_key) is not None
+    key, object_key, thumb_key = await _keys_of(media, upload_id)
+    assert object_key is not None and thumb_key is not None
+    assert await media.rt.objects.head(object_key) is not None and await media.rt.objects.head(thumb_key) is not None
     mid = (await send_http(mapi, bob, cid, "soon gone", attachment_ids=[upload_id])).json()["message_id"]
     old_url = (await _url(mapi, bob, upload_id)).json()["url"]
     # The conversation's owner deletes bob's message.
     r = await mapi.delete(f"/messages/{mid}", headers=alice.headers)
     assert r.status_code == 200 and r.json()["attachments"] == []
-    assert await media.rt.objects.head(key) is None and await media.rt.objects.head(thumb_key) is None
+    assert await _none_stored(media, key, object_key, thumb_key)
     assert (await _url(mapi, bob, upload_id)).status_code == 404
     assert (await fetch(old_url)).status_code in (403, 404)
     history = (await mapi.get(f"/conversations/{cid}/messages", headers=bob.headers)).json()["messages"]
@@ -329,6 +354,92 @@ async def test_send_with_attachments_over_websocket(mapi: httpx.AsyncClient, med
         await b.close()
 
 
+async def _complete_keeping_the_form(
+    api: httpx.AsyncClient, user: Any, cid: int, data: bytes, filename: str, content_type: str
+) -> tuple[str, dict[str, Any]]:
+    r = await request_upload(
+        api, user, conversation_id=cid, filename=filename, content_type=content_type, size=len(data)
+    )
+    assert r.status_code == 201, r.text
+    form: dict[str, Any] = r.json()
+    assert (await post_file(form, data, filename, content_type)).status_code in (200, 201, 204)
+    done = await api.post(f"/media/uploads/{form['upload_id']}/complete", headers=user.headers)
+    assert done.status_code == 200, done.text
+    return form["upload_id"], form
+
+
+async def test_a_checked_attachment_cannot_be_replaced(mapi: httpx.AsyncClient, media: Server) -> None:
+    """The attack: keep the presigned form (valid MEDIA_UPLOAD_TTL_S) and, once the upload was
+    checked and attached, post other bytes of the same size with it. Members must still get
+    what was checked: on the local store the POST is refused, and on both stores only the copy
+    checked on completion is ever served (S3 takes the POST: its policy is still valid)."""
+    alice, bob = await signup(mapi), await signup(mapi)
+    cid = (await create_conversation(mapi, alice, "group", [bob]))["id"]
+    files = [(image_bytes("PNG", (200, 100)), "chart.png", "image/png"), (OGG, "hello.ogg", "audio/ogg")]
+    forms = [await _complete_keeping_the_form(mapi, alice, cid, *file) for file in files]
+    ids = [upload_id for upload_id, _ in forms]
+    assert (await send_http(mapi, alice, cid, "look", attachment_ids=ids)).status_code == 201
+
+    async def served(upload_id: str, **params: Any) -> bytes:
+        link = await _url(mapi, bob, upload_id, **params)
+        got = await fetch(link.json()["url"])
+        assert got.status_code == 200
+        return got.content
+
+    before = [await served(upload_id) for upload_id in ids]
+    thumb_before = await served(ids[0], thumbnail="true")
+    assert before[1] == OGG
+    answers = []
+    for (data, filename, content_type), (upload_id, form) in zip(files, forms, strict=True):
+        evil = HTML.ljust(len(data), b" ")  # the same size, so the policy allows it
+        answers.append(await post_file(form, evil, filename, content_type))
+        # Completing again changes nothing either.
+        redone = await mapi.post(f"/media/uploads/{upload_id}/complete", headers=alice.headers)
+        assert redone.status_code == 200, redone.text
+    assert [await served(upload_id) for upload_id in ids] == before
+    assert await served(ids[0], thumbnail="true") == thumb_before
+    if is_local(media):
+        for again in answers:
+            assert again.status_code == 409 and again.json()["code"] == "upload_closed", again.text
+    for upload_id in ids:
+        key, object_key, _ = await _keys_of(media, upload_id)
+        assert object_key is not None and object_key != key
+
+
+async def test_a_post_during_completion_is_not_what_is_served(
+    mapi: httpx.AsyncClient, media: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same form posted again while the upload is still pending (which even the local store
+    allows: a retry) lands after the bytes were checked: what is served is what was checked."""
+    alice = await signup(mapi)
+    cid = (await create_conversation(mapi, alice, "group"))["id"]
+    r = await request_upload(
+        mapi, alice, conversation_id=cid, filename="a.ogg", content_type="audio/ogg", size=len(OGG)
+    )
+    form = r.json()
+    assert (await post_file(form, OGG, "a.ogg", "audio/ogg")).status_code in (200, 201, 204)
+    store = media.rt.objects
+    read = store.read
+    swapped: list[int] = []
+
+    async def read_then_swap(key: str, *, limit: int | None = None) -> bytes:
+        data = await read(key, limit=limit)
+        if not swapped:  # the type check has its bytes: now the upload changes under it
+            swapped.append((await post_file(form, HTML.ljust(len(OGG), b" "), "a.ogg", "audio/ogg")).status_code)
+        return data
+
+    monkeypatch.setattr(store, "read", read_then_swap)
+    done = await mapi.post(f"/media/uploads/{form['upload_id']}/complete", headers=alice.headers)
+    monkeypatch.undo()
+    assert swapped and swapped[0] in (200, 201, 204)
+    assert done.status_code == 200 and done.json()["kind"] == "audio", done.text
+    got = await fetch((await _url(mapi, alice, form["upload_id"])).json()["url"])
+    assert got.status_code == 200 and got.content == OGG
+    # Nothing reads the upload's key once the copy is recorded: it is gone.
+    key, object_key, _ = await _keys_of(media, form["upload_id"])
+    assert object_key != key and await _none_stored(media, key)
+
+
 # --- the local store only: what moto does not check -------------------------------------------
 
 
@@ -398,17 +509,17 @@ async def test_cleaner_removes_orphans_only(api: httpx.AsyncClient, server: Serv
     never_completed, _ = await upload(api, alice, cid, b"x", complete=False)
     kept, _ = await upload(api, alice, cid, image_bytes(), filename="b.png", content_type="image/png")
     assert (await send_http(api, alice, cid, "keep", attachment_ids=[kept])).status_code == 201
-    keys = {uid: await _key_of(server, uid) for uid in (orphan, never_completed, kept)}
+    keys = {uid: await _keys_of(server, uid) for uid in (orphan, never_completed, kept)}
     rt = server.rt
     # Not a day old yet: nothing goes.
     assert await do_clean_uploads(rt, now=datetime.now(UTC)) == 0
     later = datetime.now(UTC) + timedelta(seconds=rt.settings.media_orphan_ttl_s + 1)
     assert await do_clean_uploads(rt, now=later) == 2
     for uid in (orphan, never_completed):
-        key, thumb = keys[uid]
-        assert await rt.objects.head(key) is None and (thumb is None or await rt.objects.head(thumb) is None)
+        assert await _none_stored(server, *keys[uid])
         assert (await api.post(f"/media/uploads/{uid}/complete", headers=alice.headers)).status_code == 404
-    assert await rt.objects.head(keys[kept][0]) is not None
+    kept_object = keys[kept][1]
+    assert kept_object is not None and await rt.objects.head(kept_object) is not None
     assert (await _url(api, alice, kept)).status_code == 200
 
 

@@ -22,7 +22,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import Server, free_port, make_settings, run_server
+from tests.conftest import Server, free_port, make_settings, run_server, start_server
 from tests.helpers import capture_logs, signup
 from tests.oidc import drive, run_provider
 from tipline.errors import Unauthorized
@@ -178,6 +178,34 @@ async def test_verified_email_links_to_the_existing_account(browser: httpx.Async
     assert existing.email == "alice@example.com"
     body = await sign_in(browser, env, "alice")
     assert body["user"]["id"] == existing.id  # type: ignore[index]
+
+
+async def test_verified_email_takes_over_an_account_never_verified(
+    browser: httpx.AsyncClient, env: Env, database_url: str
+) -> None:
+    """Someone signs up with carol's address (never verified); carol signs in with a provider that
+    has verified it. She gets the account, and the squatter's password no longer opens it."""
+    squatter = {
+        "email": "carol@example.com",
+        "password": "squatters passphrase 1",
+        "handle": "squatter_c",
+        "display_name": "S",
+    }
+    async with (
+        start_server(database_url, email_verification=True) as verifying,
+        httpx.AsyncClient(base_url=verifying.base_url) as other,
+    ):
+        assert (await other.post("/auth/signup", json=squatter)).status_code == 202
+        body = await sign_in(browser, env, "carol")
+        user = body["user"]
+        assert isinstance(user, dict) and user["email"] == "carol@example.com"
+        r = await other.post("/auth/signin", json={"email": "carol@example.com", "password": squatter["password"]})
+        assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM email_verifications") == 0
+    finally:
+        await conn.close()
 
 
 async def test_unverified_email_does_not_link(browser: httpx.AsyncClient, env: Env) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -37,3 +39,22 @@ def test_recompiling_reproduces_the_artifacts() -> None:
     done = subprocess.run([node, str(CONTRACTS / "build.mjs"), "--check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (ARTIFACTS_DIR / "TipJar.json").is_file()
+
+
+def test_own_token_is_openzeppelins_erc20_pinned_and_recorded() -> None:
+    # Exact pin in package.json, the same version in the lock (with its integrity hash), and the
+    # manifest names the version the artifacts were compiled against.
+    package = json.loads((CONTRACTS / "package.json").read_text())
+    version = package["devDependencies"]["@openzeppelin/contracts"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    locked = json.loads((CONTRACTS / "package-lock.json").read_text())["packages"][
+        "node_modules/@openzeppelin/contracts"
+    ]
+    assert locked["version"] == version and locked["integrity"].startswith("sha512-")
+    assert manifest()["libraries"] == {"@openzeppelin/contracts": version}
+    token = artifact("TiplineToken")
+    assert token.deployed_bytecode.startswith("0x60") and token.deployed_bytecode[2:] in token.bytecode
+    # A plain ERC-20 with a fixed supply: no mint, no owner, nothing but the standard's writes.
+    writes = {i["name"] for i in token.abi if i["type"] == "function" and i["stateMutability"] != "view"}
+    assert writes == {"approve", "transfer", "transferFrom"}
+    assert token.constructor_inputs() == ["string", "string", "uint256"]

@@ -4,10 +4,15 @@ funded development wallets, mining on its own, stopped by its PID."""
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
-from tests.chain.node import token_balance
+import pytest
+
+from tests.chain.node import send_ok, token_balance
 from tests.conftest import make_settings
 from tests.helpers import alive
+from tipline.chain.abi import encode_call
 from tipline.chain.anvil import DEV_ACCOUNTS
 from tipline.chain.deploy import DEMO_FUNDING, start_dev_chain
 from tipline.chain.rpc import Rpc
@@ -38,3 +43,75 @@ async def test_dev_chain_is_ready_to_tip() -> None:
 
 async def test_dev_accounts_are_the_nodes_unlocked_accounts(rpc: Rpc) -> None:
     assert await rpc.call("eth_accounts") == DEV_ACCOUNTS
+
+
+async def test_the_dev_chain_outlives_a_restart(tmp_path: Path) -> None:
+    """The database keeps its tips across a `tipline dev` restart: the chain must keep the blocks
+    that confirmed them (same hashes), and the contract stays where the tips point."""
+    state_dir = tmp_path / "chain"
+    tipper, recipient = DEV_ACCOUNTS[1], DEV_ACCOUNTS[2]
+    settings, node = await start_dev_chain(make_settings(), state_dir=state_dir)
+    rpc = Rpc(node.url)
+    try:
+        data = encode_call("tipNative(address,bytes32)", ["address", "bytes32"], [recipient, os.urandom(32)])
+        assert settings.tip_contract_address is not None
+        tip = await send_ok(rpc, sender=tipper, to=settings.tip_contract_address, data=data, value=10**15)
+        tipped_in = int(tip["blockNumber"], 16)
+        while await rpc.block_number() < tipped_in + 2:  # confirmations, as the watcher wants them
+            await asyncio.sleep(0.2)
+        last = await rpc.block_number()
+        hashes = {n: await rpc.block_hash(n) for n in range(last + 1)}
+        deployer_nonce = await rpc.call("eth_getTransactionCount", DEV_ACCOUNTS[0], "latest")
+        recipient_balance = await rpc.balance(recipient)
+    finally:
+        await rpc.close()
+        node.stop()
+    assert not alive(node.pid)
+
+    again, node = await start_dev_chain(make_settings(), state_dir=state_dir)
+    rpc = Rpc(node.url)
+    try:
+        assert again.tip_contract_address == settings.tip_contract_address
+        assert again.tip_tokens == settings.tip_tokens
+        # Nothing was deployed again: the deployer sent no transaction since.
+        assert await rpc.call("eth_getTransactionCount", DEV_ACCOUNTS[0], "latest") == deployer_nonce
+        assert await rpc.block_number() >= last
+        assert {n: await rpc.block_hash(n) for n in range(last + 1)} == hashes
+        kept = await rpc.receipt(tip["transactionHash"])
+        assert kept is not None and kept["blockHash"] == tip["blockHash"] and kept["logs"] == tip["logs"]
+        logs = await rpc.get_logs(
+            address=settings.tip_contract_address, topics=[], from_block=tipped_in, to_block=tipped_in
+        )
+        assert [log["transactionHash"] for log in logs] == [tip["transactionHash"]]
+        assert await rpc.balance(recipient) == recipient_balance
+        # Still mining on its own after the restart.
+        await asyncio.sleep(again.dev_chain_block_time_s * 1.6)
+        assert await rpc.block_number() > last
+    finally:
+        await rpc.close()
+        node.stop()
+
+
+async def test_a_dev_chain_that_cannot_be_restored_is_replaced_and_the_log_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state_dir = tmp_path / "chain"
+    state_dir.mkdir()
+    (state_dir / "state.json").write_text('{"block": "not a chain')
+    (state_dir / "deployment.json").write_text(
+        '{"tip_contract": "0x' + "ab" * 20 + '", "demo_token": "0x' + "cd" * 20 + '"}'
+    )
+    settings, node = await start_dev_chain(make_settings(), state_dir=state_dir)
+    try:
+        rpc = Rpc(node.url)
+        assert settings.tip_contract_address != "0x" + "ab" * 20
+        assert len(await rpc.call("eth_getCode", settings.tip_contract_address, "latest")) > 100
+        await rpc.close()
+    finally:
+        node.stop()
+    # The unreadable state is kept aside, not overwritten; the new chain has its own.
+    (aside,) = state_dir.glob("state.json.unreadable-*")
+    assert aside.read_text() == '{"block": "not a chain'
+    assert (state_dir / "state.json").stat().st_size > 0
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "could not load" in said and "tips confirmed on the previous one will turn reorganised away" in said

@@ -182,14 +182,19 @@ People = Callable[..., Awaitable[Person]]
 
 @pytest.fixture
 async def people(browser: Browser, e2e_server: E2EServer) -> AsyncIterator[People]:
+    async with people_of(browser, e2e_server) as make:
+        yield make
+
+
+@contextlib.asynccontextmanager
+async def people_of(browser: Browser, server: E2EServer) -> AsyncIterator[People]:
+    """People on ``server`` (a module with a server of its own makes its own ``people`` with this)."""
     made: list[Person] = []
 
     async def make(prefix: str, viewport: dict[str, int] | None = None, **options: Any) -> Person:
         context = await browser.new_context(viewport=viewport or DESKTOP, **options)
         page = await context.new_page()
-        person = Person(
-            handle=f"{prefix}{uuid.uuid4().hex[:8]}", context=context, page=page, base_url=e2e_server.base_url
-        )
+        person = Person(handle=f"{prefix}{uuid.uuid4().hex[:8]}", context=context, page=page, base_url=server.base_url)
 
         def on_console(msg: ConsoleMessage) -> None:
             if msg.type == "error":

@@ -447,3 +447,16 @@ async def test_search_result_opens_the_message_in_context(people: People, e2e_se
     target = page.get_by_test_id("message").filter(has_text="the <b>zeppelin</b> lands at noon")
     await expect(target).to_be_in_viewport()
     assert await page.evaluate("() => document.querySelector('b') === null")
+
+
+async def test_no_tip_button_anywhere_when_the_server_has_tipping_off(people: People, e2e_server: E2EServer) -> None:
+    """This server has no TIP_CONTRACT_ADDRESS, as an AWS stack deployed without a TipJar: the web
+    client offers Tip nowhere (the DM header, a message's actions), rather than a button that can
+    only lead to "not set up"."""
+    ann, bob = await pair_in_dm(people)
+    assert (await api_get(e2e_server, bob, "/tips/config"))["enabled"] is False
+    message = bob.page.get_by_test_id("message").filter(has_text="hello from ann")
+    await message.hover()
+    await expect(message.get_by_role("button", name="Reply")).to_have_count(1)  # its actions are there
+    await expect(message.get_by_role("button", name=f"Tip {ann.display_name}")).to_have_count(0)
+    await expect(bob.page.get_by_role("button", name="Tip", exact=True)).to_have_count(0)

@@ -28,6 +28,9 @@ PROD_CONTEXT = {
     "hostedZoneId": "Z0123456789EXAMPLE",
     "alertEmails": "ops@example.org",
     "imageTag": "v1.2.3",
+    # prod tips (a TipJar and one token); dev, with no address, runs with tipping off.
+    "tipContractAddress": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    "tipTokens": "USDC:0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6",
 }
 
 

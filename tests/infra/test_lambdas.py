@@ -1,7 +1,7 @@
 """The two functions the stateless stack deploys (infra/lambdas/), run against an AWS emulator
 (moto in server mode, on loopback): the migration hook waits for the one-off task to stop, and the
-budget action pins the app service's scaling range. (The hook's RunTask with an awsvpc network
-configuration is not covered: the emulator fails on it.)"""
+budget action caps the app service, or stops it and the watcher, and restores them. (The hook's
+RunTask with an awsvpc network configuration is not covered: the emulator fails on it.)"""
 
 from __future__ import annotations
 
@@ -113,24 +113,67 @@ def test_migration_hook_waits_until_the_task_has_stopped(aws: dict[str, str]) ->
     assert ecs.list_tasks(cluster=props["Cluster"], desiredStatus="RUNNING")["taskArns"] == []
 
 
-def test_budget_action_pins_the_app_service_to_its_floor(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def _budget_services(cluster: str, monkeypatch: pytest.MonkeyPatch, action: str) -> Any:
+    """An app service scaled 2..40 running 5 tasks and a watcher with 1, as the stack leaves them,
+    and the function's environment as the stack sets it."""
     ecs = boto3.client("ecs")
-    ecs.create_cluster(clusterName="tipline-budget")
+    ecs.create_cluster(clusterName=cluster)
     task = ecs.register_task_definition(
         family="tipline-app", containerDefinitions=[{"name": "tipline", "image": "tipline:test", "memory": 1024}]
     )["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(cluster="tipline-budget", serviceName="app", taskDefinition=task, desiredCount=2)
-    scaling = boto3.client("application-autoscaling")
-    resource_id = "service/tipline-budget/app"
-    scaling.register_scalable_target(
+    ecs.create_service(cluster=cluster, serviceName="app", taskDefinition=task, desiredCount=5)
+    ecs.create_service(cluster=cluster, serviceName="watcher", taskDefinition=task, desiredCount=1)
+    boto3.client("application-autoscaling").register_scalable_target(
         ServiceNamespace="ecs",
-        ResourceId=resource_id,
+        ResourceId=f"service/{cluster}/app",
         ScalableDimension="ecs:service:DesiredCount",
         MinCapacity=2,
         MaxCapacity=40,
     )
-    monkeypatch.setenv("RESOURCE_ID", resource_id)
-    monkeypatch.setenv("FLOOR", "2")
-    assert _load("scale_down").handler({"Records": [{"Sns": {"Message": "budget"}}]}, None) == {"tasks": 2}
-    (target,) = scaling.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[resource_id])["ScalableTargets"]
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 2)
+    for name, value in {
+        "ACTION": action,
+        "CLUSTER": cluster,
+        "APP_SERVICE": "app",
+        "APP_MIN": "2",
+        "APP_MAX": "40",
+        "WATCHER_SERVICE": "watcher",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return _load("scale_down")
+
+
+def _state(cluster: str) -> dict[str, Any]:
+    """Each service's desired count, and the app's scaling range."""
+    services = boto3.client("ecs").describe_services(cluster=cluster, services=["app", "watcher"])["services"]
+    (target,) = boto3.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="ecs", ResourceIds=[f"service/{cluster}/app"]
+    )["ScalableTargets"]
+    return {
+        **{s["serviceName"]: s["desiredCount"] for s in services},
+        "range": (target["MinCapacity"], target["MaxCapacity"]),
+    }
+
+
+SNS_EVENT = {"Records": [{"Sns": {"Message": "budget exceeded"}}]}
+
+
+def test_budget_action_cap_pins_the_app_service_to_its_floor(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    action = _budget_services("tipline-cap", monkeypatch, "cap")
+    assert action.handler(SNS_EVENT, None) == {"action": "cap", "tasks": {"app": 2}}
+    assert _state("tipline-cap") == {"app": 2, "watcher": 1, "range": (2, 2)}
+
+
+def test_budget_action_stop_takes_app_and_watcher_to_zero_until_restored(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    action = _budget_services("tipline-stop", monkeypatch, "stop")
+    assert action.handler(SNS_EVENT, None) == {"action": "stop", "tasks": {"app": 0, "watcher": 0}}
+    # 0..0: autoscaling cannot start a task again on its own.
+    assert _state("tipline-stop") == {"app": 0, "watcher": 0, "range": (0, 0)}
+    # The operator's way back (docs/deploy-aws.md): invoke the function with {"action": "restore"}.
+    assert action.handler({"action": "restore"}, None) == {"action": "restore", "tasks": {"app": 2, "watcher": 1}}
+    assert _state("tipline-stop") == {"app": 2, "watcher": 1, "range": (2, 40)}
+    with pytest.raises(ValueError, match="unknown budget action"):
+        action.handler({"action": "delete-everything"}, None)

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match, Template
 from infra.tipline_infra.config import ENVIRONMENTS, load
 from infra.tipline_infra.stateless import SIGNIN_PATH, SIGNUP_PATH
 
-from tests.infra.conftest import Synth
+from tests.infra.conftest import PROD_CONTEXT, Synth
 from tipline.api import auth
 
 ENVS = ["dev", "prod"]
@@ -154,9 +154,11 @@ def test_media_bucket_private_encrypted_tls_only_versioned_with_cors_and_tiering
     assert "POST" in cors["AllowedMethods"] and "PUT" in cors["AllowedMethods"]
     assert cors["AllowedOrigins"] == (["https://chat.example.org"] if env == "prod" else ["https://*.cloudfront.net"])
     (rule,) = media["LifecycleConfiguration"]["Rules"]
+    # Every class stays readable by a plain GET (a signed URL): Glacier Flexible Retrieval and Deep
+    # Archive need a restore first, which Tipline does not do.
     assert rule["Transitions"] == [
         {"StorageClass": "STANDARD_IA", "TransitionInDays": 30},
-        {"StorageClass": "GLACIER", "TransitionInDays": 180},
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": 180},
     ]
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
     policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in _resources(t, "AWS::S3::BucketPolicy").values()]
@@ -194,14 +196,22 @@ def test_cognito_user_pool_and_pkce_code_flow_client(tpl: Any, env: str) -> None
 @pytest.mark.parametrize("env", ENVS)
 def test_app_watcher_and_migration_tasks_get_settings_and_secrets(tpl: Any, env: str) -> None:
     t = tpl(env, "stateless")
-    for command in ("serve", "watcher", "migrate"):
+    tipping = env == "prod"  # PROD_CONTEXT names a TipJar; dev does not
+    for command in ("serve", "watcher", "migrate") if tipping else ("serve", "migrate"):
         c = _container(t, command)
         env_vars = {e["Name"]: e["Value"] for e in c["Environment"]}
         assert env_vars["REDIS_CLUSTER"] == "true"
         assert env_vars["MEDIA_BACKEND"] == "s3"
         assert "S3_BUCKET" in env_vars and "REDIS_HOST" in env_vars and "OIDC_PROVIDERS" in env_vars
         secrets = {s["Name"] for s in c["Secrets"]}
-        assert {"DB_HOST", "DB_PASSWORD", "REDIS_AUTH_TOKEN", "JWT_SECRET", "CHAIN_RPC_URL"} <= secrets
+        assert {"DB_HOST", "DB_PASSWORD", "REDIS_AUTH_TOKEN", "JWT_SECRET"} <= secrets
+        if tipping:
+            assert env_vars["TIP_CONTRACT_ADDRESS"] == PROD_CONTEXT["tipContractAddress"]
+            assert env_vars["TIP_TOKENS"] == PROD_CONTEXT["tipTokens"]
+            assert "CHAIN_RPC_URL" in secrets
+        else:
+            # The RPC secret holds a generated placeholder until an operator sets it: not given to tasks.
+            assert not {"TIP_CONTRACT_ADDRESS", "TIP_TOKENS"} & set(env_vars) and "CHAIN_RPC_URL" not in secrets
         # No secret value sits in plain environment variables.
         assert not {"JWT_SECRET", "DB_PASSWORD", "DATABASE_URL", "REDIS_URL"} & set(env_vars)
         assert c["ReadonlyRootFilesystem"] is True
@@ -282,16 +292,18 @@ def test_autoscaling_on_cpu_requests_and_connections(tpl: Any, env: str) -> None
 def test_services_and_migration_before_traffic(tpl: Any, env: str) -> None:
     t = tpl(env, "stateless")
     services = _resources(t, "AWS::ECS::Service")
-    assert len(services) == 2
+    # The watcher only where tipping is configured (PROD_CONTEXT names a TipJar).
+    assert len(services) == (2 if env == "prod" else 1)
     (migrate_id,) = _resources(t, "Custom::TiplineMigrate")
     migrate = _resources(t, "Custom::TiplineMigrate")[migrate_id]["Properties"]
     assert migrate["TaskDefinition"]["Ref"].startswith("MigrateTask")
     for service in services.values():
         assert migrate_id in service["DependsOn"]
         assert service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
-    watcher = next(s for s in services.values() if "LoadBalancers" not in s["Properties"])
-    assert watcher["Properties"]["DesiredCount"] == 1
-    assert watcher["Properties"]["DeploymentConfiguration"]["MaximumPercent"] == 100
+    watchers = [s for s in services.values() if "LoadBalancers" not in s["Properties"]]
+    for watcher in watchers:
+        assert watcher["Properties"]["DesiredCount"] == 1
+        assert watcher["Properties"]["DeploymentConfiguration"]["MaximumPercent"] == 100
     app = next(s for s in services.values() if "LoadBalancers" in s["Properties"])
     assert app["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
         "Enable": True,
@@ -347,27 +359,62 @@ def test_logs_alarms_dashboard(tpl: Any, env: str) -> None:
     cfg = ENVIRONMENTS[env]
     groups = _resources(t, "AWS::Logs::LogGroup").values()
     names = {g["Properties"].get("LogGroupName") for g in groups}
-    assert {f"/tipline/{env}/app", f"/tipline/{env}/watcher", f"/tipline/{env}/migrate"} <= names
+    assert {f"/tipline/{env}/app", f"/tipline/{env}/migrate"} <= names
+    tipping = env == "prod"
+    assert (f"/tipline/{env}/watcher" in names) == tipping
     assert all(g["Properties"]["RetentionInDays"] == cfg.log_retention_days for g in groups)
     assert all("KmsKeyId" in g["Properties"] for g in groups)
     alarms = [a["Properties"] for a in _resources(t, "AWS::CloudWatch::Alarm").values()]
     described = " | ".join(a.get("AlarmDescription", "") for a in alarms)
-    for what in ("5xx", "p99", "CPU", "database connections", "Redis shard", "watcher"):
+    for what in ("5xx", "p99", "CPU", "database connections", "Redis shard"):
         assert what in described, what
     redis = [a for a in alarms if a.get("MetricName") == "DatabaseMemoryUsagePercentage"]
     assert len(redis) == cfg.redis_shards
-    lag = next(a for a in alarms if a.get("MetricName") == "WatcherLagBlocks")
+    lags = [a for a in alarms if a.get("MetricName") == "WatcherLagBlocks"]
+    filters = _resources(t, "AWS::Logs::MetricFilter").values()
+    if not tipping:
+        # No watcher runs, so a lag alarm would only ever say "no data": there is none.
+        assert lags == [] and list(filters) == []
+        return
+    (lag,) = lags
     assert lag["TreatMissingData"] == "breaching" and lag["Threshold"] == cfg.watcher_lag_alarm_blocks
-    t.has_resource_properties("AWS::Logs::MetricFilter", {"FilterPattern": "{ $.watcher_lag_blocks >= 0 }"})
+    # The active watcher may be the watcher service's or an app node's: both log groups feed the metric.
+    assert len(filters) == 2
+    assert {f["Properties"]["FilterPattern"] for f in filters} == {"{ $.watcher_lag_blocks >= 0 }"}
     t.resource_count_is("AWS::CloudWatch::Dashboard", 1)
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_budget_alerts_and_optional_scale_down(tpl: Any, env: str) -> None:
-    t = tpl(env, "stateless")
-    cfg = ENVIRONMENTS[env]
+def _budget_parts(t: Template) -> dict[str, Any]:
+    """The budget's notifications, and where spending all of it goes: the topic and its subscribers."""
     (budget,) = _resources(t, "AWS::Budgets::Budget").values()
     props = budget["Properties"]
+    (spent,) = [
+        n
+        for n in props["NotificationsWithSubscribers"]
+        if n["Notification"]["NotificationType"] == "ACTUAL" and n["Notification"]["Threshold"] == 100
+    ]
+    (subscriber,) = spent["Subscribers"]
+    topic = subscriber["Address"]["Ref"]
+    subscriptions = [
+        s["Properties"]
+        for s in _resources(t, "AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": topic}
+    ]
+    functions = {k: v for k, v in _resources(t, "AWS::Lambda::Function").items() if k.startswith("BudgetScaleDown")}
+    return {
+        "props": props,
+        "topic": topic,
+        "protocols": sorted(s["Protocol"] for s in subscriptions),
+        "functions": functions,
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_budget_alerts_and_the_action_the_environment_chooses(tpl: Any, env: str) -> None:
+    t = tpl(env, "stateless")
+    cfg = ENVIRONMENTS[env]
+    parts = _budget_parts(t)
+    props = parts["props"]
     assert props["Budget"]["BudgetLimit"] == {"Amount": cfg.monthly_budget_usd, "Unit": "USD"}
     thresholds = sorted(
         (n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
@@ -375,11 +422,48 @@ def test_budget_alerts_and_optional_scale_down(tpl: Any, env: str) -> None:
     )
     assert thresholds == [("ACTUAL", 50), ("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
     assert all(s["SubscriptionType"] == "SNS" for n in props["NotificationsWithSubscribers"] for s in n["Subscribers"])
-    functions = _resources(t, "AWS::Lambda::Function")
-    scale_down = [f for name, f in functions.items() if name.startswith("BudgetScaleDown")]
-    assert len(scale_down) == (1 if cfg.budget_scale_down else 0)
     if env == "prod":
+        # prod only alerts: people decide.
+        assert cfg.budget_action == "alert" and parts["functions"] == {}
+        assert parts["topic"].startswith("Alerts") and parts["protocols"] == ["email"]
         t.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.org"})
+    else:
+        assert cfg.budget_action == "cap"
+        (function,) = parts["functions"].values()
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["ACTION"] == "cap" and variables["APP_MIN"] == str(cfg.app_min_tasks)
+        assert variables["APP_MAX"] == str(cfg.app_max_tasks) and variables["WATCHER_SERVICE"] == ""
+        assert parts["topic"].startswith("BudgetSpent") and parts["protocols"] == ["lambda"]
+
+
+def test_budget_action_stop_can_scale_the_app_and_the_watcher_to_zero() -> None:
+    """budgetAction=stop, synthesized here (prod's own context plus the choice)."""
+    from aws_cdk import App
+    from infra.app import add_environment
+
+    context = {k: v for k, v in PROD_CONTEXT.items() if k != "env"}
+    _, stateless = add_environment(App(), "prod", {**context, "budgetAction": "stop"})
+    t = Template.from_stack(stateless)
+    parts = _budget_parts(t)
+    (function_id,) = parts["functions"]
+    variables = parts["functions"][function_id]["Properties"]["Environment"]["Variables"]
+    services = _resources(t, "AWS::ECS::Service")
+    (app_id,) = [k for k, v in services.items() if "LoadBalancers" in v["Properties"]]
+    (watcher_id,) = [k for k in services if k != app_id]
+    assert variables["ACTION"] == "stop"
+    assert variables["APP_SERVICE"] == {"Fn::GetAtt": [app_id, "Name"]}
+    assert variables["WATCHER_SERVICE"] == {"Fn::GetAtt": [watcher_id, "Name"]}
+    # The function may update exactly these two services; people hear of it by email as well.
+    statements = [
+        s
+        for p in _resources(t, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == ["ecs:DescribeServices", "ecs:UpdateService"]
+    ]
+    (statement,) = statements
+    assert statement["Resource"] == [{"Ref": app_id}, {"Ref": watcher_id}]
+    assert parts["protocols"] == ["email", "lambda"]
+    assert "BudgetFunction" in t.to_json()["Outputs"]
 
 
 def test_config_loads_context_and_rejects_unknown_environments() -> None:
@@ -391,3 +475,20 @@ def test_config_loads_context_and_rejects_unknown_environments() -> None:
     assert not load("dev").has_certificate
     with pytest.raises(ValueError, match="unknown environment"):
         load("staging")
+    assert load("dev", {"budgetAction": "stop"}).budget_action == "stop"
+    with pytest.raises(ValueError, match="budgetAction is one of alert, cap, stop"):
+        load("dev", {"budgetAction": "off"})
+    with pytest.raises(ValueError, match="replaced by budgetAction"):
+        load("dev", {"budgetScaleDown": "true"})
+    tips = load(
+        "dev",
+        {"tipContractAddress": "0x" + "ab" * 20, "tipTokens": "USDC:0x" + "cd" * 20 + ":6, DAI:0x" + "ef" * 20 + ":18"},
+    )
+    assert tips.tipping and tips.tip_tokens == ("USDC:0x" + "cd" * 20 + ":6", "DAI:0x" + "ef" * 20 + ":18")
+    assert not load("dev").tipping
+    with pytest.raises(ValueError, match="tipContractAddress is a 0x-prefixed"):
+        load("dev", {"tipContractAddress": "0x1234"})
+    with pytest.raises(ValueError, match="SYMBOL:0xaddress:decimals"):
+        load("dev", {"tipContractAddress": "0x" + "ab" * 20, "tipTokens": "USDC"})
+    with pytest.raises(ValueError, match="tipTokens without tipContractAddress"):
+        load("dev", {"tipTokens": "USDC:0x" + "cd" * 20 + ":6"})

@@ -113,6 +113,8 @@ async def running_cluster(
             "BUS_CHANNEL_PREFIX": prefix,
             "LOG_LEVEL": "warning",
             "SHUTDOWN_GRACE_S": "0.3",
+            "EMAIL_VERIFICATION": "false",
+            "MAIL_WORKER": "false",
             "RATE_SIGNUP_PER_IP": "100000/60",
             "RATE_SIGNIN_PER_IP": "100000/60",
             "RATE_CONNECT_PER_IP": "100000/60",

@@ -6,21 +6,26 @@ standalone Redis carries the chaos tests (tests/integration/test_chaos.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tests.bus.cluster import redis_cluster
 from tests.bus.redis_helpers import numsub
-from tests.helpers import User, Ws, create_conversation, is_event, send_http, signup
+from tests.helpers import PASSWORD, User, Ws, create_conversation, is_event, send_http, signup
 from tests.integration.cluster_proc import ClusterProc, running_cluster
 
 SEND_LIMIT = 40  # per user per 60 s, shared by the nodes through Redis
+SIGNIN_LIMIT = 30  # per IP; over 3000 s, so that nothing refills while a test makes its attempts
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +199,122 @@ async def redis_shards(url: str) -> list[str]:
     finally:
         await client.aclose()
     return [f"redis://{line.split()[1].split('@')[0]}" for line in nodes.splitlines() if "master" in line]
+
+
+async def test_a_spoofed_x_forwarded_for_neither_dodges_the_ip_limit_nor_lands_in_a_session() -> None:
+    """The attack of issue 18 (item 4): behind a load balancer that appends the client's address
+    to X-Forwarded-For (HAProxy set up as an AWS ALB behaves), a client writes its own entries
+    first, new ones on every attempt. The node takes the address its one trusted hop appended
+    (FORWARDED_TRUSTED_HOPS=1; the AWS stack trusts CloudFront and the ALB, 2, the same way): the
+    per-IP sign-in limit stops the client at the same attempt as without the header, and its
+    sessions record its real address. Clients connect from 127.0.0.x addresses of their own, so
+    the proxy's address (127.0.0.1) is not theirs."""
+    async with running_cluster(
+        1,
+        RATE_SIGNIN_PER_IP=f"{SIGNIN_LIMIT}/3000",
+        RATE_SIGNIN_PER_EMAIL="100000/60",
+        EMAIL_VERIFICATION="false",
+    ) as c:
+
+        def client(source: str, **headers: str) -> httpx.AsyncClient:
+            transport = httpx.AsyncHTTPTransport(local_address=source)
+            return httpx.AsyncClient(base_url=c.url, transport=transport, headers=headers, timeout=30)
+
+        async def sign_ins(api: httpx.AsyncClient, *, spoof: bool) -> list[int]:
+            codes = []
+            for i in range(SIGNIN_LIMIT + 10):
+                headers = {"X-Forwarded-For": f"203.0.113.{i}, 198.51.100.{i}"} if spoof else {}
+                body = {"email": f"nobody-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}
+                codes.append((await api.post("/auth/signin", headers=headers, json=body)).status_code)
+            return codes
+
+        async with client("127.0.0.2") as plain_api, client("127.0.0.3") as spoofing_api:
+            plain = await sign_ins(plain_api, spoof=False)
+            spoofed = await sign_ins(spoofing_api, spoof=True)
+        assert plain == [401] * SIGNIN_LIMIT + [429] * 10, plain
+        assert spoofed == plain, spoofed
+
+        async with client("127.0.0.4", **{"X-Forwarded-For": "203.0.113.99"}) as api:
+            alice = await signup(api)
+            r = await api.post("/auth/signin", json={"email": alice.email, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            sessions = (await api.get("/me/sessions", headers=alice.headers)).json()
+        assert [s["ip"] for s in sessions] == ["127.0.0.4", "127.0.0.4"], sessions
+
+
+def cluster_redis(c: ClusterProc) -> psutil.Process:
+    """The redis-server the cluster's supervisor started (the test's own Redis is no child of it)."""
+    found = [p for p in c.children() if p.name() == "redis-server"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+async def redis_answers(url: str, within: float) -> float:
+    """Seconds until PING at ``url`` answers."""
+    started = time.monotonic()
+    while True:
+        client = Redis.from_url(url, socket_connect_timeout=0.5)
+        try:
+            with contextlib.suppress(RedisError):
+                if await client.ping():
+                    return time.monotonic() - started
+        finally:
+            await client.aclose()
+        assert time.monotonic() - started < within, f"Redis at {url} did not answer within {within} s"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_cluster_restarts_its_redis_and_keeps_delivering(capfd: pytest.CaptureFixture[str]) -> None:
+    """Issue 16 (item 5): kill -9 the Redis that `tipline cluster` started. The cluster keeps
+    running, the supervisor starts Redis again on the same port (PING answers within seconds)
+    and its log says so; the sockets opened through HAProxy stay open and get `sync`, and a
+    message sent through HAProxy after Redis is back reaches the other member's socket, on the
+    other node, live."""
+    async with running_cluster(2) as c:
+        async with httpx.AsyncClient(base_url=c.url, timeout=10) as api:
+            (alice, bob), cid = await group(api, 2)
+        # Least connections, and no other connection open: one socket on each node.
+        ws_a, ws_b = await Ws.open(c.ws_url, alice), await Ws.open(c.ws_url, bob)
+        try:
+            channel = f"{c.bus_prefix}c:{cid}"
+            assert await numsub(c.redis_url, channel) == 2, "the two sockets are not on two nodes"
+            old = cluster_redis(c)
+            old.send_signal(signal.SIGKILL)
+            old.wait(5)
+
+            await redis_answers(c.redis_url, within=10)
+            new = cluster_redis(c)
+            assert new.pid != old.pid
+            assert c.process.poll() is None, "the cluster stopped when its Redis died"
+            # Both nodes' buses reconnected and told their sockets to check for gaps.
+            for ws in (ws_a, ws_b):
+                assert [x["id"] for x in (await ws.expect("sync", timeout=15))["conversations"]] == [cid]
+            assert await numsub(c.redis_url, channel) == 2
+
+            await ws_a.send(send_frame(cid, "after Redis came back"))
+            ack = await ws_a.expect("ack")
+            assert (await ws_b.expect(is_event("message.created", body="after Redis came back")))["seq"] == ack["seq"]
+
+            # HAProxy takes new requests again once the nodes are ready (it checks every second).
+            async with httpx.AsyncClient(base_url=c.url, timeout=10) as api:
+                for _ in range(100):
+                    if (await api.get("/readyz")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.1)
+                sent = await send_http(api, bob, cid, "over HTTP, through HAProxy")
+                assert sent.status_code == 201, sent.text
+            await ws_a.expect(is_event("message.created", seq=sent.json()["seq"], body="over HTTP, through HAProxy"))
+
+            restarted = [e for e in c.events if e["event"] == "redis_restarted"]
+            assert restarted == [
+                {"event": "redis_restarted", "pid": new.pid, "old_pid": old.pid, "exit_code": -9, "url": c.redis_url}
+            ]
+            ready = [e for e in c.events if e["event"] == "redis_ready"]
+            assert [(e["pid"], e["url"]) for e in ready] == [(new.pid, c.redis_url)]
+        finally:
+            await ws_a.close()
+            await ws_b.close()
+    log = capfd.readouterr().err
+    assert f"redis (pid {old.pid}) was killed by SIGKILL" in log, log
+    assert f"redis restarted as pid {new.pid} on {c.redis_url}" in log, log
+    assert f"redis (pid {new.pid}) answers again" in log, log

@@ -33,6 +33,8 @@ async def node(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
         "ARGON2_MEMORY_KIB": "8192",
         "ARGON2_PARALLELISM": "1",
         "RATE_LIMITS": "false",
+        "EMAIL_VERIFICATION": "false",
+        "MAIL_WORKER": "false",
         "SHUTDOWN_GRACE_S": "1.0",
         "LOG_LEVEL": "warning",
     }

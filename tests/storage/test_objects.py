@@ -38,6 +38,39 @@ async def test_put_head_read_delete(store: ObjectStore) -> None:
     assert await store.head(KEY) is None
 
 
+async def test_copy_is_the_object_as_it_was(store: ObjectStore) -> None:
+    """What completing an upload relies on: a copy that later writes to the source never reach."""
+    copy = f"{KEY}.{uuid.uuid4().hex}"
+    assert await store.copy(KEY, copy) is False  # nothing to copy yet
+    await store.put(KEY, b"checked bytes", content_type="text/plain")
+    assert await store.copy(KEY, copy) is True
+    await store.put(KEY, b"other bytes!!", content_type="text/plain")
+    assert await store.read(copy) == b"checked bytes"
+    await store.delete([KEY])
+    assert await store.read(copy) == b"checked bytes"
+    await store.delete([copy])
+    assert await store.head(copy) is None
+
+
+async def test_local_copy_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some file systems have no hard links: the local store then copies the bytes."""
+    import os
+
+    store = LocalDiskStore(tmp_path, signing_key=b"k" * 32, public_url="http://127.0.0.1:1")
+
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError("hard links are not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    copy = f"{KEY}.{uuid.uuid4().hex}"
+    assert await store.copy(KEY, copy) is False
+    await store.put(KEY, b"checked bytes", content_type="text/plain")
+    assert await store.copy(KEY, copy) is True
+    await store.put(KEY, b"other bytes!!", content_type="text/plain")
+    assert await store.read(copy) == b"checked bytes"
+    assert not [p for p in store.path(copy).parent.iterdir() if p.name.endswith(".tmp")]
+
+
 async def test_presigned_post_pins_size_and_type(store: ObjectStore) -> None:
     post = await store.presign_post(KEY, content_type="image/png", size=1234, expires_s=60)
     assert post.fields["Content-Type"] == "image/png"

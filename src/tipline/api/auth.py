@@ -5,11 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 
 from tipline.api.deps import CurrentCaller, Rt, client_ip, user_agent
 from tipline.domain.accounts import actions
-from tipline.domain.accounts.schemas import RefreshIn, SessionOut, SignInIn, SignUpIn, TokenPair
+from tipline.domain.accounts.schemas import (
+    RefreshIn,
+    ResendIn,
+    SessionOut,
+    SignInIn,
+    SignUpAccepted,
+    SignUpIn,
+    TokenPair,
+    VerifyIn,
+)
 from tipline.errors import NotFound
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -18,11 +27,46 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": "rate limited; see Retry-After"}}
 
 
-@router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=TokenPair, responses=LIMITED)
-async def sign_up(body: SignUpIn, rt: Rt, request: Request) -> TokenPair:
-    """Create an account (email, password, @handle, display name) and sign in."""
+@router.post(
+    "/signup",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SignUpAccepted | TokenPair,
+    responses={
+        **LIMITED,
+        201: {"model": TokenPair, "description": "signed in at once (EMAIL_VERIFICATION off)"},
+        409: {"description": "`handle_taken`; `email_taken` only with EMAIL_VERIFICATION off"},
+    },
+)
+async def sign_up(body: SignUpIn, rt: Rt, request: Request, response: Response) -> SignUpAccepted | TokenPair:
+    """Create an account (email, password, @handle, display name).
+
+    With email verification (the default) the answer is `202 {"status": "verification_sent"}`
+    whether or not the email already has an account; the mailbox learns the rest. Without it,
+    `201` and a session.
+    """
     await rt.limits.check("signup_per_ip", client_ip(request))
-    return await actions.do_sign_up(rt, data=body, user_agent=user_agent(request), ip=client_ip(request))
+    result = await actions.do_sign_up(rt, data=body, user_agent=user_agent(request), ip=client_ip(request))
+    if isinstance(result, TokenPair):
+        response.status_code = status.HTTP_201_CREATED
+    return result
+
+
+@router.post("/verify", status_code=status.HTTP_201_CREATED, response_model=TokenPair)
+async def verify_email(body: VerifyIn, rt: Rt, request: Request) -> TokenPair:
+    """Follow an email verification link (its token): the address is verified and a session starts.
+
+    A used or unknown token answers `400 verification_invalid`, an expired one `400 verification_expired`.
+    """
+    return await actions.do_verify_email(rt, token=body.token, user_agent=user_agent(request), ip=client_ip(request))
+
+
+@router.post("/verify/resend", status_code=status.HTTP_202_ACCEPTED, response_model=SignUpAccepted, responses=LIMITED)
+async def resend_verification(body: ResendIn, rt: Rt, request: Request) -> SignUpAccepted:
+    """Mail a new verification link to an address whose account is not verified yet (any earlier link
+    stops working). Answers the same whatever the address."""
+    await rt.limits.check("signup_per_ip", client_ip(request))
+    await actions.do_resend_verification(rt, email=body.email)
+    return SignUpAccepted()
 
 
 @router.post("/signin", response_model=TokenPair, responses=LIMITED)

@@ -102,7 +102,8 @@ def _refuse(status_code: int, code: str, detail: str) -> JSONResponse:
 
 @router.post(LocalDiskStore.UPLOAD_PATH, include_in_schema=False)
 async def local_upload(request: Request, rt: Rt) -> Response:
-    """What S3 does with a presigned POST: check the signed policy, then store the file."""
+    """What S3 does with a presigned POST: check the signed policy, then store the file; and,
+    stricter than S3, only while the upload is pending (never once it was completed)."""
     store = _local(rt)
     if store is None:
         return _refuse(404, "not_found", "this server stores media in S3")
@@ -119,6 +120,8 @@ async def local_upload(request: Request, rt: Rt) -> Response:
             return _refuse(403, "policy_invalid", "the upload policy is invalid or has expired")
         if form.get("key") != policy["key"] or form.get("Content-Type") != policy["content_type"]:
             return _refuse(403, "policy_mismatch", "the form's key or Content-Type differs from the policy")
+        if not await actions.accepts_upload(rt, key=policy["key"]):
+            return _refuse(409, "upload_closed", "this upload was already completed or removed; request a new upload")
         size = await asyncio.to_thread(_spool_size, file)
         if size != policy["size"]:
             return _refuse(400, "size_mismatch", f"the policy allows exactly {policy['size']} bytes, got {size}")

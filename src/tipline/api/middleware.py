@@ -1,7 +1,9 @@
-"""Pure-ASGI middleware: request body limit, security headers, request context (no per-request task overhead)."""
+"""Pure-ASGI middleware: request body limit, security headers, request context, the client address behind
+proxies (no per-request task overhead)."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -157,3 +159,46 @@ class RequestContext:
                 extra={"path": scope["path"], "status": status, "duration_ms": round(elapsed * 1000, 2)},
             )
             REQUEST_ID.reset(token)
+
+
+class TrustedHops:
+    """The client address for nodes behind ``hops`` reverse proxies whose own addresses are not
+    known in advance (CloudFront and an ALB): each proxy appends the address it received the
+    request from to X-Forwarded-For, so the entry ``hops`` from the right end was written by the
+    outermost trusted proxy, and everything left of it by the client. uvicorn's ``*`` would take
+    the leftmost entry instead. Several X-Forwarded-For lines are one list, in order (RFC 9110,
+    section 5.3). A request with fewer entries than ``hops`` did not come through every proxy: it
+    keeps its socket peer. X-Forwarded-Proto is left alone: proxies overwrite it rather than
+    append, and Tipline builds its own URLs from PUBLIC_URL.
+    """
+
+    def __init__(self, app: ASGIApp, *, hops: int) -> None:
+        self.app = app
+        self.hops = hops
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        forwarded_for: list[str] = []
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                forwarded_for += value.decode("latin-1").split(",")
+        if len(forwarded_for) >= self.hops:
+            host = _ip(forwarded_for[-self.hops].strip())
+            if host is not None:
+                scope = {**scope, "client": (host, 0)}
+        await self.app(scope, receive, send)
+
+
+def _ip(value: str) -> str | None:
+    """An address as a proxy writes it (``1.2.3.4``, ``2001:db8::1``, ``[2001:db8::1]:443``,
+    ``1.2.3.4:5678``), normalised; None for anything else."""
+    if value.startswith("[") and "]" in value:
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None

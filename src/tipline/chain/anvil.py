@@ -57,6 +57,7 @@ class Anvil:
     url: str
     chain_id: int
     workdir: Path
+    state: Path | None = None
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +71,8 @@ class Anvil:
         if self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(5)
+                # A node with a state file writes it out on SIGTERM: give it the time to.
+                self.process.wait(5 if self.state is None else 60)
             except subprocess.TimeoutExpired:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
@@ -84,12 +86,25 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start_anvil(*, chain_id: int = DEV_CHAIN_ID, block_time: float | None = None, timeout: float = 10.0) -> Anvil:
-    """Start anvil on 127.0.0.1 at a port it chooses; returns once it answers JSON-RPC."""
+def start_anvil(
+    *,
+    chain_id: int = DEV_CHAIN_ID,
+    block_time: float | None = None,
+    state: Path | None = None,
+    timeout: float = 10.0,
+) -> Anvil:
+    """Start anvil on 127.0.0.1 at a port it chooses; returns once it answers JSON-RPC.
+
+    With ``state``, the node starts from that file when it exists (blocks, receipts, logs and
+    accounts, with the same hashes) and writes its chain back to it when it stops, so a chain
+    outlives the process that runs it.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="tipline-anvil-"))
     args = [find_anvil(), "--host", "127.0.0.1", "--port", "0", "--chain-id", str(chain_id)]
     if block_time is not None:
         args += ["--block-time", str(block_time)]
+    if state is not None:
+        args += ["--state", str(state.resolve())]
     log = (workdir / "anvil.log").open("wb")
     # A session of its own: a Ctrl-C in Tipline's terminal stops Tipline, which stops anvil
     # after its shutdown, instead of killing the chain under a watcher still running.
@@ -108,10 +123,10 @@ def start_anvil(*, chain_id: int = DEV_CHAIN_ID, block_time: float | None = None
     while time.monotonic() < deadline:
         match = pattern.search((workdir / "anvil.log").read_bytes())
         if match:
-            return Anvil(proc, f"http://127.0.0.1:{int(match.group(1))}", chain_id, workdir)
+            return Anvil(proc, f"http://127.0.0.1:{int(match.group(1))}", chain_id, workdir, state)
         if proc.poll() is not None:
             break
         time.sleep(0.02)
     output = (workdir / "anvil.log").read_text(errors="replace")[-2000:]
-    Anvil(proc, "", chain_id, workdir).stop()
+    Anvil(proc, "", chain_id, workdir, state).stop()
     raise RuntimeError(f"anvil did not start: {output}")

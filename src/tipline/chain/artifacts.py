@@ -21,6 +21,8 @@ class Artifact:
     name: str
     abi: list[dict[str, Any]]
     bytecode: str
+    # What the constructor leaves at the address: a deployment is verified against it.
+    deployed_bytecode: str
 
     def constructor_inputs(self) -> list[str]:
         for item in self.abi:
@@ -35,7 +37,12 @@ def artifact(name: str) -> Artifact:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `node contracts/build.mjs` (scripts/lib.sh does)")
     data = json.loads(path.read_text())
-    return Artifact(name=data["contractName"], abi=data["abi"], bytecode=data["bytecode"])
+    return Artifact(
+        name=data["contractName"],
+        abi=data["abi"],
+        bytecode=data["bytecode"],
+        deployed_bytecode=data["deployedBytecode"],
+    )
 
 
 def manifest() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tipline.chain.abi import TIPPED_TOPIC, TippedLog, decode_tipped, hexbytes
 from tipline.chain.rpc import Rpc
 from tipline.domain.tips import repository as tips_repo
-from tipline.domain.tips.actions import do_settle
+from tipline.domain.tips.actions import do_mark_verified, do_settle
 from tipline.metrics import CHAIN_HEAD
 from tipline.runtime import Runtime
 
@@ -118,11 +118,18 @@ class ChainWatcher:
     async def tick(self) -> None:
         """One pass: settle what can be settled at the current head."""
         head = await self.rpc.block_number()
-        floor = head - self.rt.settings.chain_reorg_depth
         await self.discover(head)
         self._report(head)
         async with self.rt.engine.connect() as conn:
-            rows = await tips_repo.watch_list(conn, chain_id=self.chain_id, contract=self.contract, reorg_floor=floor)
+            rows = await tips_repo.watch_list(
+                conn,
+                chain_id=self.chain_id,
+                contract=self.contract,
+                reorg_depth=self.rt.settings.chain_reorg_depth,
+                head=head,
+            )
+        canonical: dict[int, str | None] = {}  # block hashes read in this pass, by height
+        still_there: list[tuple[int, str]] = []
         for row in rows:
             if row["state"] == "created":
                 await do_settle(
@@ -134,8 +141,10 @@ class ChainWatcher:
                 )
             elif row["state"] == "pending":
                 await self.verify(row, head)
-            elif row["state"] == "confirmed":
-                await self.recheck(row)
+            elif row["state"] == "confirmed" and await self.recheck(row, canonical):
+                still_there.append((row["id"], row["block_hash"]))
+        if still_there:
+            await do_mark_verified(self.rt, tips=still_there, head=head)
 
     def _report(self, head: int) -> None:
         """The head in /metrics, and once a minute a log line carrying the lag, which the AWS
@@ -156,26 +165,45 @@ class ChainWatcher:
         if start > head:
             return
         logs = await self.rpc.get_logs(address=self.contract, topics=[TIPPED_TOPIC], from_block=start, to_block=head)
-        seen = {"0x" + t.intent_id.hex(): t for raw in logs if (t := decode_tipped(raw)) is not None}
+        # Anyone can call the contract with an intent id they have seen, so one intent may be
+        # named by several logs: all are kept, and only one that pays the intent is taken.
+        seen: dict[str, list[TippedLog]] = {}
+        for raw in logs:
+            if (t := decode_tipped(raw)) is not None and t.contract == self.contract:
+                seen.setdefault("0x" + t.intent_id.hex(), []).append(t)
         if seen:
             async with self.rt.engine.connect() as conn:
                 issued = await tips_repo.issued(
                     conn, chain_id=self.chain_id, contract=self.contract, intent_ids=list(seen)
                 )
+                wallets = {
+                    row["tipper_id"]: await tips_repo.linked_addresses(
+                        conn, user_id=row["tipper_id"], chain_id=self.chain_id
+                    )
+                    for row in issued
+                }
             for row in issued:
+                paying = _paying_log(seen[row["intent_id"]], row, wallets[row["tipper_id"]])
+                if paying is None:
+                    continue  # a stranger's call with this intent id: it changes nothing
                 await do_settle(
                     self.rt,
                     intent_pk=row["id"],
                     from_states=("created",),
                     state="pending",
-                    values={"tx_hash": seen[row["intent_id"]].tx_hash, "expires_at": _expiry(self.rt)},
+                    values={"tx_hash": paying.tx_hash, "expires_at": _expiry(self.rt)},
                 )
         self._scanned = head
 
-    async def recheck(self, row: RowMapping) -> None:
-        """A confirmed tip whose block is no longer on the chain goes back to pending."""
-        if await self.rpc.block_hash(int(row["block_number"])) == row["block_hash"]:
-            return
+    async def recheck(self, row: RowMapping, canonical: dict[int, str | None]) -> bool:
+        """True when the confirmed tip's block is still on the chain; if it is not, the tip goes
+        back to pending. However deep the block is now: a watcher that was stopped or behind
+        while a reorg happened must still see it (tips_repo.watch_list says which are asked)."""
+        number = int(row["block_number"])
+        if number not in canonical:
+            canonical[number] = await self.rpc.block_hash(number)
+        if canonical[number] == row["block_hash"]:
+            return True
         await do_settle(
             self.rt,
             intent_pk=row["id"],
@@ -184,6 +212,7 @@ class ChainWatcher:
             reason="the block with this tip was reorganised away; waiting for it to land again",
             values=_uncredited(self.rt),
         )
+        return False
 
     async def verify(self, row: RowMapping, head: int) -> None:
         tx_hash = row["tx_hash"]
@@ -195,13 +224,16 @@ class ChainWatcher:
         if receipt.get("status") != "0x1":
             await self._fail(row, "failed", "the transaction reverted")
             return
-        found = self._tip_log(receipt, row)
-        if found is None:
+        logs = self._tip_logs(receipt, row)
+        if not logs:
             await self._fail(row, "failed", "the transaction holds no tip for this intent from the tip contract")
             return
-        mismatch = await self._mismatch(found, row)
-        if mismatch is not None:
-            await self._fail(row, "failed", mismatch)
+        async with self.rt.engine.connect() as conn:
+            wallets = await tips_repo.linked_addresses(conn, user_id=row["tipper_id"], chain_id=self.chain_id)
+        found = _paying_log(logs, row, wallets)
+        if found is None:
+            # The tipper's own report names a transaction that does not pay this intent.
+            await self._fail(row, "failed", _mismatch(logs[0], row, wallets) or "")
             return
         if head - found.block_number + 1 < self.rt.settings.chain_confirmations:
             return  # not deep enough yet
@@ -218,34 +250,40 @@ class ChainWatcher:
                 "block_hash": found.block_hash,
                 "tipper_address": found.tipper,
                 "confirmed_at": datetime.now(UTC),
+                "verified_block": head,
             },
         )
 
-    def _tip_log(self, receipt: dict[str, Any], row: RowMapping) -> TippedLog | None:
-        """The Tipped log for this intent, emitted by our contract (a look-alike elsewhere is ignored)."""
+    def _tip_logs(self, receipt: dict[str, Any], row: RowMapping) -> list[TippedLog]:
+        """The Tipped logs for this intent, emitted by our contract (a look-alike elsewhere is ignored)."""
         want = hexbytes(row["intent_id"])
-        for raw in receipt.get("logs") or []:
-            tipped = decode_tipped(raw)
-            if tipped is None or tipped.contract != self.contract or tipped.intent_id != want:
-                continue
-            return tipped
-        return None
-
-    async def _mismatch(self, found: TippedLog, row: RowMapping) -> str | None:
-        if found.recipient != row["recipient_address"]:
-            return "the tip went to another wallet than the recipient's"
-        if found.token != row["token"]:
-            return "the tip was made in another token"
-        if found.amount != int(row["amount"]):
-            return f"the amount that arrived ({found.amount}) is not the tip's amount ({int(row['amount'])})"
-        async with self.rt.engine.connect() as conn:
-            tipper_wallets = await tips_repo.linked_addresses(conn, user_id=row["tipper_id"], chain_id=self.chain_id)
-        if found.tipper not in tipper_wallets:
-            return "the tip was sent from a wallet the tipper has not linked"
-        return None
+        return [
+            tipped
+            for raw in receipt.get("logs") or []
+            if (tipped := decode_tipped(raw)) is not None and tipped.contract == self.contract
+            if tipped.intent_id == want
+        ]
 
     async def _fail(self, row: RowMapping, state: str, reason: str) -> None:
         await do_settle(self.rt, intent_pk=row["id"], from_states=OPEN, state=state, reason=reason)
+
+
+def _mismatch(found: TippedLog, row: RowMapping, tipper_wallets: list[str]) -> str | None:
+    """Why this log does not pay this intent, or None when it does."""
+    if found.recipient != row["recipient_address"]:
+        return "the tip went to another wallet than the recipient's"
+    if found.token != row["token"]:
+        return "the tip was made in another token"
+    if found.amount != int(row["amount"]):
+        return f"the amount that arrived ({found.amount}) is not the tip's amount ({int(row['amount'])})"
+    if found.tipper not in tipper_wallets:
+        return "the tip was sent from a wallet the tipper has not linked"
+    return None
+
+
+def _paying_log(logs: list[TippedLog], row: RowMapping, tipper_wallets: list[str]) -> TippedLog | None:
+    """The first of ``logs`` that pays the intent in full, from the tipper, to the recipient."""
+    return next((t for t in logs if _mismatch(t, row, tipper_wallets) is None), None)
 
 
 def _expiry(rt: Runtime) -> datetime:
@@ -258,5 +296,6 @@ def _uncredited(rt: Runtime) -> dict[str, Any]:
         "block_number": None,
         "block_hash": None,
         "confirmed_at": None,
+        "verified_block": None,
         "expires_at": _expiry(rt),
     }

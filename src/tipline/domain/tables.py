@@ -1,6 +1,7 @@
 """Imports every domain's tables so the shared MetaData is complete (for Alembic and tests)."""
 
 from tipline.domain.accounts.models import (
+    email_verifications,
     oidc_handoffs,
     oidc_identities,
     oidc_login_states,
@@ -9,6 +10,7 @@ from tipline.domain.accounts.models import (
     users,
 )
 from tipline.domain.conversations.models import conversation_events, conversations, members
+from tipline.domain.mail.models import mail_outbox
 from tipline.domain.media.models import avatars, uploads
 from tipline.domain.messages.models import messages, reactions
 from tipline.domain.moderation.models import blocks, reports
@@ -20,6 +22,8 @@ __all__ = [
     "blocks",
     "conversation_events",
     "conversations",
+    "email_verifications",
+    "mail_outbox",
     "members",
     "messages",
     "oidc_handoffs",

@@ -15,14 +15,16 @@ import hashlib
 import hmac
 import os
 import re
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
+from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,6 +80,11 @@ class ObjectStore(Protocol):
         ...
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+
+    async def copy(self, source: str, target: str) -> bool:
+        """Make ``target`` a copy of ``source`` as it is now: a later write to ``source`` does not
+        reach it, and it is never part one version, part another. False if ``source`` is missing."""
+        ...
 
     async def delete(self, keys: list[str]) -> None:
         """Delete objects; a key that does not exist is not an error."""
@@ -196,6 +203,32 @@ class LocalDiskStore:
         tmp.write_bytes(data)
         os.replace(tmp, path)
 
+    async def copy(self, source: str, target: str) -> bool:
+        src, dst = self.path(source), self.path(target)
+
+        def _copy() -> bool:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                # Files are only ever moved into place whole, never written in place, so a hard
+                # link is the file as it is now: a later upload replaces the name, not this file.
+                os.link(src, dst)
+                return True
+            except FileNotFoundError:
+                return False
+            except OSError:
+                pass  # no hard links here: copy from one open file, which is the same snapshot
+            try:
+                source_file = src.open("rb")
+            except FileNotFoundError:
+                return False
+            tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
+            with source_file, tmp.open("wb") as out:
+                shutil.copyfileobj(source_file, out)
+            os.replace(tmp, dst)
+            return True
+
+        return await asyncio.to_thread(_copy)
+
     async def delete(self, keys: list[str]) -> None:
         def _delete() -> None:
             for key in keys:
@@ -291,6 +324,24 @@ class S3Store:
             self._s3.put_object, Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type
         )
 
+    async def copy(self, source: str, target: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            # One CopyObject copies one version of the source, whole. It takes up to 5 GB, which
+            # is also the most a presigned POST can upload.
+            await asyncio.to_thread(
+                self._s3.copy_object,
+                Bucket=self.bucket,
+                Key=check_key(target),
+                CopySource={"Bucket": self.bucket, "Key": check_key(source)},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
     async def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
             chunk: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in keys[start : start + 1000]]
@@ -303,6 +354,50 @@ def build_object_store(settings: Settings, *, signing_key: bytes) -> ObjectStore
         return S3Store.from_settings(settings)
     root = settings.media_dir or settings.data_dir / "media"
     return LocalDiskStore(root, signing_key=signing_key, public_url=settings.public_url)
+
+
+@dataclass(frozen=True)
+class MediaOrigins:
+    """The origins other than Tipline's own that the page uploads to and loads media from."""
+
+    upload: str | None = None
+    download: str | None = None
+
+
+# An origin as a Content-Security-Policy source list may name it (nothing that could end a directive).
+_CSP_ORIGIN_RE = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
+
+
+def _csp_origin(url: str) -> str:
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    if not _CSP_ORIGIN_RE.fullmatch(origin):
+        raise ValueError(
+            f"S3 URLs for browsers go to {origin!r}, which a Content-Security-Policy cannot name: "
+            "check S3_PUBLIC_ENDPOINT_URL and S3_ENDPOINT_URL"
+        )
+    return origin
+
+
+def media_origins(settings: Settings) -> MediaOrigins:
+    """Where browsers send presigned POSTs and fetch signed GETs, for the web client's policy.
+
+    The host is boto3's choice, not a formula (endpoint, path or virtual style, and on AWS with
+    the default `auto` style the global ``BUCKET.s3.amazonaws.com`` in every region), so it is
+    read off one URL of each kind signed by a store built exactly as ``S3Store.from_settings``
+    builds it. Placeholder credentials: an origin never depends on them, and nothing is sent.
+    The local store's URLs are on PUBLIC_URL, which the policy already allows as ``'self'``.
+    """
+    if settings.media_backend != "s3":
+        return MediaOrigins()
+    placeholder = SecretStr("origin-probe")
+    store = S3Store.from_settings(
+        settings.model_copy(update={"s3_access_key_id": placeholder, "s3_secret_access_key": placeholder})
+    )
+    key = "origin/probe"
+    post = store._signer.generate_presigned_post(store.bucket, key, ExpiresIn=60)
+    get = store._signer.generate_presigned_url("get_object", Params={"Bucket": store.bucket, "Key": key}, ExpiresIn=60)
+    return MediaOrigins(upload=_csp_origin(post["url"]), download=_csp_origin(get))
 
 
 def derive_key(master: bytes, label: str) -> bytes:

@@ -1,5 +1,6 @@
 """Contract wallets (EIP-1271) against a real node: a small Vyper wallet that accepts its owner's
-signatures is deployed on anvil; the server asks it through `isValidSignature` over JSON-RPC."""
+signatures is deployed on anvil; the server asks it through `isValidSignature` over JSON-RPC.
+Contracts whose answer merely starts with the magic value are deployed too: each is refused."""
 
 from __future__ import annotations
 
@@ -34,6 +35,47 @@ def isValidSignature(_hash: bytes32, _signature: Bytes[65]) -> bytes4:
         return 0x1626ba7e
     return 0xffffffff
 """
+
+
+# Answers for anyone, each at most "begins with 0x1626ba7e": only the last one is the exact
+# ABI encoding of the bytes4 magic value.
+MAGIC_AND_JUNK = """
+# pragma version ~=0.4.0
+@external
+@view
+def isValidSignature(_hash: bytes32, _signature: Bytes[1024]) -> (bytes4, uint256):
+    return 0x1626ba7e, 1
+"""
+MAGIC_DIRTY_PADDING = """
+# pragma version ~=0.4.0
+@external
+@view
+def isValidSignature(_hash: bytes32, _signature: Bytes[1024]) -> bytes32:
+    return 0x1626ba7e00000000000000000000000000000000000000000000000000000001
+"""
+MAGIC_UNPADDED = """
+# pragma version ~=0.4.0
+@external
+@raw_return
+def __default__() -> Bytes[4]:
+    return concat(0x1626ba7e, b"")
+"""
+YES_TO_ANYONE = """
+# pragma version ~=0.4.0
+@external
+@view
+def isValidSignature(_hash: bytes32, _signature: Bytes[1024]) -> bytes4:
+    return 0x1626ba7e
+"""
+# Vyper cannot return calldata of any length, so the echo is written in EVM code. Runtime:
+# CALLDATASIZE PUSH0 PUSH0 CALLDATACOPY CALLDATASIZE PUSH0 RETURN (its answer starts with the
+# selector, which is the magic value). Init: copy those 7 bytes from offset 10 and return them.
+ECHO_BYTECODE = "0x" + "6007600a5f3960075ff3" + "365f5f37365ff3"
+
+
+def vyper_bytecode(source: str) -> str:
+    bytecode: str = compile_code(source, output_formats=["bytecode"])["bytecode"]
+    return bytecode
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +146,51 @@ async def test_unreachable_node_is_a_clear_503(
     message = build_message(await get_nonce(api), target.address).to_text()
     r = await api.post("/auth/siwe/signin", json={"message": message, "signature": sign_text(stranger, message)})
     assert r.status_code == 503 and r.json()["code"] == "chain_unavailable"
+
+
+async def link_directly(server: Server, user_id: int, address: str) -> None:
+    """The row linking makes (a contract wallet linked before this check was exact)."""
+    async with server.rt.engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO wallets (user_id, address, chain_id) VALUES (:u, :a, 31337)"),
+            {"u": user_id, "a": address.lower()},
+        )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["echoes its input", "magic and junk", "magic with dirty padding", "magic unpadded"],
+)
+async def test_an_answer_that_only_starts_with_the_magic_value_opens_no_session(
+    api: httpx.AsyncClient, server: Server, on_chain: Chain, answer: str
+) -> None:
+    """The attack: a contract wallet linked to an account answers anything beginning with
+    0x1626ba7e; an anonymous sign-in with any signature must not open that account's session."""
+    sources = {"magic and junk": MAGIC_AND_JUNK, "magic with dirty padding": MAGIC_DIRTY_PADDING}
+    sources["magic unpadded"] = MAGIC_UNPADDED
+    bytecode = ECHO_BYTECODE if answer == "echoes its input" else vyper_bytecode(sources[answer])
+    contract = to_checksum_address(await on_chain.deploy(bytecode))
+    body = await contract_body(api, contract, new_wallet())
+    raw = await on_chain.rpc("eth_call", {"to": contract, "data": "0x1626ba7e" + "00" * 96}, "latest")
+    assert raw.lower().startswith("0x1626ba7e") and raw.lower() != "0x1626ba7e" + "00" * 28, raw
+    victim = await signup(api)
+    await link_directly(server, victim.id, contract)
+
+    r = await api.post("/auth/siwe/signin", json=body)
+    assert (r.status_code, r.json()["code"]) == (403, "siwe_bad_signature"), r.text
+    # Nor can anyone link such a contract to their own account.
+    r = await api.post(
+        "/me/wallets", headers=(await signup(api)).headers, json=await contract_body(api, contract, new_wallet())
+    )
+    assert (r.status_code, r.json()["code"]) == (403, "siwe_bad_signature"), r.text
+
+
+async def test_the_exact_magic_value_is_a_yes(api: httpx.AsyncClient, server: Server, on_chain: Chain) -> None:
+    """A wallet answering exactly the ABI-encoded bytes4 magic value is believed, whoever signed:
+    that is the wallet's own decision to make."""
+    contract = to_checksum_address(await on_chain.deploy(vyper_bytecode(YES_TO_ANYONE)))
+    owner = await signup(api)
+    await link_directly(server, owner.id, contract)
+    r = await api.post("/auth/siwe/signin", json=await contract_body(api, contract, new_wallet()))
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["id"] == owner.id

@@ -212,7 +212,11 @@ export interface paths {
         put?: never;
         /**
          * Sign Up
-         * @description Create an account (email, password, @handle, display name) and sign in.
+         * @description Create an account (email, password, @handle, display name).
+         *
+         *     With email verification (the default) the answer is `202 {"status": "verification_sent"}`
+         *     whether or not the email already has an account; the mailbox learns the rest. Without it,
+         *     `201` and a session.
          */
         post: operations["sign_up_auth_signup_post"];
         delete?: never;
@@ -255,6 +259,49 @@ export interface paths {
          * @description Sign in with a signed EIP-4361 message; the first sign-in of an address creates its account.
          */
         post: operations["sign_in_with_wallet_auth_siwe_signin_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify Email
+         * @description Follow an email verification link (its token): the address is verified and a session starts.
+         *
+         *     A used or unknown token answers `400 verification_invalid`, an expired one `400 verification_expired`.
+         */
+        post: operations["verify_email_auth_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/verify/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend Verification
+         * @description Mail a new verification link to an address whose account is not verified yet (any earlier link
+         *     stops working). Answers the same whatever the address.
+         */
+        post: operations["resend_verification_auth_verify_resend_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1871,6 +1918,11 @@ export interface components {
             /** Resolved By */
             resolved_by: number | null;
         };
+        /** ResendIn */
+        ResendIn: {
+            /** Email */
+            email: string;
+        };
         /** ResolveIn */
         ResolveIn: {
             /**
@@ -1936,6 +1988,18 @@ export interface components {
             email: string;
             /** Password */
             password: string;
+        };
+        /**
+         * SignUpAccepted
+         * @description Sign-up's answer with email verification on: the same whether or not the email has an account.
+         */
+        SignUpAccepted: {
+            /**
+             * Status
+             * @default verification_sent
+             * @constant
+             */
+            status: "verification_sent";
         };
         /** SignUpIn */
         SignUpIn: {
@@ -2110,6 +2174,11 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** VerifyIn */
+        VerifyIn: {
+            /** Token */
+            token: string;
         };
         /** WalletOut */
         WalletOut: {
@@ -2443,7 +2512,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description signed in at once (EMAIL_VERIFICATION off) */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -2451,6 +2520,22 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TokenPair"];
                 };
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignUpAccepted"] | components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description `handle_taken`; `email_taken` only with EMAIL_VERIFICATION off */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -2557,6 +2642,79 @@ export interface operations {
                 content?: never;
             };
             /** @description malformed message, or wrong domain, URI or chain id */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    verify_email_auth_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resend_verification_auth_verify_resend_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResendIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignUpAccepted"];
+                };
+            };
+            /** @description Validation Error */
             422: {
                 headers: {
                     [name: string]: unknown;

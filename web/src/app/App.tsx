@@ -2,7 +2,7 @@
 import { QueryClientProvider } from "@tanstack/react-query";
 import { Component, useEffect, type ReactNode } from "react";
 import { Route, Switch } from "wouter";
-import { SignIn, SignUp } from "../features/accounts/AuthPages";
+import { SignIn, SignUp, VerifyEmail } from "../features/accounts/AuthPages";
 import { useSession } from "../features/accounts/queries";
 import { Crashed } from "./ErrorPages";
 import { RealtimeProvider } from "./realtime";
@@ -38,6 +38,9 @@ function Root() {
       <Switch>
         <Route path="/signup">
           <SignUp />
+        </Route>
+        <Route path="/verify">
+          <VerifyEmail />
         </Route>
         <Route>
           <SignIn />

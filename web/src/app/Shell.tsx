@@ -111,6 +111,9 @@ export function Shell() {
             <Route path="/signup">
               <Redirect to="/" />
             </Route>
+            <Route path="/verify">
+              <Redirect to="/" />
+            </Route>
             <Route>
               <NotFound />
             </Route>

@@ -350,7 +350,7 @@ describe("seq, gaps and resume", () => {
     await vi.advanceTimersByTimeAsync(1000);
     ws = FakeSocket.last();
     ws.ready([{ id: 7, last_seq: 6 }, { id: 8, last_seq: 10 }]);
-    expect(ws.sentOfType("resume")).toEqual([{ type: "resume", since: { "7": 4 } }]);
+    expect(ws.resumes()).toEqual([{ "7": 4 }]);
     ws.receive(messageEvent(7, 5));
     ws.receive(messageEvent(7, 6));
     ws.receive({ type: "resumed", conversation_id: 7, last_seq: 6 });
@@ -366,7 +366,7 @@ describe("seq, gaps and resume", () => {
     ws.ready([{ id: 7, last_seq: 3 }]);
     ws.receive(messageEvent(7, 4));
     ws.receive(messageEvent(7, 7)); // 5 and 6 went missing
-    expect(ws.sentOfType("resume")).toEqual([{ type: "resume", since: { "7": 4 } }]);
+    expect(ws.resumes()).toEqual([{ "7": 4 }]);
     ws.receive(messageEvent(7, 8)); // still behind: no second resume while one is in flight
     expect(ws.sentOfType("resume")).toHaveLength(1);
     // The replay, overlapping live delivery.
@@ -377,6 +377,65 @@ describe("seq, gaps and resume", () => {
     ws.receive(messageEvent(7, 8)); // late live copy
     expect(events.map((e) => e.seq)).toEqual([4, 5, 6, 7, 8]);
     expect(client.heldSeq(7)).toBe(8);
+  });
+
+  it("catches up on sync after the server's bus lost events, with no new event to show the gap", async () => {
+    const { client, events } = setup();
+    const syncs: number[][] = [];
+    client.on("sync", (s) => syncs.push(s.fresh));
+    client.start();
+    await flush();
+    const ws = FakeSocket.last();
+    ws.ready([{ id: 7, last_seq: 3 }, { id: 8, last_seq: 10 }]);
+    // 4 was committed while the bus was down and never arrives live.
+    ws.receive({ type: "sync", conversations: [{ id: 7, last_seq: 4 }, { id: 8, last_seq: 10 }] });
+    expect(ws.resumes()).toEqual([{ "7": 3 }]);
+    expect(syncs).toEqual([[]]);
+    ws.receive({ type: "batch", frames: [messageEvent(7, 4), { type: "resumed", conversation_id: 7, last_seq: 4 }] });
+    expect(events.map((e) => [e.conversation_id, e.seq])).toEqual([[7, 4]]);
+    expect(client.heldSeq(7)).toBe(4);
+    expect(client.heldSeq(8)).toBe(10);
+    expect(client.getState()).toEqual({ kind: "open" });
+    expect(FakeSocket.all).toHaveLength(1);
+  });
+
+  it("asks again after a backoff when the server could not answer a resume, so a quiet gap is still repaired", async () => {
+    const { client, events } = setup();
+    client.start();
+    await flush();
+    const ws = FakeSocket.last();
+    ws.ready([{ id: 7, last_seq: 3 }, { id: 8, last_seq: 1 }]);
+    ws.receive({ type: "sync", conversations: [{ id: 7, last_seq: 5 }, { id: 8, last_seq: 2 }] });
+    const [first] = ws.sentOfType("resume");
+    expect(first?.since).toEqual({ "7": 3, "8": 1 });
+    // 7 was answered, then the database went away while 8 was read.
+    ws.receive(messageEvent(7, 4));
+    ws.receive(messageEvent(7, 5));
+    ws.receive({ type: "resumed", conversation_id: 7, last_seq: 5, ref: first?.ref });
+    ws.receive({ type: "error", code: "internal", message: "the server could not handle this frame; retry", ref: first?.ref });
+    expect(ws.resumes()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(375); // attempt 0 of the backoff with random 0.5
+    expect(ws.resumes()).toEqual([{ "7": 3, "8": 1 }, { "8": 1 }]);
+    ws.receive(messageEvent(8, 2));
+    ws.receive({ type: "resumed", conversation_id: 8, last_seq: 2, ref: ws.sentOfType("resume")[1]?.ref });
+    expect(events.map((e) => [e.conversation_id, e.seq])).toEqual([[7, 4], [7, 5], [8, 2]]);
+  });
+
+  it("forgets a conversation whose resume is refused because I am no longer a member", async () => {
+    const { client } = setup();
+    const lost: number[] = [];
+    client.on("lost", (l) => lost.push(l.conversation_id));
+    client.start();
+    await flush();
+    const ws = FakeSocket.last();
+    ws.ready([{ id: 7, last_seq: 3 }]);
+    ws.receive({ type: "sync", conversations: [{ id: 7, last_seq: 5 }] });
+    const ref = ws.sentOfType("resume")[0]?.ref;
+    ws.receive({ type: "error", code: "not_found", message: "conversation not found", ref, conversation_id: 7 });
+    expect(lost).toEqual([7]);
+    expect(client.heldSeq(7)).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ws.resumes()).toHaveLength(1);
   });
 
   it("handles reload by asking the app to refetch, then continues after last_seq", async () => {

@@ -68,6 +68,11 @@ export interface RealtimeEvents {
   read: ReadSignal;
   /** Too far behind for a replay: refetch this conversation's latest window. */
   reload: { conversation_id: number; last_seq: number };
+  /**
+   * The server's bus lost messages; behind conversations are being resumed. `fresh` lists the
+   * ones not tracked until now (started at the server's last_seq): refetch what is shown of them.
+   */
+  sync: { fresh: number[] };
   /** No longer a member (a resume was refused). */
   lost: { conversation_id: number; code: string };
   error: ErrorFrame;
@@ -125,6 +130,15 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
   private lastCloseCode: number | null = null;
   /** From a `rate_limited` error before a 4029 close: the server's wait, in ms. */
   private connectRetryAfterMs = 0;
+  /** Resumes on the current socket (by ref): the conversations not answered yet. */
+  private resumes = new Map<string, Set<number>>();
+  private resumeRefs = 0;
+  /** Conversations whose resume failed on the server's side, to be asked again. */
+  private resumeRetry: { conversations: Set<number>; failures: number; timer: ReturnType<typeof setTimeout> | null } = {
+    conversations: new Set(),
+    failures: 0,
+    timer: null,
+  };
 
   constructor(options: RealtimeOptions) {
     super();
@@ -255,7 +269,7 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
   /** Ask for what was missed in one conversation (e.g. the app noticed a stale view). */
   resume(conversationId: number): void {
     const held = this.sequencer.heldSeq(conversationId);
-    if (held !== undefined) this.write({ type: "resume", since: { [String(conversationId)]: held } });
+    if (held !== undefined) this.writeResume(new Map([[conversationId, held]]));
   }
 
   // --- connection life ----------------------------------------------------------------------------
@@ -324,12 +338,14 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
       case "event":
         return this.onEvent(frame);
       case "resumed": {
+        this.answered(frame.ref, frame.conversation_id);
         const step = this.sequencer.onResumed(frame.conversation_id, frame.last_seq);
         this.applyStep(step);
         if (step.reload) this.emit("reload", { conversation_id: frame.conversation_id, last_seq: frame.last_seq });
         return;
       }
       case "reload":
+        this.answered(frame.ref, frame.conversation_id);
         this.applyStep(this.sequencer.onReload(frame.conversation_id, frame.last_seq));
         this.emit("reload", { conversation_id: frame.conversation_id, last_seq: frame.last_seq });
         return;
@@ -342,8 +358,20 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
       case "read":
         this.emit("read", frame);
         return;
-      case "pong":
+      case "sync": {
+        const step = this.sequencer.onSync(frame.conversations);
+        this.emit("sync", { fresh: step.fresh });
+        this.applyStep(step);
         return;
+      }
+      case "pong":
+        // Any frame meets the ping deadline (onMessage); a pong needs nothing more.
+        return;
+      default: {
+        // A server frame type without a case here fails to compile.
+        const unhandled: never = frame;
+        void unhandled;
+      }
     }
   }
 
@@ -370,6 +398,7 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
     this.stopHeartbeat();
     this.disarmDeadline();
     this.inflight.clear();
+    this.clearResumes();
     this.sequencer.onDisconnect();
     if (this.state.kind === "stopped" || this.state.kind === "signed_out") return;
     if (code === CloseCode.UNAUTHORIZED) {
@@ -427,6 +456,7 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
     this.stopHeartbeat();
     this.disarmDeadline();
     this.inflight.clear();
+    this.clearResumes();
     this.sequencer.onDisconnect();
     ws?.close(code, reason);
   }
@@ -532,6 +562,11 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
       if (failed) this.emit("sendFailed", failed);
       return;
     }
+    const resume = err.ref ? this.resumes.get(err.ref) : undefined;
+    if (err.ref && resume) {
+      this.onResumeError(err.ref, resume, err);
+      return;
+    }
     if (err.code === "rate_limited" && err.retry_after !== undefined) {
       this.connectRetryAfterMs = err.retry_after * 1000;
       return;
@@ -555,9 +590,57 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
 
   private applyStep(step: Step): void {
     for (const ev of step.apply) this.deliver(ev);
-    if (step.resume.size > 0) {
-      this.write({ type: "resume", since: Object.fromEntries([...step.resume].map(([c, s]) => [String(c), s])) });
+    if (step.resume.size > 0) this.writeResume(step.resume);
+  }
+
+  private writeResume(since: Map<number, number>): void {
+    const ref = `resume-${++this.resumeRefs}`;
+    const frame: ClientFrame = { type: "resume", since: Object.fromEntries([...since].map(([c, s]) => [String(c), s])), ref };
+    if (this.write(frame)) this.resumes.set(ref, new Set(since.keys()));
+  }
+
+  /** A `resumed` or `reload` answered one conversation of a resume. */
+  private answered(ref: string | null | undefined, conversationId: number): void {
+    const waiting = ref ? this.resumes.get(ref) : undefined;
+    if (!ref || !waiting) return;
+    waiting.delete(conversationId);
+    if (waiting.size === 0) this.resumes.delete(ref);
+    this.resumeRetry.failures = 0;
+  }
+
+  /**
+   * An `error` answering one of our resumes. Not a member: forget the conversation. Anything
+   * else (`internal` for the whole frame, e.g. while the database is unreachable) would leave
+   * the conversation marked as resuming forever, its gap never repaired: ask again later.
+   */
+  private onResumeError(ref: string, waiting: Set<number>, err: ErrorFrame): void {
+    const failed = err.conversation_id !== undefined ? [err.conversation_id] : [...waiting];
+    for (const cid of failed) waiting.delete(cid);
+    if (waiting.size === 0 || err.conversation_id === undefined) this.resumes.delete(ref);
+    for (const cid of failed) {
+      if (err.code === "not_found" || err.code === "not_a_member") {
+        this.sequencer.forget(cid);
+        this.emit("lost", { conversation_id: cid, code: err.code });
+      } else {
+        this.sequencer.onResumeFailed(cid);
+        this.resumeRetry.conversations.add(cid);
+      }
     }
+    if (this.resumeRetry.conversations.size === 0 || this.resumeRetry.timer !== null) return;
+    const wait = backoffDelay(this.resumeRetry.failures++, this.opts.random, this.opts.backoff);
+    this.resumeRetry.timer = setTimeout(() => {
+      this.resumeRetry.timer = null;
+      const cids = [...this.resumeRetry.conversations];
+      this.resumeRetry.conversations.clear();
+      this.applyStep(this.sequencer.resumeAgain(cids));
+    }, wait);
+  }
+
+  private clearResumes(): void {
+    this.resumes.clear();
+    this.resumeRetry.conversations.clear();
+    if (this.resumeRetry.timer !== null) clearTimeout(this.resumeRetry.timer);
+    this.resumeRetry.timer = null;
   }
 
   private deliver(ev: ConversationEvent): void {
@@ -595,6 +678,7 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
 
   private clearTimers(): void {
     this.clearReconnect();
+    this.clearResumes();
     this.stopHeartbeat();
     this.disarmDeadline();
     for (const t of this.retryTimers.values()) clearTimeout(t);

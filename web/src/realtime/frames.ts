@@ -136,6 +136,11 @@ export interface BatchFrame {
   type: "batch";
   frames: ServerFrame[];
 }
+/** The node's bus lost messages and is back: where each subscribed conversation stands now. */
+export interface SyncFrame {
+  type: "sync";
+  conversations: { id: number; last_seq: number }[];
+}
 
 export type ServerFrame =
   | ReadyFrame
@@ -148,7 +153,32 @@ export type ServerFrame =
   | ResumedFrame
   | ReloadFrame
   | PongFrame
-  | BatchFrame;
+  | BatchFrame
+  | SyncFrame;
+
+/**
+ * Every server frame type, in the order docs/protocol.md lists them. The client handles each
+ * (a test checks this list against the protocol page and against what the client does).
+ */
+export const SERVER_FRAME_TYPES = [
+  "ready",
+  "ack",
+  "error",
+  "event",
+  "batch",
+  "typing",
+  "presence",
+  "read",
+  "resumed",
+  "reload",
+  "sync",
+  "pong",
+] as const satisfies readonly ServerFrame["type"][];
+
+// A frame type added to ServerFrame but not to the list above fails to compile here.
+type Unlisted = Exclude<ServerFrame["type"], (typeof SERVER_FRAME_TYPES)[number]>;
+const everyTypeListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyTypeListed;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
@@ -193,6 +223,10 @@ function checkFrame(raw: unknown): ServerFrame | null {
     case "resumed":
     case "reload":
       return isInt(raw.conversation_id) && isInt(raw.last_seq) ? (raw as unknown as ServerFrame) : null;
+    case "sync":
+      return Array.isArray(raw.conversations) && raw.conversations.every((c) => isObject(c) && isInt(c.id) && isInt(c.last_seq))
+        ? (raw as unknown as SyncFrame)
+        : null;
     case "pong":
       return raw as unknown as PongFrame;
     default:

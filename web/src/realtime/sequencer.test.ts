@@ -47,6 +47,20 @@ describe("Sequencer", () => {
     expect(s.onResumed(1, 4).apply).toEqual([]);
   });
 
+  it("on sync, resumes what it is behind on, even with a resume in flight, and forgets nothing", () => {
+    const s = new Sequencer();
+    s.onReady(ready([{ id: 1, last_seq: 5 }, { id: 2, last_seq: 2 }, { id: 3, last_seq: 7 }]));
+    // A gap in 3 has a resume in flight; its replay may predate what the bus lost.
+    expect([...s.onEvent(ev(3, 9)).resume]).toEqual([[3, 7]]);
+    const step = s.onSync([{ id: 1, last_seq: 6 }, { id: 3, last_seq: 9 }, { id: 4, last_seq: 11 }]);
+    expect([...step.resume]).toEqual([[1, 5], [3, 7]]);
+    expect(step.fresh).toEqual([4]);
+    expect(s.heldSeq(2)).toBe(2);
+    expect(s.heldSeq(4)).toBe(11);
+    expect(s.onEvent(ev(1, 6)).apply.map((e) => e.seq)).toEqual([6]);
+    expect(s.onEvent(ev(3, 8)).apply.map((e) => e.seq)).toEqual([8, 9]);
+  });
+
   it("asks again when a resume did not close the gap, then gives up and reloads", () => {
     const s = new Sequencer();
     s.onReady(ready([{ id: 1, last_seq: 1 }]));

@@ -65,6 +65,28 @@ export class Sequencer {
     return step;
   }
 
+  /**
+   * `sync`: the server's bus lost messages, so events may be missing with no later event to
+   * reveal the gap. Every listed conversation we are behind on is resumed, even one with a
+   * resume in flight: that replay may have been read before the lost events were committed.
+   * Unlike `ready`, the list says nothing about conversations it leaves out, so none is forgotten.
+   */
+  onSync(conversations: readonly { id: number; last_seq: number }[]): Step & { fresh: number[] } {
+    const step: Step & { fresh: number[] } = { ...empty(), fresh: [] };
+    for (const { id, last_seq } of conversations) {
+      this.gone.delete(id);
+      const held = this.held.get(id);
+      if (held === undefined) {
+        this.held.set(id, last_seq);
+        step.fresh.push(id);
+      } else if (last_seq > held) {
+        step.resume.set(id, held);
+        this.resuming.add(id);
+      }
+    }
+    return step;
+  }
+
   /** `conversation.joined`: start tracking at the given last_seq. */
   onJoined(conversationId: number, lastSeq: number): void {
     this.gone.delete(conversationId);
@@ -140,6 +162,23 @@ export class Sequencer {
     this.resuming.delete(conversationId);
     this.futile.delete(conversationId);
     this.gone.add(conversationId);
+  }
+
+  /** The server could not answer a resume of this conversation: none is in flight any more. */
+  onResumeFailed(conversationId: number): void {
+    this.resuming.delete(conversationId);
+  }
+
+  /** Resume these conversations again (after a failed resume), unless one is in flight. */
+  resumeAgain(conversationIds: readonly number[]): Step {
+    const step = empty();
+    for (const cid of conversationIds) {
+      const held = this.held.get(cid);
+      if (held === undefined || this.resuming.has(cid)) continue;
+      this.resuming.add(cid);
+      step.resume.set(cid, held);
+    }
+    return step;
   }
 
   /** The socket closed: resumes in flight are void (they are re-sent after `ready`). */

@@ -70,6 +70,11 @@ export class FakeSocket implements SocketLike {
   sentOfType(type: string): Record<string, unknown>[] {
     return this.sent.filter((f) => f.type === type);
   }
+
+  /** The `since` of each `resume` sent (each carries a ref of its own, left out here). */
+  resumes(): unknown[] {
+    return this.sentOfType("resume").map((f) => f.since);
+  }
 }
 
 export function messageEvent(cid: number, seq: number, extra: Partial<{ id: number; sender_id: number; body: string; client_msg_id: string }> = {}) {

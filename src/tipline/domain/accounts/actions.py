@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import re
 import secrets
@@ -21,7 +22,15 @@ from tipline.bus.envelope import encode_control
 from tipline.bus.on_commit import unit_of_work
 from tipline.domain.accounts import oidc
 from tipline.domain.accounts import repository as repo
-from tipline.domain.accounts.schemas import MeOut, ProfilePatch, SessionOut, SignUpIn, TokenPair, UserOut
+from tipline.domain.accounts.schemas import (
+    MeOut,
+    ProfilePatch,
+    SessionOut,
+    SignUpAccepted,
+    SignUpIn,
+    TokenPair,
+    UserOut,
+)
 from tipline.domain.accounts.tokens import (
     check_password_policy,
     hash_password,
@@ -30,7 +39,9 @@ from tipline.domain.accounts.tokens import (
     new_refresh_token,
     verify_password,
 )
-from tipline.errors import Conflict, Invalid, NotFound, Unauthorized
+from tipline.domain.mail import templates
+from tipline.domain.mail.actions import queue_mail
+from tipline.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from tipline.runtime import Runtime
 
 INVALID_CREDENTIALS = "invalid email or password"
@@ -78,22 +89,124 @@ async def open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: st
     )
 
 
-async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -> TokenPair:
+async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -> TokenPair | SignUpAccepted:
+    """Create an account. With EMAIL_VERIFICATION, answer the same whether or not the email has one.
+
+    See docs/subsystems/accounts.md (Sign-up and email verification).
+    """
     email = normalize_email(str(data.email))
     if email is None:
         raise Invalid("this email address cannot be used", code="email_invalid")
     check_password_policy(data.password, email=email, handle=data.handle, min_length=rt.settings.password_min_length)
-    # Hash before looking anything up so a taken email costs the same time as a new one.
+    # Hash before looking anything up, on every path, so a taken email costs the same time as a new one.
     password_hash = await asyncio.to_thread(hash_password, rt.settings, data.password)
+    if not rt.settings.email_verification:
+        async with rt.engine.begin() as conn:
+            user = await repo.insert_user(
+                conn, email=email, password_hash=password_hash, handle=data.handle, display_name=data.display_name
+            )
+            if user is None:
+                if await repo.handle_taken(conn, handle=data.handle):
+                    raise Conflict("this handle is taken", code="handle_taken")
+                raise Conflict("an account with this email already exists", code="email_taken")
+        return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
     async with rt.engine.begin() as conn:
-        user = await repo.insert_user(
-            conn, email=email, password_hash=password_hash, handle=data.handle, display_name=data.display_name
-        )
-        if user is None:
-            if await repo.handle_taken(conn, handle=data.handle):
+        # Handles are public, so a taken one may be said; whether the email has an account may not.
+        if await repo.handle_taken(conn, handle=data.handle):
+            raise Conflict("this handle is taken", code="handle_taken")
+        existing = await repo.user_by_email_for_update(conn, email=email)
+        if existing is None:
+            user = await repo.insert_user(
+                conn,
+                email=email,
+                password_hash=password_hash,
+                handle=data.handle,
+                display_name=data.display_name,
+                verified=False,
+            )
+            if user is not None:
+                await _send_verification(rt, conn, user=user)
+            elif await repo.handle_taken(conn, handle=data.handle):  # a concurrent sign-up took it first
                 raise Conflict("this handle is taken", code="handle_taken")
-            raise Conflict("an account with this email already exists", code="email_taken")
+            else:  # a concurrent sign-up with this address committed first
+                await queue_mail(conn, templates.already_registered(to=email, link=_web_link(rt, "/signin")))
+        elif existing["email_verified_at"] is None and existing["password_hash"] is not None:
+            # Never verified, so nobody has proved they own the address: the latest sign-up wins,
+            # and only its link (mailed to the address) can make the account usable.
+            user = await repo.replace_unverified(
+                conn,
+                user_id=existing["id"],
+                password_hash=password_hash,
+                handle=data.handle,
+                display_name=data.display_name,
+            )
+            assert user is not None
+            await _send_verification(rt, conn, user=user)
+        else:
+            await queue_mail(conn, templates.already_registered(to=email, link=_web_link(rt, "/signin")))
+    return SignUpAccepted()
+
+
+def _web_link(rt: Runtime, path: str) -> str:
+    return rt.settings.public_url.rstrip("/") + path
+
+
+def _hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def _send_verification(rt: Runtime, conn: AsyncConnection, *, user: RowMapping) -> None:
+    """A new single-use verification link for ``user``, mailed with the caller's transaction."""
+    token = secrets.token_urlsafe(32)
+    ttl_s = rt.settings.email_verification_ttl_s
+    await repo.insert_verification(
+        conn,
+        token_hash=_hash_token(token),
+        user_id=user["id"],
+        expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+    )
+    # The token travels in the URL's fragment, which browsers never send: it stays out of
+    # server and proxy logs and Referer headers.
+    mail = templates.verify_email(
+        to=user["email"],
+        display_name=user["display_name"],
+        handle=user["handle"],
+        link=_web_link(rt, f"/verify#token={token}"),
+        ttl_s=ttl_s,
+    )
+    await queue_mail(conn, mail)
+
+
+async def do_verify_email(rt: Runtime, *, token: str, user_agent: str, ip: str) -> TokenPair:
+    """Follow a verification link: the address is verified and the account signs in."""
+    async with rt.engine.begin() as conn:
+        row = await repo.take_verification(conn, token_hash=_hash_token(token))
+        if row is None:
+            raise DomainError("this link is unknown or was already used", code="verification_invalid")
+        if row["expires_at"] <= datetime.now(UTC):
+            # Committed: the expired link is gone either way.
+            user = None
+        else:
+            user = await repo.mark_email_verified(conn, user_id=row["user_id"])
+    if user is None:
+        raise DomainError("this link has expired; ask for a new one", code="verification_expired")
+    if not user["is_active"]:
+        raise Unauthorized("this account is disabled", code="account_disabled")
     return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+
+
+async def do_resend_verification(rt: Runtime, *, email: str) -> None:
+    """Mail a new verification link if the address has an unverified account; nothing otherwise.
+
+    The caller answers the same either way.
+    """
+    normalized = normalize_email(email)
+    if normalized is None:
+        return
+    async with rt.engine.begin() as conn:
+        user = await repo.user_by_email_for_update(conn, email=normalized)
+        if user is not None and user["email_verified_at"] is None and user["is_active"]:
+            await _send_verification(rt, conn, user=user)
 
 
 async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str, ip: str) -> TokenPair:
@@ -105,6 +218,9 @@ async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str,
     ok = await asyncio.to_thread(verify_password, rt.settings, stored, password)
     if not ok or user is None or not user["is_active"]:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    if user["email_verified_at"] is None:
+        # Told only to whoever knows the password; POST /auth/verify/resend mails a new link.
+        raise Forbidden("confirm your email address first: follow the link we mailed you", code="email_unverified")
     return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
 
 
@@ -284,6 +400,10 @@ async def _user_for_identity(conn: AsyncConnection, identity: oidc.Identity) -> 
     email = normalize_email(identity.email) if identity.email and identity.email_verified else None
     if email is not None:
         user = await repo.user_by_email(conn, email=email)
+        if user is not None and user["email_verified_at"] is None:
+            # The provider has verified the address; whoever signed it up here has proved nothing,
+            # so their password must not open the account its owner now signs in to.
+            user = await repo.take_unverified_for_owner(conn, user_id=user["id"])
     if user is None:
         display_name = (identity.name or identity.preferred_username or "").strip()[:64]
         for attempt, base in enumerate([*_handle_candidates(identity), *["user"] * 5]):

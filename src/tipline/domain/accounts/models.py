@@ -30,6 +30,20 @@ users = Table(
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
     Column("is_admin", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # NULL while a password sign-up waits for its verification link (EMAIL_VERIFICATION);
+    # such an account cannot sign in.
+    Column("email_verified_at", DateTime(timezone=True), nullable=True),
+)
+
+# A verification link's token, stored as its SHA-256: single use (deleted when taken) and expiring.
+email_verifications = Table(
+    "email_verifications",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_email_verifications_user_id", "user_id"),
 )
 
 # A session is a refresh-token family: rotating its token keeps the session; reusing an

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, func, insert, select, update
+from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import (
+    email_verifications,
     oidc_handoffs,
     oidc_identities,
     oidc_login_states,
@@ -24,12 +27,27 @@ USER_ME = (*USER_PUBLIC, users.c.email, users.c.is_admin, users.c.created_at, us
 
 
 async def insert_user(
-    conn: AsyncConnection, *, email: str | None, password_hash: str | None, handle: str, display_name: str
+    conn: AsyncConnection,
+    *,
+    email: str | None,
+    password_hash: str | None,
+    handle: str,
+    display_name: str,
+    verified: bool = True,
 ) -> RowMapping | None:
-    """Insert a user; None when the email or handle is taken (the caller tells which)."""
+    """Insert a user; None when the email or handle is taken (the caller tells which).
+
+    ``verified`` False leaves the email unverified: the account cannot sign in until it is.
+    """
     stmt = (
         pg_insert(users)
-        .values(email=email, password_hash=password_hash, handle=handle, display_name=display_name)
+        .values(
+            email=email,
+            password_hash=password_hash,
+            handle=handle,
+            display_name=display_name,
+            email_verified_at=func.now() if verified else None,
+        )
         .on_conflict_do_nothing()
         .returning(*USER_ME)
     )
@@ -41,7 +59,73 @@ async def handle_taken(conn: AsyncConnection, *, handle: str) -> bool:
 
 
 async def user_by_email(conn: AsyncConnection, *, email: str) -> RowMapping | None:
-    stmt = select(*USER_ME, users.c.password_hash).where(users.c.email == email)
+    stmt = select(*USER_ME, users.c.password_hash, users.c.email_verified_at).where(users.c.email == email)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def user_by_email_for_update(conn: AsyncConnection, *, email: str) -> RowMapping | None:
+    """The account of an address, locked: concurrent sign-ups with one address go one at a time."""
+    stmt = (
+        select(*USER_ME, users.c.password_hash, users.c.email_verified_at)
+        .where(users.c.email == email)
+        .with_for_update()
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def replace_unverified(
+    conn: AsyncConnection, *, user_id: int, password_hash: str, handle: str, display_name: str
+) -> RowMapping | None:
+    """A new sign-up for an address whose account was never verified takes that account over."""
+    stmt = (
+        update(users)
+        .where(users.c.id == user_id, users.c.email_verified_at.is_(None))
+        .values(password_hash=password_hash, handle=handle, display_name=display_name)
+        .returning(*USER_ME)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def take_unverified_for_owner(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:
+    """The address's owner proved it another way (OIDC): the account is verified, and the password
+    and links set by whoever signed it up unproven stop working."""
+    await conn.execute(delete(email_verifications).where(email_verifications.c.user_id == user_id))
+    stmt = (
+        update(users)
+        .where(users.c.id == user_id)
+        .values(password_hash=None, email_verified_at=func.now())
+        .returning(*USER_ME)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def insert_verification(conn: AsyncConnection, *, token_hash: bytes, user_id: int, expires_at: datetime) -> None:
+    """A new verification link for the user; every earlier one stops working."""
+    await conn.execute(
+        delete(email_verifications).where(
+            (email_verifications.c.user_id == user_id) | (email_verifications.c.expires_at < func.now())
+        )
+    )
+    await conn.execute(
+        insert(email_verifications).values(token_hash=token_hash, user_id=user_id, expires_at=expires_at)
+    )
+
+
+async def take_verification(conn: AsyncConnection, *, token_hash: bytes) -> RowMapping | None:
+    """Claim a verification link: deleted in the same statement, so a link works once."""
+    stmt = (
+        delete(email_verifications).where(email_verifications.c.token_hash == token_hash).returning(email_verifications)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def mark_email_verified(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:
+    stmt = (
+        update(users)
+        .where(users.c.id == user_id)
+        .values(email_verified_at=func.coalesce(users.c.email_verified_at, func.now()))
+        .returning(*USER_ME)
+    )
     return (await conn.execute(stmt)).mappings().first()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -42,6 +42,20 @@ class SignUpIn(Strict):
 class SignInIn(Strict):
     email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(check_storable)]
     password: Password
+
+
+class VerifyIn(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ResendIn(Strict):
+    email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(check_storable)]
+
+
+class SignUpAccepted(BaseModel):
+    """Sign-up's answer with email verification on: the same whether or not the email has an account."""
+
+    status: Literal["verification_sent"] = "verification_sent"
 
 
 class RefreshIn(Strict):

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import RowMapping, func
 
 from tipline.domain.conversations.access import access_member, require_not_archived
 from tipline.domain.media import repository as repo
@@ -101,26 +101,49 @@ async def do_request_upload(rt: Runtime, *, user_id: int, body: UploadIn) -> Upl
     )
 
 
-async def _verify_object(
-    rt: Runtime, *, key: str, declared_size: int, declared_type: str, purpose: str
-) -> tuple[str, str]:
-    """The object exists, has the declared size and really is the declared type; else it is
-    removed (it can never be used) and the caller gets the reason."""
-    info = await rt.objects.head(key)
-    if info is None:
+async def accepts_upload(rt: Runtime, *, key: str) -> bool:
+    """Whether the local store may still take a POST to ``key``: only while its upload is pending.
+
+    S3 cannot ask; there, and against a POST that lands while a completion runs, what protects
+    members is that only the copy checked on completion is ever served (``_check_copy``)."""
+    async with rt.engine.connect() as conn:
+        row = await repo.upload_by_key(conn, key=key)
+    return row is not None and row["status"] == "pending"
+
+
+class _Settled(Exception):
+    """The upload stopped being pending while this completion started (another one finished)."""
+
+
+async def _check_copy(
+    rt: Runtime, row: RowMapping, *, purpose: str, thumbnail: bool
+) -> tuple[str, str | None, str, str]:
+    """Copy the uploaded object to a key of its own and check the copy: it has the declared size
+    and really is the declared type. Returns (copy's key, thumbnail key to use, type, kind).
+
+    The upload's key is named by a presigned POST that stays valid for MEDIA_UPLOAD_TTL_S, so its
+    bytes can change at any time; the copy's key is named by no policy, so what was checked is
+    what is served. On a refusal both objects are removed (neither can ever be used)."""
+    key = row["key"]
+    checked = f"{key}.{uuid.uuid4().hex}"
+    thumb_key = f"{checked}.thumb" if thumbnail else None
+    async with rt.engine.begin() as conn:
+        if not await repo.record_object_keys(conn, upload_id=row["id"], object_key=checked, thumb_key=thumb_key):
+            raise _Settled
+    if not await rt.objects.copy(key, checked):
         raise Conflict("nothing has been uploaded for this upload yet", code="upload_missing")
-    if info.size != declared_size:
-        await rt.objects.delete([key])
-        raise Invalid(
-            f"the uploaded file has {info.size} bytes but {declared_size} were declared", code="size_mismatch"
-        )
+    declared_size = row["declared_size"]
     try:
-        found = sniff(await rt.objects.read(key, limit=SNIFF_BYTES), declared_type)
+        info = await rt.objects.head(checked)
+        if info is None or info.size != declared_size:
+            size = 0 if info is None else info.size
+            raise Invalid(f"the uploaded file has {size} bytes but {declared_size} were declared", code="size_mismatch")
+        found = sniff(await rt.objects.read(checked, limit=SNIFF_BYTES), row["declared_type"])
         _check_size(rt, info.size, found.kind, purpose)
     except (Invalid, TooLarge):
-        await rt.objects.delete([key])
+        await rt.objects.delete([checked, key])
         raise
-    return found.content_type, found.kind
+    return checked, thumb_key, found.content_type, found.kind
 
 
 async def do_complete_upload(rt: Runtime, *, user_id: int, upload_id: uuid.UUID) -> AttachmentOut:
@@ -133,12 +156,14 @@ async def do_complete_upload(rt: Runtime, *, user_id: int, upload_id: uuid.UUID)
     if row["status"] == "ready":
         return AttachmentOut(**attachment_dict(row))
     key = row["key"]
-    content_type, kind = await _verify_object(
-        rt, key=key, declared_size=row["declared_size"], declared_type=row["declared_type"], purpose="attachment"
-    )
+    try:
+        checked, thumb_key, content_type, kind = await _check_copy(rt, row, purpose="attachment", thumbnail=True)
+    except _Settled:
+        return await _completed(rt, user_id=user_id, upload_id=upload_id)
     values: dict[str, object] = {"content_type": content_type, "kind": kind, "size": row["declared_size"]}
     if kind == "image":
-        data = await rt.objects.read(key)
+        assert thumb_key is not None
+        data = await rt.objects.read(checked)
         try:
             image = await asyncio.to_thread(
                 process_image,
@@ -148,28 +173,49 @@ async def do_complete_upload(rt: Runtime, *, user_id: int, upload_id: uuid.UUID)
                 max_pixels=rt.settings.media_max_image_pixels,
             )
         except Invalid:
-            await rt.objects.delete([key])
+            await rt.objects.delete([checked, key])
             raise
-        thumb_key = f"{key}.thumb"
-        await rt.objects.put(key, image.data, content_type=content_type)
+        # The copy's key is Tipline's alone: the clean image replaces the uploaded bytes there.
+        await rt.objects.put(checked, image.data, content_type=content_type)
         await rt.objects.put(thumb_key, image.thumb, content_type="image/webp")
         values |= {
             "size": len(image.data),
             "width": image.width,
             "height": image.height,
-            "thumb_key": thumb_key,
             "thumb_width": image.thumb_width,
             "thumb_height": image.thumb_height,
         }
+    else:
+        thumb_key = None
     async with rt.engine.begin() as conn:
         current = await access_own_upload(conn, user_id=user_id, upload_id=upload_id, for_update=True)
-        if current["status"] == "ready":  # a concurrent completion got there first
-            return AttachmentOut(**attachment_dict(current))
-        done = await repo.update_upload(
-            conn, upload_id=upload_id, values={**values, "status": "ready", "completed_at": func.now()}
-        )
-        assert done is not None
+        done = None
+        if current["status"] != "ready":
+            done = await repo.update_upload(
+                conn,
+                upload_id=upload_id,
+                values={
+                    **values,
+                    "object_key": checked,
+                    "thumb_key": thumb_key,
+                    "status": "ready",
+                    "completed_at": func.now(),
+                },
+            )
+    if done is None:  # a concurrent completion got there first, with a copy of its own
+        await _delete_objects(rt, [checked] + ([thumb_key] if thumb_key else []))
+        return AttachmentOut(**attachment_dict(current))
+    # Nothing reads the upload's key any more; a POST that lands there later is never served,
+    # and goes with the row.
+    await _delete_objects(rt, [key])
     return AttachmentOut(**attachment_dict(done))
+
+
+async def _completed(rt: Runtime, *, user_id: int, upload_id: uuid.UUID) -> AttachmentOut:
+    """The attachment as another completion recorded it (no longer pending and not deleted: ready)."""
+    async with rt.engine.connect() as conn:
+        row = await access_own_upload(conn, user_id=user_id, upload_id=upload_id)
+    return AttachmentOut(**attachment_dict(row))
 
 
 async def get_attachment(rt: Runtime, *, user_id: int, upload_id: uuid.UUID) -> AttachmentOut:
@@ -192,9 +238,9 @@ async def get_download(rt: Runtime, *, user_id: int, upload_id: uuid.UUID, thumb
             raise NotFound("this attachment has no thumbnail", code="no_thumbnail")
         key, delivery = row["thumb_key"], Delivery("image/webp", f"{row['filename']}.webp", inline=True)
     elif inline_safe(row["content_type"], row["kind"]):
-        key, delivery = row["key"], Delivery(row["content_type"], row["filename"], inline=True)
+        key, delivery = row["object_key"], Delivery(row["content_type"], row["filename"], inline=True)
     else:
-        key, delivery = row["key"], Delivery("application/octet-stream", row["filename"], inline=False)
+        key, delivery = row["object_key"], Delivery("application/octet-stream", row["filename"], inline=False)
     ttl = rt.settings.media_url_ttl_s
     url = await rt.objects.presign_get(key, delivery=delivery, expires_s=ttl)
     return DownloadOut(
@@ -218,17 +264,27 @@ async def do_set_avatar(rt: Runtime, *, user_id: int, body: AvatarIn) -> AvatarO
         row = await access_own_upload(conn, user_id=user_id, upload_id=body.upload_id)
     if row["purpose"] != "avatar":
         raise Conflict("this upload was not made for an avatar", code="upload_not_avatar")
-    _, kind = await _verify_object(
-        rt, key=row["key"], declared_size=row["declared_size"], declared_type=row["declared_type"], purpose="avatar"
-    )
+    try:
+        checked, _, _, kind = await _check_copy(rt, row, purpose="avatar", thumbnail=False)
+    except _Settled:
+        raise NotFound("attachment not found", code="upload_not_found") from None
     if kind != "image":
-        await rt.objects.delete([row["key"]])
+        await rt.objects.delete([checked, row["key"]])
         raise Invalid(f"an avatar is one of {', '.join(sorted(RASTER))}", code="avatar_not_image")
     crop = (body.crop.x, body.crop.y, body.crop.size) if body.crop else None
-    source = await rt.objects.read(row["key"])
-    data = await asyncio.to_thread(
-        make_avatar, source, px=rt.settings.media_avatar_px, max_pixels=rt.settings.media_max_image_pixels, crop=crop
-    )
+    source = await rt.objects.read(checked)
+    try:
+        data = await asyncio.to_thread(
+            make_avatar,
+            source,
+            px=rt.settings.media_avatar_px,
+            max_pixels=rt.settings.media_max_image_pixels,
+            crop=crop,
+        )
+    except Invalid:
+        # The upload stays for another try (another crop); the next one makes a copy of its own.
+        await _delete_objects(rt, [checked])
+        raise
     # A new key per version: the public URL can be cached for ever.
     key = f"avatars/{user_id}/{uuid.uuid4().hex}.webp"
     await rt.objects.put(key, data, content_type="image/webp")
@@ -236,7 +292,7 @@ async def do_set_avatar(rt: Runtime, *, user_id: int, body: AvatarIn) -> AvatarO
         previous = await repo.avatar(conn, user_id=user_id, for_update=True)
         await repo.set_avatar(conn, user_id=user_id, key=key)
         await repo.update_upload(conn, upload_id=row["id"], values={"status": "deleted"})
-    stale = [row["key"]] + ([previous["key"]] if previous is not None else [])
+    stale = [row["key"], checked] + ([previous["key"]] if previous is not None else [])
     await _delete_objects(rt, stale)
     await purge_uploads(rt, upload_ids=[row["id"]])
     return AvatarOut(user_id=user_id, url=avatar_url(rt, key))
@@ -280,7 +336,7 @@ async def purge_uploads(rt: Runtime, *, upload_ids: Sequence[uuid.UUID] | None =
             rows = await repo.deleted_uploads(conn, upload_ids=upload_ids, limit=batch)
             if not rows:
                 return removed
-            keys = [k for r in rows for k in (r["key"], r["thumb_key"]) if k is not None]
+            keys = sorted({k for r in rows for k in (r["key"], r["object_key"], r["thumb_key"]) if k is not None})
             if not await _delete_objects(rt, keys):
                 return removed
             await repo.delete_uploads(conn, upload_ids=[r["id"] for r in rows])

@@ -20,6 +20,9 @@ from tipline.storage.meta import metadata
 # One row per object a user asked to upload. It is `pending` until the object exists and
 # matched what was declared, `ready` after, and `deleted` while its objects are being removed
 # (the cleaner retries those), so storage and this table never silently drift apart.
+# `key` is where the browser uploads (a presigned POST names it, and stays valid for a while);
+# `object_key` is the copy Tipline checked, under a key no upload policy covers: the only one
+# served, so no later POST can change what members download.
 uploads = Table(
     "uploads",
     metadata,
@@ -30,6 +33,8 @@ uploads = Table(
     Column("message_id", BigInteger, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
     Column("position", Integer, nullable=False, server_default=text("0")),
     Column("key", Text, nullable=False, unique=True),
+    # Recorded before the copy is made, so that removing the row removes it whatever happened.
+    Column("object_key", Text, nullable=True),
     Column("filename", Text, nullable=False),
     Column("declared_type", Text, nullable=False),
     Column("declared_size", BigInteger, nullable=False),

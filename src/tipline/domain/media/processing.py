@@ -1,18 +1,22 @@
 """What an upload really is, and the images made from it. Pure functions, no I/O.
 
 The type comes from the bytes (magic numbers, via ``filetype``), never from the client. Images
-are decoded and re-encoded by Pillow, which drops EXIF (GPS position, camera serials) and
-any bytes hidden after the image; thumbnails and avatars are made the same way.
+are decoded and re-encoded by Pillow, which drops EXIF (GPS position, camera serials), XMP,
+comments and any bytes hidden after the image; GIFs too, every frame of an animation kept with
+its duration and the loop count. Thumbnails and avatars are made the same way.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import filetype
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, ImageSequence
 
 from tipline.errors import Invalid
 
@@ -105,21 +109,73 @@ class ProcessedImage:
     thumb_height: int
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+@contextmanager
+def _decoding(max_pixels: int) -> Iterator[None]:
+    """Pillow's decompression-bomb warning becomes a refusal, and any decoder failure a clear 422."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data))
-            if img.width * img.height > max_pixels:
-                raise Invalid(f"images are limited to {max_pixels} pixels", code="image_too_large")
-            img.load()
+            yield
         except Invalid:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise Invalid(f"images are limited to {max_pixels} pixels", code="image_too_large") from exc
         except Exception as exc:
             raise Invalid("the image could not be decoded", code="image_invalid") from exc
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    with _decoding(max_pixels):
+        img = Image.open(io.BytesIO(data))
+        if img.width * img.height > max_pixels:
+            raise Invalid(f"images are limited to {max_pixels} pixels", code="image_too_large")
+        img.load()
     return img
+
+
+def _clean_gif(img: Image.Image, max_pixels: int) -> tuple[bytes, Image.Image]:
+    """The GIF re-encoded from its frames alone (and its first frame, for the thumbnail).
+
+    Only pixels, each frame's duration and the loop count are carried over: comments,
+    application extensions (XMP, with whatever position it holds) and bytes after the trailer
+    are not. Pillow hands out every frame already composed, so each is written whole.
+    """
+    with _decoding(max_pixels):
+        loop = img.info.get("loop")
+        frames: list[Image.Image] = []
+        durations: list[int] = []
+        pixels = 0
+        for frame in ImageSequence.Iterator(img):
+            # The budget covers the whole animation: a small file can hold thousands of frames.
+            pixels += frame.width * frame.height
+            if pixels > max_pixels:
+                raise Invalid(
+                    f"images are limited to {max_pixels} pixels, all frames of an animation together",
+                    code="image_too_large",
+                )
+            copy = frame.copy()
+            # A palette frame's transparent index is drawing, not metadata; nothing else is kept.
+            copy.info = {k: v for k, v in frame.info.items() if k == "transparency"}
+            frames.append(copy)
+            durations.append(int(frame.info.get("duration", 0)))
+        size = frames[-1].size  # Pillow grows the canvas when a later frame overflows it
+        frames = [_on_canvas(f, size) for f in frames]
+        options: dict[str, Any] = {"save_all": True, "append_images": frames[1:], "duration": durations}
+        if loop is not None:
+            options["loop"] = loop
+        if any(f.mode in ("RGBA", "PA", "LA") or "transparency" in f.info for f in frames):
+            # Frames are whole, so clearing between them loses nothing, and a pixel that turns
+            # transparent does not keep showing the previous frame's colour.
+            options["disposal"] = 2
+        return _encode(frames[0], "GIF", **options), frames[0]
+
+
+def _on_canvas(frame: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if frame.size == size:
+        return frame
+    canvas = Image.new("RGBA", size, (0, 0, 0, 0))
+    canvas.paste(frame.convert("RGBA"), (0, 0))
+    return canvas
 
 
 def _encode(img: Image.Image, fmt: str, **options: object) -> bytes:
@@ -137,13 +193,16 @@ def _thumbnail(img: Image.Image, px: int) -> tuple[bytes, int, int]:
 
 
 def process_image(data: bytes, content_type: str, *, thumb_px: int, max_pixels: int) -> ProcessedImage:
-    """Re-encode without metadata (EXIF and GPS gone, orientation applied) and make a thumbnail."""
+    """Re-encode without metadata (EXIF, XMP and GPS gone, orientation applied) and make a thumbnail."""
     img = _open(data, max_pixels)
     fmt = RASTER[content_type]
     if fmt == "GIF":
-        # GIF has no EXIF; re-encoding would drop its animation. Keep the bytes as they are.
-        return ProcessedImage(data, content_type, img.width, img.height, *_thumbnail(img, thumb_px))
+        clean, first = _clean_gif(img, max_pixels)
+        return ProcessedImage(clean, content_type, first.width, first.height, *_thumbnail(first, thumb_px))
     upright = ImageOps.exif_transpose(img) or img
+    # Encoders write back some of what the decoder read (a JPEG comment, say): keep only what
+    # drawing needs, the colour profile and the transparent colour.
+    upright.info = {k: v for k, v in upright.info.items() if k in ("icc_profile", "transparency")}
     if fmt == "JPEG":
         clean = _encode(upright.convert("RGB"), "JPEG", quality=90, optimize=True)
     elif fmt == "PNG":

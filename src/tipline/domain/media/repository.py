@@ -26,6 +26,10 @@ async def upload(conn: AsyncConnection, *, upload_id: uuid.UUID, for_update: boo
     return (await conn.execute(stmt)).mappings().first()
 
 
+async def upload_by_key(conn: AsyncConnection, *, key: str) -> RowMapping | None:
+    return (await conn.execute(select(uploads).where(uploads.c.key == key))).mappings().first()
+
+
 async def uploads_for_update(conn: AsyncConnection, *, upload_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
     """Lock the rows (in id order, so concurrent sends cannot deadlock) to attach them."""
     stmt = select(uploads).where(uploads.c.id.in_(sorted(set(upload_ids)))).order_by(uploads.c.id).with_for_update()
@@ -35,6 +39,20 @@ async def uploads_for_update(conn: AsyncConnection, *, upload_ids: Sequence[uuid
 async def update_upload(conn: AsyncConnection, *, upload_id: uuid.UUID, values: dict[str, Any]) -> RowMapping | None:
     stmt = update(uploads).where(uploads.c.id == upload_id).values(**values).returning(*uploads.c)
     return (await conn.execute(stmt)).mappings().first()
+
+
+async def record_object_keys(
+    conn: AsyncConnection, *, upload_id: uuid.UUID, object_key: str, thumb_key: str | None
+) -> bool:
+    """Name the copy (and thumbnail) a completion is about to make, while the upload is still
+    pending; False once it is not (another completion finished first, or it was removed)."""
+    stmt = (
+        update(uploads)
+        .where(uploads.c.id == upload_id, uploads.c.status == "pending")
+        .values(object_key=object_key, thumb_key=thumb_key)
+        .returning(uploads.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
 
 
 async def attach(conn: AsyncConnection, *, links: list[tuple[uuid.UUID, int, int]]) -> None:
@@ -82,7 +100,9 @@ async def deleted_uploads(
     conn: AsyncConnection, *, upload_ids: Sequence[uuid.UUID] | None, limit: int
 ) -> list[RowMapping]:
     """Rows whose objects are to be removed, locked so that two cleaners never share one."""
-    stmt = select(uploads.c.id, uploads.c.key, uploads.c.thumb_key).where(uploads.c.status == "deleted")
+    stmt = select(uploads.c.id, uploads.c.key, uploads.c.object_key, uploads.c.thumb_key).where(
+        uploads.c.status == "deleted"
+    )
     if upload_ids is not None:
         stmt = stmt.where(uploads.c.id.in_(list(upload_ids)))
     stmt = stmt.order_by(uploads.c.id).limit(limit).with_for_update(skip_locked=True)

@@ -206,6 +206,13 @@ async def do_settle(
     return changed
 
 
+async def do_mark_verified(rt: Runtime, *, tips: list[tuple[int, str]], head: int) -> None:
+    """The chain watcher found these confirmed tips' blocks (id, block hash) still on the chain
+    at ``head``. Nothing a member sees changes, so no event."""
+    async with rt.engine.begin() as conn:
+        await repo.mark_verified(conn, tips=tips, head=head)
+
+
 async def _settle(
     rt: Runtime,
     uow: UnitOfWork,

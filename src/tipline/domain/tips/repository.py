@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, desc, func, insert, or_, select, update
+from sqlalchemy import RowMapping, desc, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.tips.models import tip_intents
@@ -51,9 +51,19 @@ async def transition(
     return (await conn.execute(stmt)).mappings().first()
 
 
-async def watch_list(conn: AsyncConnection, *, chain_id: int, contract: str, reorg_floor: int) -> list[RowMapping]:
+async def watch_list(
+    conn: AsyncConnection, *, chain_id: int, contract: str, reorg_depth: int, head: int
+) -> list[RowMapping]:
     """What the watcher looks at: reported tips, issued ones past their expiry, and confirmed
-    tips recent enough to be reorged away."""
+    tips not yet seen on the chain at a head ``reorg_depth`` blocks past their own block.
+
+    Which confirmed tips is decided by where they were last verified, not by the current head:
+    a watcher that was stopped or behind while the chain reorganised and then grew still
+    checks every tip it had not verified that deep, however deep it is now. A chain now
+    shorter than where a tip was verified (a new chain, or a reorg deeper than any allowed)
+    puts that tip in question again."""
+    verified = tip_intents.c.verified_block
+    unsettled = verified.is_(None) | (verified < tip_intents.c.block_number + reorg_depth) | (verified > head)
     stmt = (
         select(tip_intents)
         .where(
@@ -62,12 +72,26 @@ async def watch_list(conn: AsyncConnection, *, chain_id: int, contract: str, reo
             or_(
                 tip_intents.c.state == "pending",
                 (tip_intents.c.state == "created") & (tip_intents.c.expires_at < func.now()),
-                (tip_intents.c.state == "confirmed") & (tip_intents.c.block_number >= reorg_floor),
+                (tip_intents.c.state == "confirmed") & unsettled,
             ),
         )
         .order_by(tip_intents.c.id)
     )
     return list((await conn.execute(stmt)).mappings())
+
+
+async def mark_verified(conn: AsyncConnection, *, tips: Sequence[tuple[int, str]], head: int) -> None:
+    """Record that each (id, block_hash) was still on the chain when the head was ``head``; a tip
+    that meanwhile left that block is left as it is."""
+    stmt = (
+        update(tip_intents)
+        .where(
+            tuple_(tip_intents.c.id, tip_intents.c.block_hash).in_(list(tips)),
+            tip_intents.c.state == "confirmed",
+        )
+        .values(verified_block=head)
+    )
+    await conn.execute(stmt)
 
 
 async def issued(conn: AsyncConnection, *, chain_id: int, contract: str, intent_ids: list[str]) -> list[RowMapping]:

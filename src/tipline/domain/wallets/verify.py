@@ -23,6 +23,10 @@ from tipline.errors import DomainError, Forbidden, Invalid, Unavailable
 
 # bytes4(keccak256("isValidSignature(bytes32,bytes)")): the EIP-1271 selector and magic value.
 EIP1271_MAGIC = "1626ba7e"
+# The one answer that means yes: the magic value ABI-encoded as a bytes4 return (one word, right-
+# padded with zeros). A prefix test would also pass a contract that echoes its calldata (which
+# starts with the selector) or appends anything after the magic value.
+EIP1271_YES = "0x" + EIP1271_MAGIC + "00" * 28
 
 
 def expected_domain(settings: Settings) -> str:
@@ -102,7 +106,7 @@ async def check_signature(settings: Settings, msg: SiweMessage, text: str, signa
         answer = await _rpc(client, settings.chain_rpc_url, "eth_call", [call, "latest"])
     # A revert comes back as an error: the wallet said no.
     result = answer.get("result")
-    if not isinstance(result, str) or not result[2:].lower().startswith(EIP1271_MAGIC):
+    if not isinstance(result, str) or result.lower() != EIP1271_YES:
         raise _bad_signature()
 
 

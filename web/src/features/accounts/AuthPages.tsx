@@ -4,7 +4,14 @@ import { Link } from "wouter";
 import { ApiError } from "../../api/client";
 import { useServices } from "../../app/services";
 import { Button, ErrorText, TextField } from "../../lib/ui";
-import { useCompleteOidc, useOidcProviders, useSignIn, useSignUp } from "./queries";
+import {
+  useCompleteOidc,
+  useOidcProviders,
+  useResendVerification,
+  useSignIn,
+  useSignUp,
+  useVerifyEmail,
+} from "./queries";
 
 function AuthLayout({ title, children, footer }: { title: string; children: ReactNode; footer: ReactNode }) {
   return (
@@ -38,6 +45,12 @@ function errorMessage(err: unknown): string {
       return "Too many attempts. Wait a minute and try again.";
     case "oidc_handoff_invalid":
       return "That sign-in took too long or was already used. Sign in again.";
+    case "email_unverified":
+      return "Confirm your email address first: open the link we mailed you.";
+    case "verification_invalid":
+      return "This link was already used or is not valid. Sign in, or ask for a new link.";
+    case "verification_expired":
+      return "This link has expired. Ask for a new one below.";
     default:
       return err.message;
   }
@@ -115,7 +128,81 @@ export function SignIn() {
           {signIn.isPending ? "Signing in…" : "Sign in"}
         </Button>
       </form>
+      {signIn.error instanceof ApiError && signIn.error.code === "email_unverified" && <ResendLink email={email} />}
       <OidcSignIn />
+    </AuthLayout>
+  );
+}
+
+/** "Send the link again" for ``email`` (or for an address typed here when none is known). */
+function ResendLink({ email: known }: { email?: string }) {
+  const resend = useResendVerification();
+  const [email, setEmail] = useState(known ?? "");
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    resend.mutate(email);
+  };
+  if (resend.isSuccess) {
+    return (
+      <p role="status" className="mt-4 text-sm" data-testid="verification-resent">
+        If <strong>{email}</strong> has an account waiting for confirmation, a new link is on its way. Earlier links no
+        longer work.
+      </p>
+    );
+  }
+  return (
+    <form onSubmit={submit} className="mt-4 flex flex-col gap-3">
+      {known === undefined && (
+        <TextField label="Email" type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+      )}
+      {resend.isError && <ErrorText>{errorMessage(resend.error)}</ErrorText>}
+      <Button type="submit" disabled={resend.isPending}>
+        {resend.isPending ? "Sending…" : "Send the link again"}
+      </Button>
+    </form>
+  );
+}
+
+function CheckEmail({ email }: { email: string }) {
+  return (
+    <AuthLayout title="Check your email" footer={<>Confirmed already? <Link href="/signin" className="font-medium text-indigo-700 underline dark:text-indigo-300">Sign in</Link></>}>
+      <div role="status" data-testid="check-email" className="flex flex-col gap-2 text-sm">
+        <p>
+          We sent a mail to <strong>{email}</strong>. Open the link in it to confirm your address and sign in; it works
+          once, for 24 hours.
+        </p>
+        <p className="text-zinc-600 dark:text-zinc-400">Nothing there? Look in your spam folder, or send it again.</p>
+      </div>
+      <ResendLink email={email} />
+    </AuthLayout>
+  );
+}
+
+/** The token is in the fragment (`/verify#token=…`), which browsers never send to a server. */
+export function verificationToken(hash: string): string | null {
+  const token = new URLSearchParams(hash.replace(/^#/, "")).get("token");
+  return token ? token : null;
+}
+
+/** Where a verification link lands: confirm the address and sign in. */
+export function VerifyEmail() {
+  const verify = useVerifyEmail();
+  const started = useRef(false);
+  const [token] = useState(() => verificationToken(window.location.hash));
+  useEffect(() => {
+    if (started.current) return;
+    started.current = true;
+    // Out of the address bar and the history: a reload or a shared screen does not reuse it.
+    window.history.replaceState(null, "", window.location.pathname);
+    if (token) verify.mutate(token);
+  }, [token, verify]);
+  const failed = token === null || verify.isError;
+  return (
+    <AuthLayout title="Confirm your email" footer={<Link href="/signin" className="font-medium text-indigo-700 underline dark:text-indigo-300">Sign in</Link>}>
+      {!failed && <p role="status">Confirming your email address…</p>}
+      {token === null && <ErrorText>This link is incomplete. Open the link from the mail again.</ErrorText>}
+      {verify.isError && <ErrorText>{errorMessage(verify.error)}</ErrorText>}
+      {failed && <ResendLink />}
     </AuthLayout>
   );
 }
@@ -129,6 +216,7 @@ export function SignUp() {
     signUp.mutate({ ...form, handle: form.handle.replace(/^@/, "") });
   };
   const fieldError = (code: string) => (signUp.error instanceof ApiError && signUp.error.code === code ? errorMessage(signUp.error) : null);
+  if (signUp.data && !("access_token" in signUp.data)) return <CheckEmail email={form.email} />;
   return (
     <AuthLayout title="Create your account" footer={<>Already have one? <Link href="/signin" className="font-medium text-indigo-700 underline dark:text-indigo-300">Sign in</Link></>}>
       <form onSubmit={submit} className="flex flex-col gap-3">

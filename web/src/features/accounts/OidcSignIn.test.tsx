@@ -69,6 +69,21 @@ describe("Sign in with an OpenID Connect provider", () => {
     expect(screen.getByRole("link", { name: "Sign in with Google" }).getAttribute("href")).toBe("/auth/oidc/google/start");
   });
 
+  it("names each provider of a deployment once: Sign in with <display name>", async () => {
+    // tests/infra/test_task_settings.py runs this with the listing the AWS stack's OIDC_PROVIDERS gives.
+    const listing = JSON.parse(
+      process.env.TIPLINE_OIDC_PROVIDERS ?? '[{"name": "cognito", "display_name": "Cognito", "start_url": "/auth/oidc/cognito/start"}]',
+    ) as { name: string; display_name: string; start_url: string }[];
+    expect(listing.length).toBeGreaterThan(0);
+    serve((req) => (new URL(req.url).pathname === "/auth/oidc/providers" ? json(listing) : undefined));
+    mount();
+    for (const p of listing) {
+      const link = await screen.findByRole("link", { name: `Sign in with ${p.display_name}` });
+      expect(link.getAttribute("href")).toBe(p.start_url);
+      expect(link.textContent?.match(/sign in with/gi)).toHaveLength(1);
+    }
+  });
+
   it("shows nothing extra when the server has no providers", async () => {
     const seen = serve((req) => (new URL(req.url).pathname === "/auth/oidc/providers" ? json([]) : undefined));
     mount();

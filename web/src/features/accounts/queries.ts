@@ -38,12 +38,33 @@ export function useSignIn() {
   });
 }
 
+/** Sign up. With email verification (the server's default) nothing is signed in yet: the answer is
+ * the same whether or not the email has an account, and the mailbox gets the next step. */
 export function useSignUp() {
   const { api, session } = useServices();
   return useMutation({
     mutationFn: (body: { email: string; password: string; handle: string; display_name: string }) =>
       call(api.POST("/auth/signup", { body })),
+    onSuccess: (answer) => {
+      if ("access_token" in answer) session.set(answer);
+    },
+  });
+}
+
+/** Follow an email verification link: the account is verified and signed in. */
+export function useVerifyEmail() {
+  const { api, session } = useServices();
+  return useMutation({
+    mutationFn: (token: string) => call(api.POST("/auth/verify", { body: { token } })),
     onSuccess: (pair) => session.set(pair),
+  });
+}
+
+/** Ask for a new verification link (the server answers the same for any address). */
+export function useResendVerification() {
+  const { api } = useServices();
+  return useMutation({
+    mutationFn: (email: string) => call(api.POST("/auth/verify/resend", { body: { email } })),
   });
 }
 

@@ -17,6 +17,7 @@ import { UploadTray } from "../media/UploadTray";
 import { useUploads, type Uploader } from "../media/useUploads";
 import { Composer, type ComposerHandle } from "./Composer";
 import { useBlock, useReportMessage } from "../moderation/queries";
+import { useTippingEnabled } from "../tips/config";
 import { TipDialog, type TipTarget } from "../tips/TipDialog";
 import { TipLines } from "../tips/TipLines";
 import { MessageList } from "./MessageList";
@@ -146,6 +147,8 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
   const onReport = useCallback((mid: number, reason: string) => report.mutateAsync({ id: mid, reason }), [report]);
   const onBlock = useCallback((uid: number) => block.mutate({ userId: uid, block: true }, { onError: fail }), [block]);
   const [tipTarget, setTipTarget] = useState<TipTarget | null>(null);
+  // Tip buttons only where a tip can be sent: a live conversation on a server with tipping on.
+  const canTip = useTippingEnabled() && !c?.archived;
   const onTip = useCallback(
     (m: Message) => {
       if (m.sender_id !== null) setTipTarget({ conversationId: id, recipientId: m.sender_id, recipientName: nameOf(m.sender_id), messageId: m.id });
@@ -210,7 +213,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               {c.kind === "direct" ? (c.peer ? `@${c.peer.handle} · ${peerPresence ?? "offline"}` : "") : c.topic || `${c.member_count} members`}
             </p>
           </div>
-          {c.kind === "direct" && c.peer && isMember && !c.archived && (
+          {c.kind === "direct" && c.peer && isMember && canTip && (
             <Button
               variant="ghost"
               onClick={() => c.peer && setTipTarget({ conversationId: id, recipientId: c.peer.id, recipientName: c.peer.display_name })}
@@ -272,7 +275,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               target={target}
               onReport={onReport}
               onBlock={onBlock}
-              onTip={c.archived ? undefined : onTip}
+              onTip={canTip ? onTip : undefined}
             />
             <TipLines conversationId={id} messageId={null} nameOf={nameOf} myId={me?.id ?? 0} />
           </>
@@ -300,7 +303,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
       {panel === "members" && isMember && (
         <MembersPanel
           conversation={c}
-          onTip={c.archived ? undefined : (uid, name) => setTipTarget({ conversationId: id, recipientId: uid, recipientName: name })}
+          onTip={canTip ? (uid, name) => setTipTarget({ conversationId: id, recipientId: uid, recipientName: name }) : undefined}
         />
       )}
       {tipTarget && <TipDialog target={tipTarget} onClose={closeTip} />}

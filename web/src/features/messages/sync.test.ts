@@ -103,6 +103,30 @@ describe("attachSync", () => {
     expect(client.outbox.list()).toEqual([]);
   });
 
+  it("on sync, shows what the server's bus lost: the replay lands in the timeline and the list", async () => {
+    const { qc, ws } = await setup();
+    qc.setQueryData<Timeline>(timelineKey(7), { messages: [messageEvent(7, 2).data as Message], hasOlder: false });
+    ws.receive({ type: "sync", conversations: [{ id: 7, last_seq: 3 }] });
+    expect(ws.resumes()).toEqual([{ "7": 2 }]);
+    ws.receive(messageEvent(7, 3, { body: "lost live" }));
+    ws.receive({ type: "resumed", conversation_id: 7, last_seq: 3 });
+    expect(qc.getQueryData<Timeline>(timelineKey(7))?.messages.map((m) => m.body)).toEqual(["message 2", "lost live"]);
+    const [c] = qc.getQueryData<Conversation[]>(conversationsKey) ?? [];
+    expect([c?.last_seq, c?.unread, c?.last_message?.body]).toEqual([3, 1, "lost live"]);
+  });
+
+  it("on sync, reads a conversation it did not track over HTTP, and only then refetches the list", async () => {
+    const { qc, ws, timelines } = await setup();
+    const refreshed = vi.spyOn(timelines, "refresh");
+    const invalidated = vi.spyOn(qc, "invalidateQueries");
+    ws.receive({ type: "sync", conversations: [{ id: 7, last_seq: 2 }] });
+    expect([refreshed.mock.calls.length, invalidated.mock.calls.length]).toEqual([0, 0]);
+    ws.receive({ type: "sync", conversations: [{ id: 7, last_seq: 2 }, { id: 9, last_seq: 4 }] });
+    expect(ws.resumes()).toEqual([]);
+    expect(refreshed.mock.calls).toEqual([[9]]);
+    expect(invalidated.mock.calls).toEqual([[{ queryKey: conversationsKey }]]);
+  });
+
   it("leaves a conversation I was removed from", async () => {
     const { qc, ws, removed } = await setup();
     ws.receive({ type: "event", event: "member.removed", conversation_id: 7, seq: 3, data: { user_id: 1, by: 2 } });

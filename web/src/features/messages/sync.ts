@@ -196,6 +196,13 @@ export function attachSync(o: SyncOptions): () => void {
       void timelines.refresh(conversation_id);
       void qc.invalidateQueries({ queryKey: conversationsKey });
     }),
+    client.on("sync", ({ fresh }) => {
+      // Conversations behind are resumed by the client; the replayed events land like live ones.
+      // One it did not track (joined while the bus was down) is read over HTTP instead.
+      if (fresh.length === 0) return;
+      for (const cid of fresh) void timelines.refresh(cid);
+      void qc.invalidateQueries({ queryKey: conversationsKey });
+    }),
     client.on("lost", ({ conversation_id }) => gone(conversation_id)),
   ];
   return () => {

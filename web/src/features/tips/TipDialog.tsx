@@ -3,12 +3,13 @@
  * The tip then shows in the conversation as its events arrive (TipLines).
  * The wallet code (viem) loads only when the user presses Send.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useId, useState, type FormEvent } from "react";
 import { call, type Schemas } from "../../api/client";
 import { useServices } from "../../app/services";
 import { Button, ErrorText, Spinner, TextField } from "../../lib/ui";
 import { messageOf } from "../conversations/MembersPanel";
+import { useTipConfig } from "./config";
 import { recordTip } from "./store";
 
 export interface TipTarget {
@@ -19,7 +20,7 @@ export interface TipTarget {
   messageId?: number;
 }
 
-export const tipConfigKey = ["tips", "config"] as const;
+export { tipConfigKey } from "./config";
 
 type Phase = "idle" | "wallet" | "intent" | "approving" | "sending" | "reporting";
 const PHASE_TEXT: Record<Phase, string> = {
@@ -47,7 +48,7 @@ export function TipDialog({ target, onClose }: { target: TipTarget; onClose(): v
   const { api } = useServices();
   const qc = useQueryClient();
   const titleId = useId();
-  const config = useQuery({ queryKey: tipConfigKey, queryFn: () => call(api.GET("/tips/config")), staleTime: 5 * 60_000 });
+  const config = useTipConfig();
   const [token, setToken] = useState<string>("");
   const [amount, setAmount] = useState("");
   const [phase, setPhase] = useState<Phase>("idle");

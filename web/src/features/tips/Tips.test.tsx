@@ -1,5 +1,5 @@
 import { QueryClientProvider } from "@tanstack/react-query";
-import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { act, fireEvent, render, renderHook, screen, waitFor } from "@testing-library/react";
 import { decodeFunctionData, hexToBigInt, parseAbi, type Hex } from "viem";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApi, type Conversation, type Member, type Message, type Schemas } from "../../api/client";
@@ -12,6 +12,7 @@ import { membersKey } from "../conversations/queries";
 import { MessageList } from "../messages/MessageList";
 import { applyEvent, type Timeline } from "../messages/timeline";
 import type { Eip1193Provider } from "../wallets/connect";
+import { useTippingEnabled } from "./config";
 import { recordTip, liveTipsKey, type LiveTips } from "./store";
 import { TipDialog, type TipTarget } from "./TipDialog";
 import { TipLines, TipTotals } from "./TipLines";
@@ -358,5 +359,43 @@ describe("tip button on members", () => {
     expect(buttons.map((b) => b.getAttribute("aria-label"))).toEqual(["Tip Bo"]);
     fireEvent.click(buttons[0]!);
     expect(onTip).toHaveBeenCalledWith(2, "Bo");
+  });
+});
+
+describe("tipping off on the server", () => {
+  function tippingWith(config: Schemas["TipConfigOut"] | "error") {
+    let asked = 0;
+    const handle = async (request: Request) => {
+      if (new URL(request.url).pathname !== "/tips/config") return new Response("{}", { status: 404 });
+      asked += 1;
+      if (config === "error") return new Response(JSON.stringify({ detail: "down", code: "unavailable" }), { status: 503 });
+      return new Response(JSON.stringify(config), { headers: { "content-type": "application/json" } });
+    };
+    const s: Services = { session: new SessionManager(null, BASE), api: createApi(handle, BASE), queryClient: createQueryClient(), baseUrl: BASE };
+    const { result } = renderHook(() => useTippingEnabled(), {
+      wrapper: ({ children }) => (
+        <ServicesContext.Provider value={s}>
+          <QueryClientProvider client={s.queryClient}>{children}</QueryClientProvider>
+        </ServicesContext.Provider>
+      ),
+    });
+    return { result, asked: () => asked };
+  }
+
+  it("offers no Tip while the server has not said tipping is on, nor when it says it is off", async () => {
+    const off = tippingWith({ ...CONFIG, enabled: false, contract: null, tokens: [] });
+    expect(off.result.current).toBe(false); // still asking: no button that might vanish
+    await waitFor(() => expect(off.asked()).toBe(1));
+    await act(async () => {});
+    expect(off.result.current).toBe(false);
+    const on = tippingWith(CONFIG);
+    await waitFor(() => expect(on.result.current).toBe(true));
+  });
+
+  it("offers no Tip when the settings cannot be read", async () => {
+    const failing = tippingWith("error");
+    await waitFor(() => expect(failing.asked()).toBeGreaterThan(0));
+    await act(async () => {});
+    expect(failing.result.current).toBe(false);
   });
 });
