@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, func, insert, select, update
+from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -132,6 +134,25 @@ SESSION_STATE = (sessions.c.user_id, sessions.c.revoked_at, sessions.c.expires_a
 async def session_state(conn: AsyncConnection, *, session_id: uuid.UUID) -> RowMapping | None:
     stmt = select(*SESSION_STATE).join(users, users.c.id == sessions.c.user_id).where(sessions.c.id == session_id)
     return (await conn.execute(stmt)).mappings().first()
+
+
+async def session_states_for_send(
+    conn: AsyncConnection, *, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, RowMapping]:
+    """The state of these sessions, each row locked ``FOR SHARE`` until the caller commits.
+
+    A send batch reads its senders' sessions this way: a revocation (an ``UPDATE`` of the row)
+    then waits for the batch to commit, and a batch that starts after a revocation committed
+    sees it. Either way no send is stored after its session's revocation committed.
+    """
+    stmt = (
+        select(sessions.c.id, *SESSION_STATE)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.id == func.any(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
+        .with_for_update(read=True, of=sessions)
+    )
+    rows = (await conn.execute(stmt, {"ids": sorted(session_ids)})).mappings()
+    return {row["id"]: row for row in rows}
 
 
 async def list_sessions(conn: AsyncConnection, *, user_id: int) -> list[RowMapping]:

@@ -118,6 +118,57 @@ def page_json(page: Page) -> bytes:
     return b'{"messages":[' + b",".join(parts) + tail
 
 
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One send, as both transports hand it to the pipeline and as a forward carries it.
+
+    ``session_id`` is the sender's session (checked in the commit's transaction, so a send on a
+    session revoked before it commits is refused). ``after`` is the ``client_msg_id`` of the same
+    sender's previous send in this conversation that was not yet answered when this one was
+    submitted on this node: a node committing this send somewhere else first checks that one is
+    stored, so a send can never be stored before an earlier one (docs/subsystems/messages.md).
+    """
+
+    user_id: int
+    conversation_id: int
+    client_msg_id: str
+    body: str
+    reply_to: int | None = None
+    attachment_ids: tuple[uuid.UUID, ...] = ()
+    session_id: uuid.UUID | None = None
+    after: str | None = None
+
+    @property
+    def key(self) -> tuple[int, int, str]:
+        return (self.conversation_id, self.user_id, self.client_msg_id)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "conversation_id": self.conversation_id,
+            "client_msg_id": self.client_msg_id,
+            "body": self.body,
+            "reply_to": self.reply_to,
+            "attachment_ids": [str(a) for a in self.attachment_ids],
+            "session_id": None if self.session_id is None else str(self.session_id),
+            "after": self.after,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> SendRequest:
+        sid = data.get("session_id")
+        return cls(
+            user_id=int(data["user_id"]),
+            conversation_id=int(data["conversation_id"]),
+            client_msg_id=str(data["client_msg_id"]),
+            body=str(data["body"]),
+            reply_to=data.get("reply_to"),
+            attachment_ids=tuple(uuid.UUID(a) for a in data.get("attachment_ids") or ()),
+            session_id=None if sid is None else uuid.UUID(sid),
+            after=data.get("after"),
+        )
+
+
 class Ack(BaseModel):
     """What a sender gets back once its message has committed."""
 
