@@ -241,6 +241,18 @@ class Settings(BaseSettings):
         "at least this many a second for it; quieter conversations commit where they arrive (a commit "
         "would group few sends, and forwarding costs two Redis hops). 0: always forward.",
     )
+    socket_recheck_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often a node re-checks its open sockets' sessions, memberships and blocks against "
+        "PostgreSQL while the bus is up (a backstop: the bus normally delivers each change at once).",
+    )
+    socket_recheck_outage_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often a node re-checks its open sockets against PostgreSQL while the bus is down, so "
+        "a sign-out, deactivation or removal made meanwhile still closes or unsubscribes them.",
+    )
     send_forward_timeout_s: float = Field(
         3.0,
         gt=0,

@@ -9,7 +9,8 @@ A payload is one kind byte followed by JSON:
   people who blocked that sender, who get it with the words left out
   (docs/subsystems/moderation.md).
 * ``C`` + a control object the hub acts on: membership changes (who must start or stop
-  receiving a conversation) and session revocations (which sockets must close).
+  receiving a conversation), session revocations (which sockets must close), blocks, and
+  ``recheck`` (every node re-checks its sockets against PostgreSQL: gateway/guard.py).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ SENDER = 0x53  # b"S"
 
 
 class Control(TypedDict, total=False):
-    op: Literal["subscribe", "unsubscribe", "revoke_session", "revoke_user", "hide_sender", "unhide_sender"]
+    op: Literal["subscribe", "unsubscribe", "revoke_session", "revoke_user", "hide_sender", "unhide_sender", "recheck"]
     conversation_id: int
     user_id: int
     session_id: str
     frame: dict[str, Any]
     reason: str
     target_id: int
+    node_id: str
 
 
 def event_frame(event: str, conversation_id: int, seq: int | None, data: dict[str, Any]) -> dict[str, Any]:

@@ -300,7 +300,9 @@ class Session:
                 )
             )
             if exc.status == 401:
-                # The session ended (found at commit, whatever the bus did): this socket is done.
+                # The session ended (found at commit, whatever the bus did): this socket is done,
+                # once the error has gone out (closing drops whatever is still queued).
+                conn.write_now()
                 conn.close(Close.UNAUTHORIZED, "session ended")
 
         # Queued before this returns, so a client's pipelined sends commit in the order it sent

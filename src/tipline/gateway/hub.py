@@ -28,6 +28,8 @@ from tipline.gateway.wire import text_frame
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0
+# Bus messages kept while sockets are re-checked after an outage (a few ms of traffic).
+HOLD_MAX = 100_000
 # A coalesced write stays a reasonable WebSocket message for any client.
 BATCH_MAX_FRAMES = 200
 BATCH_MAX_BYTES = 64 * 1024
@@ -330,6 +332,15 @@ class Hub:
         self.flusher = Flusher()
         self._typing_last: dict[tuple[int, int], float] = {}
         self.delivered = 0
+        # While the sockets are re-checked after a bus outage: what arrived, delivered after.
+        self._held: list[tuple[str, bytes]] | None = None
+        self.held_dropped = 0
+        # During a socket re-check: users whose memberships, sessions or blocks a control changed
+        # meanwhile (the re-check must not undo what a newer control did).
+        self.touched: set[int] | None = None
+        # Called on the ``recheck`` control (docs/subsystems/messages.md, "Sockets re-checked").
+        # (with the asking node's id).
+        self.on_recheck: Callable[[str | None], None] | None = None
 
     # --- registration ------------------------------------------------------------------------
 
@@ -378,8 +389,27 @@ class Hub:
 
     # --- delivery ----------------------------------------------------------------------------
 
+    def hold(self) -> None:
+        """Keep what the bus delivers from now on until ``release`` (sockets being re-checked)."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Deliver what was held, in arrival order, to the sockets as they are now."""
+        held, self._held = self._held, None
+        for topic, payload in held or ():
+            self.handle(topic, payload)
+
     def handle(self, topic: str, payload: bytes) -> None:
         """The bus handler: one call per message per node."""
+        held = self._held
+        if held is not None:
+            if len(held) < HOLD_MAX:
+                held.append((topic, payload))
+            else:
+                # Too many to keep: dropped, and the `sync` after the re-check repairs the gap.
+                self.held_dropped += 1
+            return
         kind = payload[0]
         if kind == EVENT:
             conns = self.topics.get(topic)
@@ -407,6 +437,12 @@ class Hub:
     def _control(self, topic: str, payload: bytes) -> None:
         control = decode_control(payload)
         op = control.get("op")
+        if op == "recheck":
+            if self.on_recheck is not None:
+                self.on_recheck(control.get("node_id"))
+            return
+        if self.touched is not None and "user_id" in control:
+            self.touched.add(control["user_id"])
         if op == "subscribe":
             cid = control["conversation_id"]
             frame = encode_bytes(control["frame"]) if "frame" in control else None

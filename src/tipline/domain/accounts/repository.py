@@ -155,6 +155,21 @@ async def session_states_for_send(
     return {row["id"]: row for row in rows}
 
 
+async def live_session_ids(conn: AsyncConnection, *, session_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these sessions that are live: not revoked, not expired, their account active."""
+    stmt = (
+        select(sessions.c.id)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(
+            sessions.c.id == func.any(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))),
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > func.now(),
+            users.c.is_active,
+        )
+    )
+    return {row[0] for row in await conn.execute(stmt, {"ids": sorted(session_ids)})}
+
+
 async def list_sessions(conn: AsyncConnection, *, user_id: int) -> list[RowMapping]:
     stmt = (
         select(sessions)
