@@ -43,7 +43,7 @@ TARGETS = {
     "acked_stored_pct": 100.0,
     "delivered_after_resync_pct": 100.0,
     "duplicates": 0,
-    "order_violations": 0,
+    "per_sender_order_inversions": 0,
     "reconnect_to_caught_up_p95_s_after_kill": 3.0,
     "delivered_after_redis_returns_s": 10.0,
 }
