@@ -237,7 +237,7 @@ async def test_a_forward_lost_on_the_way_cannot_let_the_next_send_overtake_it(
     second. Before ``SendRequest.after`` the owner stored the second at once and the origin
     stored the first later, after its timeout: seq(second) < seq(first)."""
     a, b = routed
-    api, alice, bob, cid = await chat(a, b)
+    api, alice, _bob, cid = await chat(a, b)
     serve = b.rt.router._serve
     lost: list[dict[str, Any]] = []
 
