@@ -26,8 +26,8 @@ import httpx
 import pytest
 import uvicorn
 
-from tipline.bus.base import Bus
 from tipline.app import build_runtime, create_app
+from tipline.bus.base import Bus
 from tipline.config import Settings
 from tipline.domain.tables import __all__ as TABLES
 from tipline.gateway.wire import ws_protocol

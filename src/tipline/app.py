@@ -164,7 +164,7 @@ def build_runtime(
         presence=presence or build_presence(settings),
     )
     rt.cache = build_cache(settings)
-    rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
+    rt.hub = Hub(rt.bus)
     rt.batcher = SendBatcher(rt)
     rt.router = SendRouter(rt, build_nodes(settings))
     rt.oidc = OidcClient.from_settings(settings)

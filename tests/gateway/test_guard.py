@@ -55,9 +55,11 @@ class OutageBus(MemoryBus):
 async def outage(database_url: str) -> AsyncIterator[tuple[Server, OutageBus, httpx.AsyncClient]]:
     bus = OutageBus()
     # The backstop is off (an hour): only the outage paths may close or unsubscribe.
-    async with start_server(database_url, bus=bus, socket_recheck_s=3600.0, socket_recheck_outage_s=0.5) as srv:
-        async with httpx.AsyncClient(base_url=srv.base_url, timeout=30) as api:
-            yield srv, bus, api
+    async with (
+        start_server(database_url, bus=bus, socket_recheck_s=3600.0, socket_recheck_outage_s=0.5) as srv,
+        httpx.AsyncClient(base_url=srv.base_url, timeout=30) as api,
+    ):
+        yield srv, bus, api
 
 
 def send_frame(cid: int, body: str) -> dict[str, object]:
@@ -81,7 +83,7 @@ async def test_a_send_on_a_session_revoked_while_the_bus_lost_the_news_is_refuse
     """Failure 1 of the fault-guarantees issue: the sign-out answered 204, the socket never heard,
     and its next send was accepted and stored. The socket guard is kept from acting here, so
     only the commit's own session check stands between the revoked socket and the database."""
-    srv, bus, api = outage
+    srv, _bus, api = outage
     alice, bob = await signup(api), await signup(api)
     cid = (await create_conversation(api, alice, "group", [bob]))["id"]
     ws = await Ws.open(srv.ws_url, alice)
@@ -99,7 +101,7 @@ async def test_a_send_on_a_session_revoked_while_the_bus_lost_the_news_is_refuse
 async def test_a_deactivated_account_cannot_send_even_if_its_sockets_never_heard(
     outage: tuple[Server, OutageBus, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    srv, bus, api = outage
+    srv, _bus, api = outage
     alice, bob = await signup(api), await signup(api)
     cid = (await create_conversation(api, alice, "group", [bob]))["id"]
     ws = await Ws.open(srv.ws_url, alice)

@@ -324,13 +324,11 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, bus: Bus, *, typing_throttle_s: float) -> None:
+    def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self.topics: dict[str, set[Connection]] = {}
         self.users: dict[int, set[Connection]] = {}
-        self.typing_throttle_s = typing_throttle_s
         self.flusher = Flusher()
-        self._typing_last: dict[tuple[int, int], float] = {}
         self.delivered = 0
         # While the sockets are re-checked after a bus outage: what arrived, delivered after.
         self._held: list[tuple[str, bytes]] | None = None
@@ -485,21 +483,9 @@ class Hub:
     def all_connections(self) -> list[Connection]:
         return [c for conns in self.users.values() for c in conns]
 
-    def close_all(self, code: int, reason: str) -> None:
-        for conn in self.all_connections():
-            conn.close(code, reason)
-
     def sweep_idle(self, idle_timeout_s: float) -> int:
         cutoff = time.monotonic() - idle_timeout_s
         stale = [c for c in self.all_connections() if c.last_seen < cutoff]
         for conn in stale:
             conn.close(Close.IDLE, "idle timeout: no frame received")
         return len(stale)
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "connections": sum(len(c) for c in self.users.values()),
-            "users": len(self.users),
-            "topics": len(self.topics),
-            "delivered": self.delivered,
-        }

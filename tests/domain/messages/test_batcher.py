@@ -27,7 +27,6 @@ async def send_now(rt: Runtime, **send: Any) -> Ack:
     return await (await do_send_message(rt, SendRequest(**send), ip="127.0.0.1"))
 
 
-
 async def seq_report(database_url: str, conversation_id: int) -> tuple[int, list[int]]:
     db = await asyncpg.connect(database_url)
     try:
