@@ -142,7 +142,9 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
         # Proxy headers are trusted only when an operator says which proxies to trust.
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_graceful_shutdown=10,
+        # After the close frames (1012): a client that does not read cannot answer its close,
+        # and HTTP requests still running are given this long too, so a stop stays bounded.
+        timeout_graceful_shutdown=settings.shutdown_close_s,
     )
     log.info("Tipline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
     from tipline.server import GracefulServer

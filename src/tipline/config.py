@@ -61,6 +61,19 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long readiness reports false before sockets are closed (1012), so a "
         "load balancer stops sending new clients first.",
     )
+    shutdown_drain_s: float = Field(
+        10.0,
+        gt=0,
+        description="On SIGTERM, after the grace period: at most this long for the sends already accepted to "
+        "commit and be acknowledged before the sockets are closed (a send still waiting then is committed "
+        "before exit, and its client retries it with the same client_msg_id).",
+    )
+    shutdown_close_s: int = Field(
+        3,
+        ge=1,
+        description="On SIGTERM, after the sockets were sent their close (1012): at most this long for clients "
+        "to answer and for HTTP requests still running, before they are dropped.",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     gc_freeze: bool = Field(
         True,
