@@ -48,17 +48,6 @@ def encode_sender_event(sender_id: int, frame: dict[str, Any]) -> bytes:
     return b"S" + sender_id.to_bytes(8, "big") + orjson.dumps(frame)
 
 
-def hidden_copy(frame_json: bytes) -> bytes:
-    """The frame as a blocker sees it: same event and seq (so no gap), words left out."""
-    frame = orjson.loads(frame_json)
-    data = frame.get("data") or {}
-    for key, empty in (("body", ""), ("mention_ids", []), ("reactions", []), ("attachments", [])):
-        if key in data:
-            data[key] = empty
-    data["hidden"] = True
-    return orjson.dumps(frame)
-
-
 def encode_control(control: Control) -> bytes:
     return b"C" + orjson.dumps(control)
 

@@ -21,8 +21,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
+import orjson
+
 from tipline.bus.base import Bus, topic_conversation, topic_user
-from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control, hidden_copy
+from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control
+from tipline.domain.messages.schemas import masked
 from tipline.gateway.protocol import Close, encode_bytes
 from tipline.gateway.wire import text_frame
 
@@ -48,6 +51,13 @@ class WireLike(Protocol):
     def write(self, frame: bytes) -> None: ...
 
     async def wait_writable(self) -> None: ...
+
+
+def _masked_frame(frame_json: bytes) -> bytes:
+    """An event frame as a blocker of its sender gets it (``schemas.masked`` on its data)."""
+    frame = orjson.loads(frame_json)
+    frame["data"] = masked(frame.get("data") or {})
+    return orjson.dumps(frame)
 
 
 def _payload(items: list[bytes]) -> bytes:
@@ -421,11 +431,11 @@ class Hub:
             if conns:
                 sender = int.from_bytes(payload[1:9], "big")
                 body = payload[9:]
-                masked: bytes | None = None
+                hidden: bytes | None = None
                 for conn in conns:
                     if sender in conn.hidden:
-                        masked = masked or hidden_copy(body)
-                        conn.push(masked)
+                        hidden = hidden or _masked_frame(body)
+                        conn.push(hidden)
                     else:
                         conn.push(body)
                 self.delivered += len(conns)

@@ -39,7 +39,7 @@ from tipline.domain.messages.schemas import (
     Page,
     ReplayOut,
     SendRequest,
-    hidden_dict,
+    masked,
     mentioned_handles,
     message_dict,
 )
@@ -238,7 +238,7 @@ def _unless_hidden(event: Mapping[str, Any], hidden: frozenset[int]) -> dict[str
     """An edit's words, unless its author is someone the reader blocked."""
     data: dict[str, Any] = event["data"]
     if event["event"] == "message.edited" and data.get("sender_id") in hidden:
-        return {**data, "body": "", "mention_ids": [], "hidden": True}
+        return masked(data)
     return data
 
 
@@ -287,7 +287,7 @@ def _decoded(message: dict[str, Any] | bytes) -> dict[str, Any]:
 
 
 def _for_reader(message: dict[str, Any], hidden: frozenset[int]) -> dict[str, Any]:
-    return hidden_dict(message) if message["sender_id"] in hidden else message
+    return masked(message) if message["sender_id"] in hidden else message
 
 
 async def _history_rows(

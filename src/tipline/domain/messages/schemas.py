@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -198,8 +198,8 @@ def message_dict(
     hidden: bool = False,
 ) -> dict[str, Any]:
     """A message as clients see it; a deleted message is a tombstone with no body, and so is,
-    for its reader, a message from someone they blocked."""
-    deleted = row["deleted_at"] is not None or hidden
+    for its reader, a message from someone they blocked (``masked``)."""
+    deleted = row["deleted_at"] is not None
     out = {
         "id": row["id"],
         "conversation_id": row["conversation_id"],
@@ -211,28 +211,30 @@ def message_dict(
         "mention_ids": [] if deleted else list(row["mention_ids"]),
         "created_at": row["created_at"],
         "edited_at": row["edited_at"],
-        "deleted": row["deleted_at"] is not None,
+        "deleted": deleted,
         "reactions": [] if deleted else (reactions or []),
         "reply_count": reply_count,
         "tips": [],  # confirmed tip totals, filled in where messages are read (actions._decorate)
         "attachments": [] if deleted else (attachments or []),
+        # Always present, so every copy of a message (the cache's, the database's, an event's) is
+        # the same shape.
+        "hidden": False,
     }
-    # Always present, so every copy of a message (the cache's, the database's, an event's) is
-    # the same shape.
-    out["hidden"] = hidden
+    return masked(out) if hidden else out
+
+
+# What a reader who blocked a sender does not get of theirs: each field keeps its place, empty.
+WORDS = ("body", "mention_ids", "reactions", "attachments")
+
+
+def masked(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The one masking rule: a message, or a message event's data, as a reader who blocked its
+    sender sees it: the same id and seq (nothing looks missing), none of the sender's words,
+    mentions, reactions or files, and ``hidden: true``. History, replay, the cache's pages and
+    the hub's live deliveries all use it (docs/subsystems/moderation.md)."""
+    out = dict(data)
+    for key in WORDS:
+        if key in out:
+            out[key] = "" if key == "body" else []
+    out["hidden"] = True
     return out
-
-
-def hidden_dict(message: dict[str, Any]) -> dict[str, Any]:
-    """The same message for a reader who blocked its sender: in place, with nothing of theirs.
-
-    For messages built before the reader is known (the recent-message cache holds one copy for
-    everyone); ``message_dict(..., hidden=True)`` gives the same answer from a row."""
-    return {
-        **message,
-        "body": "",
-        "mention_ids": [],
-        "reactions": [],
-        "attachments": [],
-        "hidden": True,
-    }
