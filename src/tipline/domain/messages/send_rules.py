@@ -58,10 +58,19 @@ class BatchContext:
 
 
 async def prefetch(conn: AsyncConnection, batch: Sequence[SendRequest]) -> BatchContext:
-    """Lock the batch's conversations (in id order) and read what its rules need."""
+    """Lock the batch's conversations (in id order) and read what its rules need: the senders'
+    sessions after their revocation locks, then the rest."""
     locked = await repo.lock_conversations(conn, conversation_ids=sorted({s.conversation_id for s in batch}))
-    session_ids = {s.session_id for s in batch if s.session_id is not None}
-    sessions = await accounts_repo.session_states_for_send(conn, session_ids=sorted(session_ids)) if session_ids else {}
+    with_session = [s for s in batch if s.session_id is not None]
+    sessions = (
+        await accounts_repo.session_states_for_send(
+            conn,
+            user_ids=[s.user_id for s in with_session],
+            session_ids=sorted({s.session_id for s in with_session if s.session_id is not None}),
+        )
+        if with_session
+        else {}
+    )
     # The keys of earlier sends that forwarded sends must follow are looked up with the batch's own.
     keys = {s.key for s in batch} | {(s.conversation_id, s.user_id, s.after) for s in batch if s.after is not None}
     existing = await repo.existing_by_client_id(conn, keys=keys)
