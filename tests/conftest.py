@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 
 from tipline.app import build_runtime, create_app
+from tipline.bus.base import Bus
 from tipline.config import Settings
 from tipline.domain.tables import __all__ as TABLES
 from tipline.gateway.wire import ws_protocol
@@ -106,9 +107,9 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings, database_url: str) -> AsyncIterator[Server]:
+async def run_server(settings: Settings, database_url: str, *, bus: Bus | None = None) -> AsyncIterator[Server]:
     """A real Tipline (uvicorn, lifespan on) in this event loop, on ``settings.port``."""
-    rt = build_runtime(settings, database_url=database_url, jwt_key=secrets.token_bytes(64))
+    rt = build_runtime(settings, database_url=database_url, jwt_key=secrets.token_bytes(64), bus=bus)
     app = create_app(rt)
     config = uvicorn.Config(
         app,
@@ -139,11 +140,11 @@ async def run_server(settings: Settings, database_url: str) -> AsyncIterator[Ser
 
 
 @contextlib.asynccontextmanager
-async def start_server(database_url: str, **overrides: object) -> AsyncIterator[Server]:
+async def start_server(database_url: str, *, bus: Bus | None = None, **overrides: object) -> AsyncIterator[Server]:
     """A real Tipline server in this process on a free port (``overrides`` are settings)."""
     port = free_port()
     settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}", **overrides)
-    async with run_server(settings, database_url) as srv:
+    async with run_server(settings, database_url, bus=bus) as srv:
         yield srv
 
 

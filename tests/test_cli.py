@@ -35,9 +35,21 @@ JWT = "x" * 40
 
 
 def test_check_passes_on_a_good_setup(database_url: str, tmp_path: Path) -> None:
-    r = tipline("check", cwd=tmp_path, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, JWT_SECRET=JWT)
+    r = tipline(
+        "check", cwd=tmp_path, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, JWT_SECRET=JWT, SMTP_HOST="127.0.0.1"
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ok   migrations: at head" in r.stdout and "ok   redis: reachable" in r.stdout
+    assert "ok   config mail: 127.0.0.1" in r.stdout
+
+
+def test_check_refuses_email_verification_without_a_mail_server(tmp_path: Path) -> None:
+    """Verification links must reach someone: without SMTP_HOST they would only be written to disk."""
+    env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/x", "JWT_SECRET": JWT}
+    r = tipline("check", "--config-only", cwd=tmp_path, **env)
+    assert r.returncode == 1 and "FAIL config mail: EMAIL_VERIFICATION is on but SMTP_HOST is not set" in r.stdout
+    r = tipline("check", "--config-only", cwd=tmp_path, EMAIL_VERIFICATION="false", **env)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_check_fails_on_each_problem(tmp_path: Path) -> None:
@@ -94,6 +106,7 @@ def test_check_config_only_passes_a_complete_deployment_without_contacting_it(tm
         "CHAIN_RPC_URL": "https://rpc.example.org/v1/key",
         "TIP_CONTRACT_ADDRESS": CONTRACT,
         "TIP_TOKENS": "USDC:0x" + "cd" * 20 + ":6",
+        "SMTP_HOST": "email-smtp.us-east-1.amazonaws.com",
     }
     for command in ("serve", "watcher", "migrate"):
         r = tipline("check", "--for", command, "--config-only", cwd=tmp_path, **env)

@@ -2,14 +2,17 @@
 over a 3-node `tipline cluster`, on a PostgreSQL (the machine's PG 15 binaries, as the
 postgres user, in a temporary directory) and a redis-server this run starts itself; then, one
 at a time: (a) kill -9 a node (the cluster restarts it), (b) restart Redis, (c) restart
-PostgreSQL, (d) a client that stops reading while its conversation is flooded.
+PostgreSQL, (d) a client that stops reading while its conversation is flooded, (e) a sign-out
+and a member removal made through another node while Redis is down.
 
     uv run python bench/chaos/run.py [--clients 150] [--conversations 30] [--rate 25]
-                                     [--scenarios abcd] [--out bench/results]
+                                     [--scenarios abcde] [--out bench/results]
 
 After each scenario the oracle checks every conversation: every acknowledged message is in
-PostgreSQL, every stored message reached every member after resync, no duplicate, no order
-violation; and reports reconnect-to-caught-up times. Each scenario prints one JSON object on
+PostgreSQL, every stored message reached every member after resync, no duplicate, no sender's
+sends stored out of the order sent; and reports reconnect-to-caught-up times, and for (e) how long
+the revoked session's socket stayed open, how many of its sends were accepted after the
+revocation and how many events the removed member still got. Each scenario prints one JSON object on
 stdout; all of them go to bench/results/chaos.json. The short forms run in the test suite
 (tests/integration/test_chaos.py) with the same code (tests/integration/chaos.py).
 """
@@ -34,6 +37,7 @@ from tests.integration.chaos import (  # noqa: E402
     passed,
     restart_postgres_scenario,
     restart_redis_scenario,
+    revoke_and_remove_scenario,
     slow_reader_scenario,
 )
 
@@ -43,7 +47,10 @@ TARGETS = {
     "acked_stored_pct": 100.0,
     "delivered_after_resync_pct": 100.0,
     "duplicates": 0,
-    "order_violations": 0,
+    "per_sender_order_inversions": 0,
+    "sends_accepted_after_revocation": 0,
+    "events_after_removal": 0,
+    "revoked_sessions_sockets_open_after_s": 2.0,
     "reconnect_to_caught_up_p95_s_after_kill": 3.0,
     "delivered_after_redis_returns_s": 10.0,
 }
@@ -62,6 +69,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 result = await restart_redis_scenario(chaos, redis, outage_s=args.outage)
             elif key == "c":
                 result = await restart_postgres_scenario(chaos, pg)
+            elif key == "e":
+                result = await revoke_and_remove_scenario(chaos, redis, outage_s=args.outage)
             else:
                 result = await slow_reader_scenario(chaos, messages=args.flood)
             result["passed"] = passed(result)
@@ -76,7 +85,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=150)
     p.add_argument("--conversations", type=int, default=30)
     p.add_argument("--rate", type=float, default=25.0)
-    p.add_argument("--scenarios", default="abcd")
+    p.add_argument("--scenarios", default="abcde")
     p.add_argument("--outage", type=float, default=5.0, help="seconds Redis stays down in (b)")
     p.add_argument("--flood", type=int, default=2500, help="large messages sent at the stalled client in (d)")
     p.add_argument("--out", type=Path, default=BENCH / "results")

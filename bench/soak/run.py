@@ -51,7 +51,7 @@ TARGETS = {
     "acked_stored_pct": 100.0,
     "delivered_after_resync_pct": 100.0,
     "duplicates": 0,
-    "order_violations": 0,
+    "per_sender_order_inversions": 0,
     "memory_drift_pct_max": 10.0,
 }
 MB = 1024 * 1024
@@ -324,7 +324,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("messages sent/s")
     ax.set_title(
         f"Traffic; acked stored {result['acked_stored_pct']} %, delivered {result['delivered_after_resync_pct']} %, "
-        f"dup {result['duplicates']}, order {result['order_violations']}",
+        f"dup {result['duplicates']}, order inversions {result['per_sender_order_inversions']}",
         fontsize=9,
     )
     for row in axes:

@@ -438,6 +438,13 @@ class StatelessStack(Stack):
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
             "SHUTDOWN_GRACE_S": "20",
+            # A stop takes at most grace + drain + close (+ the lifespan's few seconds): 28 s here,
+            # inside the container's stop timeout below.
+            "SHUTDOWN_DRAIN_S": "5",
+            "SHUTDOWN_CLOSE_S": "3",
+            # No mail service in the stack yet: sign-up signs in at once (and says email_taken),
+            # rather than sending verification links nowhere (docs/deploy-aws.md, "Email").
+            "EMAIL_VERIFICATION": "false",
             "REDIS_HOST": data.redis.attr_configuration_end_point_address,
             "REDIS_PORT": str(REDIS_PORT),
             "REDIS_TLS": "true",
@@ -486,7 +493,7 @@ class StatelessStack(Stack):
             secrets=secrets,
             logging=ecs.LogDriver.aws_logs(stream_prefix=command[0], log_group=log_group),
             readonly_root_filesystem=True,
-            stop_timeout=Duration.seconds(30),
+            stop_timeout=Duration.seconds(40),
             port_mappings=[ecs.PortMapping(container_port=APP_PORT)] if port else None,
         )
         task.obtain_execution_role().add_to_principal_policy(

@@ -44,9 +44,9 @@ from tipline.domain.messages.cache import MessageCache, RedisMessageCache
 from tipline.domain.messages.routing import Nodes, SendRouter
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
+from tipline.gateway.guard import SocketGuard
 from tipline.gateway.hub import Hub
 from tipline.gateway.presence import MemoryPresence, PresenceStore, RedisPresence
-from tipline.gateway.resync import resync_all
 from tipline.metrics import COLLECTOR, BusProbe
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
@@ -165,7 +165,7 @@ def build_runtime(
         presence=presence or build_presence(settings),
     )
     rt.cache = build_cache(settings)
-    rt.hub = Hub(rt.bus, typing_throttle_s=settings.typing_throttle_s)
+    rt.hub = Hub(rt.bus)
     rt.batcher = SendBatcher(rt)
     rt.router = SendRouter(rt, build_nodes(settings))
     rt.oidc = OidcClient.from_settings(settings)
@@ -206,17 +206,12 @@ class TiplineApp(FastAPI):
 def create_app(rt: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resyncs: set[asyncio.Task[int]] = set()
-
-        def after_bus_outage() -> None:
-            # Messages published while the bus was down are lost to it: have every socket check.
-            task = asyncio.create_task(resync_all(rt))
-            resyncs.add(task)
-            task.add_done_callback(resyncs.discard)
-
-        rt.bus.on_reconnect(after_bus_outage)
         probe = BusProbe(rt)
+        # Before the bus starts: deliveries are held from any connection loss on.
+        guard = SocketGuard(rt)
+        guard.watch()
         await rt.bus.start(probe.wrap(bus_handler(rt)))
+        guard.start()
         rt.batcher.start()
         await rt.router.start()
         if rt.settings.chain_rpc_url and rt.settings.tip_contract_address:
@@ -248,6 +243,7 @@ def create_app(rt: Runtime) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await mailer.stop()
+            await guard.stop()
             if rt.chain_watcher is not None:
                 await rt.chain_watcher.stop()
             # Forwards still unanswered are committed here, so before the batcher stops.

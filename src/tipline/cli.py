@@ -165,7 +165,9 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
         # Proxy headers are trusted only when an operator says which proxies to trust.
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_graceful_shutdown=10,
+        # After the close frames (1012): a client that does not read cannot answer its close,
+        # and HTTP requests still running are given this long too, so a stop stays bounded.
+        timeout_graceful_shutdown=settings.shutdown_close_s,
     )
     log.info("Tipline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
     from tipline.server import GracefulServer
@@ -268,6 +270,16 @@ def _check(settings: Settings, *, command: str = "serve", config_only: bool = Fa
         except ValueError as exc:
             record("config OIDC_PROVIDERS", False, str(exc))
         _check_media(settings, record)
+        if settings.email_verification and settings.smtp_host is None:
+            record(
+                "config mail",
+                False,
+                "EMAIL_VERIFICATION is on but SMTP_HOST is not set: verification links would only be "
+                "written to DATA_DIR/mail (set SMTP_HOST, or EMAIL_VERIFICATION=false: sign-up then signs "
+                "in at once and says when an address is taken)",
+            )
+        else:
+            record("config mail", True, settings.smtp_host or "verification off, no mail server")
     if command in ("serve", "watcher"):
         _check_tipping(settings, record, required=command == "watcher")
     if not settings.database_url:

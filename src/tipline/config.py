@@ -71,6 +71,19 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long readiness reports false before sockets are closed (1012), so a "
         "load balancer stops sending new clients first.",
     )
+    shutdown_drain_s: float = Field(
+        10.0,
+        gt=0,
+        description="On SIGTERM, after the grace period: at most this long for the sends already accepted to "
+        "commit and be acknowledged before the sockets are closed (a send still waiting then is committed "
+        "before exit, and its client retries it with the same client_msg_id).",
+    )
+    shutdown_close_s: int = Field(
+        3,
+        ge=1,
+        description="On SIGTERM, after the sockets were sent their close (1012): at most this long for clients "
+        "to answer and for HTTP requests still running, before they are dropped.",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     gc_freeze: bool = Field(
         True,
@@ -291,6 +304,18 @@ class Settings(BaseSettings):
         description="With send routing: a node forwards a conversation's sends to its owner while it takes "
         "at least this many a second for it; quieter conversations commit where they arrive (a commit "
         "would group few sends, and forwarding costs two Redis hops). 0: always forward.",
+    )
+    socket_recheck_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often a node re-checks its open sockets' sessions, memberships and blocks against "
+        "PostgreSQL while the bus is up (a backstop: the bus normally delivers each change at once).",
+    )
+    socket_recheck_outage_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often a node re-checks its open sockets against PostgreSQL while the bus is down, so "
+        "a sign-out, deactivation or removal made meanwhile still closes or unsubscribes them.",
     )
     send_forward_timeout_s: float = Field(
         3.0,

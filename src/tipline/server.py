@@ -2,8 +2,10 @@
 
 On SIGTERM or SIGINT: readiness turns false at once; after SHUTDOWN_GRACE_S (time for a
 load balancer to notice) new sends are refused, sends already accepted are committed and
-acknowledged, and only then does uvicorn close every socket with 1012 (service restart) so
-clients reconnect to another node and resume.
+acknowledged (for at most SHUTDOWN_DRAIN_S), and only then does uvicorn close every socket with
+1012 (service restart) so clients reconnect to another node and resume; it waits at most
+SHUTDOWN_CLOSE_S for their answers. A stop therefore takes at most the sum of the three, plus
+the lifespan's own stop (committing what is left, closing connections).
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ class GracefulServer(uvicorn.Server):
         log.info("shutting down: readiness is false; closing sockets in %.1f s", rt.settings.shutdown_grace_s)
         await asyncio.sleep(rt.settings.shutdown_grace_s)
         rt.accepting_sends = False
-        await rt.router.drain()
+        try:
+            await asyncio.wait_for(rt.router.drain(), rt.settings.shutdown_drain_s)
+        except TimeoutError:
+            # The sockets close now; what is still committing commits before the process exits
+            # (the lifespan stops the batcher last), and its clients resend with the same id.
+            log.warning(
+                "shutting down: sends still waiting after %.1f s; closing sockets", rt.settings.shutdown_drain_s
+            )
         # Let the socket writers push the last acks before the close frames.
         for _ in range(10):
             await asyncio.sleep(0)

@@ -33,7 +33,7 @@ def test_soak_short_form(tmp_path: Path) -> None:
     assert result["acked_stored_pct"] == 100.0 and result["acked_not_stored"] == 0
     assert result["delivered_after_resync_pct"] == 100.0 and result["stored_not_delivered"] == 0
     assert result["duplicates"] == 0 and result["conflicting_deliveries"] == 0
-    assert result["order_violations"] == 0 and result["never_acked"] == 0
+    assert result["per_sender_order_inversions"] == 0 and result["never_acked"] == 0
     assert result["invariants_passed"] is True
     assert result["token_refreshes"] >= 12
 

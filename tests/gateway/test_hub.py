@@ -114,7 +114,7 @@ async def settle() -> None:
 
 async def test_events_reach_subscribers_once_and_coalesce(wire: bool) -> None:
     bus = MemoryBus()
-    hub = Hub(bus, typing_throttle_s=1)
+    hub = Hub(bus)
     await bus.start(hub.handle)
     _, a = await make(hub, 1, [10], wire=wire)
     _, b = await make(hub, 2, [10, 11], wire=wire)
@@ -133,7 +133,7 @@ async def test_events_reach_subscribers_once_and_coalesce(wire: bool) -> None:
 
 async def test_batches_are_capped(wire: bool) -> None:
     bus = MemoryBus()
-    hub = Hub(bus, typing_throttle_s=1)
+    hub = Hub(bus)
     await bus.start(hub.handle)
     _, a = await make(hub, 1, [10], max_queue=10_000, wire=wire)
     n = BATCH_MAX_FRAMES * 2 + 5
@@ -146,7 +146,7 @@ async def test_batches_are_capped(wire: bool) -> None:
 
 async def test_bus_interest_follows_local_sockets() -> None:
     bus = MemoryBus()
-    hub = Hub(bus, typing_throttle_s=1)
+    hub = Hub(bus)
     await bus.start(hub.handle)
     conn, _ = await make(hub, 1, [10])
     assert bus._topics == {topic_user(1), topic_conversation(10)}
@@ -156,7 +156,7 @@ async def test_bus_interest_follows_local_sockets() -> None:
 
 async def test_control_subscribe_unsubscribe_and_revoke(wire: bool) -> None:
     bus = MemoryBus()
-    hub = Hub(bus, typing_throttle_s=1)
+    hub = Hub(bus)
     await bus.start(hub.handle)
     conn, sock = await make(hub, 1, [], wire=wire)
     other, other_sock = await make(hub, 2, [10], wire=wire)
@@ -197,7 +197,7 @@ async def test_control_subscribe_unsubscribe_and_revoke(wire: bool) -> None:
 
 async def test_slow_consumer_closed_only_when_writes_are_stuck(wire: bool) -> None:
     bus = MemoryBus()
-    hub = Hub(bus, typing_throttle_s=1)
+    hub = Hub(bus)
     await bus.start(hub.handle)
     conn, sock = await make(hub, 1, [10], max_queue=5, wire=wire)
     # A burst larger than the queue limit is fine while the socket keeps up.
@@ -216,7 +216,7 @@ async def test_slow_consumer_closed_only_when_writes_are_stuck(wire: bool) -> No
 
 async def test_a_paused_socket_gets_everything_in_order_once_it_reads_again(wire: bool) -> None:
     bus = MemoryBus()
-    hub = Hub(bus, typing_throttle_s=1)
+    hub = Hub(bus)
     await bus.start(hub.handle)
     conn, sock = await make(hub, 1, [10], max_queue=1000, wire=wire)
     await settle()
@@ -241,7 +241,7 @@ def test_text_frames_parse_at_every_length_class() -> None:
 
 async def test_sockets_sent_the_same_events_share_one_encoded_frame() -> None:
     bus = MemoryBus()
-    hub = Hub(bus, typing_throttle_s=1)
+    hub = Hub(bus)
     await bus.start(hub.handle)
     _, a = await make(hub, 1, [10], wire=True)
     _, b = await make(hub, 2, [10], wire=True)
@@ -264,7 +264,7 @@ async def test_sockets_sent_the_same_events_share_one_encoded_frame() -> None:
 
 async def test_hidden_sender_is_masked_for_the_blocker_only(wire: bool) -> None:
     bus = MemoryBus()
-    hub = Hub(bus, typing_throttle_s=1)
+    hub = Hub(bus)
     await bus.start(hub.handle)
     blocker, a = await make(hub, 1, [10], wire=wire)
     _, b = await make(hub, 2, [10], wire=wire)

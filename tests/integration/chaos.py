@@ -130,7 +130,15 @@ class Member:
     acked: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # cmid -> (cid, seq, message id)
     conflicts: int = 0  # one seq seen with two different messages
     duplicate_acks: int = 0  # one client_msg_id acknowledged as two different messages
-    order_violations: int = 0
+    # A live event at or below what this client already applied, after its replay ended: the
+    # protocol's `s <= held` duplicate (a publish that reached Redis after the replay read
+    # PostgreSQL). Counted, not a failure: the client ignores it, and `conflicts` checks it is
+    # the same message.
+    late_duplicates: int = 0
+    # client_msg_ids in the order this client first sent them, and those it sent again after an
+    # error (a retry after a refusal is the client's choice to reorder: docs/protocol.md §7).
+    sent_order: list[tuple[int, str]] = field(default_factory=list)
+    retried: set[str] = field(default_factory=set)
     errors: dict[str, int] = field(default_factory=dict)
     caught_up_s: list[float] = field(default_factory=list)
     closes: dict[int, int] = field(default_factory=dict)
@@ -280,7 +288,7 @@ class Member:
                     self.conflicts += 1
             if cid not in self._resuming:
                 if seq < self._live_max.get(cid, 0):
-                    self.order_violations += 1
+                    self.late_duplicates += 1
                 self._live_max[cid] = max(seq, self._live_max.get(cid, 0))
             last = self.last.get(cid, 0)
             if seq == last + 1:
@@ -313,6 +321,7 @@ class Member:
             self.errors[code] = self.errors.get(code, 0) + 1
             cmid = f.get("client_msg_id")
             if cmid in self.outbox and code in RETRYABLE:
+                self.retried.add(cmid)
                 cid, body, _ = self.outbox[cmid]
                 asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(self._send(cid, body, cmid)))
             elif cmid in self.outbox:
@@ -327,7 +336,16 @@ class Member:
             await self.conn.send(orjson.dumps(frame).decode())
 
     async def send_new(self, cid: int, body: str) -> None:
-        await self._send(cid, body, uuid.uuid4().hex)
+        cmid = uuid.uuid4().hex
+        self.sent_order.append((cid, cmid))
+        await self._send(cid, body, cmid)
+
+    def reset_counters(self) -> None:
+        """Each scenario counts its own (the fixture's members live across scenarios)."""
+        self.conflicts = self.duplicate_acks = self.late_duplicates = 0
+        self.sent_order.clear()
+        self.retried.clear()
+        self.errors.clear()
 
     async def resend_stale(self, older_than: float) -> None:
         """An ack that never came (its node died mid-send): send again, same id."""
@@ -451,6 +469,10 @@ class Chaos:
                 "SELECT conversation_id, seq, id FROM messages WHERE conversation_id = ANY($1)",
                 self.conversations,
             )
+            sent = await db.fetch(
+                "SELECT sender_id, client_msg_id, seq FROM messages WHERE conversation_id = ANY($1)",
+                self.conversations,
+            )
             dup_rows = await db.fetchval(
                 "SELECT count(*) FROM (SELECT 1 FROM messages WHERE conversation_id = ANY($1) "
                 "GROUP BY conversation_id, sender_id, client_msg_id HAVING count(*) > 1) d",
@@ -470,6 +492,7 @@ class Chaos:
                 not_delivered += len({s for s in by_conv.get(cid, set()) if (cid, s) not in m.seen})
         wrong = sum(1 for m in self.members for key, mid in m.seen.items() if key in stored and stored[key] != mid)
         unacked = sum(len(m.outbox) for m in self.members)
+        seq_of = {(r["sender_id"], r["client_msg_id"]): r["seq"] for r in sent}
         return {
             "stored": len(stored),
             "acked": len(acked),
@@ -487,11 +510,27 @@ class Chaos:
             "stored_not_delivered": not_delivered,
             "duplicates": int(dup_rows) + sum(m.duplicate_acks for m in self.members),
             "conflicting_deliveries": sum(m.conflicts for m in self.members) + wrong,
-            "order_violations": sum(m.order_violations for m in self.members),
+            "per_sender_order_inversions": sum(inversions(m, seq_of) for m in self.members),
+            "late_duplicates": sum(m.late_duplicates for m in self.members),
             "never_acked": unacked,
             "token_refreshes": sum(m.refreshes for m in self.members),
             "signins_after_refresh_refused": sum(m.signins for m in self.members),
         }
+
+
+def inversions(member: Member, seq_of: dict[tuple[int, str], int]) -> int:
+    """Pairs of this client's sends to one conversation stored in the reverse of the order sent
+    (each against the latest stored before it; sends retried after an error are left out)."""
+    count = 0
+    latest: dict[int, int] = {}
+    for cid, cmid in member.sent_order:
+        seq = seq_of.get((member.user.id, cmid))
+        if seq is None or cmid in member.retried:
+            continue
+        if seq < latest.get(cid, 0):
+            count += 1
+        latest[cid] = max(seq, latest.get(cid, 0))
+    return count
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -515,6 +554,7 @@ async def run_scenario(
     """Traffic, the fault, recovery, more traffic; then settle and check. Returns the figures."""
     for m in chaos.members:
         m.caught_up_s.clear()
+        m.reset_counters()
     sent0 = chaos.sent
     chaos.start_traffic()
     await asyncio.sleep(warmup)
@@ -564,7 +604,7 @@ def passed(result: dict[str, Any]) -> bool:
         and result["stored_not_delivered"] == 0
         and result["duplicates"] == 0
         and result["conflicting_deliveries"] == 0
-        and result["order_violations"] == 0
+        and result["per_sender_order_inversions"] == 0
         and result["never_acked"] == 0
     )
 
@@ -657,6 +697,96 @@ async def restart_postgres_scenario(chaos: Chaos, pg: OwnPostgres) -> dict[str, 
         return None
 
     return await run_scenario(chaos, "c_restart_postgres", pg.restart, nothing, hold=0.0)
+
+
+async def _watch_revoked(ws: ClientConnection, cid: int, since: float, out: dict[str, Any]) -> None:
+    """Send on a socket whose session was just revoked until it is closed; count what was acked."""
+    acks = 0
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            frame = {"type": "send", "conversation_id": cid, "client_msg_id": uuid.uuid4().hex, "body": "revoked?"}
+            await ws.send(orjson.dumps(frame).decode())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    while True:
+                        raw = orjson.loads(await ws.recv())
+                        for f in raw["frames"] if raw.get("type") == "batch" else [raw]:
+                            acks += f.get("type") == "ack"
+    out["open_after_s"] = round(time.monotonic() - since, 3)
+    out["acks"] = acks
+    out["close_code"] = ws.close_code
+
+
+async def _watch_removed(ws: ClientConnection, cid: int, after_seq: int, out: dict[str, Any]) -> None:
+    """Count the conversation's events a removed member's socket still gets (seq after the removal)."""
+    out["events"] = 0
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            raw = orjson.loads(await ws.recv())
+            for f in raw["frames"] if raw.get("type") == "batch" else [raw]:
+                seq = f.get("seq")
+                if f.get("type") == "event" and f.get("conversation_id") == cid and seq is not None and seq > after_seq:
+                    out["events"] += 1
+
+
+async def revoke_and_remove_scenario(chaos: Chaos, redis: Any, outage_s: float = 4.0) -> dict[str, Any]:
+    """(e) While Redis is down, a session is signed out and a member is removed, both through a
+    node other than the one holding their sockets (so no bus could have told it). Then: how long
+    the revoked socket stayed open, how many of its sends were acked after the revocation
+    (target 0), how many of the conversation's events the removed member still got (target 0,
+    live or by resume), over the run's traffic and the usual oracle."""
+    cluster = chaos.cluster
+    cid = chaos.conversations[0]
+    owner = next(m for m in chaos.members if cid in m.conversations).user
+    holder, actor = cluster.nodes[0], cluster.nodes[-1]
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=30) as api:
+        victim, removed = await signup(api), await signup(api)
+        for user in (victim, removed):
+            r = await api.post(f"/conversations/{cid}/members", headers=owner.headers, json={"user_id": user.id})
+            r.raise_for_status()
+    sockets = []
+    for user in (victim, removed):
+        ws = await connect(
+            holder.ws_url,
+            subprotocols=["tipline.v1", f"tipline.auth.{user.token}"],  # type: ignore[list-item]
+            max_size=None,
+            max_queue=None,
+        )
+        sockets.append(ws)
+    revoked: dict[str, Any] = {}
+    gone: dict[str, Any] = {}
+    watchers: list[asyncio.Task[None]] = []
+
+    async def fault() -> None:
+        await redis.stop()
+        async with httpx.AsyncClient(base_url=actor.url, timeout=30) as direct:
+            t0 = time.monotonic()
+            r = await direct.post("/auth/signout", headers=victim.headers)
+            assert r.status_code == 204, r.text
+            watchers.append(asyncio.create_task(_watch_revoked(sockets[0], cid, t0, revoked)))
+            r = await direct.delete(f"/conversations/{cid}/members/{removed.id}", headers=owner.headers)
+            assert r.status_code == 204, r.text
+        after = (await chaos.db_last_seqs())[cid]
+        watchers.append(asyncio.create_task(_watch_removed(sockets[1], cid, after, gone)))
+
+    result = await run_scenario(chaos, "e_revoke_and_remove_during_redis_outage", fault, redis.start, hold=outage_s)
+    # The removed member asks for what it missed: refused, nothing replayed.
+    with contextlib.suppress(ConnectionClosed):
+        await sockets[1].send(orjson.dumps({"type": "resume", "since": {str(cid): 0}}).decode())
+        await asyncio.sleep(0.5)
+    await asyncio.wait_for(watchers[0], 10)
+    watchers[1].cancel()
+    with contextlib.suppress(BaseException):
+        await watchers[1]
+    for ws in sockets:
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return result | {
+        "revoked_sessions_sockets_open_after_s": revoked.get("open_after_s"),
+        "revoked_socket_close_code": revoked.get("close_code"),
+        "sends_accepted_after_revocation": revoked.get("acks"),
+        "events_after_removal": gone.get("events"),
+    }
 
 
 @contextlib.asynccontextmanager

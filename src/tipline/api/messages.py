@@ -16,6 +16,7 @@ from tipline.domain.messages.schemas import (
     MessageOut,
     ReplayOut,
     SendIn,
+    SendRequest,
     page_json,
 )
 
@@ -53,17 +54,16 @@ async def send(
     conversation_id: ConversationIdPath, body: SendIn, rt: Rt, caller: CurrentCaller, request: Request
 ) -> Ack:
     """Send a message. Answers after commit; the same ``client_msg_id`` again returns the same ack."""
-    await rt.limits.check("send_per_user", str(caller.user_id))
-    await rt.limits.check("send_per_ip", client_ip(request))
-    return await actions.do_send_message(
-        rt,
+    send = SendRequest(
         user_id=caller.user_id,
+        session_id=caller.claims.session_id,
         conversation_id=conversation_id,
         client_msg_id=body.client_msg_id,
         body=body.body,
         reply_to=body.reply_to,
-        attachment_ids=body.attachment_ids,
+        attachment_ids=tuple(body.attachment_ids),
     )
+    return await (await actions.do_send_message(rt, send, ip=client_ip(request)))
 
 
 @router.get("/conversations/{conversation_id}/events", response_model=ReplayOut)

@@ -15,12 +15,15 @@ Guarantees (and non-guarantees) every implementation keeps:
   most once); the committed data stays readable and clients repair the gap.
 * **Publish after commit.** Callers publish only what has committed (see
   :mod:`tipline.bus.on_commit`); the bus never sees a rolled-back event.
-* ``on_reconnect`` callbacks run after the bus lost and regained its connection, so the
-  node can ask every local socket to check for gaps (the in-memory bus never loses one).
+* ``on_lost`` callbacks run when the bus loses its connection, ``on_reconnect`` callbacks once it
+  has it back with every subscription in place, so the node can hold deliveries meanwhile,
+  re-check its sockets against PostgreSQL and ask each to check for gaps (the in-memory bus
+  never loses one).
 
 Topics are short strings: ``c:<conversation_id>`` for a conversation's events and
-``u:<user_id>`` for one user's (their sessions, their new memberships), and ``n:<node_id>``
-for one node's (sends forwarded to the node that owns their conversation, and its answers).
+``u:<user_id>`` for one user's (their sessions, their new memberships), ``n:<node_id>``
+for one node's (sends forwarded to the node that owns their conversation, and its answers),
+and ``all`` for every node's.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ class Bus(Protocol):
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` whenever the bus recovers from a lost connection."""
 
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` whenever the bus loses its connection (messages may be lost from now on)."""
+
     def healthy(self) -> bool:
         """Whether the bus is connected now (readiness reflects it)."""
 
@@ -67,6 +73,10 @@ def topic_conversation(conversation_id: int) -> str:
 
 def topic_user(user_id: int) -> str:
     return f"u:{user_id}"
+
+
+# Every node subscribes to this one: instructions for all nodes (re-check your sockets).
+TOPIC_ALL = "all"
 
 
 def topic_node(node_id: str) -> str:

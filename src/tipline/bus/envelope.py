@@ -9,7 +9,8 @@ A payload is one kind byte followed by JSON:
   people who blocked that sender, who get it with the words left out
   (docs/subsystems/moderation.md).
 * ``C`` + a control object the hub acts on: membership changes (who must start or stop
-  receiving a conversation) and session revocations (which sockets must close).
+  receiving a conversation), session revocations (which sockets must close), blocks, and
+  ``recheck`` (every node re-checks its sockets against PostgreSQL: gateway/guard.py).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ SENDER = 0x53  # b"S"
 
 
 class Control(TypedDict, total=False):
-    op: Literal["subscribe", "unsubscribe", "revoke_session", "revoke_user", "hide_sender", "unhide_sender"]
+    op: Literal["subscribe", "unsubscribe", "revoke_session", "revoke_user", "hide_sender", "unhide_sender", "recheck"]
     conversation_id: int
     user_id: int
     session_id: str
     frame: dict[str, Any]
     reason: str
     target_id: int
+    node_id: str
 
 
 def event_frame(event: str, conversation_id: int, seq: int | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -44,17 +46,6 @@ def encode_event(frame: dict[str, Any]) -> bytes:
 
 def encode_sender_event(sender_id: int, frame: dict[str, Any]) -> bytes:
     return b"S" + sender_id.to_bytes(8, "big") + orjson.dumps(frame)
-
-
-def hidden_copy(frame_json: bytes) -> bytes:
-    """The frame as a blocker sees it: same event and seq (so no gap), words left out."""
-    frame = orjson.loads(frame_json)
-    data = frame.get("data") or {}
-    for key, empty in (("body", ""), ("mention_ids", []), ("reactions", []), ("attachments", [])):
-        if key in data:
-            data[key] = empty
-    data["hidden"] = True
-    return orjson.dumps(frame)
 
 
 def encode_control(control: Control) -> bytes:

@@ -41,5 +41,8 @@ class MemoryBus:
         # An in-process bus cannot lose its connection.
         return None
 
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        return None
+
     def healthy(self) -> bool:
         return self._handler is not None

@@ -384,6 +384,7 @@ class RedisBus:
 
         self._handler: Handler | None = None
         self._callbacks: list[Callable[[], None]] = []
+        self._lost_callbacks: list[Callable[[], None]] = []
         # Channels of current interest -> their topic; the only topics handed to the handler.
         self._topics: dict[bytes, str] = {}
         # Channels whose interest changed since the last apply.
@@ -503,6 +504,9 @@ class RedisBus:
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        self._lost_callbacks.append(callback)
 
     async def settle(self) -> None:
         """Until every ``subscribe``/``unsubscribe`` made so far is in effect on Redis.
@@ -644,6 +648,11 @@ class RedisBus:
             await broken.wait()
             self._ready = False
             self._healthy = False
+            for callback in list(self._lost_callbacks):
+                try:
+                    callback()
+                except Exception:
+                    log.exception("on_lost callback failed")
             await self._close_links()
             attempt = 1
             await asyncio.sleep(random.uniform(delay / 2, delay))

@@ -18,8 +18,8 @@ from tipline.domain.accounts.access import access_session
 from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.actions import do_mark_read, do_sync_presence, do_typing
-from tipline.domain.messages.actions import check_accepting, check_body, replay_since
-from tipline.domain.messages.schemas import Ack
+from tipline.domain.messages.actions import do_send_message, replay_since
+from tipline.domain.messages.schemas import Ack, SendRequest
 from tipline.domain.moderation.access import hidden_senders
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.hub import Connection, WireLike
@@ -276,60 +276,49 @@ class Session:
 
     async def send(self, frame: SendFrame) -> None:
         ref = frame.ref or frame.client_msg_id
-        try:
-            check_body(self.rt, frame.body, attachments=len(frame.attachment_ids))
-            check_accepting(self.rt)
-            await self.rt.limits.check("send_per_user", str(self.conn.user_id))
-            await self.rt.limits.check("send_per_ip", self.ip)
-        except RateLimited as exc:
-            self.conn.push(
+        conn = self.conn
+        request = SendRequest(
+            user_id=conn.user_id,
+            session_id=conn.session_id,
+            conversation_id=frame.conversation_id,
+            client_msg_id=frame.client_msg_id,
+            body=frame.body,
+            reply_to=frame.reply_to,
+            attachment_ids=tuple(frame.attachment_ids),
+        )
+
+        def refused(exc: DomainError) -> None:
+            extra = {"retry_after": round(exc.retry_after, 3)} if isinstance(exc, RateLimited) else {}
+            conn.push(
                 error_frame(
                     exc.code,
                     exc.message,
                     ref,
                     client_msg_id=frame.client_msg_id,
                     conversation_id=frame.conversation_id,
-                    retry_after=round(exc.retry_after, 3),
+                    **extra,
                 )
             )
-            return
+            if exc.status == 401:
+                # The session ended (found at commit, whatever the bus did): this socket is done,
+                # once the error has gone out (closing drops whatever is still queued).
+                conn.write_now()
+                conn.close(Close.UNAUTHORIZED, "session ended")
+
+        # Queued before this returns, so a client's pipelined sends commit in the order it sent
+        # them; the ack (or error) is pushed when the commit finishes, without blocking this loop.
+        try:
+            future = await do_send_message(self.rt, request, ip=self.ip)
         except DomainError as exc:
-            self.conn.push(
-                error_frame(
-                    exc.code, exc.message, ref, client_msg_id=frame.client_msg_id, conversation_id=frame.conversation_id
-                )
-            )
+            refused(exc)
             return
-        # Queued synchronously, so a client's pipelined sends commit in the order it sent them;
-        # the ack (or error) is pushed when the commit finishes, without blocking this loop.
-        future = self.rt.router.submit(
-            user_id=self.conn.user_id,
-            conversation_id=frame.conversation_id,
-            client_msg_id=frame.client_msg_id,
-            body=frame.body,
-            reply_to=frame.reply_to,
-            attachment_ids=frame.attachment_ids,
-        )
-        conn = self.conn
 
         def done(fut: asyncio.Future[Ack]) -> None:
             exc = fut.exception()
             if exc is None:
-                ack = fut.result()
-                conn.push(encode({"type": "ack", "ref": ref, **ack.model_dump()}))
+                conn.push(encode({"type": "ack", "ref": ref, **fut.result().model_dump()}))
             elif isinstance(exc, DomainError):
-                # Slow mode answers from the batcher with how long to wait.
-                extra = {"retry_after": round(exc.retry_after, 3)} if isinstance(exc, RateLimited) else {}
-                conn.push(
-                    error_frame(
-                        exc.code,
-                        exc.message,
-                        ref,
-                        client_msg_id=frame.client_msg_id,
-                        conversation_id=frame.conversation_id,
-                        **extra,
-                    )
-                )
+                refused(exc)
             else:
                 conn.push(
                     error_frame(

@@ -21,13 +21,18 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
+import orjson
+
 from tipline.bus.base import Bus, topic_conversation, topic_user
-from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control, hidden_copy
+from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control
+from tipline.domain.messages.schemas import masked
 from tipline.gateway.protocol import Close, encode_bytes
 from tipline.gateway.wire import text_frame
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0
+# Bus messages kept while sockets are re-checked after an outage (a few ms of traffic).
+HOLD_MAX = 100_000
 # A coalesced write stays a reasonable WebSocket message for any client.
 BATCH_MAX_FRAMES = 200
 BATCH_MAX_BYTES = 64 * 1024
@@ -46,6 +51,13 @@ class WireLike(Protocol):
     def write(self, frame: bytes) -> None: ...
 
     async def wait_writable(self) -> None: ...
+
+
+def _masked_frame(frame_json: bytes) -> bytes:
+    """An event frame as a blocker of its sender gets it (``schemas.masked`` on its data)."""
+    frame = orjson.loads(frame_json)
+    frame["data"] = masked(frame.get("data") or {})
+    return orjson.dumps(frame)
 
 
 def _payload(items: list[bytes]) -> bytes:
@@ -322,14 +334,21 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, bus: Bus, *, typing_throttle_s: float) -> None:
+    def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self.topics: dict[str, set[Connection]] = {}
         self.users: dict[int, set[Connection]] = {}
-        self.typing_throttle_s = typing_throttle_s
         self.flusher = Flusher()
-        self._typing_last: dict[tuple[int, int], float] = {}
         self.delivered = 0
+        # While the sockets are re-checked after a bus outage: what arrived, delivered after.
+        self._held: list[tuple[str, bytes]] | None = None
+        self.held_dropped = 0
+        # During a socket re-check: users whose memberships, sessions or blocks a control changed
+        # meanwhile (the re-check must not undo what a newer control did).
+        self.touched: set[int] | None = None
+        # Called on the ``recheck`` control (docs/subsystems/messages.md, "Sockets re-checked").
+        # (with the asking node's id).
+        self.on_recheck: Callable[[str | None], None] | None = None
 
     # --- registration ------------------------------------------------------------------------
 
@@ -378,8 +397,27 @@ class Hub:
 
     # --- delivery ----------------------------------------------------------------------------
 
+    def hold(self) -> None:
+        """Keep what the bus delivers from now on until ``release`` (sockets being re-checked)."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Deliver what was held, in arrival order, to the sockets as they are now."""
+        held, self._held = self._held, None
+        for topic, payload in held or ():
+            self.handle(topic, payload)
+
     def handle(self, topic: str, payload: bytes) -> None:
         """The bus handler: one call per message per node."""
+        held = self._held
+        if held is not None:
+            if len(held) < HOLD_MAX:
+                held.append((topic, payload))
+            else:
+                # Too many to keep: dropped, and the `sync` after the re-check repairs the gap.
+                self.held_dropped += 1
+            return
         kind = payload[0]
         if kind == EVENT:
             conns = self.topics.get(topic)
@@ -393,11 +431,11 @@ class Hub:
             if conns:
                 sender = int.from_bytes(payload[1:9], "big")
                 body = payload[9:]
-                masked: bytes | None = None
+                hidden: bytes | None = None
                 for conn in conns:
                     if sender in conn.hidden:
-                        masked = masked or hidden_copy(body)
-                        conn.push(masked)
+                        hidden = hidden or _masked_frame(body)
+                        conn.push(hidden)
                     else:
                         conn.push(body)
                 self.delivered += len(conns)
@@ -407,6 +445,12 @@ class Hub:
     def _control(self, topic: str, payload: bytes) -> None:
         control = decode_control(payload)
         op = control.get("op")
+        if op == "recheck":
+            if self.on_recheck is not None:
+                self.on_recheck(control.get("node_id"))
+            return
+        if self.touched is not None and "user_id" in control:
+            self.touched.add(control["user_id"])
         if op == "subscribe":
             cid = control["conversation_id"]
             frame = encode_bytes(control["frame"]) if "frame" in control else None
@@ -449,21 +493,9 @@ class Hub:
     def all_connections(self) -> list[Connection]:
         return [c for conns in self.users.values() for c in conns]
 
-    def close_all(self, code: int, reason: str) -> None:
-        for conn in self.all_connections():
-            conn.close(code, reason)
-
     def sweep_idle(self, idle_timeout_s: float) -> int:
         cutoff = time.monotonic() - idle_timeout_s
         stale = [c for c in self.all_connections() if c.last_seen < cutoff]
         for conn in stale:
             conn.close(Close.IDLE, "idle timeout: no frame received")
         return len(stale)
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "connections": sum(len(c) for c in self.users.values()),
-            "users": len(self.users),
-            "topics": len(self.topics),
-            "delivered": self.delivered,
-        }

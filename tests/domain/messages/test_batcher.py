@@ -17,8 +17,14 @@ from tests.conftest import Server, make_settings
 from tests.helpers import Ws, create_conversation, signup
 from tipline.app import build_runtime
 from tipline.domain.messages.actions import do_send_message
+from tipline.domain.messages.schemas import Ack, SendRequest
 from tipline.errors import DomainError
 from tipline.runtime import Runtime
+
+
+async def send_now(rt: Runtime, **send: Any) -> Ack:
+    """Send through the action both transports use, and wait for the commit."""
+    return await (await do_send_message(rt, SendRequest(**send), ip="127.0.0.1"))
 
 
 async def seq_report(database_url: str, conversation_id: int) -> tuple[int, list[int]]:
@@ -85,7 +91,7 @@ async def test_two_nodes_share_one_gap_free_sequence(
     async def burst(rt: Runtime, user_id: int, tag: str) -> list[int]:
         acks = await asyncio.gather(
             *(
-                do_send_message(
+                send_now(
                     rt,
                     user_id=user_id,
                     conversation_id=cid,
@@ -113,7 +119,7 @@ async def test_same_client_msg_id_through_two_nodes_is_one_message(
 
     def send(rt: Runtime) -> asyncio.Future[object]:
         return asyncio.ensure_future(
-            do_send_message(rt, user_id=alice.id, conversation_id=cid, client_msg_id=key, body="hi", reply_to=None)
+            send_now(rt, user_id=alice.id, conversation_id=cid, client_msg_id=key, body="hi", reply_to=None)
         )
 
     acks = await asyncio.gather(*(send(rt) for rt in (server.rt, second_node, server.rt, second_node)))
@@ -138,7 +144,7 @@ async def test_one_bad_send_does_not_fail_its_batch(api: httpx.AsyncClient, serv
     ]
     results = await asyncio.gather(
         *(
-            do_send_message(server.rt, user_id=u, conversation_id=c, client_msg_id=k, body=k, reply_to=None)
+            send_now(server.rt, user_id=u, conversation_id=c, client_msg_id=k, body=k, reply_to=None)
             for u, c, k in calls
         ),
         return_exceptions=True,
@@ -165,7 +171,7 @@ async def test_batches_of_any_size_look_keys_up_with_the_same_statements(
         statements.append(statement)
 
     def send(i: int) -> Any:
-        return do_send_message(
+        return send_now(
             server.rt, user_id=alice.id, conversation_id=cid, client_msg_id=f"k{i}", body="hi", reply_to=None
         )
 
@@ -200,7 +206,7 @@ async def test_a_batch_costs_a_constant_number_of_queries(api: httpx.AsyncClient
     try:
         await asyncio.gather(
             *(
-                do_send_message(
+                send_now(
                     server.rt,
                     user_id=alice.id,
                     conversation_id=convs[i % 10],

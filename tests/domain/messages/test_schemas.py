@@ -14,7 +14,7 @@ from tipline.domain.messages.schemas import (
     HistoryPage,
     MessageOut,
     Page,
-    hidden_dict,
+    masked,
     message_dict,
     page_json,
 )
@@ -56,7 +56,7 @@ def messages() -> list[dict[str, Any]]:
     plain["tips"] = [{"symbol": "ETH", "token": "0x0", "total": "10", "total_display": "0.00000001", "count": 1}]
     edited = message_dict(row(2, reply_to_id=101, edited_at=datetime(2026, 12, 1, 22, tzinfo=UTC)), reply_count=0)
     deleted = message_dict(row(3, deleted_at=datetime(2026, 12, 1, 23, tzinfo=UTC)), reply_count=4)
-    blocked = hidden_dict(message_dict(row(4, sender_id=9)))
+    blocked = masked(message_dict(row(4, sender_id=9)))
     # As the cache gives it back: decoded JSON (times as strings), reply_count added last.
     cached = orjson.loads(orjson.dumps({k: v for k, v in message_dict(row(5)).items() if k != "reply_count"}))
     cached["reply_count"] = 2

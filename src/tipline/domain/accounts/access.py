@@ -21,13 +21,21 @@ async def access_session(conn: AsyncConnection, claims: AccessClaims) -> None:
 def check_session(state: Mapping[Any, Any] | None, claims: AccessClaims) -> None:
     """``access_session`` on a state already read (``user_id``, ``revoked_at``, ``expires_at``,
     ``is_active`` of the token's session), for reads that fetch it with their own check."""
+    refusal = session_refusal(state, user_id=claims.user_id)
+    if refusal is not None:
+        raise refusal
+
+
+def session_refusal(state: Mapping[Any, Any] | None, *, user_id: int) -> Unauthorized | None:
+    """Why this session may not act for ``user_id`` any more; None while it may."""
     if state is None:
-        raise Unauthorized("unknown session", code="session_revoked")
-    if state["user_id"] != claims.user_id:
-        raise Unauthorized("invalid access token", code="invalid_token")
+        return Unauthorized("unknown session", code="session_revoked")
+    if state["user_id"] != user_id:
+        return Unauthorized("invalid access token", code="invalid_token")
     if state["revoked_at"] is not None:
-        raise Unauthorized("this session has been signed out", code="session_revoked")
+        return Unauthorized("this session has been signed out", code="session_revoked")
     if state["expires_at"] <= datetime.now(UTC):
-        raise Unauthorized("this session has expired", code="session_expired")
+        return Unauthorized("this session has expired", code="session_expired")
     if not state["is_active"]:
-        raise Unauthorized("this account is deactivated", code="account_inactive")
+        return Unauthorized("this account is deactivated", code="account_inactive")
+    return None

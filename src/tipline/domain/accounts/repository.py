@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, update
+from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -197,7 +197,12 @@ async def rotate_refresh_token(
 async def revoke_sessions(
     conn: AsyncConnection, *, user_id: int, session_id: uuid.UUID | None, reason: str
 ) -> list[uuid.UUID]:
-    """Revoke one session of the user (or all when ``session_id`` is None); return those revoked."""
+    """Revoke one session of the user (or all when ``session_id`` is None); return those revoked.
+
+    Takes the user's revocation lock first (held until commit), so a send batch reading the
+    session either saw it live and commits first, or sees it revoked. A transaction that calls
+    this must not take conversation locks after it (a batch holds those while it waits here)."""
+    await conn.execute(_LOCK, {"id": user_id})
     stmt = (
         update(sessions)
         .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
@@ -216,6 +221,51 @@ SESSION_STATE = (sessions.c.user_id, sessions.c.revoked_at, sessions.c.expires_a
 async def session_state(conn: AsyncConnection, *, session_id: uuid.UUID) -> RowMapping | None:
     stmt = select(*SESSION_STATE).join(users, users.c.id == sessions.c.user_id).where(sessions.c.id == session_id)
     return (await conn.execute(stmt)).mappings().first()
+
+
+# Sends and revocations of one user are ordered by a transaction-level advisory lock on the user
+# (in memory: no row is written, unlike FOR SHARE, which cost a send batch a WAL record per session).
+# Two int4 keys: the class 24149 (0x5E55), and the user id folded into int4 (a collision only
+# orders two users' sends and revocations needlessly).
+_LOCK_SHARED = text(
+    "SELECT pg_advisory_xact_lock_shared(24149, (k % 2147483647)::int) FROM unnest(CAST(:ids AS bigint[])) AS k"
+)
+_LOCK = text("SELECT pg_advisory_xact_lock(24149, (CAST(:id AS bigint) % 2147483647)::int)")
+
+
+async def session_states_for_send(
+    conn: AsyncConnection, *, user_ids: Sequence[int], session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, RowMapping]:
+    """The state of these sessions, read after taking their users' revocation lock (shared).
+
+    A send batch reads its senders' sessions this way, in its own transaction, and holds the
+    lock until it commits: a revocation (``revoke_sessions`` takes the lock exclusively) either
+    committed before, and the batch sees it, or waits for the batch. Either way no send is
+    stored after its session's revocation committed.
+    """
+    await conn.execute(_LOCK_SHARED, {"ids": sorted(set(user_ids))})
+    stmt = (
+        select(sessions.c.id, *SESSION_STATE)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.id == func.any(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
+    )
+    rows = (await conn.execute(stmt, {"ids": sorted(session_ids)})).mappings()
+    return {row["id"]: row for row in rows}
+
+
+async def live_session_ids(conn: AsyncConnection, *, session_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of these sessions that are live: not revoked, not expired, their account active."""
+    stmt = (
+        select(sessions.c.id)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(
+            sessions.c.id == func.any(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))),
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > func.now(),
+            users.c.is_active,
+        )
+    )
+    return {row[0] for row in await conn.execute(stmt, {"ids": sorted(session_ids)})}
 
 
 async def list_sessions(conn: AsyncConnection, *, user_id: int) -> list[RowMapping]:

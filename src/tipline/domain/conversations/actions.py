@@ -6,6 +6,9 @@ See docs/subsystems/conversations.md.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import RowMapping, func
@@ -35,9 +38,11 @@ from tipline.domain.conversations.schemas import (
     PatchConversationIn,
     conversation_event_data,
 )
+from tipline.domain.moderation import repository as mod_repo
 from tipline.domain.moderation.access import require_not_blocked
 from tipline.errors import Conflict, Forbidden, Invalid, NotFound
 from tipline.runtime import Runtime
+from tipline.storage.db import read_connection
 
 
 def _user(row: RowMapping) -> dict[str, Any]:
@@ -453,3 +458,24 @@ async def get_presence(rt: Runtime, *, user_id: int, user_ids: list[int]) -> dic
         visible = await repo.users_sharing_a_conversation(conn, user_id=user_id, others=user_ids)
     shown = [uid for uid in user_ids if uid in visible or uid == user_id]
     return await rt.presence.get_many(shown)
+
+
+@dataclass(frozen=True)
+class SocketStates:
+    """What open sockets may still receive, read from PostgreSQL (the truth, whatever the bus did)."""
+
+    live_sessions: set[uuid.UUID]
+    memberships: dict[int, set[int]]  # user id -> conversation ids
+    blocked: dict[int, frozenset[int]]  # user id -> the people they blocked
+
+
+async def read_socket_states(rt: Runtime, *, user_ids: Sequence[int], session_ids: Sequence[uuid.UUID]) -> SocketStates:
+    """Sessions, memberships and blocks of the users behind a node's sockets, in three queries.
+
+    A node re-checks its sockets with this after the bus may have lost a revocation, a removal
+    or a block (docs/subsystems/messages.md, "Sockets re-checked")."""
+    async with read_connection(rt.engine) as conn:
+        live = await accounts_repo.live_session_ids(conn, session_ids=session_ids)
+        memberships = await repo.memberships_of(conn, user_ids=user_ids)
+        blocked = await mod_repo.blocked_by_each(conn, blocker_ids=user_ids)
+    return SocketStates(live_sessions=live, memberships=memberships, blocked=blocked)

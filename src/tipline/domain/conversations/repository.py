@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    RowMapping,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -252,6 +267,17 @@ async def user_conversation_ids(conn: AsyncConnection, *, user_id: int) -> list[
         .where(members.c.user_id == user_id)
     )
     return [(row[0], row[1]) for row in await conn.execute(stmt)]
+
+
+async def memberships_of(conn: AsyncConnection, *, user_ids: Sequence[int]) -> dict[int, set[int]]:
+    """user id -> the ids of the conversations they are a member of (every user listed)."""
+    stmt = select(members.c.user_id, members.c.conversation_id).where(
+        members.c.user_id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))
+    )
+    out: dict[int, set[int]] = {uid: set() for uid in user_ids}
+    for uid, cid in await conn.execute(stmt, {"ids": sorted(user_ids)}):
+        out[uid].add(cid)
+    return out
 
 
 async def mark_read(conn: AsyncConnection, *, conversation_id: int, user_id: int, seq: int) -> int | None:

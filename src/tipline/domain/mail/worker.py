@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiosmtplib
 from sqlalchemy import RowMapping
@@ -50,6 +51,11 @@ def build_message(settings: Settings, row: RowMapping) -> EmailMessage:
     return msg
 
 
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 def mail_dir(settings: Settings) -> Path:
     return settings.data_dir / "mail"
 
@@ -60,9 +66,13 @@ async def deliver(settings: Settings, row: RowMapping) -> None:
     if settings.smtp_host is None:
         path = mail_dir(settings) / f"{row['id']}.eml"
         await asyncio.to_thread(_write, path, msg.as_bytes())
-        # Without a mail server the links are what the developer needs; a deployment with
-        # SMTP_HOST never logs them (they sign in whoever holds them).
-        log.info("mail to %s written to %s; links: %s", row["to"], path, " ".join(LINK_RE.findall(row["text"])))
+        # Without a mail server the links are what the developer needs, so `tipline dev` (on
+        # this machine's loopback) logs them; anywhere else they stay out of the logs, since
+        # they sign in whoever holds them (`tipline check` refuses verification without SMTP).
+        if _loopback(settings.public_url):
+            log.info("mail to %s written to %s; links: %s", row["to"], path, " ".join(LINK_RE.findall(row["text"])))
+        else:
+            log.info("mail to %s written to %s (no SMTP_HOST)", row["to"], path)
         return
     password = settings.smtp_password.get_secret_value() if settings.smtp_password is not None else None
     try:

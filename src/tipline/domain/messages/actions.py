@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -39,7 +38,8 @@ from tipline.domain.messages.schemas import (
     MessageOut,
     Page,
     ReplayOut,
-    hidden_dict,
+    SendRequest,
+    masked,
     mentioned_handles,
     message_dict,
 )
@@ -75,31 +75,20 @@ def check_accepting(rt: Runtime) -> None:
         raise Unavailable("this server is restarting; send again (same client_msg_id) after reconnecting")
 
 
-async def do_send_message(
-    rt: Runtime,
-    *,
-    user_id: int,
-    conversation_id: int,
-    client_msg_id: str,
-    body: str,
-    reply_to: int | None,
-    attachment_ids: Sequence[uuid.UUID] = (),
-) -> Ack:
-    """Send a message; returns once it has committed. Idempotent per ``client_msg_id``.
+async def do_send_message(rt: Runtime, request: SendRequest, *, ip: str) -> asyncio.Future[Ack]:
+    """Check a send and queue it for its group commit; the future is its ack (or error).
 
-    The batcher groups concurrent sends into one transaction (group commit); each caller still
-    gets its own ack or error, and nothing is acknowledged before its commit.
+    Both transports call this. It returns once the send is queued, not committed, so a socket
+    can take its next frame at once and pipelined sends still commit in the order sent; the
+    future resolves after the commit. Idempotent per ``client_msg_id``; the session, membership
+    and every other rule are checked again in the commit's transaction (send_rules.py).
+    See docs/subsystems/messages.md.
     """
-    check_body(rt, body, attachments=len(attachment_ids))
+    check_body(rt, request.body, attachments=len(request.attachment_ids))
     check_accepting(rt)
-    return await rt.router.submit(
-        user_id=user_id,
-        conversation_id=conversation_id,
-        client_msg_id=client_msg_id,
-        body=body,
-        reply_to=reply_to,
-        attachment_ids=attachment_ids,
-    )
+    await rt.limits.check("send_per_user", str(request.user_id))
+    await rt.limits.check("send_per_ip", ip)
+    return rt.router.submit(request)
 
 
 async def _mentions(conn: AsyncConnection, *, conversation_id: int, sender_id: int, body: str) -> list[int]:
@@ -249,7 +238,7 @@ def _unless_hidden(event: Mapping[str, Any], hidden: frozenset[int]) -> dict[str
     """An edit's words, unless its author is someone the reader blocked."""
     data: dict[str, Any] = event["data"]
     if event["event"] == "message.edited" and data.get("sender_id") in hidden:
-        return {**data, "body": "", "mention_ids": [], "hidden": True}
+        return masked(data)
     return data
 
 
@@ -298,7 +287,7 @@ def _decoded(message: dict[str, Any] | bytes) -> dict[str, Any]:
 
 
 def _for_reader(message: dict[str, Any], hidden: frozenset[int]) -> dict[str, Any]:
-    return hidden_dict(message) if message["sender_id"] in hidden else message
+    return masked(message) if message["sender_id"] in hidden else message
 
 
 async def _history_rows(

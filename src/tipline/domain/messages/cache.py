@@ -268,10 +268,6 @@ class CacheStats:
     errors: int = 0
     db_reads_saved: int = 0  # the SQL queries a hit did not run (messages, reactions, replies...)
 
-    def hit_rate(self) -> float:
-        total = self.hits + self.misses
-        return self.hits / total if total else 0.0
-
 
 stats = CacheStats()
 

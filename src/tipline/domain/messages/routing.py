@@ -1,42 +1,19 @@
-"""Send routing: with many nodes, each conversation's sends are committed by one node, its owner.
+"""Send routing: with many nodes, each busy conversation's sends are committed by one node, its owner.
 
-Why: a batcher commits the sends waiting for it as one transaction and publishes their events
-together; every node writes such a burst to each local socket as one frame (gateway/hub.py),
-and each frame is one kernel ``send``. If every node committed the sends it received, a busy
-conversation's events would reach each node as one burst per node's commit, and with four nodes
-a socket took about twice the writes of one process for the same messages (bench/peers).
-Committing a conversation's sends on one node keeps one burst per group commit, and spares
-PostgreSQL four batchers queueing on the same conversation lock.
+What callers may rely on: ``SendRouter.submit`` queues a send synchronously and returns the
+future of its ack or error, exactly as ``SendBatcher.submit`` does; any node may still commit
+any send (the conversation row lock keeps seqs gap-free, ``client_msg_id`` makes a second
+commit a duplicate), so routing is an optimisation and never loses or reorders a sender's sends:
 
-How:
+* a forward names the sender's previous unanswered send (``SendRequest.after``) and the owner
+  stores it only after that one; otherwise it answers ``out_of_order`` and the origin commits
+  the send itself, behind its predecessor (a forward lost in a Redis outage, or a predecessor
+  committing here after a fallback, can never let a later send overtake it);
+* a forward that falls back (owner gone, stopping, out of order, or silent past
+  ``send_forward_timeout_s``) takes every earlier waiting forward of its conversation with it.
 
-* Each node keeps an entry in a Redis sorted set (``<prefix>nodes``, scored by its expiry),
-  refreshed every third of ``node_ttl_s``, and reads the live nodes from it. A conversation's
-  owner is the live node with the highest hash of (node, conversation) (rendezvous hashing):
-  every node picks the same one, and a node that joins or leaves moves only what it owns.
-* Only busy conversations are routed: while this node takes at least ``send_routing_min_rate``
-  sends a second for a conversation (this second or the last), its sends go to the owner;
-  a quiet conversation's sends commit where they arrive, since each commit would hold one or
-  two sends anyway and forwarding would only add two Redis hops.
-* A send for a conversation another node owns is forwarded on that node's bus topic
-  (``n:<node_id>``), the forwards of one loop turn in one message per owner. The owner submits
-  them to its batcher in order and answers on the origin's topic with each send's ack or error,
-  which the origin hands to its client as if it had committed the send itself.
-* Failover: when no one is subscribed to the owner's topic (Redis counts a PUBLISH's receivers:
-  the owner died or stopped), publishing fails, the owner says it takes no more sends, or no
-  answer comes within ``send_forward_timeout_s``, the origin commits the send itself.
-  ``client_msg_id`` makes that safe: if the owner did commit it, the origin's commit finds it
-  and acks the same message (``duplicate``).
-* Order: one client's sends to a conversation keep their order. While sends of a conversation
-  wait for a commit (here or at an owner), later sends of it follow them to the same node (even
-  if the conversation turned busy or quiet, the owner changed, or the bus is down), and a
-  forward that falls back takes every earlier waiting forward of its conversation with it,
-  oldest first.
-* Routing is an optimisation only: any node may commit any send (the conversation row lock
-  keeps seqs gap-free), so nodes that briefly disagree about owners lose nothing.
-
-Without Redis (one process) or with ``SEND_ROUTING=false``, sends go straight to the batcher.
-See docs/subsystems/messages.md.
+The owner choice (rendezvous hashing over the live nodes in Redis), the busy threshold and the
+failover rules: docs/subsystems/messages.md, "Send routing (many nodes)".
 """
 
 from __future__ import annotations
@@ -46,9 +23,8 @@ import contextlib
 import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -56,7 +32,8 @@ import orjson
 from redis.exceptions import RedisError
 
 from tipline.bus.base import topic_node
-from tipline.domain.messages.schemas import Ack
+from tipline.domain.messages.schemas import Ack, SendRequest
+from tipline.domain.messages.send_rules import OUT_OF_ORDER
 from tipline.errors import (
     Conflict,
     DomainError,
@@ -153,7 +130,7 @@ class Nodes:
 @dataclass(slots=True)
 class _Forwarded:
     future: asyncio.Future[Ack]
-    send: dict[str, Any]  # the batcher.submit arguments
+    send: SendRequest
     owner: str
     deadline: float
 
@@ -178,6 +155,9 @@ class SendRouter:
         self._publishing = False
         self._left = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        # Per (sender, conversation): the sender's latest send from this node not answered yet.
+        self._unanswered: dict[tuple[int, int], tuple[str, asyncio.Future[Ack]]] = {}
 
     @property
     def active(self) -> bool:
@@ -192,8 +172,9 @@ class SendRouter:
         await self._rt.bus.settle()
         await self._beat()
         loop = asyncio.get_running_loop()
+        self._heartbeat_task = loop.create_task(self._heartbeat(), name="send-router-heartbeat")
         self._tasks = [
-            loop.create_task(self._heartbeat(), name="send-router-heartbeat"),
+            self._heartbeat_task,
             loop.create_task(self._pump(), name="send-router-pump"),
             loop.create_task(self._expire(), name="send-router-expire"),
         ]
@@ -203,10 +184,10 @@ class SendRouter:
         if self._nodes is None or self._left:
             return
         self._left = True
-        for task in self._tasks[:1]:
-            task.cancel()
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._heartbeat_task
         self._set_live([n for n in self.live if n != self._rt.node_id])
         try:
             await self._nodes.leave(self._rt.node_id)
@@ -238,57 +219,46 @@ class SendRouter:
 
     # --- sending ----------------------------------------------------------------------------
 
-    def submit(
-        self,
-        *,
-        user_id: int,
-        conversation_id: int,
-        client_msg_id: str,
-        body: str,
-        reply_to: int | None,
-        attachment_ids: Sequence[uuid.UUID] = (),
-    ) -> asyncio.Future[Ack]:
+    def submit(self, request: SendRequest) -> asyncio.Future[Ack]:
         """Queue a send on its conversation's owner (synchronously, so a client's sends keep their order)."""
-        send: dict[str, Any] = {
-            "user_id": user_id,
-            "conversation_id": conversation_id,
-            "client_msg_id": client_msg_id,
-            "body": body,
-            "reply_to": reply_to,
-            "attachment_ids": tuple(attachment_ids),
-        }
         if self._nodes is None:
-            return self._rt.batcher.submit(**send)
-        busy = self._count(conversation_id)
-        inflight = self._inflight.get(conversation_id)
+            return self._rt.batcher.submit(request)
+        cid = request.conversation_id
+        busy = self._count(cid)
+        inflight = self._inflight.get(cid)
         # Where this conversation's earlier sends still wait, the next one follows them.
-        owner = inflight[0] if inflight is not None else self._target(conversation_id, busy=busy)
-        self._inflight[conversation_id] = (owner, inflight[1] + 1 if inflight else 1)
+        owner = inflight[0] if inflight is not None else self._target(cid, busy=busy)
+        self._inflight[cid] = (owner, inflight[1] + 1 if inflight else 1)
         if owner == self._rt.node_id:
-            local = self._rt.batcher.submit(**send)
-            local.add_done_callback(partial(self._landed, conversation_id))
+            local = self._rt.batcher.submit(request)
+            local.add_done_callback(partial(self._landed, cid))
+            self._remember(request, local)
             return local
+        # Committed elsewhere, the send names its predecessor: the owner stores it only after that
+        # one (it may have been lost on the way, or be committing here after a fallback).
+        previous = self._unanswered.get((request.user_id, cid))
+        if previous is not None and not previous[1].done():
+            request = replace(request, after=previous[0])
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._remember(request, future)
         rid = self._next_id
         self._next_id += 1
         deadline = time.monotonic() + self._rt.settings.send_forward_timeout_s
-        self._waiting[rid] = _Forwarded(future, send, owner, deadline)
-        self._post(
-            FORWARD,
-            owner,
-            {
-                "id": rid,
-                "from": self._rt.node_id,
-                "u": user_id,
-                "c": conversation_id,
-                "m": client_msg_id,
-                "b": body,
-                "r": reply_to,
-                "a": [str(a) for a in attachment_ids],
-            },
-        )
+        self._waiting[rid] = _Forwarded(future, request, owner, deadline)
+        self._post(FORWARD, owner, {"id": rid, "from": self._rt.node_id, "send": request.to_wire()})
         SENDS_ROUTED.labels("forwarded").inc()
         return future
+
+    def _remember(self, request: SendRequest, future: asyncio.Future[Ack]) -> None:
+        key = (request.user_id, request.conversation_id)
+        entry = (request.client_msg_id, future)
+        self._unanswered[key] = entry
+
+        def forget(_: asyncio.Future[Ack]) -> None:
+            if self._unanswered.get(key) is entry:
+                del self._unanswered[key]
+
+        future.add_done_callback(forget)
 
     def _count(self, conversation_id: int) -> bool:
         """Count a send; whether the conversation is busy on this node (routing pays off)."""
@@ -341,7 +311,7 @@ class SendRouter:
         waiting = self._waiting.pop(rid, None)
         if waiting is None:
             return None
-        self._untrack(waiting.send["conversation_id"])
+        self._untrack(waiting.send.conversation_id)
         return waiting
 
     def _fall_back(self, rid: int) -> None:
@@ -349,12 +319,13 @@ class SendRouter:
         target = self._waiting.get(rid)
         if target is None:
             return
-        cid = target.send["conversation_id"]
-        for earlier in [r for r, w in self._waiting.items() if r <= rid and w.send["conversation_id"] == cid]:
+        cid = target.send.conversation_id
+        for earlier in [r for r, w in self._waiting.items() if r <= rid and w.send.conversation_id == cid]:
             waiting = self._settle(earlier)
             if waiting is not None and not waiting.future.done():
                 SENDS_ROUTED.labels("fallback").inc()
-                local = self._rt.batcher.submit(**waiting.send)
+                # This node's batcher takes them in order after whatever it already holds.
+                local = self._rt.batcher.submit(replace(waiting.send, after=None))
                 local.add_done_callback(partial(_relay, waiting.future))
 
     # --- the bus side -----------------------------------------------------------------------
@@ -376,14 +347,7 @@ class SendRouter:
             self._post(REPLY, origin, {"id": rid, "error": {"code": NOT_OWNER}})
             return
         SENDS_ROUTED.labels("served").inc()
-        future = self._rt.batcher.submit(
-            user_id=item["u"],
-            conversation_id=item["c"],
-            client_msg_id=item["m"],
-            body=item["b"],
-            reply_to=item["r"],
-            attachment_ids=[uuid.UUID(a) for a in item["a"]],
-        )
+        future = self._rt.batcher.submit(SendRequest.from_wire(item["send"]))
         future.add_done_callback(partial(self._served, origin, rid))
 
     def _served(self, origin: str, rid: int, future: asyncio.Future[Ack]) -> None:
@@ -402,7 +366,7 @@ class SendRouter:
         if rid not in self._waiting:
             return  # already committed here after a timeout
         error = item.get("error")
-        if error is not None and error.get("code") == NOT_OWNER:
+        if error is not None and error.get("code") in (NOT_OWNER, OUT_OF_ORDER):
             self._fall_back(rid)
             return
         waiting = self._settle(rid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -118,6 +118,57 @@ def page_json(page: Page) -> bytes:
     return b'{"messages":[' + b",".join(parts) + tail
 
 
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One send, as both transports hand it to the pipeline and as a forward carries it.
+
+    ``session_id`` is the sender's session (checked in the commit's transaction, so a send on a
+    session revoked before it commits is refused). ``after`` is the ``client_msg_id`` of the same
+    sender's previous send in this conversation that was not yet answered when this one was
+    submitted on this node: a node committing this send somewhere else first checks that one is
+    stored, so a send can never be stored before an earlier one (docs/subsystems/messages.md).
+    """
+
+    user_id: int
+    conversation_id: int
+    client_msg_id: str
+    body: str
+    reply_to: int | None = None
+    attachment_ids: tuple[uuid.UUID, ...] = ()
+    session_id: uuid.UUID | None = None
+    after: str | None = None
+
+    @property
+    def key(self) -> tuple[int, int, str]:
+        return (self.conversation_id, self.user_id, self.client_msg_id)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "conversation_id": self.conversation_id,
+            "client_msg_id": self.client_msg_id,
+            "body": self.body,
+            "reply_to": self.reply_to,
+            "attachment_ids": [str(a) for a in self.attachment_ids],
+            "session_id": None if self.session_id is None else str(self.session_id),
+            "after": self.after,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> SendRequest:
+        sid = data.get("session_id")
+        return cls(
+            user_id=int(data["user_id"]),
+            conversation_id=int(data["conversation_id"]),
+            client_msg_id=str(data["client_msg_id"]),
+            body=str(data["body"]),
+            reply_to=data.get("reply_to"),
+            attachment_ids=tuple(uuid.UUID(a) for a in data.get("attachment_ids") or ()),
+            session_id=None if sid is None else uuid.UUID(sid),
+            after=data.get("after"),
+        )
+
+
 class Ack(BaseModel):
     """What a sender gets back once its message has committed."""
 
@@ -147,8 +198,8 @@ def message_dict(
     hidden: bool = False,
 ) -> dict[str, Any]:
     """A message as clients see it; a deleted message is a tombstone with no body, and so is,
-    for its reader, a message from someone they blocked."""
-    deleted = row["deleted_at"] is not None or hidden
+    for its reader, a message from someone they blocked (``masked``)."""
+    deleted = row["deleted_at"] is not None
     out = {
         "id": row["id"],
         "conversation_id": row["conversation_id"],
@@ -160,28 +211,30 @@ def message_dict(
         "mention_ids": [] if deleted else list(row["mention_ids"]),
         "created_at": row["created_at"],
         "edited_at": row["edited_at"],
-        "deleted": row["deleted_at"] is not None,
+        "deleted": deleted,
         "reactions": [] if deleted else (reactions or []),
         "reply_count": reply_count,
         "tips": [],  # confirmed tip totals, filled in where messages are read (actions._decorate)
         "attachments": [] if deleted else (attachments or []),
+        # Always present, so every copy of a message (the cache's, the database's, an event's) is
+        # the same shape.
+        "hidden": False,
     }
-    # Always present, so every copy of a message (the cache's, the database's, an event's) is
-    # the same shape.
-    out["hidden"] = hidden
+    return masked(out) if hidden else out
+
+
+# What a reader who blocked a sender does not get of theirs: each field keeps its place, empty.
+WORDS = ("body", "mention_ids", "reactions", "attachments")
+
+
+def masked(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The one masking rule: a message, or a message event's data, as a reader who blocked its
+    sender sees it: the same id and seq (nothing looks missing), none of the sender's words,
+    mentions, reactions or files, and ``hidden: true``. History, replay, the cache's pages and
+    the hub's live deliveries all use it (docs/subsystems/moderation.md)."""
+    out = dict(data)
+    for key in WORDS:
+        if key in out:
+            out[key] = "" if key == "body" else []
+    out["hidden"] = True
     return out
-
-
-def hidden_dict(message: dict[str, Any]) -> dict[str, Any]:
-    """The same message for a reader who blocked its sender: in place, with nothing of theirs.
-
-    For messages built before the reader is known (the recent-message cache holds one copy for
-    everyone); ``message_dict(..., hidden=True)`` gives the same answer from a row."""
-    return {
-        **message,
-        "body": "",
-        "mention_ids": [],
-        "reactions": [],
-        "attachments": [],
-        "hidden": True,
-    }

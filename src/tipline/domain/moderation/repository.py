@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import RowMapping, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import BigInteger, RowMapping, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -247,3 +248,14 @@ async def user_id_by_login(conn: AsyncConnection, *, login: str) -> int | None:
     where = users.c.email == login if "@" in login[1:] else users.c.handle == login.removeprefix("@")
     found = (await conn.execute(select(users.c.id).where(where))).scalar()
     return None if found is None else int(found)
+
+
+async def blocked_by_each(conn: AsyncConnection, *, blocker_ids: Sequence[int]) -> dict[int, frozenset[int]]:
+    """blocker id -> the people they blocked (every blocker listed)."""
+    stmt = select(blocks.c.blocker_id, blocks.c.blocked_id).where(
+        blocks.c.blocker_id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))
+    )
+    found: dict[int, set[int]] = {uid: set() for uid in blocker_ids}
+    for blocker, blocked in await conn.execute(stmt, {"ids": sorted(blocker_ids)}):
+        found[blocker].add(blocked)
+    return {uid: frozenset(ids) for uid, ids in found.items()}

@@ -1,0 +1,139 @@
+"""Keeps this node's sockets true to PostgreSQL when the bus may have lost a change.
+
+Revocations, removals and blocks reach a node's sockets as bus controls, and the bus is at most
+once. So the node re-checks every open socket against PostgreSQL (its session is live, the
+conversations it is subscribed to are its user's, the people it hides are the ones its user
+blocked) and corrects what differs:
+
+* when the bus loses its connection, deliveries are held from then on, and once it is back the
+  sockets are re-checked **before** anything held or new is delivered; then each socket gets
+  a ``sync`` frame (what it may have missed) and every other node is asked to re-check too
+  (this node's own controls may have been lost while it was cut off);
+* every ``SOCKET_RECHECK_OUTAGE_S`` (1 s) while the bus is down, so a sign-out or a removal made
+  meanwhile closes or unsubscribes sockets on every node that can reach PostgreSQL;
+* every ``SOCKET_RECHECK_S`` (30 s) otherwise, as a backstop.
+
+See docs/subsystems/messages.md, "Sockets re-checked".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from tipline.bus.base import TOPIC_ALL
+from tipline.bus.envelope import encode_control
+from tipline.domain.conversations.actions import read_socket_states
+from tipline.gateway.protocol import Close
+from tipline.gateway.resync import resync_all
+from tipline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class SocketGuard:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._wake = asyncio.Event()
+        self._after_outage = False
+        self._retry = False
+        self._task: asyncio.Task[None] | None = None
+        self.rechecks = 0
+        self.closed = 0
+        self.unsubscribed = 0
+
+    def watch(self) -> None:
+        """Listen to the bus's connection (before it starts: a loss at any time is seen)."""
+        hub, bus = self._rt.hub, self._rt.bus
+        hub.on_recheck = self.request
+        bus.subscribe(TOPIC_ALL)
+        bus.on_lost(self._lost)
+        bus.on_reconnect(self._recovered)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="socket-guard")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._rt.hub.release()
+
+    def request(self, node_id: str | None = None) -> None:
+        """Re-check soon: another node asked (its controls may have been lost)."""
+        if node_id != self._rt.node_id:
+            self._wake.set()
+
+    def _lost(self) -> None:
+        self._rt.hub.hold()
+        self._wake.set()  # from now on, re-check at the outage pace
+
+    def _recovered(self) -> None:
+        self._after_outage = True
+        self._wake.set()
+
+    async def _run(self) -> None:
+        settings = self._rt.settings
+        while True:
+            quick = self._retry or not self._rt.bus.healthy()
+            timeout = settings.socket_recheck_outage_s if quick else settings.socket_recheck_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            after_outage = self._after_outage
+            try:
+                self._retry = await self.recheck()
+            except Exception as exc:
+                # PostgreSQL unreachable: keep holding what the bus delivers, and try again soon.
+                log.warning("socket re-check failed: %r", exc)
+                self._retry = True
+                continue
+            if after_outage:
+                self._after_outage = False
+                await self._after_bus_outage()
+
+    async def _after_bus_outage(self) -> None:
+        rt = self._rt
+        await resync_all(rt)
+        rt.hub.release()
+        # Controls this node published while cut off were lost to the others: they re-check too.
+        await rt.bus.publish(TOPIC_ALL, encode_control({"op": "recheck", "node_id": rt.node_id}))
+
+    async def recheck(self) -> bool:
+        """Correct every open socket from PostgreSQL; True if some must be checked again soon."""
+        hub = self._rt.hub
+        conns = [c for c in hub.all_connections() if c.close_code is None]
+        self.rechecks += 1
+        if not conns:
+            return False
+        hub.touched = set()
+        try:
+            states = await read_socket_states(
+                self._rt,
+                user_ids=sorted({c.user_id for c in conns}),
+                session_ids=sorted({c.session_id for c in conns}),
+            )
+            touched = hub.touched
+        finally:
+            hub.touched = None
+        for conn in conns:
+            if conn.close_code is not None:
+                continue
+            if conn.session_id not in states.live_sessions:
+                # A revocation never comes undone, so this holds whatever arrived meanwhile.
+                conn.close(Close.UNAUTHORIZED, "session ended")
+                self.closed += 1
+                continue
+            if conn.user_id in touched:
+                continue  # a control changed this user during the read: read again
+            wanted = states.memberships.get(conn.user_id, set())
+            for cid in conn.conversations - wanted:
+                hub.remove_conversation(conn, cid)
+                self.unsubscribed += 1
+            for cid in wanted - conn.conversations:
+                hub.add_conversation(conn, cid)
+            conn.hidden = states.blocked.get(conn.user_id, frozenset())
+        return bool(touched)
