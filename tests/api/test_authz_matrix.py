@@ -671,6 +671,9 @@ PUBLIC_ROUTES = {
     "/auth/signup",
     "/auth/signin",
     "/auth/refresh",
+    # Finishing a sign-up: the mailed single-use token is the proof; tests/api/test_auth.py.
+    "/auth/verify",
+    "/auth/verify/resend",
     "/auth/siwe/nonce",
     "/auth/siwe/signin",
     "/healthz",
