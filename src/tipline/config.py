@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     smtp_host: str | None = Field(
         None,
         description="SMTP server mail is sent through. Unset: each mail is written to `DATA_DIR/mail/<id>.eml` "
-        "and its links are logged (the embedded default; not for production).",
+        "and the log names the file (the embedded default; not for production).",
     )
     smtp_port: int = Field(587, ge=1, le=65535, description="Port of the SMTP server.")
     smtp_tls: Literal["none", "starttls", "tls"] = Field(
