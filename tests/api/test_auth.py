@@ -202,24 +202,31 @@ async def test_sign_up_does_not_tell_whether_an_email_has_an_account(database_ur
         assert (await api.post("/auth/verify", json={"token": token_of(verification.link())})).status_code == 201
 
         answers: dict[str, set[tuple[int, bytes, str]]] = {"taken": set(), "new": set()}
-        took: dict[str, list[float]] = {"taken": [], "new": []}
-        for i in range(12):
-            # Paired and alternating, so load on the machine hits both sides alike.
-            for kind in ("taken", "new") if i % 2 == 0 else ("new", "taken"):
-                body = new_account(email="OWNER@example.com" if kind == "taken" else None)
-                start = time.perf_counter()
-                r = await api.post("/auth/signup", json=body)
-                took[kind].append(time.perf_counter() - start)
-                answers[kind].add((r.status_code, r.content, r.headers["content-type"]))
+        ratios: list[str] = []
+        rounds = 0
+        # A real difference shows in every round; load from other work on a shared machine does not.
+        while rounds < 3:
+            rounds += 1
+            took: dict[str, list[float]] = {"taken": [], "new": []}
+            for i in range(12):
+                # Paired and alternating, so load on the machine hits both sides alike.
+                for kind in ("taken", "new") if i % 2 == 0 else ("new", "taken"):
+                    body = new_account(email="OWNER@example.com" if kind == "taken" else None)
+                    start = time.perf_counter()
+                    r = await api.post("/auth/signup", json=body)
+                    took[kind].append(time.perf_counter() - start)
+                    answers[kind].add((r.status_code, r.content, r.headers["content-type"]))
+            taken, new = statistics.median(took["taken"]), statistics.median(took["new"])
+            ratios.append(f"{taken * 1000:.1f} ms (taken) vs {new * 1000:.1f} ms (new)")
+            if max(taken, new) / min(taken, new) < 1.5:
+                break
+        else:
+            raise AssertionError(f"median sign-up times differ in every round: {ratios}")
         assert answers["taken"] == answers["new"] == {(202, b'{"status":"verification_sent"}', "application/json")}
-        taken, new = statistics.median(took["taken"]), statistics.median(took["new"])
-        assert max(taken, new) / min(taken, new) < 1.5, (
-            f"median sign-up {taken * 1000:.1f} ms (taken) vs {new * 1000:.1f} ms (new)"
-        )
 
-        mails = await smtp.wait_for(1 + 24)
+        mails = await smtp.wait_for(1 + 24 * rounds)
         to_owner = [m for m in mails[1:] if m.rcpt_tos == ["owner@example.com"]]
-        assert len(to_owner) == 12 and len(mails) == 25
+        assert len(to_owner) == 12 * rounds and len(mails) == 1 + 24 * rounds
         assert all(
             m.message["Subject"] == "Someone tried to sign up to Tipline with your email address" for m in to_owner
         )
@@ -344,12 +351,16 @@ async def test_a_hanging_mail_server_never_holds_up_sign_up(database_url: str) -
     hang = await asyncio.start_server(silent, "127.0.0.1", 0)
     smtp = SmtpServer(port=hang.sockets[0].getsockname()[1])
     try:
-        async with verifying(database_url, smtp) as api:
+        # A sign-up that waited for this server would take the whole SMTP timeout (a minute).
+        async with verifying(database_url, smtp, smtp_timeout_s=60.0) as api:
             for _ in range(3):
                 start = time.perf_counter()
                 r = await api.post("/auth/signup", json=new_account())
-                assert r.status_code == 202 and time.perf_counter() - start < 2
-            assert held  # the worker did try the server
+                assert r.status_code == 202 and time.perf_counter() - start < 10
+            # The worker does try the server, on its own schedule, after the answers went out.
+            async with asyncio.timeout(20):
+                while not held:
+                    await asyncio.sleep(0.05)
     finally:
         for w in held:
             w.close()
