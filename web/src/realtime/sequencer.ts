@@ -43,22 +43,10 @@ export class Sequencer {
    * returned as `fresh` so the caller can refresh what it shows for them.
    */
   onReady(ready: ReadyFrame): Step & { fresh: number[] } {
-    const step: Step & { fresh: number[] } = { ...empty(), fresh: [] };
     this.resuming.clear();
-    const listed = new Set<number>();
-    for (const { id, last_seq } of ready.conversations) {
-      listed.add(id);
-      this.gone.delete(id);
-      const held = this.held.get(id);
-      if (held === undefined) {
-        this.held.set(id, last_seq);
-        step.fresh.push(id);
-      } else if (last_seq > held) {
-        step.resume.set(id, held);
-        this.resuming.add(id);
-      }
-    }
+    const step = this.onSync(ready.conversations);
     // Conversations not in `ready` are no longer ours (removed while we were away).
+    const listed = new Set(ready.conversations.map((c) => c.id));
     for (const id of [...this.held.keys()]) {
       if (!listed.has(id)) this.forget(id);
     }
