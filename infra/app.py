@@ -1,4 +1,5 @@
-"""Tipline's CDK app: `cdk synth -c env=dev` (or prod) from infra/, see docs/deploy-aws.md."""
+"""Tipline's CDK app: `cdk synth -c env=dev -c mailFrom='Tipline <no-reply@example.org>'` (or prod, or
+`-c domain=...` instead of mailFrom) from infra/, see docs/deploy-aws.md."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def main() -> None:
         "oidcCallbackPath",
         "tipContractAddress",
         "tipTokens",
+        "mailFrom",
+        "mailHostedZoneId",
     )
     add_environment(app, env, {k: app.node.try_get_context(k) for k in keys})
     app.synth()

@@ -28,6 +28,43 @@ ensure_web_deps() {
   npm_ci_when_lock_changed web
 }
 
+# The web client's build inputs, hashed by content (paths and bytes, not times): its sources,
+# public files, build plugins, index.html, the Vite and TypeScript configs, package.json and the
+# lock. Prints one sha256.
+web_sources_hash() {
+  (
+    cd "$1" || exit 1
+    local inputs=() path
+    for path in src public build index.html vite.config.ts tsconfig.json package.json package-lock.json; do
+      [ -e "$path" ] && inputs+=("$path")
+    done
+    find "${inputs[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1
+  )
+}
+
+# Whether the web client needs building: no build yet, or its inputs changed since the last one
+# (the hash of web_sources_hash is kept beside the build output, in dist/.tipline-sources.sha256).
+# Exit status 0: build; 1: the build is current.
+web_build_needed() {
+  local dir=$1
+  local stamp=$dir/dist/.tipline-sources.sha256
+  [ -f "$dir/dist/index.html" ] && [ -f "$stamp" ] || return 0
+  [ "$(cat "$stamp")" != "$(web_sources_hash "$dir")" ]
+}
+
+# Build the web client only when web_build_needed says so, then remember what it was built from.
+build_web_when_changed() {
+  local dir=${1:-web}
+  if web_build_needed "$dir"; then
+    local want
+    want=$(web_sources_hash "$dir")
+    (cd "$dir" && npm run build)
+    echo "$want" > "$dir/dist/.tipline-sources.sha256"
+  else
+    echo "web client unchanged since its last build: not rebuilding ($dir/dist)"
+  fi
+}
+
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 ensure_chromium() {
   if ! command -v chromium >/dev/null 2>&1; then

@@ -188,3 +188,89 @@ def test_a_proxy_trust_that_lets_clients_choose_their_address_is_refused(tmp_pat
     assert r.returncode == 1 and "not both" in r.stderr, r.stderr
     r = tipline("config", cwd=tmp_path, FORWARDED_TRUSTED_HOPS="1")
     assert r.returncode == 0 and "FORWARDED_TRUSTED_HOPS=1" in r.stdout, r.stderr
+
+
+# --- tipline import / export (docs/subsystems/import.md) ----------------------------------------
+
+
+def _import_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {"DATABASE_URL": database_url, "MEDIA_DIR": str(tmp_path / "media")}
+
+
+def test_import_and_export_mattermost_commands(database_url: str, tmp_path: Path) -> None:
+    import json
+
+    from tests.domain.imports.exports import build_mattermost
+
+    fx = build_mattermost(tmp_path / "import.jsonl", posts_per_channel=50)
+    env = _import_env(database_url, tmp_path)
+    r = tipline("import", "mattermost", str(fx.path), "--json", cwd=tmp_path, **env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads(r.stdout.splitlines()[-1])
+    assert summary["created"]["messages"] == fx.posts and summary["created"]["replies"] == fx.replies
+    assert summary["created"]["files"] == fx.attachments
+    # Not a terminal: no progress bar in the output.
+    assert "\r" not in r.stderr
+    again = tipline("import", "mattermost", str(fx.path), cwd=tmp_path, **env)
+    assert again.returncode == 0, again.stderr
+    assert f"messages: 0 imported, {fx.posts} already there" in again.stdout
+
+    out = tmp_path / "out.jsonl"
+    r = tipline("export", "mattermost", str(out), "--team", "acme", cwd=tmp_path, **env)
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {out}" in r.stdout and "users: 5" in r.stdout
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first == {"type": "version", "version": 1}
+
+
+def test_import_refuses_a_malformed_file_and_writes_nothing(database_url: str, tmp_path: Path) -> None:
+    from tests.domain.imports.exports import build_mattermost
+
+    fx = build_mattermost(tmp_path / "import.jsonl", posts_per_channel=5, raw_lines=[b'{"type": "post", "post": {'])
+    n = len(fx.path.read_bytes().splitlines())
+    r = tipline("import", "mattermost", str(fx.path), cwd=tmp_path, **_import_env(database_url, tmp_path))
+    assert r.returncode == 2
+    assert f"error: import.jsonl:{n}: malformed JSON" in r.stderr
+    r = tipline("import", "slack", str(tmp_path / "missing.zip"), cwd=tmp_path, **_import_env(database_url, tmp_path))
+    assert r.returncode == 2 and "not a readable ZIP archive" in r.stderr
+
+
+async def test_a_killed_import_carries_on_where_it_stopped(database_url: str, tmp_path: Path) -> None:
+    """SIGKILL mid-import (no clean-up at all), then the same command again: every message once,
+    seqs gap-free."""
+    import signal
+    import time
+
+    from tests.domain.imports.exports import build_mattermost
+
+    fx = build_mattermost(tmp_path / "import.jsonl", posts_per_channel=6000, teams=1)
+    expected = fx.posts + fx.replies
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **_import_env(database_url, tmp_path)}
+    cmd = [sys.executable, "-m", "tipline.cli", "import", "mattermost", str(fx.path), "--batch-size", "500"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + 60
+        while (n := await conn.fetchval("SELECT count(*) FROM messages")) < 1000:
+            assert proc.poll() is None and time.monotonic() < deadline, "the import ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        partial = await conn.fetchval("SELECT count(*) FROM messages")
+        assert n <= partial < expected and partial % 500 == 0  # whole batches only
+        r = tipline("import", "mattermost", str(fx.path), cwd=tmp_path, **_import_env(database_url, tmp_path))
+        assert r.returncode == 0, r.stderr
+        assert await conn.fetchval("SELECT count(*) FROM messages") == expected
+        gaps = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT conversation_id, seq, row_number() OVER (PARTITION BY conversation_id "
+            "ORDER BY seq) AS n FROM messages) t WHERE seq <> n"
+        )
+        assert gaps == 0
+        dupes = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT client_msg_id FROM messages GROUP BY 1 HAVING count(*) > 1) t"
+        )
+        assert dupes == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await conn.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from email.utils import parseaddr
 from typing import Any, Literal
 
 # What spending the whole monthly budget does: only alert; cap the app tier at its minimum task
@@ -65,6 +66,12 @@ class EnvConfig:
     tip_tokens: tuple[str, ...] = ()  # SYMBOL:0xaddress:decimals, as TIP_TOKENS
     oidc_callback_path: str = "/auth/oidc/cognito/callback"
     cognito_domain_prefix: str | None = None
+    # Mail goes out through Amazon SES (docs/deploy-aws.md, "Email"): MAIL_FROM, whose domain becomes
+    # the SES domain identity. Default `Tipline <no-reply@<domain>>`; the stack needs one or the other.
+    mail_from: str | None = None
+    # The Route 53 zone the DKIM records go in; default the site's zone when the mail domain is in it.
+    # Without a zone the stack outputs the records for the operator to add.
+    mail_hosted_zone_id: str | None = None
 
     @property
     def has_certificate(self) -> bool:
@@ -77,6 +84,39 @@ class EnvConfig:
     @property
     def tipping(self) -> bool:
         return self.tip_contract_address is not None
+
+    @property
+    def mail_sender(self) -> str | None:
+        """MAIL_FROM as the tasks get it: the mailFrom input, else no-reply at the site's domain."""
+        if self.mail_from:
+            return self.mail_from
+        return f"Tipline <no-reply@{self.domain}>" if self.domain else None
+
+    @property
+    def mail_domain(self) -> str | None:
+        """The SES domain identity: the domain of MAIL_FROM's address."""
+        sender = self.mail_sender
+        return parseaddr(sender)[1].rpartition("@")[2].lower() if sender else None
+
+    @property
+    def mail_zone_id(self) -> str | None:
+        """The hosted zone the DKIM records go in: mailHostedZoneId, else the site's zone if the mail
+        domain is in it; None: the stack outputs the records for the operator to add."""
+        domain = self.mail_domain
+        if domain is None:
+            return None
+        if self.mail_hosted_zone_id:
+            return self.mail_hosted_zone_id
+        zone = self.hosted_zone_name
+        if self.hosted_zone_id and zone and (domain == zone or domain.endswith("." + zone)):
+            return self.hosted_zone_id
+        return None
+        if self.mail_hosted_zone_id:
+            return self.mail_hosted_zone_id, self.mail_hosted_zone_name or domain
+        zone = self.hosted_zone_name
+        if self.hosted_zone_id and zone and (domain == zone or domain.endswith("." + zone)):
+            return self.hosted_zone_id, zone
+        return None
 
 
 ENVIRONMENTS: dict[str, EnvConfig] = {
@@ -156,6 +196,8 @@ _CONTEXT_KEYS = {
     "oidcCallbackPath": "oidc_callback_path",
     "tipContractAddress": "tip_contract_address",
     "tipTokens": "tip_tokens",
+    "mailFrom": "mail_from",
+    "mailHostedZoneId": "mail_hosted_zone_id",
 }
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
@@ -183,6 +225,13 @@ def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
             # The same checks Tipline makes at start-up, here so a typo fails the synth, not the deploy.
             if not _ADDRESS.fullmatch(str(value)):
                 raise ValueError("tipContractAddress is a 0x-prefixed 20-byte hex address")
+        elif attr == "mail_from":
+            # An address on a real domain: SES verifies the domain, and Tipline refuses localhost.
+            address = parseaddr(str(value))[1]
+            if "@" not in address or "." not in address.rpartition("@")[2]:
+                raise ValueError(
+                    f"mailFrom is an address on your mail domain, e.g. 'Tipline <no-reply@example.org>', not {value!r}"
+                )
         elif attr == "tip_tokens":
             value = tuple(t.strip() for t in str(value).split(",") if t.strip())
             for spec in value:

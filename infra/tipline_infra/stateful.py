@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnMapping, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import CfnMapping, CfnOutput, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -17,8 +17,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import aws_ses as ses
 from constructs import Construct
 
 from infra.tipline_infra.common import checkov_skip
@@ -92,6 +94,7 @@ class StatefulStack(Stack):
         self._media_bucket(cfg)
         self._secrets(cfg)
         self._identity(cfg)
+        self._mail(cfg)
 
         # The image repository: tags are immutable so a deployed tag always means the same image.
         self.repository = ecr.Repository(
@@ -367,3 +370,58 @@ class StatefulStack(Stack):
         self.user_pool_domain = self.user_pool.add_domain(
             "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix)
         )
+
+    def _mail(self, cfg: EnvConfig) -> None:
+        """Amazon SES: the MAIL_FROM domain as an identity (Easy DKIM, 2048-bit keys) and the
+        configuration set every mail from it uses. Here, not in the stateless stack, because a new
+        identity means new DKIM records: the DNS an operator set up must outlive app deploys."""
+        if cfg.mail_domain is None:
+            raise ValueError(
+                "Tipline on AWS verifies email addresses through Amazon SES: give mailFrom "
+                "(e.g. -c mailFrom='Tipline <no-reply@example.org>') or domain (docs/deploy-aws.md, \"Email\")"
+            )
+        self.mail_domain = cfg.mail_domain
+        self.mail_config_set = ses.ConfigurationSet(
+            self,
+            "MailConfig",
+            # A fixed name, so the stateless stack names it in the task role's policy without an export.
+            configuration_set_name=f"tipline-{cfg.name}",
+            reputation_metrics=True,
+            sending_enabled=True,
+            # Addresses that bounced or complained are not mailed again: they hurt the account's
+            # reputation, which the stateless stack's alarms watch.
+            suppression_reasons=ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,
+            # The links in Tipline's mail sign their holder in: never hand them to a mail server in clear.
+            tls_policy=ses.ConfigurationSetTlsPolicy.REQUIRE,
+        )
+        self.mail_identity = ses.EmailIdentity(
+            self,
+            "MailIdentity",
+            identity=ses.Identity.domain(cfg.mail_domain),
+            dkim_identity=ses.DkimIdentity.easy_dkim(ses.EasyDkimSigningKeyLength.RSA_2048_BIT),
+            configuration_set=self.mail_config_set,
+        )
+        zone = cfg.mail_zone_id
+        if zone is not None:
+            # Written here rather than with Identity.public_hosted_zone, which verifies the zone's own
+            # name: the mail domain may be a subdomain of it (chat.example.org in example.org). SES gives
+            # each record's full name, so it goes in as is (a CnameRecord would append the zone again).
+            for i, record in enumerate(self.mail_identity.dkim_records, start=1):
+                route53.CfnRecordSet(
+                    self,
+                    f"MailDkim{i}",
+                    hosted_zone_id=zone,
+                    name=record.name,
+                    type="CNAME",
+                    resource_records=[record.value],
+                    ttl="1800",
+                )
+        else:
+            for i, record in enumerate(self.mail_identity.dkim_records, start=1):
+                CfnOutput(
+                    self,
+                    f"MailDkimRecord{i}",
+                    description=f"Add to the DNS of {cfg.mail_domain}: SES verifies the domain once all three exist",
+                    value=Fn.join(" ", [record.name, "CNAME", record.value]),
+                )
+        CfnOutput(self, "MailIdentityDomain", value=cfg.mail_domain)

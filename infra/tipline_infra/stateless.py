@@ -57,6 +57,9 @@ ORIGIN_HEADER = "X-Origin-Verify"
 SIGNIN_PATH = "/auth/signin"
 SIGNUP_PATH = "/auth/signup"
 WATCHER_LAG_METRIC = "WatcherLagBlocks"
+# 80 % of the SES reputation levels at which AWS puts an account under review (5 % bounces, 0.1 % complaints).
+MAIL_BOUNCE_ALARM = 0.04
+MAIL_COMPLAINT_ALARM = 0.0008
 
 
 @jsii.implements(IAspect)
@@ -396,6 +399,18 @@ class StatelessStack(Stack):
         self.task_role = iam.Role(self, "TaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
         data.media.grant_read_write(self.task_role)
         data.media.grant_delete(self.task_role)
+        # Send as the SES domain identity only, through its configuration set (SES checks the
+        # permission on both when a mail uses a configuration set).
+        stack = Stack.of(self)
+        self.task_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail", "ses:SendRawEmail"],
+                resources=[
+                    stack.format_arn(service="ses", resource="identity", resource_name=data.mail_domain),
+                    stack.format_arn(service="ses", resource="configuration-set", resource_name=f"tipline-{cfg.name}"),
+                ],
+            )
+        )
         self.app_task = self._task_definition("AppTask", cfg.app_cpu, cfg.app_memory_mib)
         self._container(self.app_task, ["serve"], self.logs_app, port=True)
         self.watcher_task: ecs.FargateTaskDefinition | None = None
@@ -442,9 +457,12 @@ class StatelessStack(Stack):
             # inside the container's stop timeout below.
             "SHUTDOWN_DRAIN_S": "5",
             "SHUTDOWN_CLOSE_S": "3",
-            # No mail service in the stack yet: sign-up signs in at once (and says email_taken),
-            # rather than sending verification links nowhere (docs/deploy-aws.md, "Email").
-            "EMAIL_VERIFICATION": "false",
+            # Email verification stays on (the default): sign-up answers the same whether or not an
+            # address has an account, and the links go out through SES with the task role's
+            # permission, no SMTP password (docs/deploy-aws.md, "Email").
+            "MAIL_BACKEND": "ses",
+            "MAIL_FROM": str(cfg.mail_sender),
+            "SES_REGION": Aws.REGION,
             "REDIS_HOST": data.redis.attr_configuration_end_point_address,
             "REDIS_PORT": str(REDIS_PORT),
             "REDIS_TLS": "true",
@@ -742,6 +760,38 @@ class StatelessStack(Stack):
                 for i, m in enumerate(redis_mem)
             ],
         ]
+        # SES's account-wide reputation (a share of the mail sent, 0..1): at a 5 % bounce or 0.1 %
+        # complaint rate SES puts the account under review (and may pause sending at 10 % / 0.5 %),
+        # so these alarm at 80 % of the review levels. No mail sent, no data: not an alarm.
+        self.mail_reputation = [
+            cw.Metric(
+                namespace="AWS/SES",
+                metric_name=name,
+                statistic="Maximum",
+                period=Duration.hours(1),
+                label=label,
+            )
+            for name, label in (
+                ("Reputation.BounceRate", "bounce rate"),
+                ("Reputation.ComplaintRate", "complaint rate"),
+            )
+        ]
+        self.alarms += [
+            alarm(
+                "MailBounceRate",
+                self.mail_reputation[0],
+                MAIL_BOUNCE_ALARM,
+                f"SES bounce rate above {MAIL_BOUNCE_ALARM:.0%} (SES reviews the account at 5 %)",
+                periods=1,
+            ),
+            alarm(
+                "MailComplaintRate",
+                self.mail_reputation[1],
+                MAIL_COMPLAINT_ALARM,
+                f"SES complaint rate above {MAIL_COMPLAINT_ALARM:.2%} (SES reviews the account at 0.1 %)",
+                periods=1,
+            ),
+        ]
         if lag is not None:
             # No lag reported at all means the watcher is down: that alarms too.
             self.alarms.append(
@@ -777,6 +827,7 @@ class StatelessStack(Stack):
             cw.GraphWidget(title="Redis memory %", left=redis_mem, width=8),
             *([cw.GraphWidget(title="Watcher lag (blocks)", left=[lag], width=8)] if lag is not None else []),
         )
+        dash.add_widgets(cw.GraphWidget(title="SES reputation (0..1)", left=self.mail_reputation, width=12))
         dash.add_widgets(cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
 
         self._budget()

@@ -62,6 +62,8 @@ RATE_RULES = (
     "signup_per_ip",
     "signin_per_ip",
     "signin_per_email",
+    "reset_per_ip",
+    "reset_per_email",
     "send_per_user",
     "send_per_ip",
     "connect_per_user",

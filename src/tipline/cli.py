@@ -1,4 +1,4 @@
-"""The `tipline` command: dev, serve, cluster, migrate, config, admin, check."""
+"""The `tipline` command: dev, serve, cluster, migrate, config, admin, check, import, export."""
 
 from __future__ import annotations
 
@@ -131,7 +131,9 @@ def _watcher(settings: Settings) -> int:
     return asyncio.run(run())
 
 
-def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
+def _serve(settings: Settings, *, dev: bool, migrate: bool, banner: bool = False) -> None:
+    import socket
+
     import uvicorn
 
     from tipline.app import build_runtime, create_app
@@ -172,12 +174,29 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool) -> None:
     log.info("Tipline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
     from tipline.server import GracefulServer
 
+    class BannerServer(GracefulServer):
+        """`tipline dev` in a terminal: the address to open, printed once the server really
+        listens, after the start-up lines rather than lost among them."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(_dev_banner(settings), file=sys.stderr, flush=True)
+
+    server = BannerServer(config, rt) if banner else GracefulServer(config, rt)
     try:
-        GracefulServer(config, rt).run()
+        server.run()
     except KeyboardInterrupt:
         # uvicorn raises the Ctrl-C again once its graceful shutdown is over: nothing is left to
         # stop here but what `finally` blocks and exit hooks stop (anvil, the embedded PostgreSQL).
         log.info("stopped")
+
+
+def _dev_banner(settings: Settings) -> str:
+    from tipline.logs import banner
+
+    data = None if settings.database_url else f"{settings.data_dir} (embedded PostgreSQL)"
+    return banner(settings, data=data)
 
 
 def _openapi_json(settings: Settings) -> str:
@@ -270,16 +289,7 @@ def _check(settings: Settings, *, command: str = "serve", config_only: bool = Fa
         except ValueError as exc:
             record("config OIDC_PROVIDERS", False, str(exc))
         _check_media(settings, record)
-        if settings.email_verification and settings.smtp_host is None:
-            record(
-                "config mail",
-                False,
-                "EMAIL_VERIFICATION is on but SMTP_HOST is not set: verification links would only be "
-                "written to DATA_DIR/mail (set SMTP_HOST, or EMAIL_VERIFICATION=false: sign-up then signs "
-                "in at once and says when an address is taken)",
-            )
-        else:
-            record("config mail", True, settings.smtp_host or "verification off, no mail server")
+        _check_mail(settings, record)
     if command in ("serve", "watcher"):
         _check_tipping(settings, record, required=command == "watcher")
     if not settings.database_url:
@@ -315,6 +325,33 @@ def _check_url(name: str, url: str, schemes: tuple[str, ...], record: Callable[[
         record(name, True, f"{parts.hostname}:{port or 'default port'} (not contacted: --config-only)")
     else:
         record(name, False, f"not a {' or '.join(s + '://' for s in schemes)} URL")
+
+
+def _check_mail(settings: Settings, record: Callable[[str, bool, str], None]) -> None:
+    """Verification links must reach the mailbox: a mail service, and for SES a sender address on a
+    domain (the identity the stack verifies), not the localhost default."""
+    from email.utils import parseaddr
+
+    if settings.mail_backend == "ses":
+        address = parseaddr(settings.mail_from)[1]
+        if "." not in address.rpartition("@")[2]:
+            record(
+                "config mail",
+                False,
+                f"MAIL_BACKEND=ses needs MAIL_FROM on the domain verified in SES, not {settings.mail_from!r}",
+            )
+        else:
+            record("config mail", True, f"ses, from {address}, region {settings.ses_region or 'from the environment'}")
+    elif settings.email_verification and settings.smtp_host is None:
+        record(
+            "config mail",
+            False,
+            "EMAIL_VERIFICATION is on but SMTP_HOST is not set: verification links would only be "
+            "written to DATA_DIR/mail (set SMTP_HOST or MAIL_BACKEND=ses, or EMAIL_VERIFICATION=false: sign-up "
+            "then signs in at once and says when an address is taken)",
+        )
+    else:
+        record("config mail", True, settings.smtp_host or "verification off, no mail server")
 
 
 def _check_tipping(settings: Settings, record: Callable[[str, bool, str], None], *, required: bool) -> None:
@@ -555,6 +592,9 @@ def main(argv: list[str] | None = None) -> None:
     token_deploy.add_argument("--name", required=True, help='the token\'s name, e.g. "Acme Tips"')
     token_deploy.add_argument("--symbol", required=True, help="1 to 11 letters or digits, e.g. ACME")
     token_deploy.add_argument("--supply", required=True, help="whole tokens (18 decimals), all to the deployer")
+    from tipline.domain.imports.command import add_parsers as add_import_parsers
+
+    add_import_parsers(sub)
     args = parser.parse_args(argv)
 
     from pydantic import ValidationError
@@ -568,13 +608,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("\n".join(f"invalid setting {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in problems))
     from tipline.logs import configure
 
-    configure(settings)
+    log_format = configure(settings, dev=args.command == "dev")
     if args.command in ("dev", "serve"):
         _unwind_on_sigterm()
     if args.command == "dev":
         settings, chain = _dev_chain(settings)
         try:
-            _serve(settings, dev=True, migrate=True)
+            _serve(settings, dev=True, migrate=True, banner=log_format == "dev")
         finally:
             if chain is not None:
                 chain.stop()
@@ -608,6 +648,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_check(settings, command=args.for_command, config_only=args.config_only))
     elif args.command == "token":
         sys.exit(_token_deploy(settings, name=args.name, symbol=args.symbol, supply=args.supply))
+    elif args.command in ("import", "export"):
+        from tipline.domain.imports.command import run as run_import
+
+        sys.exit(run_import(settings, args, database_url=_database_url(settings)))
     elif args.command == "config":
         if args.markdown:
             print(_config_markdown())

@@ -137,6 +137,18 @@ class Settings(BaseSettings):
     email_verification_ttl_s: int = Field(
         24 * 3600, ge=60, description="Lifetime of an email verification link, in seconds (used at most once)."
     )
+    unverified_accounts: Literal["block", "allow"] = Field(
+        "block",
+        description="With EMAIL_VERIFICATION: `block` (an account signs in only once its email link is followed) "
+        "or `allow` (it signs in and is used at once; sign-up then tells whoever signs in afterwards whether the "
+        "address had an account, docs/security.md).",
+    )
+    password_reset_ttl_s: int = Field(
+        3600, ge=60, description="Lifetime of a password reset link, in seconds (used at most once)."
+    )
+    email_change_ttl_s: int = Field(
+        24 * 3600, ge=60, description="Lifetime of the link that confirms a new email address, in seconds."
+    )
 
     # --- mail (docs/subsystems/accounts.md) ------------------------------------------------------
     smtp_host: str | None = Field(
@@ -152,8 +164,19 @@ class Settings(BaseSettings):
     )
     smtp_username: str | None = Field(None, description="SMTP user name. Unset: no authentication.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password (with SMTP_USERNAME).")
-    smtp_timeout_s: float = Field(30.0, gt=0, description="How long one SMTP delivery may take before it is retried.")
+    smtp_timeout_s: float = Field(
+        30.0, gt=0, description="How long one delivery (SMTP or SES) may take before it is retried."
+    )
     mail_from: str = Field("Tipline <no-reply@localhost>", description="`From:` address of the mail Tipline sends.")
+    mail_backend: Literal["smtp", "ses"] = Field(
+        "smtp",
+        description="How mail leaves: `smtp` (through SMTP_HOST; without it, into DATA_DIR/mail) or `ses` (the "
+        "Amazon SES API with boto3's default credentials, e.g. an ECS task role: no SMTP password; the MAIL_FROM "
+        "domain must be a verified SES identity). See docs/deploy-aws.md.",
+    )
+    ses_region: str | None = Field(
+        None, description="AWS region of the SES identity (MAIL_BACKEND=ses). Unset: boto3's default region."
+    )
     mail_worker: bool = Field(
         True,
         description="Send the outbox's mail from this node. Any number of nodes may: each claims different "
@@ -211,6 +234,12 @@ class Settings(BaseSettings):
     rate_signup_per_ip: str = Field("10/3600", description="Sign-ups per client IP: `count/seconds`.")
     rate_signin_per_ip: str = Field("30/300", description="Sign-in attempts per client IP.")
     rate_signin_per_email: str = Field("10/300", description="Sign-in attempts per email address.")
+    rate_reset_per_ip: str = Field(
+        "10/3600", description="Password reset and email change requests per client IP (each may send mail)."
+    )
+    rate_reset_per_email: str = Field(
+        "3/3600", description="Password reset and email change requests per email address (each may send mail)."
+    )
     rate_send_per_user: str = Field("60/10", description="Messages sent per user (WebSocket and HTTP).")
     rate_send_per_ip: str = Field("600/10", description="Messages sent per client IP.")
     rate_connect_per_user: str = Field("30/60", description="WebSocket connections opened per user.")
@@ -334,6 +363,8 @@ class Settings(BaseSettings):
         "rate_signup_per_ip",
         "rate_signin_per_ip",
         "rate_signin_per_email",
+        "rate_reset_per_ip",
+        "rate_reset_per_email",
         "rate_send_per_user",
         "rate_send_per_ip",
         "rate_connect_per_user",
@@ -393,7 +424,9 @@ class Settings(BaseSettings):
         description="Bearer token that /metrics requires. Unset: /metrics answers only loopback clients.",
     )
     log_format: Literal["json", "text"] = Field(
-        "json", description="Log format: one JSON object per line (`json`) or plain text for a terminal (`text`)."
+        "json",
+        description="Log format: one JSON object per line (`json`) or plain text (`text`). Unset: JSON, except "
+        "`tipline dev` writing to a terminal, which prints short readable lines and a banner with the address to open.",
     )
     otel_exporter_otlp_endpoint: str | None = Field(
         None,

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from tests.conftest import Server, start_server
-from tests.domain.mail.smtp import SmtpServer
+from tests.domain.mail.smtp import Received, SmtpServer
 from tests.helpers import PASSWORD, signup
 
 
@@ -230,7 +230,7 @@ async def test_sign_up_does_not_tell_whether_an_email_has_an_account(database_ur
         assert all(
             m.message["Subject"] == "Someone tried to sign up to Tipline with your email address" for m in to_owner
         )
-        # It points to sign-in (there is no password reset yet) and carries no token.
+        # It points to sign-in (where "Forgot password?" is) and carries no token.
         assert all(m.link().endswith("/signin") and "token" not in m.text for m in to_owner)
         # Nothing was created or changed for the taken address: its owner still signs in.
         r = await api.post("/auth/signin", json={"email": "owner@example.com", "password": PASSWORD})
@@ -247,11 +247,13 @@ async def test_a_verification_link_signs_in_once(database_url: str, smtp: SmtpSe
         token = token_of(mail.link())
         assert f'href="{mail.link()}"' in mail.html
 
-        # Not usable before the link is followed; only whoever knows the password learns why.
-        r = await api.post("/auth/signin", json={"email": account["email"], "password": PASSWORD})
-        assert r.status_code == 403 and r.json()["code"] == "email_unverified"
-        r = await api.post("/auth/signin", json={"email": account["email"], "password": "not the password!"})
-        assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
+        # Not usable before the link is followed, and the answer is a wrong password's: whoever
+        # signed up chose this password, so another answer would tell them the address was new
+        # (tests/security/test_reset_attacks.py).
+        right = await api.post("/auth/signin", json={"email": account["email"], "password": PASSWORD})
+        wrong = await api.post("/auth/signin", json={"email": account["email"], "password": "not the password!"})
+        assert right.status_code == wrong.status_code == 401
+        assert right.content == wrong.content and wrong.json()["code"] == "invalid_credentials"
 
         r = await api.post("/auth/verify", json={"token": token})
         assert r.status_code == 201
@@ -366,3 +368,267 @@ async def test_a_hanging_mail_server_never_holds_up_sign_up(database_url: str) -
             w.close()
         hang.close()
         await hang.wait_closed()
+
+
+# --- password reset, email change, unverified accounts (docs/subsystems/accounts.md) ------------
+
+
+async def mails_to(smtp: SmtpServer, address: str, count: int = 1, timeout: float = 10.0) -> list[Received]:
+    """The first ``count`` mails that arrived for ``address``, once they have."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(found := [m for m in smtp.received if m.rcpt_tos == [address]]) < count:
+        if loop.time() > deadline:
+            raise AssertionError(f"{len(found)} of {count} mails to {address} arrived within {timeout}s")
+        await asyncio.sleep(0.02)
+    return found[:count]
+
+
+def link_token(link: str, page: str) -> str:
+    assert f"/{page}#token=" in link, link  # in the fragment: browsers never send it to a server
+    return link.split("#token=", 1)[1]
+
+
+async def verified(api: httpx.AsyncClient, smtp: SmtpServer, **fields: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """A signed-up account whose link was followed, and its first session."""
+    account = new_account(**fields)
+    assert (await api.post("/auth/signup", json=account)).status_code == 202
+    [mail] = await mails_to(smtp, account["email"])
+    r = await api.post("/auth/verify", json={"token": token_of(mail.link())})
+    assert r.status_code == 201
+    return account, r.json()
+
+
+def bearer(pair: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {pair['access_token']}"}
+
+
+async def test_a_reset_link_sets_the_password_once_and_signs_out_everywhere(
+    database_url: str, smtp: SmtpServer
+) -> None:
+    async with verifying(database_url, smtp) as api:
+        account, first = await verified(api, smtp)
+        second = (await api.post("/auth/signin", json={"email": account["email"], "password": PASSWORD})).json()
+
+        r = await api.post("/auth/password/forgot", json={"email": account["email"].upper()})
+        assert r.status_code == 202 and r.json() == {"status": "reset_requested"}
+        [_, mail] = await mails_to(smtp, account["email"], 2)
+        assert mail.message["Subject"] == "Reset your Tipline password" and f"@{account['handle']}" in mail.text
+        assert f'href="{mail.link()}"' in mail.html and "60 minutes" in mail.text
+        token = link_token(mail.link(), "reset")
+
+        # A password the rules refuse spends nothing: the link still works afterwards.
+        weak = await api.post("/auth/password/reset", json={"token": token, "new_password": "short"})
+        assert weak.status_code == 422 and weak.json()["code"] == "password_too_short"
+        new_password = "a brand new passphrase"
+        r = await api.post("/auth/password/reset", json={"token": token, "new_password": new_password})
+        assert r.status_code == 200
+        pair = r.json()
+        assert pair["user"]["handle"] == account["handle"]
+        assert (await api.get("/me", headers=bearer(pair))).status_code == 200
+
+        # Every earlier session is over, on every device, and their refresh tokens too.
+        for old in (first, second):
+            me = await api.get("/me", headers=bearer(old))
+            assert me.status_code == 401 and me.json()["code"] == "session_revoked"
+            assert (await api.post("/auth/refresh", json={"refresh_token": old["refresh_token"]})).status_code == 401
+        old_pw = await api.post("/auth/signin", json={"email": account["email"], "password": PASSWORD})
+        assert old_pw.status_code == 401
+        new_pw = await api.post("/auth/signin", json={"email": account["email"], "password": new_password})
+        assert new_pw.status_code == 200
+
+        again = await api.post("/auth/password/reset", json={"token": token, "new_password": "yet another passphrase"})
+        assert again.status_code == 400 and again.json()["code"] == "reset_used"
+        made_up = await api.post("/auth/password/reset", json={"token": "made-up", "new_password": new_password})
+        assert made_up.status_code == 400 and made_up.json()["code"] == "reset_invalid"
+
+        # The owner is told, with a way to start over if it was not them.
+        [_, _, changed] = await mails_to(smtp, account["email"], 3)
+        assert changed.message["Subject"] == "Your Tipline password was changed"
+        assert changed.link().endswith("/forgot") and "token" not in changed.text
+        conn = await asyncpg.connect(database_url)
+        try:
+            reasons = await conn.fetch(
+                "SELECT revoked_reason FROM sessions WHERE id = ANY($1::uuid[])",
+                [first["session_id"], second["session_id"]],
+            )
+            assert {r["revoked_reason"] for r in reasons} == {"password_reset"}
+            # Stored as SHA-256 only: a database leak gives no usable link.
+            stored = await conn.fetchval("SELECT token_hash FROM account_tokens")
+            assert len(stored) == 32 and token.encode() not in stored
+        finally:
+            await conn.close()
+
+
+async def test_forgot_password_answers_the_same_for_any_address(database_url: str, smtp: SmtpServer) -> None:
+    async with verifying(database_url, smtp) as api:
+        account, _ = await verified(api, smtp)
+        answers = {
+            (r.status_code, r.content, r.headers["content-type"])
+            for r in [
+                await api.post("/auth/password/forgot", json={"email": email})
+                for email in (account["email"], "nobody@example.com", "not an address")
+            ]
+        }
+        assert answers == {(202, b'{"status":"reset_requested"}', "application/json")}
+        [_, reset] = await mails_to(smtp, account["email"], 2)
+        [none] = await mails_to(smtp, "nobody@example.com")
+        assert reset.message["Subject"] == "Reset your Tipline password" and link_token(reset.link(), "reset")
+        # An address with no account gets no link, only the news (and where to sign up).
+        assert none.message["Subject"] == "Your Tipline password reset request"
+        assert none.link().endswith("/signup") and "token" not in none.text
+        await asyncio.sleep(0.3)
+        assert len(smtp.received) == 3  # the verification, the reset link, the "no account here"
+
+
+async def test_an_expired_or_replaced_reset_link_is_refused(database_url: str, smtp: SmtpServer) -> None:
+    async with verifying(database_url, smtp, password_reset_ttl_s=600) as api:
+        account, _ = await verified(api, smtp)
+        await api.post("/auth/password/forgot", json={"email": account["email"]})
+        await api.post("/auth/password/forgot", json={"email": account["email"]})
+        [_, older, newer] = await mails_to(smtp, account["email"], 3)
+        assert "10 minutes" in newer.text
+        body = {"token": link_token(older.link(), "reset"), "new_password": "a brand new passphrase"}
+        r = await api.post("/auth/password/reset", json=body)
+        assert r.status_code == 400 and r.json()["code"] == "reset_invalid"  # only the latest link works
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("UPDATE account_tokens SET expires_at = now() - interval '1 second'")
+        finally:
+            await conn.close()
+        body["token"] = link_token(newer.link(), "reset")
+        r = await api.post("/auth/password/reset", json=body)
+        assert r.status_code == 400 and r.json()["code"] == "reset_expired"
+        r = await api.post("/auth/signin", json={"email": account["email"], "password": PASSWORD})
+        assert r.status_code == 200
+
+        # A day past its expiry a link is swept by the next request (for any address), and is unknown.
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("UPDATE account_tokens SET expires_at = now() - interval '25 hours'")
+            await api.post("/auth/password/forgot", json={"email": "nobody@example.com"})
+            assert await conn.fetchval("SELECT count(*) FROM account_tokens") == 0
+        finally:
+            await conn.close()
+        r = await api.post("/auth/password/reset", json=body)
+        assert r.status_code == 400 and r.json()["code"] == "reset_invalid"
+
+
+async def test_a_reset_verifies_an_account_never_verified(database_url: str, smtp: SmtpServer) -> None:
+    """Following a link mailed to the address proves it as well as the verification link does."""
+    async with verifying(database_url, smtp) as api:
+        account = new_account()
+        assert (await api.post("/auth/signup", json=account)).status_code == 202
+        [verification] = await mails_to(smtp, account["email"])
+        await api.post("/auth/password/forgot", json={"email": account["email"]})
+        [_, reset] = await mails_to(smtp, account["email"], 2)
+        body = {"token": link_token(reset.link(), "reset"), "new_password": "a brand new passphrase"}
+        assert (await api.post("/auth/password/reset", json=body)).status_code == 200
+        r = await api.post("/auth/signin", json={"email": account["email"], "password": body["new_password"]})
+        assert r.status_code == 200
+        # The verification link has nothing left to do.
+        r = await api.post("/auth/verify", json={"token": token_of(verification.link())})
+        assert r.status_code == 400 and r.json()["code"] == "verification_invalid"
+
+
+async def test_changing_email_confirms_the_new_address_and_tells_the_old(database_url: str, smtp: SmtpServer) -> None:
+    async with verifying(database_url, smtp) as api:
+        account, pair = await verified(api, smtp)
+        new_email = f"moved.{account['handle']}@example.org"
+        wrong = await api.post(
+            "/me/email", headers=bearer(pair), json={"new_email": new_email, "password": "not the password!"}
+        )
+        assert wrong.status_code == 403 and wrong.json()["code"] == "password_incorrect"
+        same = await api.post(
+            "/me/email", headers=bearer(pair), json={"new_email": account["email"].upper(), "password": PASSWORD}
+        )
+        assert same.status_code == 422 and same.json()["code"] == "email_unchanged"
+        bad = await api.post("/me/email", headers=bearer(pair), json={"new_email": "nope", "password": PASSWORD})
+        assert bad.status_code == 422 and bad.json()["code"] == "email_invalid"
+        assert (await api.post("/me/email", json={"new_email": new_email, "password": PASSWORD})).status_code == 401
+
+        r = await api.post("/me/email", headers=bearer(pair), json={"new_email": new_email, "password": PASSWORD})
+        assert r.status_code == 202 and r.json() == {"status": "confirmation_sent"}
+        [confirm] = await mails_to(smtp, new_email)
+        [_, notice] = await mails_to(smtp, account["email"], 2)
+        assert confirm.message["Subject"] == "Confirm your new email address for Tipline"
+        assert notice.message["Subject"] == "Your Tipline email address is about to change"
+        assert new_email in notice.text and "token" not in notice.text and notice.link().endswith("/forgot")
+        token = link_token(confirm.link(), "email/confirm")
+
+        # Nothing changes until the link is followed.
+        assert (await api.get("/me", headers=bearer(pair))).json()["email"] == account["email"]
+        r = await api.post("/auth/email/confirm", json={"token": token})
+        assert r.status_code == 200 and r.json() == {"email": new_email}
+        assert (await api.get("/me", headers=bearer(pair))).json()["email"] == new_email
+        old = await api.post("/auth/signin", json={"email": account["email"], "password": PASSWORD})
+        assert old.status_code == 401
+        assert (await api.post("/auth/signin", json={"email": new_email, "password": PASSWORD})).status_code == 200
+
+        again = await api.post("/auth/email/confirm", json={"token": token})
+        assert again.status_code == 400 and again.json()["code"] == "email_change_used"
+        made_up = await api.post("/auth/email/confirm", json={"token": "made-up"})
+        assert made_up.status_code == 400 and made_up.json()["code"] == "email_change_invalid"
+
+
+async def test_changing_to_a_taken_address_answers_the_same(database_url: str, smtp: SmtpServer) -> None:
+    async with verifying(database_url, smtp) as api:
+        account, pair = await verified(api, smtp)
+        other, _ = await verified(api, smtp)
+        answers = set()
+        for target in (other["email"], f"free.{account['handle']}@example.org"):
+            r = await api.post("/me/email", headers=bearer(pair), json={"new_email": target, "password": PASSWORD})
+            answers.add((r.status_code, r.content))
+        assert answers == {(202, b'{"status":"confirmation_sent"}')}
+        [_, taken] = await mails_to(smtp, other["email"], 2)
+        assert taken.message["Subject"] == "Someone tried to move a Tipline account to your email address"
+        assert "token" not in taken.text and taken.link().endswith("/signin")
+        notices = await mails_to(smtp, account["email"], 3)
+        assert [m.message["Subject"] for m in notices[1:]] == ["Your Tipline email address is about to change"] * 2
+        assert (await api.get("/me", headers=bearer(pair))).json()["email"] == account["email"]
+
+
+async def test_an_email_change_link_expires_and_a_reset_cancels_it(database_url: str, smtp: SmtpServer) -> None:
+    async with verifying(database_url, smtp) as api:
+        account, pair = await verified(api, smtp)
+        first, second = (f"{n}.{account['handle']}@example.org" for n in ("one", "two"))
+        for target in (first, second):
+            r = await api.post("/me/email", headers=bearer(pair), json={"new_email": target, "password": PASSWORD})
+            assert r.status_code == 202
+        [to_first], [to_second] = await mails_to(smtp, first), await mails_to(smtp, second)
+        r = await api.post("/auth/email/confirm", json={"token": link_token(to_first.link(), "email/confirm")})
+        assert r.status_code == 400 and r.json()["code"] == "email_change_invalid"  # the newer request replaced it
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("UPDATE account_tokens SET expires_at = now() - interval '1 second'")
+            r = await api.post("/auth/email/confirm", json={"token": link_token(to_second.link(), "email/confirm")})
+            assert r.status_code == 400 and r.json()["code"] == "email_change_expired"
+            await conn.execute("UPDATE account_tokens SET expires_at = now() + interval '1 hour'")
+        finally:
+            await conn.close()
+
+        # A reset (the owner taking the account back) cancels a change someone else started.
+        await api.post("/auth/password/forgot", json={"email": account["email"]})
+        reset = (await mails_to(smtp, account["email"], 4))[3]
+        body = {"token": link_token(reset.link(), "reset"), "new_password": "a brand new passphrase"}
+        assert (await api.post("/auth/password/reset", json=body)).status_code == 200
+        r = await api.post("/auth/email/confirm", json={"token": link_token(to_second.link(), "email/confirm")})
+        assert r.status_code == 400 and r.json()["code"] == "email_change_invalid"
+
+
+async def test_unverified_accounts_allow_signs_in_at_once(database_url: str, smtp: SmtpServer) -> None:
+    """UNVERIFIED_ACCOUNTS=allow: a new account is usable before its link is followed, and a later
+    sign-up with the same address cannot take it over (it may hold conversations by then)."""
+    async with verifying(database_url, smtp, unverified_accounts="allow") as api:
+        account = new_account()
+        assert (await api.post("/auth/signup", json=account)).status_code == 202
+        r = await api.post("/auth/signin", json={"email": account["email"], "password": PASSWORD})
+        assert r.status_code == 200
+        pair = r.json()
+        other = new_account(email=account["email"], password="another passphrase 2")
+        assert (await api.post("/auth/signup", json=other)).status_code == 202
+        [_, second] = await mails_to(smtp, account["email"], 2)
+        assert second.message["Subject"] == "Someone tried to sign up to Tipline with your email address"
+        assert (await api.get("/me", headers=bearer(pair))).json()["handle"] == account["handle"]
+        r = await api.post("/auth/signin", json={"email": account["email"], "password": other["password"]})
+        assert r.status_code == 401

@@ -674,6 +674,11 @@ PUBLIC_ROUTES = {
     # Finishing a sign-up: the mailed single-use token is the proof; tests/api/test_auth.py.
     "/auth/verify",
     "/auth/verify/resend",
+    # A password reset and a new address's confirmation: the mailed single-use token is the proof;
+    # tests/api/test_auth.py and tests/security/test_reset_attacks.py.
+    "/auth/password/forgot",
+    "/auth/password/reset",
+    "/auth/email/confirm",
     "/auth/siwe/nonce",
     "/auth/siwe/signin",
     "/healthz",

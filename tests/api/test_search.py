@@ -233,3 +233,36 @@ async def test_has_attachment_filter(api: httpx.AsyncClient) -> None:
     assert bodies(await search(api, alice, "harbour", has_attachment="false")) == ["harbour words only"]
     assert sorted(bodies(await search(api, alice, "harbour"))) == ["harbour photo", "harbour words only"]
     assert bodies(await search(api, alice, "harb", mode="substring", has_attachment="true")) == ["harbour photo"]
+
+
+async def test_hits_name_their_sender_and_snippets_keep_short_words(api: httpx.AsyncClient) -> None:
+    alice, bob = await signup(api), await signup(api)
+    cid = (await create_conversation(api, alice, "group", [bob]))["id"]
+    for n in (1, 2, 3):
+        await send_http(api, alice, cid, f"channel update {n}")
+    await send_http(api, bob, cid, "my channel update is late")
+    for mode in ("words", "substring"):
+        hits = (await search(api, bob, "channel update", mode=mode, sort="recent")).json()["hits"]
+        # Each hit says who wrote it: Bob's own words under Bob, Alice's under Alice.
+        assert [(h["sender"]["handle"], h["sender"]["display_name"]) for h in hits] == [
+            (bob.handle, bob.handle.title()),
+            *[(alice.handle, alice.handle.title())] * 3,
+        ]
+        assert all(h["sender"]["id"] == h["sender_id"] for h in hits)
+        # The snippets keep the numbers (and every other short word): three distinct results.
+        snippets = ["".join(p["text"] for p in h["highlight"]) for h in hits]
+        assert snippets == ["my channel update is late", "channel update 3", "channel update 2", "channel update 1"]
+    words = (await search(api, bob, "channel update", mode="words", sort="recent")).json()["hits"]
+    assert [p["text"] for p in words[1]["highlight"] if p["match"]] == ["channel", "update"]
+
+
+async def test_a_long_message_snippet_is_a_window_marked_with_ellipses(api: httpx.AsyncClient) -> None:
+    alice = await signup(api)
+    cid = (await create_conversation(api, alice))["id"]
+    before = " ".join(f"w{i}" for i in range(60))
+    after = " ".join(f"z{i}" for i in range(60))
+    await send_http(api, alice, cid, f"{before} the kingfisher at 6 am {after}")
+    pieces = (await search(api, alice, "kingfisher")).json()["hits"][0]["highlight"]
+    text = "".join(p["text"] for p in pieces)
+    assert text.startswith("… ") and text.endswith(" …")
+    assert "kingfisher at 6 am z0" in text and len(text.split()) <= 37

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 from infra.tipline_infra.config import ENVIRONMENTS, load
-from infra.tipline_infra.stateless import SIGNIN_PATH, SIGNUP_PATH
+from infra.tipline_infra.stateless import MAIL_BOUNCE_ALARM, MAIL_COMPLAINT_ALARM, SIGNIN_PATH, SIGNUP_PATH
 
-from tests.infra.conftest import PROD_CONTEXT, Synth
+from tests.infra.conftest import DEV_CONTEXT, PROD_CONTEXT, Synth
 from tipline.api import auth
 
 ENVS = ["dev", "prod"]
@@ -492,3 +492,162 @@ def test_config_loads_context_and_rejects_unknown_environments() -> None:
         load("dev", {"tipContractAddress": "0x" + "ab" * 20, "tipTokens": "USDC"})
     with pytest.raises(ValueError, match="tipTokens without tipContractAddress"):
         load("dev", {"tipTokens": "USDC:0x" + "cd" * 20 + ":6"})
+
+
+# --- mail: Amazon SES --------------------------------------------------------------------------
+# prod gives a domain with its hosted zone (the DKIM records go in it); dev gives only mailFrom.
+MAIL_DOMAIN = {"dev": "mail.example.net", "prod": "chat.example.org"}
+MAIL_FROM = {"dev": DEV_CONTEXT["mailFrom"], "prod": "Tipline <no-reply@chat.example.org>"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_ses_domain_identity_with_its_configuration_set(tpl: Any, env: str) -> None:
+    t = tpl(env, "stateful")
+    (config_set_id,) = _resources(t, "AWS::SES::ConfigurationSet")
+    config_set = _resources(t, "AWS::SES::ConfigurationSet")[config_set_id]["Properties"]
+    assert config_set["Name"] == f"tipline-{env}"
+    assert config_set["DeliveryOptions"] == {"TlsPolicy": "REQUIRE"}  # links sign in: never in clear
+    assert config_set["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    assert sorted(config_set["SuppressionOptions"]["SuppressedReasons"]) == ["BOUNCE", "COMPLAINT"]
+    (identity,) = _resources(t, "AWS::SES::EmailIdentity").values()
+    props = identity["Properties"]
+    assert props["EmailIdentity"] == MAIL_DOMAIN[env]
+    # Every mail from the identity goes through the configuration set (no setting in the app).
+    assert props["ConfigurationSetAttributes"] == {"ConfigurationSetName": {"Ref": config_set_id}}
+    # Easy DKIM with 2048-bit keys, signing on (no DkimAttributes turning it off).
+    assert props["DkimSigningAttributes"] == {"NextSigningKeyLength": "RSA_2048_BIT"}
+    assert props.get("DkimAttributes", {}).get("SigningEnabled", True) is True
+    assert t.to_json()["Outputs"]["MailIdentityDomain"]["Value"] == MAIL_DOMAIN[env]
+
+
+def test_dkim_records_go_in_the_hosted_zone_when_one_is_given(tpl: Any) -> None:
+    t = tpl("prod", "stateful")
+    (identity_id,) = _resources(t, "AWS::SES::EmailIdentity")
+    records = sorted(_resources(t, "AWS::Route53::RecordSet").values(), key=json.dumps)
+    assert len(records) == 3
+    for i, record in enumerate(sorted(records, key=lambda r: json.dumps(r["Properties"]["Name"])), start=1):
+        props = record["Properties"]
+        assert props["HostedZoneId"] == PROD_CONTEXT["hostedZoneId"] and props["Type"] == "CNAME"
+        # SES's own full record names, not the zone's name appended again.
+        assert props["Name"] == {"Fn::GetAtt": [identity_id, f"DkimDNSTokenName{i}"]}
+        assert props["ResourceRecords"] == [{"Fn::GetAtt": [identity_id, f"DkimDNSTokenValue{i}"]}]
+    assert not [k for k in t.to_json()["Outputs"] if k.startswith("MailDkimRecord")]
+
+
+def test_without_a_hosted_zone_the_stack_outputs_the_dkim_records(tpl: Any) -> None:
+    t = tpl("dev", "stateful")
+    (identity_id,) = _resources(t, "AWS::SES::EmailIdentity")
+    t.resource_count_is("AWS::Route53::RecordSet", 0)
+    outputs = t.to_json()["Outputs"]
+    for i in (1, 2, 3):
+        assert outputs[f"MailDkimRecord{i}"]["Value"] == {
+            "Fn::Join": [
+                " ",
+                [
+                    {"Fn::GetAtt": [identity_id, f"DkimDNSTokenName{i}"]},
+                    "CNAME",
+                    {"Fn::GetAtt": [identity_id, f"DkimDNSTokenValue{i}"]},
+                ],
+            ]
+        }
+        assert MAIL_DOMAIN["dev"] in outputs[f"MailDkimRecord{i}"]["Description"]
+
+
+def _ses_arn(kind: str, name: str) -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":ses:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":{kind}/{name}",
+            ],
+        ]
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_tasks_send_verification_mail_through_ses_with_the_task_role(tpl: Any, env: str) -> None:
+    t = tpl(env, "stateless")
+    for command in ("serve", "migrate"):
+        env_vars = {e["Name"]: e["Value"] for e in _container(t, command)["Environment"]}
+        assert env_vars["MAIL_BACKEND"] == "ses"
+        assert env_vars["MAIL_FROM"] == MAIL_FROM[env]
+        assert env_vars["SES_REGION"] == {"Ref": "AWS::Region"}
+        # Verification stays on (the default): nothing in the stack turns it off.
+        assert "EMAIL_VERIFICATION" not in env_vars
+        # No SMTP password: the SES API with the task role's credentials.
+        assert not {"SMTP_HOST", "SMTP_PASSWORD"} & set(env_vars)
+        assert "SMTP_PASSWORD" not in {s["Name"] for s in _container(t, command)["Secrets"]}
+    (task_role_id,) = [k for k, r in _resources(t, "AWS::IAM::Role").items() if k.startswith("TaskRole")]
+    assert all(
+        task["Properties"]["TaskRoleArn"] == {"Fn::GetAtt": [task_role_id, "Arn"]}
+        for task in _resources(t, "AWS::ECS::TaskDefinition").values()
+    )
+    statements = [
+        s
+        for policy in _resources(t, "AWS::IAM::Policy").values()
+        if {"Ref": task_role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "ses:" in json.dumps(s["Action"])
+    ]
+    (statement,) = statements
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["ses:SendEmail", "ses:SendRawEmail"]
+    # On the identity (and the configuration set it sends through) only, never "*".
+    assert statement["Resource"] == [
+        _ses_arn("identity", MAIL_DOMAIN[env]),
+        _ses_arn("configuration-set", f"tipline-{env}"),
+    ]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_ses_reputation_alarms_go_to_the_alert_topic(tpl: Any, env: str) -> None:
+    t = tpl(env, "stateless")
+    (topic_id,) = [k for k in _resources(t, "AWS::SNS::Topic") if k.startswith("Alerts")]
+    found = {}
+    for alarm in _resources(t, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        for m in props.get("Metrics", []):
+            metric = m.get("MetricStat", {}).get("Metric", {})
+            if metric.get("Namespace") == "AWS/SES":
+                found[metric["MetricName"]] = props
+                assert "Dimensions" not in metric  # account-wide: what SES reviews the account on
+    assert sorted(found) == ["Reputation.BounceRate", "Reputation.ComplaintRate"]
+    assert found["Reputation.BounceRate"]["Threshold"] == MAIL_BOUNCE_ALARM == 0.04
+    assert found["Reputation.ComplaintRate"]["Threshold"] == MAIL_COMPLAINT_ALARM == 0.0008
+    for props in found.values():
+        assert props["ComparisonOperator"] == "GreaterThanThreshold"
+        assert props["AlarmActions"] == [{"Ref": topic_id}] and props["OKActions"] == [{"Ref": topic_id}]
+        assert props["TreatMissingData"] == "notBreaching"  # no mail sent is no problem
+
+
+def test_mail_inputs_and_where_the_dkim_records_go() -> None:
+    assert load("prod", {"domain": "chat.acme.test", "hostedZoneId": "Z1"}).mail_sender == (
+        "Tipline <no-reply@chat.acme.test>"
+    )
+    site = load("prod", {"domain": "chat.acme.test", "hostedZoneId": "Z1", "mailFrom": "Acme <hi@acme.test>"})
+    assert site.mail_domain == "acme.test" and site.mail_zone_id == "Z1"  # the zone's own name
+    assert load("prod", {"domain": "chat.acme.test", "hostedZoneId": "Z1"}).mail_zone_id == "Z1"  # a subdomain
+    other = load("prod", {"domain": "chat.acme.test", "hostedZoneId": "Z1", "mailFrom": "x@mail.other.test"})
+    assert other.mail_domain == "mail.other.test" and other.mail_zone_id is None  # not in the site's zone
+    own = load("dev", {"mailFrom": "x@mail.other.test", "mailHostedZoneId": "Z2"})
+    assert own.mail_zone_id == "Z2"
+    assert load("dev").mail_sender is None and load("dev").mail_zone_id is None
+    for bad in ("no-reply", "Tipline <no-reply@localhost>", ""):
+        with pytest.raises(ValueError, match="mailFrom is an address on your mail domain"):
+            load("dev", {"mailFrom": bad})
+
+
+def test_a_stack_without_a_mail_domain_does_not_synthesize() -> None:
+    """Without mailFrom or domain there is nothing SES could verify: refused at synth, not at the
+    first sign-up."""
+    from aws_cdk import App
+    from infra.app import add_environment
+
+    with pytest.raises(ValueError, match="give mailFrom"):
+        add_environment(App(), "dev", {})

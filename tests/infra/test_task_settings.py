@@ -110,6 +110,10 @@ def test_every_task_has_what_its_command_needs(synth: Synth, env: str, tmp_path:
         if command == "serve":
             assert "ok   config media: s3 bucket " in done.stdout
             assert "ok   config OIDC_PROVIDERS: cognito" in done.stdout
+            # Email verification on (the default, never turned off by the stack), mail through SES.
+            sender = "no-reply@chat.example.org" if tipping else "no-reply@mail.example.net"
+            assert f"ok   config mail: ses, from {sender}" in done.stdout, done.stdout
+            assert "EMAIL_VERIFICATION" not in _task_env(containers[command])
         if command in ("serve", "watcher"):
             expected = (
                 f"ok   config tipping: on: chain 8453, TipJar {PROD_CONTEXT['tipContractAddress'].lower()}, ETH, USDC"
@@ -130,6 +134,9 @@ def test_the_check_catches_a_setting_the_stack_forgets(synth: Synth, tmp_path: P
         ({k: v for k, v in serve.items() if k != "S3_BUCKET"}, "serve", "FAIL config media"),
         ({k: v for k, v in serve.items() if k != "DB_HOST"}, "serve", "FAIL database"),
         ({k: v for k, v in serve.items() if k != "REDIS_HOST"}, "serve", "FAIL redis"),
+        # Verification links need a mail service and a sender on the SES identity's domain.
+        ({k: v for k, v in serve.items() if k != "MAIL_FROM"}, "serve", "FAIL config mail: MAIL_BACKEND=ses needs"),
+        ({k: v for k, v in serve.items() if k != "MAIL_BACKEND"}, "serve", "FAIL config mail: EMAIL_VERIFICATION"),
     ):
         done = _check(broken, command, tmp_path)
         assert done.returncode == 1 and line in done.stdout, done.stdout

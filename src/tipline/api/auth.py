@@ -10,8 +10,13 @@ from fastapi import APIRouter, Request, Response, status
 from tipline.api.deps import CurrentCaller, Rt, client_ip, user_agent
 from tipline.domain.accounts import actions
 from tipline.domain.accounts.schemas import (
+    EmailChanged,
+    EmailConfirmIn,
+    ForgotPasswordIn,
     RefreshIn,
     ResendIn,
+    ResetPasswordIn,
+    ResetRequested,
     SessionOut,
     SignInIn,
     SignUpAccepted,
@@ -67,6 +72,42 @@ async def resend_verification(body: ResendIn, rt: Rt, request: Request) -> SignU
     await rt.limits.check("signup_per_ip", client_ip(request))
     await actions.do_resend_verification(rt, email=body.email)
     return SignUpAccepted()
+
+
+@router.post("/password/forgot", status_code=status.HTTP_202_ACCEPTED, response_model=ResetRequested, responses=LIMITED)
+async def forgot_password(body: ForgotPasswordIn, rt: Rt, request: Request) -> ResetRequested:
+    """Mail a single-use password reset link (to `PUBLIC_URL/reset#token=…`) to the address's account.
+
+    Answers `202 {"status": "reset_requested"}` whatever the address: one with no active account
+    gets a mail saying so instead of a link. Limited per client IP and per address.
+    """
+    await rt.limits.check("reset_per_ip", client_ip(request))
+    await rt.limits.check("reset_per_email", actions.address_key(body.email))
+    await actions.do_request_password_reset(rt, email=body.email)
+    return ResetRequested()
+
+
+@router.post("/password/reset", response_model=TokenPair)
+async def reset_password(body: ResetPasswordIn, rt: Rt, request: Request) -> TokenPair:
+    """Follow a reset link (its token) with a new password: every session of the account is signed
+    out (their sockets close), the address counts as verified, and a new session starts.
+
+    `400 reset_invalid` (unknown, or replaced by a newer link), `400 reset_used`, `400 reset_expired`;
+    the new password must pass the sign-up rules (`422`).
+    """
+    return await actions.do_reset_password(
+        rt, token=body.token, new_password=body.new_password, user_agent=user_agent(request), ip=client_ip(request)
+    )
+
+
+@router.post("/email/confirm", response_model=EmailChanged)
+async def confirm_email_change(body: EmailConfirmIn, rt: Rt) -> EmailChanged:
+    """Follow the link mailed to a new address (`POST /me/email`): the account moves to it.
+
+    `400 email_change_invalid`, `400 email_change_used`, `400 email_change_expired`, or
+    `409 email_taken` when the address got an account of its own since the link was mailed.
+    """
+    return await actions.do_confirm_email_change(rt, token=body.token)
 
 
 @router.post("/signin", response_model=TokenPair, responses=LIMITED)

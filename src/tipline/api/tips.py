@@ -16,6 +16,7 @@ from tipline.domain.tips.schemas import (
     IntentOut,
     LeaderboardOut,
     ReportIn,
+    TipCheckOut,
     TipConfigOut,
     TipList,
     TotalOut,
@@ -89,3 +90,10 @@ async def message_totals(message_id: IdPath, rt: Rt, caller: CurrentCaller) -> l
 async def leaderboard(conversation_id: IdPath, rt: Rt, caller: CurrentCaller) -> LeaderboardOut:
     """Who received and who gave the most in confirmed tips here, per token."""
     return await actions.get_leaderboard(rt, user_id=caller.user_id, conversation_id=conversation_id)
+
+
+@router.get("/conversations/{conversation_id}/tips/recipients/{user_id}", response_model=TipCheckOut)
+async def check_recipient(conversation_id: IdPath, user_id: IdPath, rt: Rt, caller: CurrentCaller) -> TipCheckOut:
+    """Whether I can tip this member here now (e.g. ``recipient_no_wallet``: they have linked no
+    wallet on this chain), asked when a tip dialog opens; nothing is created."""
+    return await actions.check_tip(rt, user_id=caller.user_id, conversation_id=conversation_id, recipient_id=user_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, status
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, Rt, client_ip
 from tipline.domain.accounts import actions
-from tipline.domain.accounts.schemas import MeOut, ProfilePatch, UserOut
+from tipline.domain.accounts.schemas import EmailChangeIn, EmailChangeRequested, MeOut, ProfilePatch, UserOut
 from tipline.domain.conversations.actions import get_presence
 
 router = APIRouter(tags=["users"])
@@ -24,6 +24,26 @@ async def get_me(rt: Rt, caller: CurrentCaller) -> MeOut:
 async def patch_me(body: ProfilePatch, rt: Rt, caller: CurrentCaller) -> MeOut:
     """Change my display name or @handle."""
     return await actions.do_update_profile(rt, user_id=caller.user_id, patch=body)
+
+
+@router.post(
+    "/me/email",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EmailChangeRequested,
+    responses={429: {"description": "rate limited; see Retry-After"}},
+)
+async def change_email(body: EmailChangeIn, rt: Rt, caller: CurrentCaller, request: Request) -> EmailChangeRequested:
+    """Move my account to another email address, confirming my password.
+
+    A link goes to the new address (`PUBLIC_URL/email/confirm#token=…`, then `POST /auth/email/confirm`)
+    and a notice to the current one; the address changes only when the link is followed. The answer is
+    the same when the new address already has an account (that mailbox is told instead).
+    `403 password_incorrect`, `403 password_not_set`, `422 email_invalid`, `422 email_unchanged`.
+    """
+    await rt.limits.check("reset_per_ip", client_ip(request))
+    await rt.limits.check("reset_per_email", actions.address_key(body.new_email))
+    await actions.do_request_email_change(rt, user_id=caller.user_id, new_email=body.new_email, password=body.password)
+    return EmailChangeRequested()
 
 
 @router.get("/users/{user_id}", response_model=UserOut)

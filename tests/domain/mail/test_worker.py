@@ -200,7 +200,7 @@ async def test_without_an_smtp_server_mail_is_written_to_the_data_dir(
 ) -> None:
     settings = make_settings(smtp_host=None, data_dir=tmp_path, mail_poll_interval_s=0.05)
     [mail_id] = await queue(engine, mail(5))
-    with caplog.at_level(logging.INFO, logger="tipline.domain.mail.worker"):
+    with caplog.at_level(logging.INFO, logger="tipline.domain.mail.transport"):
         async with running(settings, engine):
             await until(lambda: _all_sent(engine))
     eml = (tmp_path / "mail" / f"{mail_id}.eml").read_text()

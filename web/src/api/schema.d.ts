@@ -41,6 +41,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/email/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Email Change
+         * @description Follow the link mailed to a new address (`POST /me/email`): the account moves to it.
+         *
+         *     `400 email_change_invalid`, `400 email_change_used`, `400 email_change_expired`, or
+         *     `409 email_taken` when the address got an account of its own since the link was mailed.
+         */
+        post: operations["confirm_email_change_auth_email_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/oidc/complete": {
         parameters: {
             query?: never;
@@ -115,6 +138,53 @@ export interface paths {
         get: operations["start_auth_oidc__provider__start_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password/forgot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Forgot Password
+         * @description Mail a single-use password reset link (to `PUBLIC_URL/reset#token=…`) to the address's account.
+         *
+         *     Answers `202 {"status": "reset_requested"}` whatever the address: one with no active account
+         *     gets a mail saying so instead of a link. Limited per client IP and per address.
+         */
+        post: operations["forgot_password_auth_password_forgot_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset Password
+         * @description Follow a reset link (its token) with a new password: every session of the account is signed
+         *     out (their sockets close), the address counts as verified, and a new session starts.
+         *
+         *     `400 reset_invalid` (unknown, or replaced by a newer link), `400 reset_used`, `400 reset_expired`;
+         *     the new password must pass the sign-up rules (`422`).
+         */
+        post: operations["reset_password_auth_password_reset_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -600,6 +670,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conversations/{conversation_id}/tips/recipients/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check Recipient
+         * @description Whether I can tip this member here now (e.g. ``recipient_no_wallet``: they have linked no
+         *     wallet on this chain), asked when a tip dialog opens; nothing is created.
+         */
+        get: operations["check_recipient_conversations__conversation_id__tips_recipients__user_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/conversations/{conversation_id}/unarchive": {
         parameters: {
             query?: never;
@@ -714,6 +805,31 @@ export interface paths {
         post?: never;
         /** Unblock */
         delete: operations["unblock_me_blocks__user_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change Email
+         * @description Move my account to another email address, confirming my password.
+         *
+         *     A link goes to the new address (`PUBLIC_URL/email/confirm#token=…`, then `POST /auth/email/confirm`)
+         *     and a notice to the current one; the address changes only when the link is followed. The answer is
+         *     the same when the new address already has an account (that mailbox is told instead).
+         *     `403 password_incorrect`, `403 password_not_set`, `422 email_invalid`, `422 email_unchanged`.
+         */
+        post: operations["change_email_me_email_post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1507,6 +1623,38 @@ export interface components {
             /** Body */
             body: string;
         };
+        /** EmailChangeIn */
+        EmailChangeIn: {
+            /** New Email */
+            new_email: string;
+            /** Password */
+            password: string;
+        };
+        /**
+         * EmailChangeRequested
+         * @description ``POST /me/email``'s answer: the same whether or not the new address already has an account.
+         */
+        EmailChangeRequested: {
+            /**
+             * Status
+             * @default confirmation_sent
+             * @constant
+             */
+            status: "confirmation_sent";
+        };
+        /**
+         * EmailChanged
+         * @description A confirmed email change: the account's address from now on.
+         */
+        EmailChanged: {
+            /** Email */
+            email: string;
+        };
+        /** EmailConfirmIn */
+        EmailConfirmIn: {
+            /** Token */
+            token: string;
+        };
         /** Error */
         Error: {
             /**
@@ -1519,6 +1667,11 @@ export interface components {
              * @description what was wrong, for people
              */
             detail: string;
+        };
+        /** ForgotPasswordIn */
+        ForgotPasswordIn: {
+            /** Email */
+            email: string;
         };
         /**
          * Fragment
@@ -1719,6 +1872,7 @@ export interface components {
             id: number;
             /** Rank */
             rank: number | null;
+            sender: components["schemas"]["UserOut"] | null;
             /** Sender Id */
             sender_id: number | null;
             /** Seq */
@@ -1923,6 +2077,25 @@ export interface components {
             /** Email */
             email: string;
         };
+        /** ResetPasswordIn */
+        ResetPasswordIn: {
+            /** New Password */
+            new_password: string;
+            /** Token */
+            token: string;
+        };
+        /**
+         * ResetRequested
+         * @description ``POST /auth/password/forgot``'s answer: the same whether or not the address has an account.
+         */
+        ResetRequested: {
+            /**
+             * Status
+             * @default reset_requested
+             * @constant
+             */
+            status: "reset_requested";
+        };
         /** ResolveIn */
         ResolveIn: {
             /**
@@ -2039,6 +2212,20 @@ export interface components {
             conversation_id: number;
             /** Slow Mode S */
             slow_mode_s: number;
+        };
+        /**
+         * TipCheckOut
+         * @description Whether the caller can tip a member now (asked when the tip dialog opens): the checks an
+         *     intent makes, without making one. ``code``/``detail``: the first refusal, as the intent
+         *     would answer it (e.g. ``recipient_no_wallet``, ``tipper_no_wallet``, ``blocked``).
+         */
+        TipCheckOut: {
+            /** Can Tip */
+            can_tip: boolean;
+            /** Code */
+            code: string | null;
+            /** Detail */
+            detail: string | null;
         };
         /** TipConfigOut */
         TipConfigOut: {
@@ -2275,6 +2462,39 @@ export interface operations {
             };
         };
     };
+    confirm_email_change_auth_email_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailConfirmIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailChanged"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     complete_auth_oidc_complete_post: {
         parameters: {
             query?: never;
@@ -2378,6 +2598,79 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    forgot_password_auth_password_forgot_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForgotPasswordIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetRequested"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    reset_password_auth_password_reset_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetPasswordIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3382,6 +3675,38 @@ export interface operations {
             };
         };
     };
+    check_recipient_conversations__conversation_id__tips_recipients__user_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TipCheckOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     unarchive_conversations__conversation_id__unarchive_post: {
         parameters: {
             query?: never;
@@ -3600,6 +3925,46 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
                 };
+            };
+        };
+    };
+    change_email_me_email_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailChangeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailChangeRequested"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -1,8 +1,8 @@
 /** Providers and the top-level choice: signed in (the chat) or not (sign in / sign up). */
 import { QueryClientProvider } from "@tanstack/react-query";
 import { Component, useEffect, type ReactNode } from "react";
-import { Route, Switch } from "wouter";
-import { SignIn, SignUp, VerifyEmail } from "../features/accounts/AuthPages";
+import { Route, Switch, useRoute } from "wouter";
+import { ConfirmEmail, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from "../features/accounts/AuthPages";
 import { useSession } from "../features/accounts/queries";
 import { Crashed } from "./ErrorPages";
 import { RealtimeProvider } from "./realtime";
@@ -33,6 +33,14 @@ export function App({ services }: { services: Services }) {
 
 function Root() {
   const session = useSession();
+  // Mailed links work whether or not this browser is signed in (perhaps as someone else); so
+  // does /forgot, where the "your address is about to change" notice sends its reader.
+  const [resetLink] = useRoute("/reset");
+  const [confirmLink] = useRoute("/email/confirm");
+  const [forgot] = useRoute("/forgot");
+  if (resetLink) return <ResetPassword />;
+  if (confirmLink) return <ConfirmEmail />;
+  if (forgot) return <ForgotPassword />;
   if (!session) {
     return (
       <Switch>

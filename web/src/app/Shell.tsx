@@ -54,12 +54,14 @@ export function Shell() {
             atHome ? "flex" : "hidden",
           )}
         >
-          <div className="flex items-center gap-2 px-3 py-3">
-            <img src="/favicon.svg" alt="" className="size-7" />
-            <span className="flex-1 text-lg font-bold tracking-tight">Tipline</span>
+          {/* min-w-0 down to the name: a long display name is cut with an ellipsis inside the
+              sidebar instead of pushing the row into the main pane. */}
+          <div className="flex min-w-0 items-center gap-2 px-3 py-3" data-testid="sidebar-header">
+            <img src="/favicon.svg" alt="" className="size-7 shrink-0" />
+            <span className="shrink-0 text-lg font-bold tracking-tight">Tipline</span>
             <Link
               href="/find"
-              className="rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
+              className="ml-auto shrink-0 rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
               aria-label="Find messages"
               data-testid="search-link"
             >
@@ -68,12 +70,15 @@ export function Shell() {
             </Link>
             <Link
               href="/settings"
-              className="flex items-center gap-2 rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
+              className="flex min-w-0 items-center gap-2 rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
               aria-label="Profile and settings"
+              title={me?.display_name}
               data-testid="settings-link"
             >
               {me && <Avatar name={me.display_name} id={me.id} size="sm" />}
-              <span className="max-w-28 truncate max-sm:sr-only">{me?.display_name}</span>
+              <span className="max-w-40 min-w-0 truncate max-sm:sr-only" data-testid="signed-in-name">
+                {me?.display_name}
+              </span>
             </Link>
           </div>
           <ConversationList />

@@ -1,6 +1,6 @@
 /** Small presentational building blocks shared by the features. */
-import type { ButtonHTMLAttributes, InputHTMLAttributes, ReactNode } from "react";
-import { useId } from "react";
+import type { ButtonHTMLAttributes, InputHTMLAttributes, KeyboardEvent, ReactNode, Ref } from "react";
+import { useEffect, useId, useRef } from "react";
 import type { PresenceStatus } from "../realtime";
 
 export function cx(...parts: (string | false | null | undefined)[]): string {
@@ -20,7 +20,7 @@ export function Button({
   variant = "primary",
   className,
   ...props
-}: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: Variant }) {
+}: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: Variant; ref?: Ref<HTMLButtonElement> }) {
   return (
     <button
       type="button"
@@ -119,5 +119,98 @@ export function PresenceDot({ status, className }: { status: PresenceStatus | un
       title={s}
       className={cx("inline-block size-2.5 shrink-0 rounded-full ring-2 ring-white dark:ring-zinc-900", dot[s], className)}
     />
+  );
+}
+
+/**
+ * "Are you sure?" as the app's own modal (never window.confirm): the question, what follows from
+ * it, and two buttons. Focus starts on Cancel (the safe choice), Tab stays inside, Escape or a
+ * click outside cancels, and focus returns to where it was when the dialog closes.
+ */
+export function ConfirmDialog({
+  title,
+  children,
+  confirmLabel,
+  cancelLabel = "Cancel",
+  danger = false,
+  busy = false,
+  error,
+  onConfirm,
+  onCancel,
+}: {
+  title: string;
+  children?: ReactNode;
+  confirmLabel: string;
+  cancelLabel?: string;
+  danger?: boolean;
+  busy?: boolean;
+  error?: string | null;
+  onConfirm(): void;
+  onCancel(): void;
+}) {
+  const titleId = useId();
+  const bodyId = useId();
+  const box = useRef<HTMLDivElement>(null);
+  const cancel = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    const before = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    cancel.current?.focus();
+    return () => before?.focus();
+  }, []);
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    if (e.key === "Escape") {
+      // Handled here: panels behind the dialog close on Escape too, and must not.
+      e.preventDefault();
+      e.stopPropagation();
+      onCancel();
+    } else if (e.key === "Tab" && box.current) {
+      const focusable = [...box.current.querySelectorAll<HTMLElement>("button:not([disabled])")];
+      const first = focusable[0];
+      const last = focusable[focusable.length - 1];
+      if (!first || !last) return;
+      if (e.shiftKey && document.activeElement === first) {
+        e.preventDefault();
+        last.focus();
+      } else if (!e.shiftKey && document.activeElement === last) {
+        e.preventDefault();
+        first.focus();
+      }
+    }
+  };
+  return (
+    <div className="fixed inset-0 z-50 flex items-center justify-center bg-black/40 p-4" onClick={onCancel} data-testid="confirm-backdrop">
+      <div
+        ref={box}
+        role="alertdialog"
+        aria-modal="true"
+        aria-labelledby={titleId}
+        aria-describedby={children ? bodyId : undefined}
+        onClick={(e) => e.stopPropagation()}
+        onKeyDown={onKeyDown}
+        className="w-full max-w-sm rounded-lg bg-white p-4 text-zinc-900 shadow-xl dark:bg-zinc-900 dark:text-zinc-100"
+      >
+        <h2 id={titleId} className="text-base font-semibold break-words">
+          {title}
+        </h2>
+        {children && (
+          <div id={bodyId} className="mt-2 text-sm text-zinc-600 dark:text-zinc-300">
+            {children}
+          </div>
+        )}
+        {error && (
+          <div className="mt-3">
+            <ErrorText>{error}</ErrorText>
+          </div>
+        )}
+        <div className="mt-4 flex justify-end gap-2">
+          <Button ref={cancel} variant="secondary" onClick={onCancel}>
+            {cancelLabel}
+          </Button>
+          <Button variant={danger ? "danger" : "primary"} onClick={onConfirm} disabled={busy}>
+            {confirmLabel}
+          </Button>
+        </div>
+      </div>
+    </div>
   );
 }

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.bus.base import topic_user
 from tipline.bus.envelope import encode_control
-from tipline.bus.on_commit import unit_of_work
+from tipline.bus.on_commit import UnitOfWork, unit_of_work
 from tipline.domain.accounts import oidc
 from tipline.domain.accounts import repository as repo
 from tipline.domain.accounts.schemas import (
+    EmailChanged,
     MeOut,
     ProfilePatch,
     SessionOut,
@@ -60,9 +61,14 @@ def _me(row: RowMapping) -> MeOut:
 
 def normalize_email(email: str) -> str | None:
     try:
-        return validate_email(email, check_deliverability=False).normalized.lower()
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
         return None
+
+
+def address_key(email: str) -> str:
+    """The key a per-address rate limit counts: spellings of one mailbox count together."""
+    return normalize_email(email) or email.strip().lower()
 
 
 async def open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: str) -> TokenPair:
@@ -110,7 +116,8 @@ async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -
                     raise Conflict("this handle is taken", code="handle_taken")
                 raise Conflict("an account with this email already exists", code="email_taken")
         return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
-    async with rt.engine.begin() as conn:
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        conn = uow.conn
         # Handles are public, so a taken one may be said; whether the email has an account may not.
         if await repo.handle_taken(conn, handle=data.handle):
             raise Conflict("this handle is taken", code="handle_taken")
@@ -130,9 +137,15 @@ async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -
                 raise Conflict("this handle is taken", code="handle_taken")
             else:  # a concurrent sign-up with this address committed first
                 await queue_mail(conn, templates.already_registered(to=email, link=_web_link(rt, "/signin")))
-        elif existing["email_verified_at"] is None and existing["password_hash"] is not None:
+        elif (
+            existing["email_verified_at"] is None
+            and existing["password_hash"] is not None
+            and rt.settings.unverified_accounts == "block"
+        ):
             # Never verified, so nobody has proved they own the address: the latest sign-up wins,
-            # and only its link (mailed to the address) can make the account usable.
+            # and only its link (mailed to the address) can make the account usable. (With
+            # UNVERIFIED_ACCOUNTS=allow the account may be in use: it is left alone, and the
+            # address's owner takes it back with a password reset.)
             user = await repo.replace_unverified(
                 conn,
                 user_id=existing["id"],
@@ -141,10 +154,18 @@ async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -
                 display_name=data.display_name,
             )
             assert user is not None
+            # Sessions it may have from a time UNVERIFIED_ACCOUNTS was `allow` end with the takeover.
+            await _revoke_all(uow, user_id=user["id"], reason="account_taken_over")
             await _send_verification(rt, conn, user=user)
         else:
             await queue_mail(conn, templates.already_registered(to=email, link=_web_link(rt, "/signin")))
     return SignUpAccepted()
+
+
+async def _revoke_all(uow: UnitOfWork, *, user_id: int, reason: str) -> None:
+    """Revoke every session of the user; their sockets close once the unit of work commits."""
+    for sid in await repo.revoke_sessions(uow.conn, user_id=user_id, session_id=None, reason=reason):
+        _publish_revocation(uow.outbox.add, user_id=user_id, session_id=sid, reason=reason)
 
 
 def _web_link(rt: Runtime, path: str) -> str:
@@ -209,6 +230,190 @@ async def do_resend_verification(rt: Runtime, *, email: str) -> None:
             await _send_verification(rt, conn, user=user)
 
 
+# --- password reset and email change (docs/subsystems/accounts.md) ------------------------------
+
+PASSWORD_RESET = "password_reset"
+EMAIL_CHANGE = "email_change"
+
+
+async def do_request_password_reset(rt: Runtime, *, email: str) -> None:
+    """Mail a reset link to the address's active account, or a "no account here" mail otherwise.
+
+    Both paths run the same statements in one write transaction (a locked read of the address,
+    a sweep of old links, which for an account also stores the new one, and one mail queued), so
+    the answer (the caller sends the same 202 either way) takes about the same time. See
+    docs/subsystems/accounts.md (Password reset).
+    """
+    normalized = normalize_email(email)
+    if normalized is None:
+        return
+    async with rt.engine.begin() as conn:
+        user = await repo.user_by_email_for_update(conn, email=normalized)
+        if user is not None and user["is_active"]:
+            token = secrets.token_urlsafe(32)
+            ttl_s = rt.settings.password_reset_ttl_s
+            await repo.insert_account_token(
+                conn,
+                token_hash=_hash_token(token),
+                user_id=user["id"],
+                purpose=PASSWORD_RESET,
+                expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+            )
+            mail = templates.password_reset(
+                to=normalized,
+                display_name=user["display_name"],
+                handle=user["handle"],
+                link=_web_link(rt, f"/reset#token={token}"),  # the fragment: never sent to a server
+                ttl_s=ttl_s,
+            )
+        else:
+            # The statement the other path runs with its insert: the same round trips either way.
+            await repo.sweep_account_tokens(conn)
+            mail = templates.reset_no_account(to=normalized, link=_web_link(rt, "/signup"))
+        await queue_mail(conn, mail)
+
+
+def _check_link(row: RowMapping | None, *, prefix: str, what: str) -> RowMapping:
+    """The link's row if it may be followed now; otherwise the reason, as a 400 with a code."""
+    if row is None:
+        raise DomainError(f"this {what} link is unknown or was replaced by a newer one", code=f"{prefix}_invalid")
+    if row["used_at"] is not None:
+        raise DomainError(f"this {what} link was already used", code=f"{prefix}_used")
+    if row["expires_at"] <= datetime.now(UTC):
+        raise DomainError(f"this {what} link has expired; ask for a new one", code=f"{prefix}_expired")
+    if not row["is_active"]:
+        raise Unauthorized("this account is disabled", code="account_disabled")
+    return row
+
+
+async def do_reset_password(rt: Runtime, *, token: str, new_password: str, user_agent: str, ip: str) -> TokenPair:
+    """Follow a reset link: a new password, the address verified, every session of the account
+    revoked (their sockets close), and a new session for whoever followed it."""
+    token_hash = _hash_token(token)
+    async with rt.engine.connect() as conn:
+        row = _check_link(
+            await repo.account_token(conn, token_hash=token_hash, purpose=PASSWORD_RESET),
+            prefix="reset",
+            what="password reset",
+        )
+    check_password_policy(
+        new_password, email=row["email"] or "", handle=row["handle"], min_length=rt.settings.password_min_length
+    )
+    password_hash = await asyncio.to_thread(hash_password, rt.settings, new_password)
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        # Again, locked: of two uses racing, one finds the link used.
+        row = _check_link(
+            await repo.account_token(uow.conn, token_hash=token_hash, purpose=PASSWORD_RESET, for_update=True),
+            prefix="reset",
+            what="password reset",
+        )
+        user_id = row["user_id"]
+        await repo.use_account_token(uow.conn, token_hash=token_hash)
+        # Other reset links and a pending email change (perhaps started by whoever knew the old
+        # password) stop working.
+        await repo.drop_unused_account_tokens(uow.conn, user_id=user_id)
+        user = await repo.reset_password(uow.conn, user_id=user_id, password_hash=password_hash)
+        assert user is not None
+        await _revoke_all(uow, user_id=user_id, reason="password_reset")
+        if user["email"] is not None:
+            await queue_mail(
+                uow.conn,
+                templates.password_changed(
+                    to=user["email"],
+                    display_name=user["display_name"],
+                    handle=user["handle"],
+                    link=_web_link(rt, "/forgot"),
+                ),
+            )
+    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+
+
+async def do_request_email_change(rt: Runtime, *, user_id: int, new_email: str, password: str) -> None:
+    """Mail a confirmation link to the new address and a notice to the old one.
+
+    The address changes only when the link is followed. A new address that already has an
+    account gets a mail saying so instead of a link; the caller answers the same either way.
+    """
+    normalized = normalize_email(new_email)
+    if normalized is None:
+        raise Invalid("this email address cannot be used", code="email_invalid")
+    async with rt.engine.connect() as conn:
+        stored = await repo.password_hash_of(conn, user_id=user_id)
+    # The password again: a session left open on a shared computer must not be enough to move
+    # the account (and its password resets) to another mailbox.
+    ok = await asyncio.to_thread(verify_password, rt.settings, stored, password)
+    if stored is None:
+        raise Forbidden(
+            "this account has no password yet: set one with “Forgot password?” first", code="password_not_set"
+        )
+    if not ok:
+        raise Forbidden("the password is not right", code="password_incorrect")
+    async with rt.engine.begin() as conn:
+        user = await repo.user_by_id(conn, user_id=user_id)
+        if user is None:
+            raise NotFound("user not found", code="user_not_found")
+        if user["email"] == normalized:
+            raise Invalid("this is already your email address", code="email_unchanged")
+        if await repo.email_taken(conn, email=normalized):
+            await queue_mail(conn, templates.email_change_taken(to=normalized, link=_web_link(rt, "/signin")))
+        else:
+            token = secrets.token_urlsafe(32)
+            ttl_s = rt.settings.email_change_ttl_s
+            await repo.insert_account_token(
+                conn,
+                token_hash=_hash_token(token),
+                user_id=user_id,
+                purpose=EMAIL_CHANGE,
+                new_email=normalized,
+                expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+            )
+            await queue_mail(
+                conn,
+                templates.email_change_confirm(
+                    to=normalized,
+                    display_name=user["display_name"],
+                    handle=user["handle"],
+                    link=_web_link(rt, f"/email/confirm#token={token}"),
+                    ttl_s=ttl_s,
+                ),
+            )
+        if user["email"] is not None:
+            await queue_mail(
+                conn,
+                templates.email_change_notice(
+                    to=user["email"],
+                    display_name=user["display_name"],
+                    handle=user["handle"],
+                    new_email=normalized,
+                    link=_web_link(rt, "/forgot"),
+                ),
+            )
+
+
+async def do_confirm_email_change(rt: Runtime, *, token: str) -> EmailChanged:
+    """Follow a new address's confirmation link: the account moves to it, verified."""
+    token_hash = _hash_token(token)
+    async with rt.engine.begin() as conn:
+        row = _check_link(
+            await repo.account_token(conn, token_hash=token_hash, purpose=EMAIL_CHANGE, for_update=True),
+            prefix="email_change",
+            what="email confirmation",
+        )
+        # Someone took the address since the link was mailed. Only the mailbox's holder reads
+        # this answer, and the address is theirs to know about.
+        taken = Conflict("this email address already has an account", code="email_taken")
+        if await repo.email_taken(conn, email=row["new_email"]):
+            raise taken
+        try:
+            async with conn.begin_nested():
+                user = await repo.change_email(conn, user_id=row["user_id"], email=row["new_email"])
+        except IntegrityError as exc:  # a sign-up with the address committed in between
+            raise taken from exc
+        assert user is not None
+        await repo.use_account_token(conn, token_hash=token_hash)
+    return EmailChanged(email=user["email"])
+
+
 async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str, ip: str) -> TokenPair:
     normalized = normalize_email(email) or email.strip().lower()
     async with rt.engine.connect() as conn:
@@ -218,9 +423,11 @@ async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str,
     ok = await asyncio.to_thread(verify_password, rt.settings, stored, password)
     if not ok or user is None or not user["is_active"]:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    if user["email_verified_at"] is None:
-        # Told only to whoever knows the password; POST /auth/verify/resend mails a new link.
-        raise Forbidden("confirm your email address first: follow the link we mailed you", code="email_unverified")
+    if user["email_verified_at"] is None and rt.settings.unverified_accounts == "block":
+        # The same answer as a wrong password. Whoever signs up with someone else's address chose
+        # the password: a different answer here would tell them whether the address already had
+        # an account (their sign-up made a new one) or not (it changed nothing).
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
 
 
@@ -389,8 +596,9 @@ def _handle_candidates(identity: oidc.Identity) -> list[str]:
     return list(dict.fromkeys(h for h in map(_slug, raw) if h))
 
 
-async def _user_for_identity(conn: AsyncConnection, identity: oidc.Identity) -> RowMapping:
+async def _user_for_identity(uow: UnitOfWork, identity: oidc.Identity) -> RowMapping:
     """The account this identity signs in to: already linked, linked now by verified email, or new."""
+    conn = uow.conn
     user = await repo.user_by_identity(conn, provider=identity.provider, subject=identity.subject)
     if user is not None:
         await repo.touch_identity(conn, provider=identity.provider, subject=identity.subject, email=identity.email)
@@ -404,6 +612,8 @@ async def _user_for_identity(conn: AsyncConnection, identity: oidc.Identity) -> 
             # The provider has verified the address; whoever signed it up here has proved nothing,
             # so their password must not open the account its owner now signs in to.
             user = await repo.take_unverified_for_owner(conn, user_id=user["id"])
+            assert user is not None
+            await _revoke_all(uow, user_id=user["id"], reason="account_taken_over")
     if user is None:
         display_name = (identity.name or identity.preferred_username or "").strip()[:64]
         for attempt, base in enumerate([*_handle_candidates(identity), *["user"] * 5]):
@@ -442,8 +652,9 @@ async def do_oidc_callback(rt: Runtime, *, provider_name: str, state: str, code:
         provider, code=code, code_verifier=started["code_verifier"], nonce=started["nonce"]
     )
     handoff = oidc.random_token()
-    async with rt.engine.begin() as conn:
-        user = await _user_for_identity(conn, identity)
+    async with unit_of_work(rt.engine, rt.bus) as uow:
+        conn = uow.conn
+        user = await _user_for_identity(uow, identity)
         if not user["is_active"]:
             raise Unauthorized("this account is disabled", code="account_disabled")
         await repo.insert_handoff(

@@ -3,6 +3,7 @@
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -44,6 +45,26 @@ email_verifications = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_email_verifications_user_id", "user_id"),
+)
+
+# A password reset link or a new address's confirmation link (migration 0013): stored as its
+# SHA-256, expiring, and marked used rather than deleted, so a second use is told apart from a
+# made-up token. ``new_email`` is the address an email change moves to.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("new_email", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint(
+        "(purpose = 'password_reset' AND new_email IS NULL) OR (purpose = 'email_change' AND new_email IS NOT NULL)",
+        name="purpose",  # ck_account_tokens_purpose, by the naming convention (storage/meta.py)
+    ),
+    Index("ix_account_tokens_user_id", "user_id"),
 )
 
 # A session is a refresh-token family: rotating its token keeps the session; reusing an

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import (
+    account_tokens,
     email_verifications,
     oidc_handoffs,
     oidc_identities,
@@ -127,6 +128,121 @@ async def mark_email_verified(conn: AsyncConnection, *, user_id: int) -> RowMapp
         .returning(*USER_ME)
     )
     return (await conn.execute(stmt)).mappings().first()
+
+
+# --- password reset and email change links (account_tokens) ---------------------------------------
+
+
+# One statement: the sweep and the insert cost one round trip, as the sweep alone does on the
+# path for an address without an account (do_request_password_reset keeps the two alike in time).
+_INSERT_ACCOUNT_TOKEN = text(
+    """
+    WITH gone AS (
+        DELETE FROM account_tokens
+        WHERE (user_id = :user_id AND purpose = :purpose AND used_at IS NULL)
+           OR expires_at < now() - interval '1 day'
+    )
+    INSERT INTO account_tokens (token_hash, user_id, purpose, new_email, expires_at)
+    VALUES (:token_hash, :user_id, :purpose, :new_email, :expires_at)
+    """
+)
+
+
+async def insert_account_token(
+    conn: AsyncConnection,
+    *,
+    token_hash: bytes,
+    user_id: int,
+    purpose: str,
+    expires_at: datetime,
+    new_email: str | None = None,
+) -> None:
+    """A new link of ``purpose`` for the user: earlier unused ones of that purpose stop working.
+
+    Rows past their expiry by a day are swept on the way; until then a used one still answers
+    "already used" rather than "unknown".
+    """
+    await conn.execute(
+        _INSERT_ACCOUNT_TOKEN,
+        {
+            "token_hash": token_hash,
+            "user_id": user_id,
+            "purpose": purpose,
+            "new_email": new_email,
+            "expires_at": expires_at,
+        },
+    )
+
+
+async def sweep_account_tokens(conn: AsyncConnection) -> None:
+    """Delete links a day past their expiry (``insert_account_token`` does this too)."""
+    await conn.execute(
+        delete(account_tokens).where(account_tokens.c.expires_at < func.now() - text("interval '1 day'"))
+    )
+
+
+async def account_token(
+    conn: AsyncConnection, *, token_hash: bytes, purpose: str, for_update: bool = False
+) -> RowMapping | None:
+    """A link of ``purpose`` with its account's identity (locked with ``for_update``: one use wins)."""
+    stmt = (
+        select(
+            account_tokens,
+            users.c.email,
+            users.c.handle,
+            users.c.display_name,
+            users.c.is_active,
+        )
+        .join(users, users.c.id == account_tokens.c.user_id)
+        .where(account_tokens.c.token_hash == token_hash, account_tokens.c.purpose == purpose)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=account_tokens)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def use_account_token(conn: AsyncConnection, *, token_hash: bytes) -> None:
+    await conn.execute(
+        update(account_tokens).where(account_tokens.c.token_hash == token_hash).values(used_at=func.now())
+    )
+
+
+async def drop_unused_account_tokens(conn: AsyncConnection, *, user_id: int) -> None:
+    """Every link of the user not yet followed stops working (a password reset ends them all)."""
+    await conn.execute(
+        delete(account_tokens).where(account_tokens.c.user_id == user_id, account_tokens.c.used_at.is_(None))
+    )
+
+
+async def password_hash_of(conn: AsyncConnection, *, user_id: int) -> str | None:
+    stmt = select(users.c.password_hash).where(users.c.id == user_id)
+    value: str | None = (await conn.execute(stmt)).scalar_one_or_none()
+    return value
+
+
+async def reset_password(conn: AsyncConnection, *, user_id: int, password_hash: str) -> RowMapping | None:
+    """The new password, and the address verified: whoever followed the mailed link owns it."""
+    await conn.execute(delete(email_verifications).where(email_verifications.c.user_id == user_id))
+    stmt = (
+        update(users)
+        .where(users.c.id == user_id)
+        .values(password_hash=password_hash, email_verified_at=func.coalesce(users.c.email_verified_at, func.now()))
+        .returning(*USER_ME)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def change_email(conn: AsyncConnection, *, user_id: int, email: str) -> RowMapping | None:
+    """Move the account to ``email``, verified (its link was followed). IntegrityError if taken."""
+    await conn.execute(delete(email_verifications).where(email_verifications.c.user_id == user_id))
+    stmt = (
+        update(users).where(users.c.id == user_id).values(email=email, email_verified_at=func.now()).returning(*USER_ME)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def email_taken(conn: AsyncConnection, *, email: str) -> bool:
+    return (await conn.execute(select(users.c.id).where(users.c.email == email))).first() is not None
 
 
 async def user_by_id(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:

@@ -58,6 +58,42 @@ class SignUpAccepted(BaseModel):
     status: Literal["verification_sent"] = "verification_sent"
 
 
+class ForgotPasswordIn(Strict):
+    email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(check_storable)]
+
+
+class ResetRequested(BaseModel):
+    """``POST /auth/password/forgot``'s answer: the same whether or not the address has an account."""
+
+    status: Literal["reset_requested"] = "reset_requested"
+
+
+class ResetPasswordIn(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Password
+
+
+class EmailChangeIn(Strict):
+    new_email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(check_storable)]
+    password: Password
+
+
+class EmailChangeRequested(BaseModel):
+    """``POST /me/email``'s answer: the same whether or not the new address already has an account."""
+
+    status: Literal["confirmation_sent"] = "confirmation_sent"
+
+
+class EmailConfirmIn(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class EmailChanged(BaseModel):
+    """A confirmed email change: the account's address from now on."""
+
+    email: str
+
+
 class RefreshIn(Strict):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
 

@@ -1,9 +1,10 @@
 """The mail worker: sends what the outbox holds, on every node, each mail at least once.
 
 Each turn it leases the due rows (``FOR UPDATE SKIP LOCKED``, so nodes never claim the same row),
-sends them over SMTP with ``aiosmtplib`` and marks them sent; a failure is retried with
-exponential backoff and jitter, a permanent refusal (5xx) is given up and recorded. With no
-SMTP_HOST, mail is written to DATA_DIR/mail/<id>.eml instead. See docs/subsystems/accounts.md.
+hands them to the transport MAIL_BACKEND chose (``transport.py``: SMTP with ``aiosmtplib``, the
+Amazon SES API, or DATA_DIR/mail/<id>.eml without SMTP_HOST) and marks them sent; a failure is
+retried with exponential backoff and jitter, a permanent refusal (SMTP 5xx, SES MessageRejected) is
+given up and recorded. See docs/subsystems/accounts.md.
 """
 
 from __future__ import annotations
@@ -15,22 +16,19 @@ import random
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from pathlib import Path
 
-import aiosmtplib
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tipline.config import Settings
 from tipline.domain.mail import repository as repo
+from tipline.domain.mail.transport import PermanentFailure, Transport, mail_dir, transport_for
 
 log = logging.getLogger(__name__)
 
 BATCH = 5
 
-
-class PermanentFailure(Exception):
-    """The SMTP server refused the mail for good: retrying would get the same answer."""
+__all__ = ["BATCH", "MailWorker", "PermanentFailure", "backoff_s", "build_message", "mail_dir"]
 
 
 def build_message(settings: Settings, row: RowMapping) -> EmailMessage:
@@ -46,50 +44,6 @@ def build_message(settings: Settings, row: RowMapping) -> EmailMessage:
     msg.set_content(row["text"])
     msg.add_alternative(row["html"], subtype="html")
     return msg
-
-
-def mail_dir(settings: Settings) -> Path:
-    return settings.data_dir / "mail"
-
-
-async def deliver(settings: Settings, row: RowMapping) -> None:
-    """Hand one mail to the SMTP server (or write it to DATA_DIR/mail without one)."""
-    msg = build_message(settings, row)
-    if settings.smtp_host is None:
-        path = mail_dir(settings) / f"{row['id']}.eml"
-        await asyncio.to_thread(_write, path, msg.as_bytes())
-        # The log names the file, never the links: they sign in whoever holds them (and the log
-        # filter would redact their tokens anyway). `tipline check` refuses this for `serve`
-        # with verification on.
-        log.info("mail to %s written to %s (no SMTP_HOST: open it for its links)", row["to"], path)
-        return
-    password = settings.smtp_password.get_secret_value() if settings.smtp_password is not None else None
-    try:
-        await aiosmtplib.send(
-            msg,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_username,
-            password=password,
-            use_tls=settings.smtp_tls == "tls",
-            start_tls=settings.smtp_tls == "starttls",
-            timeout=settings.smtp_timeout_s,
-        )
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        if all(e.code >= 500 for e in exc.recipients):
-            raise PermanentFailure(str(exc)) from exc
-        raise
-    except aiosmtplib.SMTPResponseException as exc:
-        if exc.code >= 500:
-            raise PermanentFailure(f"{exc.code} {exc.message}") from exc
-        raise
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def backoff_s(settings: Settings, attempts: int) -> float:
@@ -109,6 +63,7 @@ class MailWorker:
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         self.settings = settings
         self.engine = engine
+        self.transport: Transport = transport_for(settings)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._delivery: asyncio.Future[None] | None = None
@@ -161,7 +116,9 @@ class MailWorker:
         sent = False
         error = ""
         retry_at: datetime | None = None
-        self._delivery = asyncio.ensure_future(deliver(self.settings, row))
+        self._delivery = asyncio.ensure_future(
+            self.transport.send(build_message(self.settings, row), mail_id=row["id"])
+        )
         try:
             await self._delivery
             sent = True

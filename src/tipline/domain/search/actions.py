@@ -43,9 +43,16 @@ def _decode_cursor(cursor: str, *, mode: str, sort: str) -> tuple[float | None, 
     return rank, last_id
 
 
-def headline_fragments(headline: str) -> list[Fragment]:
-    """ts_headline's output (matches between control marks) as plain-text pieces."""
+def headline_fragments(headline: str, body: str | None = None) -> list[Fragment]:
+    """ts_headline's output (matches between control marks) as plain-text pieces, with "…" where
+    the window leaves out the start or the end of ``body``."""
     parts: list[Fragment] = []
+    if body is not None:
+        shown = headline.replace(repo.START, "").replace(repo.STOP, "").strip()
+        whole = body.replace(repo.START, "").replace(repo.STOP, "").strip()
+        if shown and shown != whole:
+            head, tail = not whole.startswith(shown), not whole.endswith(shown)
+            headline = ("… " if head else "") + headline.strip() + (" …" if tail else "")
     for chunk in re.split(f"({repo.START}[^{repo.STOP}]*{repo.STOP})", headline):
         if not chunk:
             continue
@@ -82,11 +89,15 @@ def substring_fragments(body: str, needle: str) -> list[Fragment]:
 
 
 def _hit(row: RowMapping, highlight: list[Fragment]) -> MessageHit:
+    sender = None
+    if row["sender_id"] is not None and row["sender_handle"] is not None:
+        sender = UserOut(id=row["sender_id"], handle=row["sender_handle"], display_name=row["sender_display_name"])
     return MessageHit(
         id=row["id"],
         conversation_id=row["conversation_id"],
         seq=row["seq"],
         sender_id=row["sender_id"],
+        sender=sender,
         created_at=row["created_at"],
         edited_at=row["edited_at"],
         body=row["body"],
@@ -138,7 +149,7 @@ async def search_messages(
             rows = await repo.search_words(
                 conn, user_id=user_id, query=query, sort=sort, cursor=position, limit=limit + 1, **filters
             )
-            hits = [_hit(r, headline_fragments(r["headline"])) for r in rows[:limit]]
+            hits = [_hit(r, headline_fragments(r["headline"], r["body"])) for r in rows[:limit]]
         else:
             rows = await repo.search_substring(
                 conn,

@@ -16,7 +16,11 @@ from tipline.domain.wallets.models import wallets
 # Marks for ts_headline: control characters that cannot be markup, stripped from the body
 # first so a message cannot forge a highlight.
 START, STOP = "\x02", "\x03"
-_HEADLINE_OPTS = f'StartSel={START}, StopSel={STOP}, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … "'
+# One window of up to 35 words around the best match (a short message whole). ShortWord=0: by
+# default ts_headline drops words of up to 3 letters at a window's edges, so "channel update 1",
+# "… 2" and "… 3" all came out as "channel update"; fragment mode (MaxFragments>0) drops them
+# even with ShortWord=0, so it is not used.
+_HEADLINE_OPTS = f"StartSel={START}, StopSel={STOP}, MaxFragments=0, MaxWords=35, MinWords=15, ShortWord=0"
 TS_CONFIG = "english"
 # Han, Hiragana, Katakana, Hangul: scripts written without spaces between words. The trigram
 # index covers only messages with such characters (migration 0009_trgm_cjk, whose predicate is
@@ -32,6 +36,10 @@ _SCOPE = (
     "AND m.deleted_at IS NULL "
     "AND (m.sender_id IS NULL OR m.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = :me))"
 )
+
+
+# Who wrote each hit, for its label (a search result is labelled with its sender, like a message).
+_SENDER_COLS = "u.handle AS sender_handle, u.display_name AS sender_display_name"
 
 
 def _filters(
@@ -84,12 +92,12 @@ async def search_words(
     where, params = _filters(**filters)
     params.update(me=user_id, q=query, limit=limit)
     if sort == "relevance":
-        order = "rank DESC, id DESC"
+        order, outer_order = "rank DESC, id DESC", "page.rank DESC, page.id DESC"
         if cursor is not None:
             where += " AND (ts_rank(m.search_tsv, q.tsq), m.id) < (CAST(:crank AS real), :cid_)"
             params.update(crank=cursor[0], cid_=cursor[1])
     else:
-        order = "id DESC"
+        order, outer_order = "id DESC", "page.id DESC"
         if cursor is not None:
             where += " AND m.id < :cid_"
             params["cid_"] = cursor[1]
@@ -99,15 +107,15 @@ async def search_words(
         page AS (
             SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.created_at, m.edited_at, m.body,
                    ts_rank(m.search_tsv, q.tsq) AS rank
-            FROM messages m, q
+            FROM messages m CROSS JOIN q
             WHERE m.search_tsv @@ q.tsq AND {_SCOPE}{where}
             ORDER BY {order}
             LIMIT :limit
         )
-        SELECT page.*,
+        SELECT page.*, {_SENDER_COLS},
                ts_headline('{TS_CONFIG}', translate(page.body, E'\\x02\\x03', ''), q.tsq, :opts) AS headline
-        FROM page, q
-        ORDER BY {order}
+        FROM page CROSS JOIN q LEFT JOIN users u ON u.id = page.sender_id
+        ORDER BY {outer_order}
     """  # noqa: S608
     params["opts"] = _HEADLINE_OPTS
     return list((await conn.execute(text(sql), params)).mappings())
@@ -134,8 +142,8 @@ def substring_query(
         params["cid_"] = cursor
     sql = f"""
         SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.created_at, m.edited_at, m.body,
-               NULL::real AS rank
-        FROM messages m
+               NULL::real AS rank, {_SENDER_COLS}
+        FROM messages m LEFT JOIN users u ON u.id = m.sender_id
         WHERE m.body ILIKE :pat ESCAPE '\\' AND {_SCOPE}{where}
         ORDER BY m.id DESC
         LIMIT :limit

@@ -26,6 +26,8 @@ class MessageHit(BaseModel):
     conversation_id: int
     seq: int
     sender_id: int | None
+    # Who wrote it (null for a message without a sender): results are labelled with the sender.
+    sender: UserOut | None
     created_at: datetime
     edited_at: datetime | None
     body: str

@@ -40,13 +40,14 @@ from tipline.domain.tips.schemas import (
     IntentOut,
     LeaderboardOut,
     LeaderRow,
+    TipCheckOut,
     TipConfigOut,
     TokenOut,
     TotalOut,
     intent_dict,
 )
 from tipline.domain.tips.tokens import configured_tokens, display, to_base_units
-from tipline.errors import Conflict, Invalid, Unavailable
+from tipline.errors import Conflict, Forbidden, Invalid, Unavailable
 from tipline.runtime import Runtime
 
 # Conversation event per state; webhooks know three outcomes (an expiry is a failure to them).
@@ -104,26 +105,14 @@ async def do_create_intent(rt: Runtime, *, user_id: int, body: IntentIn) -> Inte
     amount = to_base_units(body.amount, token, rt.settings)
     chain_id = rt.settings.chain_id
     async with rt.engine.begin() as conn:
-        access = await access_member(conn, user_id=user_id, conversation_id=body.conversation_id)
-        require_not_archived(access)
-        recipient_id = body.recipient_id
-        if body.message_id is not None:
-            msg = await access_message(conn, user_id=user_id, message_id=body.message_id)
-            require_not_deleted(msg)
-            if msg.message["conversation_id"] != body.conversation_id:
-                raise Invalid("that message is not in this conversation", code="message_not_in_conversation")
-            author = msg.message["sender_id"]
-            if recipient_id is not None and recipient_id != author:
-                raise Invalid("a tip on a message goes to its author", code="recipient_not_author")
-            recipient_id = author
-        if recipient_id is None:
-            raise Invalid("say who to tip: recipient_id or message_id", code="recipient_missing")
-        require_not_self(tipper_id=user_id, recipient_id=recipient_id)
-        # A block either way closes tipping too (docs/subsystems/moderation.md).
-        await require_not_blocked(conn, user_id, recipient_id)
-        await require_member(conn, conversation_id=body.conversation_id, user_id=recipient_id)
-        await tipper_wallets(conn, user_id=user_id, chain_id=chain_id)
-        address = await recipient_wallet(conn, user_id=recipient_id, chain_id=chain_id)
+        recipient_id, address = await _parties(
+            conn,
+            user_id=user_id,
+            conversation_id=body.conversation_id,
+            recipient_id=body.recipient_id,
+            message_id=body.message_id,
+            chain_id=chain_id,
+        )
         row = await repo.insert_intent(
             conn,
             values={
@@ -143,6 +132,59 @@ async def do_create_intent(rt: Runtime, *, user_id: int, body: IntentIn) -> Inte
             },
         )
     return _out(row)
+
+
+async def _parties(
+    conn: AsyncConnection,
+    *,
+    user_id: int,
+    conversation_id: int,
+    recipient_id: int | None,
+    message_id: int | None,
+    chain_id: int,
+) -> tuple[int, str]:
+    """Who a tip goes to and the wallet it goes to, after every check on both sides."""
+    access = await access_member(conn, user_id=user_id, conversation_id=conversation_id)
+    require_not_archived(access)
+    if message_id is not None:
+        msg = await access_message(conn, user_id=user_id, message_id=message_id)
+        require_not_deleted(msg)
+        if msg.message["conversation_id"] != conversation_id:
+            raise Invalid("that message is not in this conversation", code="message_not_in_conversation")
+        author = msg.message["sender_id"]
+        if recipient_id is not None and recipient_id != author:
+            raise Invalid("a tip on a message goes to its author", code="recipient_not_author")
+        recipient_id = author
+    if recipient_id is None:
+        raise Invalid("say who to tip: recipient_id or message_id", code="recipient_missing")
+    require_not_self(tipper_id=user_id, recipient_id=recipient_id)
+    # A block either way closes tipping too (docs/subsystems/moderation.md).
+    await require_not_blocked(conn, user_id, recipient_id)
+    await require_member(conn, conversation_id=conversation_id, user_id=recipient_id)
+    await tipper_wallets(conn, user_id=user_id, chain_id=chain_id)
+    return recipient_id, await recipient_wallet(conn, user_id=recipient_id, chain_id=chain_id)
+
+
+async def check_tip(rt: Runtime, *, user_id: int, conversation_id: int, recipient_id: int) -> TipCheckOut:
+    """Whether the caller can tip ``recipient_id`` in this conversation now, so that a client
+    says so when its tip dialog opens rather than after Send. The intent's own checks, in its
+    order; a conversation the caller cannot see is still a 404."""
+    if rt.settings.tip_contract_address is None:
+        return TipCheckOut(can_tip=False, code="tipping_disabled", detail="tipping is not configured on this server")
+    async with rt.engine.connect() as conn:
+        await access_member(conn, user_id=user_id, conversation_id=conversation_id)
+        try:
+            await _parties(
+                conn,
+                user_id=user_id,
+                conversation_id=conversation_id,
+                recipient_id=recipient_id,
+                message_id=None,
+                chain_id=rt.settings.chain_id,
+            )
+        except (Invalid, Conflict, Forbidden) as refused:
+            return TipCheckOut(can_tip=False, code=refused.code, detail=refused.message)
+    return TipCheckOut(can_tip=True, code=None, detail=None)
 
 
 def _expiry(rt: Runtime) -> datetime:

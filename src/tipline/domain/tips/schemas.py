@@ -88,6 +88,16 @@ class TipConfigOut(BaseModel):
     max_amount: str
 
 
+class TipCheckOut(BaseModel):
+    """Whether the caller can tip a member now (asked when the tip dialog opens): the checks an
+    intent makes, without making one. ``code``/``detail``: the first refusal, as the intent
+    would answer it (e.g. ``recipient_no_wallet``, ``tipper_no_wallet``, ``blocked``)."""
+
+    can_tip: bool
+    code: str | None
+    detail: str | None
+
+
 class TotalOut(BaseModel):
     symbol: str
     token: str

@@ -1,13 +1,17 @@
-/** Sign in and sign up. */
+/** Sign in and sign up, email links (verification, password reset, new address), forgot password. */
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
-import { Link } from "wouter";
+import { Link, useLocation } from "wouter";
 import { ApiError } from "../../api/client";
 import { useServices } from "../../app/services";
 import { Button, ErrorText, TextField } from "../../lib/ui";
+import { accountErrorMessage } from "./errors";
 import {
   useCompleteOidc,
+  useConfirmEmailChange,
+  useForgotPassword,
   useOidcProviders,
   useResendVerification,
+  useResetPassword,
   useSignIn,
   useSignUp,
   useVerifyEmail,
@@ -31,30 +35,7 @@ function AuthLayout({ title, children, footer }: { title: string; children: Reac
   );
 }
 
-function errorMessage(err: unknown): string {
-  if (!(err instanceof ApiError)) return "Something went wrong. Try again.";
-  if (err.unavailable) return "The Tipline server is not answering. Check your connection and try again in a moment.";
-  switch (err.code) {
-    case "invalid_credentials":
-      return "That email and password do not match an account.";
-    case "email_taken":
-      return "An account with this email already exists. Sign in instead.";
-    case "handle_taken":
-      return "That handle is taken. Try another.";
-    case "rate_limited":
-      return "Too many attempts. Wait a minute and try again.";
-    case "oidc_handoff_invalid":
-      return "That sign-in took too long or was already used. Sign in again.";
-    case "email_unverified":
-      return "Confirm your email address first: open the link we mailed you.";
-    case "verification_invalid":
-      return "This link was already used or is not valid. Sign in, or ask for a new link.";
-    case "verification_expired":
-      return "This link has expired. Ask for a new one below.";
-    default:
-      return err.message;
-  }
-}
+const errorMessage = accountErrorMessage;
 
 function SessionEndedNotice() {
   const { session } = useServices();
@@ -128,7 +109,12 @@ export function SignIn() {
           {signIn.isPending ? "Signing in…" : "Sign in"}
         </Button>
       </form>
-      {signIn.error instanceof ApiError && signIn.error.code === "email_unverified" && <ResendLink email={email} />}
+      <p className="mt-3 text-sm">
+        <Link href="/forgot" className="font-medium text-indigo-700 underline dark:text-indigo-300">
+          Forgot password?
+        </Link>
+      </p>
+      {signIn.error instanceof ApiError && signIn.error.code === "invalid_credentials" && <NotConfirmedYet email={email} />}
       <OidcSignIn />
     </AuthLayout>
   );
@@ -161,6 +147,26 @@ function ResendLink({ email: known }: { email?: string }) {
       </Button>
     </form>
   );
+}
+
+/**
+ * The server answers a wrong password and an account whose address is not confirmed yet alike (so
+ * that signing up with someone's address and then signing in tells nothing); this offers the link
+ * again to whoever just signed up.
+ */
+function NotConfirmedYet({ email }: { email: string }) {
+  const [open, setOpen] = useState(false);
+  if (!open) {
+    return (
+      <p className="mt-3 text-sm text-zinc-600 dark:text-zinc-400">
+        Just signed up? Open the link we mailed you first.{" "}
+        <button type="button" className="font-medium text-indigo-700 underline dark:text-indigo-300" onClick={() => setOpen(true)}>
+          Mail it again
+        </button>
+      </p>
+    );
+  }
+  return <ResendLink email={email} />;
 }
 
 function CheckEmail({ email }: { email: string }) {
@@ -247,6 +253,134 @@ export function SignUp() {
           {signUp.isPending ? "Creating…" : "Create account"}
         </Button>
       </form>
+    </AuthLayout>
+  );
+}
+
+/** Where "Forgot password?" leads: ask for a reset link (the answer is the same for any address). */
+export function ForgotPassword() {
+  const forgot = useForgotPassword();
+  const [email, setEmail] = useState("");
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    forgot.mutate(email);
+  };
+  return (
+    <AuthLayout title="Reset your password" footer={<>Remembered it? <Link href="/signin" className="font-medium text-indigo-700 underline dark:text-indigo-300">Sign in</Link></>}>
+      {forgot.isSuccess ? (
+        <div role="status" data-testid="reset-requested" className="flex flex-col gap-2 text-sm">
+          <p>
+            If <strong>{email}</strong> belongs to a Tipline account, a link to choose a new password is on its way. It
+            works once, for a limited time, and signs you out on every other device.
+          </p>
+          <p className="text-zinc-600 dark:text-zinc-400">Nothing there? Look in your spam folder, or try again in a few minutes.</p>
+        </div>
+      ) : (
+        <form onSubmit={submit} className="flex flex-col gap-3">
+          <p className="text-sm text-zinc-600 dark:text-zinc-400">Enter the email address of your account and we will mail you a link.</p>
+          <TextField label="Email" type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} required autoFocus />
+          {forgot.isError && <ErrorText>{errorMessage(forgot.error)}</ErrorText>}
+          <Button type="submit" disabled={forgot.isPending}>
+            {forgot.isPending ? "Sending…" : "Mail me a link"}
+          </Button>
+        </form>
+      )}
+    </AuthLayout>
+  );
+}
+
+/** Read a mailed link's token from the fragment once, and take it out of the address bar and history. */
+function useLinkToken(): string | null {
+  const [token] = useState(() => verificationToken(window.location.hash));
+  useEffect(() => {
+    // A reload, a shared screen or the history must not show or reuse it.
+    if (window.location.hash) window.history.replaceState(null, "", window.location.pathname);
+  }, []);
+  return token;
+}
+
+/** Where a reset link lands: choose a new password; every other session ends and this one starts. */
+export function ResetPassword() {
+  const reset = useResetPassword();
+  const token = useLinkToken();
+  const [, navigate] = useLocation();
+  const [password, setPassword] = useState("");
+  const [again, setAgain] = useState("");
+  const [mismatch, setMismatch] = useState(false);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setMismatch(password !== again);
+    if (password !== again || token === null) return;
+    reset.mutate({ token, new_password: password }, { onSuccess: () => navigate("/", { replace: true }) });
+  };
+  const linkDead =
+    reset.error instanceof ApiError && ["reset_invalid", "reset_used", "reset_expired", "account_disabled"].includes(reset.error.code);
+  return (
+    <AuthLayout title="Choose a new password" footer={<Link href="/signin" className="font-medium text-indigo-700 underline dark:text-indigo-300">Sign in</Link>}>
+      {token === null ? (
+        <ErrorText>This link is incomplete. Open the link from the mail again, or ask for a new one.</ErrorText>
+      ) : linkDead ? (
+        <ErrorText>{errorMessage(reset.error)}</ErrorText>
+      ) : (
+        <form onSubmit={submit} className="flex flex-col gap-3" data-testid="reset-form">
+          <TextField
+            label="New password"
+            type="password"
+            autoComplete="new-password"
+            hint="At least 10 characters; a passphrase is best."
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            minLength={10}
+            required
+            autoFocus
+          />
+          <TextField
+            label="New password again"
+            type="password"
+            autoComplete="new-password"
+            value={again}
+            onChange={(e) => setAgain(e.target.value)}
+            required
+            error={mismatch ? "The two passwords are not the same." : null}
+          />
+          {reset.isError && <ErrorText>{errorMessage(reset.error)}</ErrorText>}
+          <Button type="submit" disabled={reset.isPending}>
+            {reset.isPending ? "Saving…" : "Set password and sign in"}
+          </Button>
+          <p className="text-xs text-zinc-600 dark:text-zinc-400">This signs your account out on every other device.</p>
+        </form>
+      )}
+      {(token === null || linkDead) && (
+        <p className="mt-4 text-sm">
+          <Link href="/forgot" className="font-medium text-indigo-700 underline dark:text-indigo-300">
+            Ask for a new link
+          </Link>
+        </p>
+      )}
+    </AuthLayout>
+  );
+}
+
+/** Where the link mailed to a new address lands: the account moves to it. */
+export function ConfirmEmail() {
+  const confirm = useConfirmEmailChange();
+  const token = useLinkToken();
+  const started = useRef(false);
+  useEffect(() => {
+    if (started.current || token === null) return;
+    started.current = true;
+    confirm.mutate(token);
+  }, [token, confirm]);
+  return (
+    <AuthLayout title="Confirm your new email" footer={<Link href="/" className="font-medium text-indigo-700 underline dark:text-indigo-300">Continue to Tipline</Link>}>
+      {token === null && <ErrorText>This link is incomplete. Open the link from the mail again.</ErrorText>}
+      {confirm.isPending && <p role="status">Confirming your new address…</p>}
+      {confirm.isSuccess && (
+        <p role="status" data-testid="email-changed">
+          Done: your account’s email address is now <strong>{confirm.data.email}</strong>. Sign in with it from now on.
+        </p>
+      )}
+      {confirm.isError && <ErrorText>{errorMessage(confirm.error)}</ErrorText>}
     </AuthLayout>
   );
 }

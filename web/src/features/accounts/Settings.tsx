@@ -17,7 +17,8 @@ import { Wallets } from "../wallets/Wallets";
 import { useServices } from "../../app/services";
 import { AvatarEditor } from "../media/AvatarEditor";
 import { xhrTransport } from "../media/upload";
-import { useMe, useRevokeSession, useSessions, useSignOut, useUpdateProfile } from "./queries";
+import { accountErrorMessage } from "./errors";
+import { useMe, useRequestEmailChange, useRevokeSession, useSessions, useSignOut, useUpdateProfile } from "./queries";
 
 function Section({ title, children }: { title: string; children: React.ReactNode }) {
   return (
@@ -47,6 +48,7 @@ export function Settings() {
       <div className="mx-auto w-full max-w-xl p-4 sm:p-6">
         <h1 className="text-xl font-semibold">Profile and settings</h1>
         <ProfileForm />
+        <EmailForm />
         <Picture />
         <Appearance />
         <Notifications />
@@ -92,6 +94,65 @@ function ProfileForm() {
           </Button>
           {saved && <span role="status" className="text-sm text-emerald-700 dark:text-emerald-400">Saved.</span>}
         </div>
+      </form>
+    </Section>
+  );
+}
+
+/** Change my email address: confirmed by a link mailed to the new one, with my password as proof. */
+function EmailForm() {
+  const me = useMe();
+  const change = useRequestEmailChange();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [sentTo, setSentTo] = useState<string | null>(null);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    change.mutate(
+      { new_email: email, password },
+      {
+        onSuccess: () => {
+          setSentTo(email);
+          setEmail("");
+          setPassword("");
+        },
+      },
+    );
+  };
+  return (
+    <Section title="Email address">
+      <p className="mb-3 text-sm">
+        {me?.email ? (
+          <>
+            Your account’s address is <strong data-testid="current-email">{me.email}</strong>.
+          </>
+        ) : (
+          "Your account has no email address yet."
+        )}
+      </p>
+      <form onSubmit={submit} className="flex flex-col gap-3">
+        <TextField label="New email address" type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+        <TextField
+          label="Current password"
+          type="password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          required
+          hint="To be sure it is you: an open session alone cannot move your account."
+        />
+        {change.isError && <ErrorText>{accountErrorMessage(change.error)}</ErrorText>}
+        <div>
+          <Button type="submit" disabled={change.isPending}>
+            {change.isPending ? "Sending…" : "Change email"}
+          </Button>
+        </div>
+        {sentTo && (
+          <p role="status" data-testid="email-change-sent" className="text-sm text-emerald-700 dark:text-emerald-400">
+            We mailed a link to {sentTo}. Your address changes when you open it; until then you keep signing in with the
+            current one, which we also told about this.
+          </p>
+        )}
       </form>
     </Section>
   );

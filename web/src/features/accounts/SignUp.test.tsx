@@ -111,16 +111,17 @@ describe("Sign-up with email verification", () => {
     expect(screen.getByRole("button", { name: "Send the link again" })).toBeTruthy();
   });
 
-  it("tells an unverified account how to get a new link at sign-in", async () => {
+  it("offers a new link after a failed sign-in (the server does not say the address is unconfirmed)", async () => {
     const seen = serve({
-      "POST /auth/signin": () => json({ detail: "confirm your email address first", code: "email_unverified" }, 403),
+      "POST /auth/signin": () => json({ detail: "invalid email or password", code: "invalid_credentials" }, 401),
       "POST /auth/verify/resend": () => json({ status: "verification_sent" }, 202),
     });
     mount(<SignIn />);
     fill(/^email/i, "newbie@example.com");
     fill(/^password/i, "a long enough passphrase");
     fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
-    expect(await screen.findByText("Confirm your email address first: open the link we mailed you.")).toBeTruthy();
+    expect(await screen.findByText("That email and password do not match an account.")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Mail it again" }));
     fireEvent.click(screen.getByRole("button", { name: "Send the link again" }));
     await screen.findByTestId("verification-resent");
     expect(seen.find((r) => r.path === "/auth/verify/resend")?.body).toEqual({ email: "newbie@example.com" });

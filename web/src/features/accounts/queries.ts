@@ -68,6 +68,44 @@ export function useResendVerification() {
   });
 }
 
+/** Ask for a password reset link (the server answers the same for any address). */
+export function useForgotPassword() {
+  const { api } = useServices();
+  return useMutation({
+    mutationFn: (email: string) => call(api.POST("/auth/password/forgot", { body: { email } })),
+  });
+}
+
+/** Follow a reset link with a new password: every other session ends, and this one starts. */
+export function useResetPassword() {
+  const { api, session, queryClient } = useServices();
+  return useMutation({
+    mutationFn: (body: { token: string; new_password: string }) => call(api.POST("/auth/password/reset", { body })),
+    onSuccess: (pair) => {
+      // Whoever was signed in here before (perhaps someone else) is gone with their cached data.
+      queryClient.clear();
+      session.set(pair);
+    },
+  });
+}
+
+/** Ask to move my account to another address: a link goes there, a notice to the current one. */
+export function useRequestEmailChange() {
+  const { api } = useServices();
+  return useMutation({
+    mutationFn: (body: { new_email: string; password: string }) => call(api.POST("/me/email", { body })),
+  });
+}
+
+/** Follow the link mailed to a new address; a signed-in tab shows the new address. */
+export function useConfirmEmailChange() {
+  const { api, queryClient } = useServices();
+  return useMutation({
+    mutationFn: (token: string) => call(api.POST("/auth/email/confirm", { body: { token } })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["me"] }),
+  });
+}
+
 /** Sign out here (`all: false`) or on every device. Local state goes even if the server is down. */
 export function useSignOut() {
   const { api, session, queryClient } = useServices();

@@ -2,7 +2,7 @@
 import { useDeferredValue, useState } from "react";
 import { Link, useLocation } from "wouter";
 import { Button, ErrorText, Spinner, TextField } from "../../lib/ui";
-import { messageOf } from "./MembersPanel";
+import { errorMessage } from "../../lib/errors";
 import { useConversations, useJoin, usePublicChannels } from "./queries";
 
 export function BrowseChannels() {
@@ -17,12 +17,12 @@ export function BrowseChannels() {
     <div className="mx-auto w-full max-w-2xl overflow-y-auto p-4 sm:p-6">
       <h1 className="mb-4 text-xl font-semibold">Public channels</h1>
       <TextField label="Search" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name or topic" />
-      {join.isError && <div className="mt-3"><ErrorText>{messageOf(join.error)}</ErrorText></div>}
+      {join.isError && <div className="mt-3"><ErrorText>{errorMessage(join.error)}</ErrorText></div>}
       <div className="mt-4">
         {channels.isPending ? (
           <Spinner />
         ) : channels.isError ? (
-          <ErrorText>{messageOf(channels.error)}</ErrorText>
+          <ErrorText>{errorMessage(channels.error)}</ErrorText>
         ) : channels.data.length === 0 ? (
           <p className="text-sm text-zinc-500">No public channels{query ? ` match “${query}”` : " yet"}.</p>
         ) : (

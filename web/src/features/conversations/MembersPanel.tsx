@@ -2,10 +2,20 @@
 import { useState, type FormEvent } from "react";
 import { Link, useLocation } from "wouter";
 import { ApiError, type Conversation, type Member } from "../../api/client";
-import { Avatar, Button, ErrorText, PresenceDot, Spinner, TextField } from "../../lib/ui";
+import { errorMessage } from "../../lib/errors";
+import { Avatar, Button, ConfirmDialog, ErrorText, PresenceDot, Spinner, TextField } from "../../lib/ui";
 import { useMe } from "../accounts/queries";
 import { usePresence } from "./presence";
-import { useChangeRole, useInvite, useLeave, useLookupHandle, useMembers, useRemoveMember, useUpdateConversation } from "./queries";
+import {
+  conversationTitle,
+  useChangeRole,
+  useInvite,
+  useLeave,
+  useLookupHandle,
+  useMembers,
+  useRemoveMember,
+  useUpdateConversation,
+} from "./queries";
 
 const roleOrder = { owner: 0, admin: 1, member: 2 } as const;
 
@@ -29,6 +39,8 @@ export function MembersPanel({
   const [error, setError] = useState<string | null>(null);
   const manager = c.role === "owner" || c.role === "admin";
   const owner = c.role === "owner";
+  const [confirmLeave, setConfirmLeave] = useState(false);
+  const what = c.kind === "group" ? "group" : "channel";
 
   const onInvite = async (e: FormEvent) => {
     e.preventDefault();
@@ -38,7 +50,7 @@ export function MembersPanel({
       await invite.mutateAsync(user.id);
       setHandle("");
     } catch (err) {
-      setError(err instanceof ApiError && err.code === "user_not_found" ? `No one has the handle @${handle.replace(/^@/, "")}.` : messageOf(err));
+      setError(err instanceof ApiError && err.code === "user_not_found" ? `No one has the handle @${handle.replace(/^@/, "")}.` : errorMessage(err));
     }
   };
 
@@ -89,26 +101,34 @@ export function MembersPanel({
                 isMe={m.user.id === me?.id}
                 canRemove={manager && m.user.id !== me?.id && (owner || m.role === "member")}
                 canChangeRole={owner && m.user.id !== me?.id}
-                onRemove={() => remove.mutate(m.user.id, { onError: (err) => setError(messageOf(err)) })}
-                onRole={(role) => changeRole.mutate({ userId: m.user.id, role }, { onError: (err) => setError(messageOf(err)) })}
+                onRemove={() => remove.mutate(m.user.id, { onError: (err) => setError(errorMessage(err)) })}
+                onRole={(role) => changeRole.mutate({ userId: m.user.id, role }, { onError: (err) => setError(errorMessage(err)) })}
                 onTip={onTip && m.user.id !== me?.id ? () => onTip(m.user.id, m.user.display_name) : undefined}
               />
             ))}
           </ul>
         )}
         <div className="mt-6 border-t border-zinc-200 pt-4 dark:border-zinc-700">
-          <Button
-            variant="secondary"
-            onClick={() =>
-              leave.mutate(c.id, {
-                onSuccess: () => navigate("/"),
-                onError: (err) => setError(messageOf(err)),
-              })
-            }
-          >
-            Leave {c.kind === "group" ? "group" : "channel"}
+          <Button variant="secondary" onClick={() => setConfirmLeave(true)}>
+            Leave {what}
           </Button>
         </div>
+        {confirmLeave && (
+          <ConfirmDialog
+            title={`Leave ${conversationTitle(c)}?`}
+            confirmLabel={`Leave ${what}`}
+            danger
+            busy={leave.isPending}
+            error={leave.isError ? errorMessage(leave.error) : null}
+            onCancel={() => {
+              leave.reset();
+              setConfirmLeave(false);
+            }}
+            onConfirm={() => leave.mutate(c.id, { onSuccess: () => navigate("/") })}
+          >
+            <p>{leaveConsequence(c)}</p>
+          </ConfirmDialog>
+        )}
       </div>
     </aside>
   );
@@ -139,11 +159,16 @@ function MemberRow({
         <Avatar name={m.user.display_name} id={m.user.id} size="sm" />
         <PresenceDot status={presence} className="absolute -right-0.5 -bottom-0.5" />
       </span>
-      <span className="min-w-0 flex-1">
-        <span className="block truncate text-sm font-medium">
-          {m.user.display_name} {isMe && <span className="text-zinc-500">(you)</span>}
+      {/* At least 8rem for the name: when the actions beside it do not fit, they wrap under it
+          instead of squeezing the name to a letter. */}
+      <span className="min-w-32 flex-1 basis-32" data-testid="member-name">
+        <span className="flex min-w-0 text-sm font-medium" title={m.user.display_name}>
+          <span className="truncate">{m.user.display_name}</span>
+          {isMe && <span className="ml-1 shrink-0 text-zinc-500">(you)</span>}
         </span>
-        <span className="block truncate text-xs text-zinc-500 dark:text-zinc-400">@{m.user.handle}</span>
+        <span className="block truncate text-xs text-zinc-500 dark:text-zinc-400" title={`@${m.user.handle}`}>
+          @{m.user.handle}
+        </span>
       </span>
       {canChangeRole ? (
         <select
@@ -205,7 +230,7 @@ function ConversationSettings({ conversation: c }: { conversation: Conversation 
     >
       <TextField label="Name" value={name} onChange={(e) => setName(e.target.value)} maxLength={80} required />
       <TextField label="Topic" value={topic} onChange={(e) => setTopic(e.target.value)} maxLength={250} />
-      {update.isError && <ErrorText>{messageOf(update.error)}</ErrorText>}
+      {update.isError && <ErrorText>{errorMessage(update.error)}</ErrorText>}
       <div className="flex gap-2">
         <Button type="submit" disabled={update.isPending}>
           Save
@@ -218,7 +243,12 @@ function ConversationSettings({ conversation: c }: { conversation: Conversation 
   );
 }
 
-export function messageOf(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
-  return "Something went wrong. Try again.";
+/** What leaving costs, said before it happens. */
+export function leaveConsequence(c: Conversation): string {
+  const history = "You will stop receiving its messages and it leaves your list.";
+  if (c.kind === "public") return `${history} You can join again from Browse channels.`;
+  return `${history} To come back, an owner or admin has to add you again.`;
 }
+
+/** Kept for the features that import it from here: the sentences live in lib/errors. */
+export const messageOf = errorMessage;

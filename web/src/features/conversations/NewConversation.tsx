@@ -3,7 +3,7 @@ import { useState, type FormEvent } from "react";
 import { useLocation } from "wouter";
 import { ApiError } from "../../api/client";
 import { Button, cx, ErrorText, TextField } from "../../lib/ui";
-import { messageOf } from "./MembersPanel";
+import { errorMessage } from "../../lib/errors";
 import { useCreateConversation, useLookupHandle, useOpenDirect } from "./queries";
 
 type Tab = "direct" | "group" | "channel";
@@ -47,7 +47,7 @@ export function NewConversation() {
 function handleError(err: unknown, handle: string): string {
   if (err instanceof ApiError && err.code === "user_not_found") return `No one has the handle @${handle.replace(/^@/, "")}.`;
   if (err instanceof ApiError && err.status === 422) return `“${handle}” is not a valid handle.`;
-  return messageOf(err);
+  return errorMessage(err);
 }
 
 function DirectForm() {
@@ -102,7 +102,7 @@ function GroupForm() {
       const conv = await create.mutateAsync({ kind: "group", name, member_ids: ids });
       navigate(`/c/${conv.id}`);
     } catch (err) {
-      setError(messageOf(err));
+      setError(errorMessage(err));
     }
   };
   return (
@@ -142,7 +142,7 @@ function ChannelForm() {
           Private: members are invited
         </label>
       </fieldset>
-      {create.isError && <ErrorText>{messageOf(create.error)}</ErrorText>}
+      {create.isError && <ErrorText>{errorMessage(create.error)}</ErrorText>}
       <Button type="submit" disabled={!name.trim() || create.isPending}>
         Create channel
       </Button>

@@ -5,6 +5,7 @@ import { Link, useSearch } from "wouter";
 import { ApiError, call, type Message } from "../../api/client";
 import { useConnectionState, useOutbox, useRealtime } from "../../app/realtime";
 import { useServices } from "../../app/services";
+import { errorMessage } from "../../lib/errors";
 import { KindIcon } from "../../lib/icons";
 import { Button, ErrorText, PresenceDot, Spinner } from "../../lib/ui";
 import { useMe } from "../accounts/queries";
@@ -138,7 +139,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
     setReplyTo(m);
     composer.current?.focus();
   }, []);
-  const fail = (err: unknown) => setActionError(err instanceof ApiError ? err.message : "That did not work. Try again.");
+  const fail = (err: unknown) => setActionError(errorMessage(err));
   const onEdit = useCallback((mid: number, body: string) => edit.mutateAsync({ id: mid, body }), [edit]);
   const onDelete = useCallback((mid: number) => del.mutate(mid, { onError: fail }), [del]);
   const onReact = useCallback((mid: number, emoji: string, add: boolean) => react.mutate({ id: mid, emoji, add }, { onError: fail }), [react]);
@@ -340,7 +341,7 @@ function JoinPrompt({ id, name, topic }: { id: number; name: string; topic: stri
         <Button onClick={() => join.mutate(id)} disabled={join.isPending}>
           Join channel
         </Button>
-        {join.isError && <ErrorText>{join.error.message}</ErrorText>}
+        {join.isError && <ErrorText>{errorMessage(join.error)}</ErrorText>}
       </div>
     </Centered>
   );

@@ -1,6 +1,7 @@
 /** One message: header (sender, time), reply context, body, reactions and its actions. */
 import { memo, useEffect, useRef, useState, type KeyboardEvent } from "react";
 import type { Message } from "../../api/client";
+import { errorMessage } from "../../lib/errors";
 import { formatFull, formatTime } from "../../lib/format";
 import { EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from "../../lib/icons";
 import { Avatar, Button, cx } from "../../lib/ui";
@@ -326,7 +327,7 @@ function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(body: 
     try {
       await onSave(body);
     } catch (err) {
-      setError(err instanceof Error ? err.message : "Could not save the edit.");
+      setError(errorMessage(err));
       setBusy(false);
     }
   };
@@ -389,7 +390,7 @@ function ReportBox({ onSend, onCancel }: { onSend(reason: string): Promise<void>
           () => setState("sent"),
           (err: unknown) => {
             setState("editing");
-            setError(err instanceof Error ? err.message : "Could not send the report.");
+            setError(errorMessage(err));
           },
         );
       }}

@@ -151,4 +151,55 @@ describe("MessageList moderation and jumps", () => {
     rerender(<MessageList {...props} messages={ids} hasOlder={false} />);
     expect(scrolled).toEqual([`m-${target}`]);
   });
+  it("says why a send was refused in a sentence, not the server's raw text", () => {
+    renderList({
+      pending: [
+        { client_msg_id: "c-x", conversation_id: 1, body: "x", reply_to: null, created_at: "2026-11-21T10:00:00Z", status: "failed", attempts: 1, error: { code: "body_too_long", message: "message body is too long" } },
+        { client_msg_id: "c-y", conversation_id: 1, body: "y", reply_to: null, created_at: "2026-11-21T10:00:00Z", status: "failed", attempts: 1, error: { code: "new_code", message: "something odd happened" } },
+      ],
+    });
+    const alerts = screen.getAllByRole("alert").map((a) => a.querySelector("span")?.textContent);
+    expect(alerts).toEqual(["This message is too long. Shorten it or split it in two.", "Something odd happened."]);
+  });
+
+  it("stays at the bottom while content above grows (thumbnails loading), until the reader scrolls away", () => {
+    const observers: { cb: ResizeObserverCallback; targets: Element[] }[] = [];
+    vi.stubGlobal(
+      "ResizeObserver",
+      class {
+        targets: Element[] = [];
+        constructor(cb: ResizeObserverCallback) {
+          observers.push({ cb, targets: this.targets });
+        }
+        observe(t: Element) {
+          this.targets.push(t);
+        }
+        unobserve() {}
+        disconnect() {}
+      },
+    );
+    try {
+      renderList({ messages: [msg(1), msg(2), msg(3)] });
+      const scroller = screen.getByLabelText("Messages");
+      let height = 1000;
+      Object.defineProperty(scroller, "scrollHeight", { configurable: true, get: () => height });
+      Object.defineProperty(scroller, "clientHeight", { configurable: true, get: () => 400 });
+      const grow = (by: number) => {
+        height += by;
+        for (const o of observers) o.cb([], o as unknown as ResizeObserver);
+      };
+      expect(observers.some((o) => o.targets.includes(scroller))).toBe(true);
+      scroller.scrollTop = 600; // at the bottom
+      fireEvent.scroll(scroller);
+      grow(117); // an image arrived
+      expect(scroller.scrollTop).toBe(1117);
+      // The reader scrolls up to read: growth no longer moves the view.
+      scroller.scrollTop = 300;
+      fireEvent.scroll(scroller);
+      grow(100);
+      expect(scroller.scrollTop).toBe(300);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
 });

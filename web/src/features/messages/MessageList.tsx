@@ -1,10 +1,11 @@
 /**
  * The scrolling history of one conversation: older pages load when the top comes into view,
- * new messages keep the view at the bottom if it was there, and the reading position stays put
- * when older messages are added above it.
+ * new messages (and content that grows, such as thumbnails loading) keep the view at the bottom
+ * if it was there, and the reading position stays put when older messages are added above it.
  */
 import { Fragment, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import type { Message } from "../../api/client";
+import { sentenceFor } from "../../lib/errors";
 import { dayKey, dayLabel, formatTime } from "../../lib/format";
 import { Avatar, Button, cx, Spinner } from "../../lib/ui";
 import type { OutboxItem } from "../../realtime";
@@ -43,6 +44,15 @@ export interface MessageListProps {
 export function MessageList(p: MessageListProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
+  // Where the list last put the scroll position itself (to the bottom). Scroll events arrive a
+  // frame late: by then a thumbnail may have grown the list, so "far from the bottom" in that
+  // event would mistake the list's own scroll for the reader scrolling away.
+  const pinnedTop = useRef<number | null>(null);
+  const pin = useCallback((el: HTMLElement) => {
+    el.scrollTop = el.scrollHeight;
+    pinnedTop.current = el.scrollTop;
+    atBottom.current = true;
+  }, []);
   const anchor = useRef<{ height: number; top: number } | null>(null);
   const initialScrollDone = useRef(false);
   const [highlight, setHighlight] = useState<number | null>(null);
@@ -74,13 +84,32 @@ export function MessageList(p: MessageListProps) {
     if (!initialScrollDone.current && p.messages.length > 0) {
       initialScrollDone.current = true;
       const divider = el.querySelector<HTMLElement>("[data-unread-divider]");
-      if (divider) el.scrollTop = Math.max(0, divider.offsetTop - 80);
-      else el.scrollTop = el.scrollHeight;
-      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+      if (divider) {
+        el.scrollTop = Math.max(0, divider.offsetTop - 80);
+        atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+      } else {
+        pin(el);
+      }
       return;
     }
-    if (atBottom.current) el.scrollTop = el.scrollHeight;
+    if (atBottom.current) pin(el);
   }, [first, last, pending.length, p.messages.length]);
+
+  // Content that grows after it was laid out (a thumbnail arriving, a failed send showing its
+  // Retry/Discard row, the composer growing) keeps a reader who was at the bottom at the bottom,
+  // until they scroll away. (Above the bottom, the browser's scroll anchoring keeps the place.)
+  const content = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = scroller.current;
+    const inner = content.current;
+    if (!el || !inner || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current && !anchor.current) pin(el);
+    });
+    observer.observe(inner);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [pin]);
 
   // A first page shorter than the screen: fetch more until it scrolls (or nothing is left).
   useEffect(() => {
@@ -91,7 +120,11 @@ export function MessageList(p: MessageListProps) {
   const onScroll = () => {
     const el = scroller.current;
     if (!el) return;
-    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    const own = pinnedTop.current !== null && Math.abs(el.scrollTop - pinnedTop.current) < 1;
+    if (!own) {
+      pinnedTop.current = null;
+      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    }
     if (el.scrollTop < 400) loadOlder();
   };
 
@@ -129,7 +162,7 @@ export function MessageList(p: MessageListProps) {
       aria-label="Messages"
     >
       {/* Few messages sit at the bottom, next to the composer, as in any chat. */}
-      <div className="flex min-h-full flex-col justify-end">
+      <div ref={content} className="flex min-h-full flex-col justify-end">
       <div className="flex justify-center py-3">
         {p.hasOlder ? (
           p.loadingOlder ? (
@@ -268,7 +301,7 @@ function PendingItem({
         </p>
         {failed && (
           <div role="alert" className="mt-1 flex flex-wrap items-center gap-2 text-xs text-red-700 dark:text-red-400">
-            <span>{item.error?.message ?? "The server refused this message."}</span>
+            <span>{item.error ? sentenceFor(item.error.code, item.error.message) : "The server refused this message."}</span>
             <Button variant="secondary" className="min-h-7 px-2 py-0.5 text-xs" onClick={() => onRetry(item.client_msg_id)}>
               Retry
             </Button>

@@ -8,11 +8,12 @@ import { Highlight } from "./Highlight";
 import { hitHref } from "./queries";
 import { SearchPage } from "./SearchPage";
 
-const hit = (id: number, pieces: { text: string; match: boolean }[]) => ({
+const hit = (id: number, pieces: { text: string; match: boolean }[], senderId = 2) => ({
   id,
   conversation_id: 7,
   seq: id,
-  sender_id: 2,
+  sender_id: senderId,
+  sender: { id: senderId, handle: `u${senderId}`, display_name: senderId === 2 ? "Bea Sender" : "Someone Else" },
   created_at: "2026-11-21T10:00:00Z",
   edited_at: null,
   body: pieces.map((p) => p.text).join(""),
@@ -48,14 +49,16 @@ describe("SearchPage", () => {
       vi.fn(async (request: Request) => {
         const url = new URL(request.url);
         calls.push(url.pathname + url.search);
-        if (url.pathname === "/conversations") return json({ conversations: [] });
+        if (url.pathname === "/conversations") {
+          return json({ conversations: [{ id: 7, kind: "group", name: "Birders", topic: "", peer: null, role: "member", archived: false }] });
+        }
         if (url.searchParams.get("cursor") === "next") {
           return json({ mode: "words", sort: "relevance", hits: [hit(3, [{ text: "third heron", match: false }])], next_cursor: null });
         }
         return json({
           mode: "words",
           sort: "relevance",
-          hits: [hit(1, [{ text: "a ", match: false }, { text: "heron", match: true }]), hit(2, [{ text: "heron", match: true }])],
+          hits: [hit(1, [{ text: "a ", match: false }, { text: "heron", match: true }]), hit(2, [{ text: "heron", match: true }], 5)],
           next_cursor: "next",
         });
       }),
@@ -76,6 +79,9 @@ describe("SearchPage", () => {
     const links = within(results).getAllByTestId("search-hit");
     expect(links.map((a) => a.getAttribute("href"))).toEqual(["/c/7?m=1", "/c/7?m=2"]);
     expect(within(results).getAllByText("heron", { selector: "mark" })).toHaveLength(2);
+    // Each result is labelled with who wrote it, then the conversation it is in.
+    expect(within(results).getAllByTestId("search-hit-sender").map((e) => e.textContent)).toEqual(["Bea Sender", "Someone Else"]);
+    expect(await within(results).findAllByText("in Birders")).toHaveLength(2);
     expect(calls.some((c) => c.startsWith("/search/messages?") && c.includes("q=heron"))).toBe(true);
     fireEvent.click(screen.getByRole("button", { name: "More results" }));
     expect(await screen.findByText("third heron")).toBeTruthy();

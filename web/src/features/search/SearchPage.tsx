@@ -3,10 +3,11 @@ import { useDeferredValue, useEffect, useState } from "react";
 import { Link, useLocation, useSearch } from "wouter";
 import { formatFull, formatTime } from "../../lib/format";
 import { Button, ErrorText, Spinner, TextField } from "../../lib/ui";
+import { useMe } from "../accounts/queries";
 import { conversationTitle, useConversations } from "../conversations/queries";
-import { messageOf } from "../conversations/MembersPanel";
+import { errorMessage } from "../../lib/errors";
 import { Highlight } from "./Highlight";
-import { hitHref, useMessageSearch } from "./queries";
+import { hitHref, useMessageSearch, type SearchHit } from "./queries";
 
 export function SearchPage() {
   const initial = new URLSearchParams(useSearch()).get("q") ?? "";
@@ -18,6 +19,11 @@ export function SearchPage() {
   const titleOf = (id: number) => {
     const c = conversations.find((x) => x.id === id);
     return c ? conversationTitle(c) : "Conversation";
+  };
+  const myId = useMe()?.id;
+  const senderOf = (h: SearchHit) => {
+    if (h.sender_id !== null && h.sender_id === myId) return "You";
+    return h.sender?.display_name ?? "Deleted account";
   };
   // Keep the query in the address, so Back returns to these results.
   useEffect(() => {
@@ -39,7 +45,7 @@ export function SearchPage() {
         {!query ? null : results.isPending ? (
           <Spinner />
         ) : results.isError ? (
-          <ErrorText>{messageOf(results.error)}</ErrorText>
+          <ErrorText>{errorMessage(results.error)}</ErrorText>
         ) : hits.length === 0 ? (
           <p className="text-sm text-zinc-500">No messages match “{query}”.</p>
         ) : (
@@ -47,9 +53,15 @@ export function SearchPage() {
             {hits.map((h) => (
               <li key={h.id}>
                 <Link href={hitHref(h)} className="block rounded-md px-2 py-3 hover:bg-zinc-50 dark:hover:bg-zinc-800" data-testid="search-hit">
-                  <p className="flex items-baseline gap-2 text-xs text-zinc-500 dark:text-zinc-400">
-                    <span className="truncate font-medium">{titleOf(h.conversation_id)}</span>
-                    <time dateTime={h.created_at} title={formatFull(h.created_at)}>
+                  {/* Who wrote it, like a message; then where, and when. */}
+                  <p className="flex min-w-0 items-baseline gap-2 text-xs text-zinc-500 dark:text-zinc-400">
+                    <span className="min-w-0 shrink truncate text-sm font-semibold text-zinc-900 dark:text-zinc-50" data-testid="search-hit-sender">
+                      {senderOf(h)}
+                    </span>
+                    <span className="min-w-0 shrink-[2] truncate" data-testid="search-hit-conversation">
+                      in {titleOf(h.conversation_id)}
+                    </span>
+                    <time className="shrink-0" dateTime={h.created_at} title={formatFull(h.created_at)}>
                       {formatTime(h.created_at)}
                     </time>
                   </p>

@@ -3,12 +3,12 @@
  * The tip then shows in the conversation as its events arrive (TipLines).
  * The wallet code (viem) loads only when the user presses Send.
  */
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useId, useState, type FormEvent } from "react";
 import { call, type Schemas } from "../../api/client";
 import { useServices } from "../../app/services";
 import { Button, ErrorText, Spinner, TextField } from "../../lib/ui";
-import { messageOf } from "../conversations/MembersPanel";
+import { errorMessage, sentenceFor } from "../../lib/errors";
 import { useTipConfig } from "./config";
 import { recordTip } from "./store";
 
@@ -39,9 +39,37 @@ export function tipErrorOf(err: unknown): string {
   // EIP-1193: 4001 is the user saying no in the wallet; 4100 an account the wallet will not use.
   if (code === 4001) return "You declined the request in the wallet; nothing was sent.";
   if (code === 4100) return "The wallet did not allow this account; unlock it and try again.";
-  if (err instanceof Error && err.name === "ApiError") return messageOf(err);
+  if (err instanceof Error && err.name === "ApiError") return errorMessage(err);
   if (err instanceof Error && err.message) return `The wallet refused: ${err.message}`;
-  return messageOf(err);
+  return errorMessage(err);
+}
+
+/** Why this tip cannot go through, in words, or null when the server sees no obstacle. */
+export function refusalOf(check: Schemas["TipCheckOut"] | undefined, recipientName: string): string | null {
+  if (!check || check.can_tip) return null;
+  if (check.code === "recipient_no_wallet") return `${recipientName} has not linked a wallet yet, so they cannot receive tips.`;
+  return sentenceFor(check.code ?? undefined, check.detail ?? undefined);
+}
+
+/** Asked when the dialog opens: can this tip go through (both wallets linked, no block, ...)? */
+function useTipCheck(target: TipTarget, enabled: boolean) {
+  const { api } = useServices();
+  return useQuery({
+    queryKey: ["tips", "check", target.conversationId, target.recipientId],
+    queryFn: ({ signal }) =>
+      call(
+        api.GET("/conversations/{conversation_id}/tips/recipients/{user_id}", {
+          params: { path: { conversation_id: target.conversationId, user_id: target.recipientId } },
+          signal,
+        }),
+      ),
+    enabled,
+    // Asked afresh each time the dialog opens: someone may have linked a wallet meanwhile.
+    staleTime: 0,
+    gcTime: 0,
+    // Not answered (an older server, a network hiccup): Send stays possible, and says why it fails.
+    retry: false,
+  });
 }
 
 export function TipDialog({ target, onClose }: { target: TipTarget; onClose(): void }) {
@@ -49,6 +77,8 @@ export function TipDialog({ target, onClose }: { target: TipTarget; onClose(): v
   const qc = useQueryClient();
   const titleId = useId();
   const config = useTipConfig();
+  const check = useTipCheck(target, config.data?.enabled === true);
+  const refusal = refusalOf(check.data, target.recipientName);
   const [token, setToken] = useState<string>("");
   const [amount, setAmount] = useState("");
   const [phase, setPhase] = useState<Phase>("idle");
@@ -105,7 +135,7 @@ export function TipDialog({ target, onClose }: { target: TipTarget; onClose(): v
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (!send.isPending && token && amount.trim()) send.mutate();
+    if (!send.isPending && !refusal && token && amount.trim()) send.mutate();
   };
 
   const cfg = config.data;
@@ -124,7 +154,7 @@ export function TipDialog({ target, onClose }: { target: TipTarget; onClose(): v
         {config.isPending ? (
           <Spinner />
         ) : config.isError ? (
-          <ErrorText>{messageOf(config.error)}</ErrorText>
+          <ErrorText>{errorMessage(config.error)}</ErrorText>
         ) : !cfg?.enabled ? (
           <p className="text-sm text-zinc-600 dark:text-zinc-300">Tipping is not set up on this server.</p>
         ) : sent ? (
@@ -139,6 +169,11 @@ export function TipDialog({ target, onClose }: { target: TipTarget; onClose(): v
           </div>
         ) : (
           <form onSubmit={submit} className="flex flex-col gap-3" aria-label="Tip">
+            {refusal && (
+              <p role="alert" data-testid="tip-refusal" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:bg-amber-950 dark:text-amber-100">
+                {refusal}
+              </p>
+            )}
             <label className="flex flex-col gap-1 text-sm font-medium text-zinc-700 dark:text-zinc-200">
               Token
               <select
@@ -167,7 +202,7 @@ export function TipDialog({ target, onClose }: { target: TipTarget; onClose(): v
               <Button variant="secondary" onClick={onClose}>
                 Cancel
               </Button>
-              <Button type="submit" disabled={send.isPending || !token || !amount.trim()}>
+              <Button type="submit" disabled={send.isPending || refusal !== null || !token || !amount.trim()}>
                 {PHASE_TEXT[phase]}
               </Button>
             </div>

@@ -66,14 +66,19 @@ function tip(over: Partial<TipEventData> = {}): TipEventData {
 }
 
 /** The server's side: config, my wallets, intents built like the real ones (ABI-encoded calls), reports. */
-function fakeServer(opts: { refuse?: string; wallets?: string[] } = {}) {
+function fakeServer(opts: { refuse?: string; wallets?: string[]; check?: Schemas["TipCheckOut"] } = {}) {
   const intents: Record<string, unknown>[] = [];
   const reports: { intent_id: string; tx_hash: string }[] = [];
+  const checks: string[] = [];
   let last = tip();
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
     if (request.method === "GET" && url.pathname === "/tips/config") return json(CONFIG);
+    if (request.method === "GET" && /^\/conversations\/\d+\/tips\/recipients\/\d+$/.test(url.pathname)) {
+      checks.push(url.pathname);
+      return json(opts.check ?? { can_tip: true, code: null, detail: null });
+    }
     if (request.method === "GET" && url.pathname === "/me/wallets") {
       return json((opts.wallets ?? [ME]).map((address, i) => ({ id: i + 1, address, chain_id: 31337, created_at: "2026-12-01T12:00:00Z" })));
     }
@@ -106,7 +111,7 @@ function fakeServer(opts: { refuse?: string; wallets?: string[] } = {}) {
     }
     return json({ detail: "not found", code: "not_found" }, 404);
   }
-  return { handle, intents, reports };
+  return { handle, intents, reports, checks };
 }
 
 /** An injected wallet on `chain`, switching when asked; it records what it was asked to do. */
@@ -241,8 +246,42 @@ describe("tip dialog", () => {
     (globalThis as { ethereum?: Eip1193Provider }).ethereum = wallet.provider;
     renderDialog(server);
     await fillAndSend("0.01");
-    await screen.findByText("the recipient has no linked wallet");
+    // In a sentence, never the server's raw lowercase text.
+    await screen.findByText("The recipient has no linked wallet.");
     expect(wallet.calls.some((c) => c.method === "eth_sendTransaction")).toBe(false);
+  });
+
+  it("says when it opens that the recipient has no wallet, and offers no Send", async () => {
+    const server = fakeServer({ check: { can_tip: false, code: "recipient_no_wallet", detail: "the recipient has not linked a wallet on this chain yet" } });
+    const wallet = fakeWallet();
+    (globalThis as { ethereum?: Eip1193Provider }).ethereum = wallet.provider;
+    renderDialog(server);
+    // Before anything is typed or pressed.
+    expect((await screen.findByTestId("tip-refusal")).textContent).toBe("Bob has not linked a wallet yet, so they cannot receive tips.");
+    expect(server.checks).toEqual(["/conversations/7/tips/recipients/2"]);
+    fireEvent.change(screen.getByLabelText("Amount"), { target: { value: "0.01" } });
+    const send = screen.getByRole("button", { name: "Send tip" }) as HTMLButtonElement;
+    expect(send.disabled).toBe(true);
+    fireEvent.submit(send.closest("form")!);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(server.intents).toEqual([]);
+    expect(wallet.calls).toEqual([]);
+  });
+
+  it("says when it opens that I have no wallet to tip from", async () => {
+    const server = fakeServer({ check: { can_tip: false, code: "tipper_no_wallet", detail: "link a wallet on this chain before tipping" } });
+    renderDialog(server);
+    expect((await screen.findByTestId("tip-refusal")).textContent).toBe("Link a wallet in Settings before tipping.");
+  });
+
+  it("lets Send try when the check cannot be answered", async () => {
+    const server = fakeServer();
+    const failing = { ...server, handle: async (r: Request) => (new URL(r.url).pathname.includes("/tips/recipients/") ? new Response("", { status: 500 }) : server.handle(r)) };
+    (globalThis as { ethereum?: Eip1193Provider }).ethereum = fakeWallet().provider;
+    renderDialog(failing);
+    await fillAndSend("0.01");
+    await screen.findByText(/Sent 0\.01 ETH/);
+    expect(screen.queryByTestId("tip-refusal")).toBeNull();
   });
 });
 
