@@ -45,6 +45,7 @@ from tipline.domain.messages.routing import Nodes, SendRouter
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.guard import SocketGuard
+from tipline.gateway.health import NodeHealth
 from tipline.gateway.hub import Hub
 from tipline.gateway.presence import MemoryPresence, PresenceStore, RedisPresence
 from tipline.metrics import COLLECTOR, BusProbe
@@ -87,7 +88,12 @@ def build_bus(settings: Settings) -> Bus:
         return MemoryBus()
     from tipline.bus.redis import RedisBus
 
-    return RedisBus(settings.redis_url, sharded=settings.redis_cluster, channel_prefix=settings.bus_channel_prefix)
+    return RedisBus(
+        settings.redis_url,
+        sharded=settings.redis_cluster,
+        channel_prefix=settings.bus_channel_prefix,
+        ping_interval_s=settings.bus_heartbeat_s,
+    )
 
 
 def redis_client(settings: Settings, *, socket_timeout: float | None = None) -> Any:
@@ -155,7 +161,13 @@ def build_runtime(
     bus: Bus | None = None,
     presence: PresenceStore | None = None,
 ) -> Runtime:
-    engine = create_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    engine = create_engine(
+        database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        tcp_user_timeout_s=settings.db_tcp_user_timeout_s,
+    )
     rt = Runtime(
         settings=settings,
         engine=engine,
@@ -212,6 +224,8 @@ def create_app(rt: Runtime) -> FastAPI:
         guard.watch()
         await rt.bus.start(probe.wrap(bus_handler(rt)))
         guard.start()
+        health = NodeHealth(rt)
+        health.start()
         rt.batcher.start()
         await rt.router.start()
         if rt.settings.chain_rpc_url and rt.settings.tip_contract_address:
@@ -243,6 +257,7 @@ def create_app(rt: Runtime) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await mailer.stop()
+            await health.stop()
             await guard.stop()
             if rt.chain_watcher is not None:
                 await rt.chain_watcher.stop()
