@@ -96,15 +96,31 @@ def build_bus(settings: Settings) -> Bus:
     )
 
 
-def redis_client(settings: Settings, *, socket_timeout: float | None = None) -> Any:
-    """A client for REDIS_URL: a Cluster client with REDIS_CLUSTER, else a plain one."""
+REDIS_POOL_MAX = 64
+
+
+def redis_client(settings: Settings, *, socket_timeout: float = 2.0) -> Any:
+    """A client for REDIS_URL: a Cluster client with REDIS_CLUSTER, else a plain one.
+
+    The plain client's pool is bounded and blocking: a burst of concurrent calls (a rate-limit
+    check per sign-in, say) waits for one of ``REDIS_POOL_MAX`` connections instead of opening
+    hundreds at once, which on a busy machine time out together and read as Redis being down.
+    Every call is bounded by ``socket_timeout`` (a cut link to Redis fails, it does not hang).
+    """
     assert settings.redis_url is not None
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.asyncio.cluster import RedisCluster
 
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, socket_timeout=socket_timeout)
-    return Redis.from_url(settings.redis_url, socket_timeout=socket_timeout)
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=REDIS_POOL_MAX,
+        timeout=socket_timeout,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+    )
+    return Redis.from_pool(pool)
 
 
 def build_presence(settings: Settings) -> PresenceStore:
@@ -119,7 +135,7 @@ def build_cache(settings: Settings) -> MessageCache | None:
     if settings.redis_url is None or not settings.message_cache:
         return None
     return RedisMessageCache(
-        redis_client(settings, socket_timeout=2),
+        redis_client(settings),
         prefix=settings.bus_channel_prefix,
         keep=settings.message_cache_size,
         max_age_s=settings.message_cache_max_age_s,
@@ -131,7 +147,7 @@ def build_nodes(settings: Settings) -> Nodes | None:
     if settings.redis_url is None or not settings.send_routing:
         return None
     return Nodes(
-        redis_client(settings, socket_timeout=2),
+        redis_client(settings),
         prefix=settings.bus_channel_prefix,
         ttl_s=settings.node_ttl_s,
         sharded=settings.redis_cluster,
