@@ -118,6 +118,7 @@ class Ws:
     async def _read(self, timeout: float) -> None:
         raw = await asyncio.wait_for(self.conn.recv(), timeout)
         frame = orjson.loads(raw)
+        check_server_frame(frame)
         if frame.get("type") == "batch":
             self.buffer.extend(frame["frames"])
         else:
@@ -154,6 +155,19 @@ class Ws:
 
     async def close(self) -> None:
         await self.conn.close()
+
+
+def check_server_frame(frame: Any) -> None:
+    """Every frame a test socket receives is one the protocol module defines (tipline.gateway.protocol),
+    so the published schemas and the web client's generated types cannot drift from what is sent."""
+    from pydantic import ValidationError
+
+    from tipline.gateway.protocol import SERVER_FRAME
+
+    try:
+        SERVER_FRAME.validate_python(frame)
+    except ValidationError as exc:
+        raise AssertionError(f"a server frame the protocol does not define: {frame}\n{exc}") from None
 
 
 def is_event(name: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:

@@ -129,11 +129,16 @@ async def test_redis_limit_holds_across_nodes() -> None:
 
     from redis.asyncio import Redis
 
+    from tests.conftest import make_settings
+    from tipline.app import redis_client
     from tipline.ratelimit import RedisLimiter
 
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
     prefix = f"tipline-test-{uuid.uuid4().hex}:rl:"
-    nodes = [RedisLimiter(Redis.from_url(url), prefix=prefix) for _ in range(3)]
+    # The nodes' own client (a bounded pool): 300 concurrent calls never open 300 connections,
+    # which on a busy machine can fail together and fail open (once in CI: 152 accepted).
+    settings = make_settings(redis_url=url)
+    nodes = [RedisLimiter(redis_client(settings), prefix=prefix) for _ in range(3)]
     rule = Rule("send_per_user", limit=50, window_s=60)
     try:
         results = await asyncio.gather(*(nodes[i % 3].hit(rule, "user-1") for i in range(300)))

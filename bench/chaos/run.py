@@ -3,16 +3,20 @@ over a 3-node `tipline cluster`, on a PostgreSQL (the machine's PG 15 binaries, 
 postgres user, in a temporary directory) and a redis-server this run starts itself; then, one
 at a time: (a) kill -9 a node (the cluster restarts it), (b) restart Redis, (c) restart
 PostgreSQL, (d) a client that stops reading while its conversation is flooded, (e) a sign-out
-and a member removal made through another node while Redis is down.
+and a member removal made through another node while Redis is down; then on the network
+(tests/integration/chaos_network.py, as root: network namespaces and veth pairs): (f) a fourth
+node's link to Redis goes down while it keeps PostgreSQL and its clients, (g) Redis turns slow
+and lossy for every node, (h) the fourth node's link to PostgreSQL goes down.
 
     uv run python bench/chaos/run.py [--clients 150] [--conversations 30] [--rate 25]
-                                     [--scenarios abcde] [--out bench/results]
+                                     [--scenarios abcdefgh] [--out bench/results]
 
 After each scenario the oracle checks every conversation: every acknowledged message is in
 PostgreSQL, every stored message reached every member after resync, no duplicate, no sender's
 sends stored out of the order sent; and reports reconnect-to-caught-up times, and for (e) how long
 the revoked session's socket stayed open, how many of its sends were accepted after the
-revocation and how many events the removed member still got. Each scenario prints one JSON object on
+revocation and how many events the removed member still got, and for (f) and (h) when the cut-off
+node's readiness turned false and when its clients had moved to the others. Each scenario prints one JSON object on
 stdout; all of them go to bench/results/chaos.json. The short forms run in the test suite
 (tests/integration/test_chaos.py) with the same code (tests/integration/chaos.py).
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -40,6 +45,13 @@ from tests.integration.chaos import (  # noqa: E402
     revoke_and_remove_scenario,
     slow_reader_scenario,
 )
+from tests.integration.chaos_network import (  # noqa: E402
+    ApartNode,
+    apart_node,
+    lose_postgres_scenario,
+    lose_redis_scenario,
+    slow_redis_scenario,
+)
 
 from common import BENCH, install_sigterm_handler, log, run_facts, write_result  # noqa: E402
 
@@ -53,6 +65,9 @@ TARGETS = {
     "revoked_sessions_sockets_open_after_s": 2.0,
     "reconnect_to_caught_up_p95_s_after_kill": 3.0,
     "delivered_after_redis_returns_s": 10.0,
+    # (f), (h): with the suite's thresholds (NODE_UNHEALTHY_CLOSE_S=2, HEALTH_PROBE_S=0.5).
+    "readiness_false_after_s": 5.0,
+    "clients_moved_by_s": 10.0,
 }
 
 
@@ -60,8 +75,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     workload = Workload(clients=args.clients, conversations=args.conversations, rate=args.rate)
     log(f"setup: {args.clients} clients, {args.conversations} conversations, {args.rate}/s over 3 nodes")
-    async with chaos_cluster(workload) as (chaos, pg, redis):
+    async with chaos_cluster(workload) as (chaos, pg, redis), contextlib.AsyncExitStack() as stack:
+        apart: ApartNode | None = None
         for key in args.scenarios:
+            if key in "fh" and apart is None:
+                apart = await stack.enter_async_context(apart_node(chaos, pg, redis))
             log(f"scenario {key}")
             if key == "a":
                 result = await kill_node_scenario(chaos)
@@ -71,6 +89,14 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 result = await restart_postgres_scenario(chaos, pg)
             elif key == "e":
                 result = await revoke_and_remove_scenario(chaos, redis, outage_s=args.outage)
+            elif key == "f":
+                assert apart is not None
+                result = await lose_redis_scenario(chaos, apart, hold=args.cut)
+            elif key == "g":
+                result = await slow_redis_scenario(chaos, hold=args.cut)
+            elif key == "h":
+                assert apart is not None
+                result = await lose_postgres_scenario(chaos, apart, hold=args.cut)
             else:
                 result = await slow_reader_scenario(chaos, messages=args.flood)
             result["passed"] = passed(result)
@@ -85,7 +111,8 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=150)
     p.add_argument("--conversations", type=int, default=30)
     p.add_argument("--rate", type=float, default=25.0)
-    p.add_argument("--scenarios", default="abcde")
+    p.add_argument("--scenarios", default="abcdefgh")
+    p.add_argument("--cut", type=float, default=15.0, help="seconds a link stays cut or slow in (f), (g), (h)")
     p.add_argument("--outage", type=float, default=5.0, help="seconds Redis stays down in (b)")
     p.add_argument("--flood", type=int, default=2500, help="large messages sent at the stalled client in (d)")
     p.add_argument("--out", type=Path, default=BENCH / "results")

@@ -45,6 +45,7 @@ from tipline.domain.messages.routing import Nodes, SendRouter
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.gateway.guard import SocketGuard
+from tipline.gateway.health import NodeHealth
 from tipline.gateway.hub import Hub
 from tipline.gateway.presence import MemoryPresence, PresenceStore, RedisPresence
 from tipline.metrics import COLLECTOR, BusProbe
@@ -89,18 +90,39 @@ def build_bus(settings: Settings) -> Bus:
         return MemoryBus()
     from tipline.bus.redis import RedisBus
 
-    return RedisBus(settings.redis_url, sharded=settings.redis_cluster, channel_prefix=settings.bus_channel_prefix)
+    return RedisBus(
+        settings.redis_url,
+        sharded=settings.redis_cluster,
+        channel_prefix=settings.bus_channel_prefix,
+        ping_interval_s=settings.bus_heartbeat_s,
+    )
 
 
-def redis_client(settings: Settings, *, socket_timeout: float | None = None) -> Any:
-    """A client for REDIS_URL: a Cluster client with REDIS_CLUSTER, else a plain one."""
+REDIS_POOL_MAX = 64
+
+
+def redis_client(settings: Settings, *, socket_timeout: float = 2.0) -> Any:
+    """A client for REDIS_URL: a Cluster client with REDIS_CLUSTER, else a plain one.
+
+    The plain client's pool is bounded and blocking: a burst of concurrent calls (a rate-limit
+    check per sign-in, say) waits for one of ``REDIS_POOL_MAX`` connections instead of opening
+    hundreds at once, which on a busy machine time out together and read as Redis being down.
+    Every call is bounded by ``socket_timeout`` (a cut link to Redis fails, it does not hang).
+    """
     assert settings.redis_url is not None
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.asyncio.cluster import RedisCluster
 
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, socket_timeout=socket_timeout)
-    return Redis.from_url(settings.redis_url, socket_timeout=socket_timeout)
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=REDIS_POOL_MAX,
+        timeout=socket_timeout,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+    )
+    return Redis.from_pool(pool)
 
 
 def build_presence(settings: Settings) -> PresenceStore:
@@ -115,7 +137,7 @@ def build_cache(settings: Settings) -> MessageCache | None:
     if settings.redis_url is None or not settings.message_cache:
         return None
     return RedisMessageCache(
-        redis_client(settings, socket_timeout=2),
+        redis_client(settings),
         prefix=settings.bus_channel_prefix,
         keep=settings.message_cache_size,
         max_age_s=settings.message_cache_max_age_s,
@@ -127,7 +149,7 @@ def build_nodes(settings: Settings) -> Nodes | None:
     if settings.redis_url is None or not settings.send_routing:
         return None
     return Nodes(
-        redis_client(settings, socket_timeout=2),
+        redis_client(settings),
         prefix=settings.bus_channel_prefix,
         ttl_s=settings.node_ttl_s,
         sharded=settings.redis_cluster,
@@ -157,7 +179,13 @@ def build_runtime(
     bus: Bus | None = None,
     presence: PresenceStore | None = None,
 ) -> Runtime:
-    engine = create_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    engine = create_engine(
+        database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        tcp_user_timeout_s=settings.db_tcp_user_timeout_s,
+    )
     rt = Runtime(
         settings=settings,
         engine=engine,
@@ -214,6 +242,8 @@ def create_app(rt: Runtime) -> FastAPI:
         guard.watch()
         await rt.bus.start(probe.wrap(bus_handler(rt)))
         guard.start()
+        health = NodeHealth(rt)
+        health.start()
         rt.batcher.start()
         await rt.router.start()
         if rt.settings.chain_rpc_url and rt.settings.tip_contract_address:
@@ -245,6 +275,7 @@ def create_app(rt: Runtime) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await mailer.stop()
+            await health.stop()
             await guard.stop()
             if rt.chain_watcher is not None:
                 await rt.chain_watcher.stop()

@@ -556,6 +556,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("watcher", help="run only the chain watcher (tips), e.g. as its own service")
     sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
+    sub.add_parser("protocol-ts", help="print the WebSocket protocol's constants for the web client (TypeScript)")
     cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
     cfg.add_argument("--markdown", action="store_true")
     admin = sub.add_parser("admin", help="server administration: create or grant admin accounts")
@@ -644,6 +645,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_admin_create(settings, email=args.email, handle=args.handle))
     elif args.command == "openapi":
         print(_openapi_json(settings))
+    elif args.command == "protocol-ts":
+        from tipline.gateway.protocol import web_constants_ts
+
+        print(web_constants_ts(), end="")
     elif args.command == "check":
         sys.exit(_check(settings, command=args.for_command, config_only=args.config_only))
     elif args.command == "token":

@@ -109,8 +109,35 @@ class Settings(BaseSettings):
     bus_channel_prefix: str = Field(
         "tipline:", description="Prefix of the bus's Redis channels; deployments sharing one Redis use different ones."
     )
+    bus_heartbeat_s: float = Field(
+        2.0,
+        gt=0,
+        description="With REDIS_URL: a bus connection that received nothing for this long is sent a PING, and "
+        "counts as lost if that is not answered within as long again (so a cut link to Redis is noticed "
+        "within two to three times this). Too low on a starved machine and a slow reply reads as an outage.",
+    )
     db_pool_size: int = Field(10, description="Connections kept in the database pool per process.")
     db_max_overflow: int = Field(10, description="Extra connections the pool may open under load.")
+    db_connect_timeout_s: float = Field(
+        5.0, gt=0, description="How long opening a database connection may take before it counts as failed."
+    )
+    db_tcp_user_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="A database connection whose sent data stays unacknowledged this long (the network to "
+        "PostgreSQL is cut) is dropped by the kernel (TCP_USER_TIMEOUT, with TCP keepalives for idle "
+        "connections), so a query on it fails instead of hanging for many minutes.",
+    )
+    node_unhealthy_close_s: float = Field(
+        10.0,
+        gt=0,
+        description="A node that has not reached PostgreSQL, or the bus, for this long closes its sockets "
+        "(1012) so clients reconnect to a node that can serve them, refuses new ones, and leaves send "
+        "routing until it reaches both again. Readiness turns false at once.",
+    )
+    health_probe_s: float = Field(
+        1.0, gt=0, description="How often a node checks that PostgreSQL answers (for readiness and the above)."
+    )
 
     # --- accounts and tokens -------------------------------------------------------------------
     jwt_secret: SecretStr | None = Field(

@@ -30,6 +30,12 @@ SENDS_ROUTED = Counter(
     "itself after a forward got no answer (fallback).",
     ["how"],
 )
+WS_CLOSES = Counter(
+    "tipline_ws_closes",
+    "WebSockets this node closed, by close code (4008: a client that stopped reading; 4001: its session "
+    "ended; 1012: shutdown or the node cannot reach its database or bus).",
+    ["code"],
+)
 CACHE_HITS = Counter("tipline_cache_hits", "Recent-message cache reads answered from the cache.")
 CACHE_MISSES = Counter("tipline_cache_misses", "Recent-message cache reads that went to PostgreSQL.")
 CHAIN_HEAD = Gauge("tipline_chain_head_block", "Latest block number the chain watcher has seen.")

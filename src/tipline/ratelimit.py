@@ -99,10 +99,10 @@ class RedisLimiter:
         full = f"{self._prefix}{{{rule.name}:{key}}}"
         try:
             retry_ms = await self._script(keys=[full], args=[rule.interval * 1000, rule.window_s * 1000])
-        except RedisError:
+        except RedisError as exc:
             # Fail open: an unreachable Redis must not lock everyone out of sign-in and
             # sending; readiness already reports it.
-            log.warning("rate limiter unavailable; allowing %s", rule.name)
+            log.warning("rate limiter unavailable (%r); allowing %s", exc, rule.name)
             return 0.0
         return float(retry_ms) / 1000.0
 

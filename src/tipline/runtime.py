@@ -42,4 +42,8 @@ class Runtime:
     shutting_down: bool = False  # readiness is false
     chain_watcher: ChainWatcher | None = None  # set when tipping is configured
     accepting_sends: bool = True  # false in the last step of a graceful shutdown
+    # gateway/health.py: PostgreSQL or the bus unreachable now (readiness false, out of send
+    # routing), and for NODE_UNHEALTHY_CLOSE_S (sockets closed and refused).
+    degraded: bool = False
+    unhealthy: bool = False
     cache: MessageCache | None = None  # the recent-message cache (Redis only)

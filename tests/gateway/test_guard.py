@@ -183,3 +183,47 @@ async def test_after_the_bus_returns_sockets_are_rechecked_before_anything_is_de
     assert not [f for f in frames if f.get("conversation_id") == cid and f.get("type") == "event"], frames
     await ws_bob.close()
     await ws_carol.close()
+
+
+async def test_events_committed_on_a_node_cut_from_the_bus_reach_the_other_nodes_sockets_when_it_returns(
+    database_url: str,
+) -> None:
+    """One node alone loses Redis (the others keep it): a message committed there meanwhile was
+    published to no one. When its bus returns it asks the others to re-check and re-sync, so a
+    socket on another node learns of it by a ``sync`` frame, without any later message."""
+    from tests.bus.redis_helpers import REDIS_URL, unique_prefix
+    from tests.bus.test_redis_nodes import start_node, stop_node
+    from tests.integration.netfaults import TcpProxy
+    from tipline.bus.redis import RedisBus
+
+    host, _, port = REDIS_URL.removeprefix("redis://").partition("/")[0].rpartition(":")
+    link = TcpProxy("127.0.0.1", (host, int(port)))
+    await link.start()
+    prefix, jwt_key = unique_prefix(), uuid.uuid4().bytes * 2
+    cut = await start_node(
+        database_url, jwt_key, RedisBus(f"redis://{link.address}", channel_prefix=prefix, ping_interval_s=0.2)
+    )
+    other = await start_node(database_url, jwt_key, RedisBus(REDIS_URL, channel_prefix=prefix))
+    try:
+        async with httpx.AsyncClient(base_url=cut.base_url, timeout=30) as api:
+            alice, bob = await signup(api), await signup(api)
+            cid = (await create_conversation(api, alice, "group", [bob]))["id"]
+            ws_bob = await Ws.open(other.ws_url, bob)
+            link.block()
+            async with asyncio.timeout(10):
+                while cut.bus.healthy():
+                    await asyncio.sleep(0.05)
+            sent = await send_http(api, alice, cid, "while this node was cut off")
+            assert sent.status_code == 201, sent.text
+            seq = sent.json()["seq"]
+            assert not [f for f in await ws_bob.collect(0.5) if f.get("conversation_id") == cid]
+            link.unblock()
+            sync = await ws_bob.expect("sync", timeout=15)
+            assert {"id": cid, "last_seq": seq} in [
+                {"id": c["id"], "last_seq": c["last_seq"]} for c in sync["conversations"]
+            ], sync
+            await ws_bob.close()
+    finally:
+        await stop_node(cut)
+        await stop_node(other)
+        await link.close()

@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.bus.cluster import RedisServer, free_ports, redis_server
 from tests.helpers import PASSWORD, User, create_conversation, signup
 from tests.integration.cluster_proc import ClusterProc, running_cluster
+from tests.integration.netfaults import TcpProxy
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RETRYABLE = {"unavailable", "rate_limited", "internal"}
@@ -340,6 +341,15 @@ class Member:
         self.sent_order.append((cid, cmid))
         await self._send(cid, body, cmid)
 
+    async def reconnect_to(self, ws_url: str) -> None:
+        """Move this client to one node directly; its later reconnects go through the balancer."""
+        self.direct_url = ws_url
+        self._connected.clear()
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                await self.conn.close()
+        await asyncio.wait_for(self._connected.wait(), 30)
+
     def reset_counters(self) -> None:
         """Each scenario counts its own (the fixture's members live across scenarios)."""
         self.conflicts = self.duplicate_acks = self.late_duplicates = 0
@@ -378,6 +388,8 @@ class Chaos:
     conversations: list[int] = field(default_factory=list)
     _traffic: asyncio.Task[None] | None = None
     sent: int = 0
+    # Between every node and Redis (netfaults.py): makes the link slow or lossy on demand.
+    redis_link: TcpProxy | None = None
 
     async def setup(self) -> None:
         async with httpx.AsyncClient(base_url=self.cluster.url, timeout=30) as api:
@@ -637,13 +649,26 @@ async def slow_reader_scenario(chaos: Chaos, *, messages: int = 2500) -> dict[st
     stalled.stalled = True
     flooder = next(m for m in chaos.members[1:] if cid in m.conversations)
     big = "x" * 3800
+    closed_before = await slow_consumer_closes(node.url)
 
-    async def fault() -> None:
+    async def flood() -> None:
         for i in range(messages):
             await flooder.send_new(cid, f"flood {i} {big}")
             if i % 64 == 63:
                 while len(flooder.outbox) > 64:
                     await asyncio.sleep(0.005)
+
+    async def fault() -> None:
+        flooding = asyncio.create_task(flood())
+        # Read again as soon as the node has given up on the socket: a client that stays silent
+        # past the close handshake's timeout (5 s) is dropped without its 4008, and how long the
+        # rest of the flood takes depends on how busy the machine is.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(120):
+                while await slow_consumer_closes(node.url) == closed_before and not flooding.done():
+                    await asyncio.sleep(0.1)
+        stalled.stalled = False
+        await flooding
 
     async def recover() -> None:
         stalled.stalled = False
@@ -651,6 +676,16 @@ async def slow_reader_scenario(chaos: Chaos, *, messages: int = 2500) -> dict[st
     return await run_scenario(
         chaos, "d_client_stops_reading", fault, recover, hold=0.5, extra={"flood_messages": messages}
     ) | {"slow_client_closes": {str(code): n for code, n in stalled.closes.items()}}
+
+
+async def slow_consumer_closes(node_url: str) -> float:
+    """Sockets the node closed as slow consumers (4008) so far, from its /metrics."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{node_url}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('tipline_ws_closes_total{code="4008"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 CHAOS_ENV = {
@@ -792,17 +827,22 @@ async def revoke_and_remove_scenario(chaos: Chaos, redis: Any, outage_s: float =
 @contextlib.asynccontextmanager
 async def chaos_cluster(workload: Workload, **env: str) -> AsyncIterator[tuple[Chaos, OwnPostgres, RedisServer]]:
     """A PostgreSQL and a Redis of the run's own, a 3-node cluster on them (``env`` on top of
-    CHAOS_ENV), the clients connected."""
-    async with (
-        own_postgres() as pg,
-        redis_server() as redis,
-        running_cluster(3, redis_url=redis.url, admin_url=pg.admin_url, **(CHAOS_ENV | env)) as cluster,
-    ):
-        run = Chaos(cluster, workload)
-        await run.setup()
+    CHAOS_ENV) that reaches Redis through a :class:`TcpProxy` (``Chaos.redis_link``), the
+    clients connected."""
+    async with own_postgres() as pg, redis_server() as redis:
+        link = TcpProxy("127.0.0.1", ("127.0.0.1", redis.port))
+        await link.start()
         try:
-            yield run, pg, redis
+            async with running_cluster(
+                3, redis_url=f"redis://{link.address}", admin_url=pg.admin_url, **(CHAOS_ENV | env)
+            ) as cluster:
+                run = Chaos(cluster, workload, redis_link=link)
+                await run.setup()
+                try:
+                    yield run, pg, redis
+                finally:
+                    await run.stop_traffic()
+                    for m in run.members:
+                        await m.stop()
         finally:
-            await run.stop_traffic()
-            for m in run.members:
-                await m.stop()
+            await link.close()

@@ -46,6 +46,7 @@ class ClusterProc:
     nodes: list[Node]
     database_url: str
     bus_prefix: str
+    env: dict[str, str] = field(default_factory=dict)  # the nodes' settings (for a node started apart)
     events: list[dict[str, Any]] = field(default_factory=list)
     _reader: asyncio.Task[None] | None = None
 
@@ -150,6 +151,7 @@ async def running_cluster(
                 nodes=[Node(n["name"], n["url"], n["pid"]) for n in ready["nodes"]],
                 database_url=database_url,
                 bus_prefix=prefix,
+                env=full_env,
             )
             cluster._reader = asyncio.create_task(cluster.read_events())
             yield cluster

@@ -1,6 +1,7 @@
 """Chaos, short forms (bench/chaos/run.py has the long ones): steady traffic from 30 clients in
 6 conversations over a 3-node `tipline cluster`, on a PostgreSQL and a Redis this module starts
-itself; one fault at a time; the oracle checks every conversation after each."""
+itself; one fault at a time, processes killed or restarted (a-e) and network links cut, slowed
+or made lossy (f-h, chaos_network.py); the oracle checks every conversation after each."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ from tests.integration.chaos import (
     restart_redis_scenario,
     revoke_and_remove_scenario,
     slow_reader_scenario,
+)
+from tests.integration.chaos_network import (
+    ApartNode,
+    apart_node,
+    lose_postgres_scenario,
+    lose_redis_scenario,
+    slow_redis_scenario,
 )
 
 
@@ -85,3 +93,40 @@ async def test_d_a_client_stops_reading(chaos: tuple[Chaos, OwnPostgres, RedisSe
     result = await slow_reader_scenario(run, messages=1500)
     report(result)
     assert result["slow_client_closes"].get("4008") == 1
+
+
+@pytest.fixture(scope="module")
+async def apart(chaos: tuple[Chaos, OwnPostgres, RedisServer]) -> AsyncIterator[ApartNode]:
+    run, pg, redis = chaos
+    async with apart_node(run, pg, redis) as node:
+        yield node
+
+
+def said_so(result: dict[str, Any]) -> None:
+    """The cut-off node said it could not serve, its clients moved in bounded time, and every
+    client caught up once the link was back."""
+    report(result)
+    # Readiness: the first failed probe (bus: its heartbeat; database: the probe's timeout).
+    assert result["readiness_false_after_s"] is not None and result["readiness_false_after_s"] <= 8.0
+    assert result["apart_node_clients_closed_1012"] == result["apart_node_clients"]
+    assert result["clients_moved_by_s"] is not None
+    # Closed NODE_UNHEALTHY_CLOSE_S after degrading; reconnected within a few seconds after that.
+    moved_by = result["readiness_false_after_s"] + result["apart_node_unhealthy_close_s"] + 4
+    assert result["clients_moved_by_s"] <= moved_by
+    assert result["all_caught_up_after_recovery_s"] is not None
+
+
+async def test_f_one_node_loses_redis(chaos: tuple[Chaos, OwnPostgres, RedisServer], apart: ApartNode) -> None:
+    said_so(await lose_redis_scenario(chaos[0], apart))
+
+
+async def test_g_redis_slow_and_lossy(chaos: tuple[Chaos, OwnPostgres, RedisServer]) -> None:
+    run, _, _ = chaos
+    result = await slow_redis_scenario(run)
+    report(result)
+    assert result["redis_stalls"] > 0
+    assert result["all_caught_up_after_recovery_s"] is not None
+
+
+async def test_h_one_node_loses_postgres(chaos: tuple[Chaos, OwnPostgres, RedisServer], apart: ApartNode) -> None:
+    said_so(await lose_postgres_scenario(chaos[0], apart))

@@ -64,3 +64,24 @@ async def test_read_connection_sends_no_begin_and_leaves_the_pool_as_it_was(data
             assert await now_moves(conn) is False
     finally:
         await engine.dispose()
+
+
+async def test_a_connection_over_tcp_gives_up_when_the_network_to_postgresql_is_cut(database_url: str) -> None:
+    """TCP_USER_TIMEOUT and keepalives are set on every pooled connection: a query on a cut link
+    fails within the bound instead of waiting for the kernel's ~15 minutes (the chaos test h cuts
+    a real link; this checks what the kernel was told)."""
+    import socket
+
+    from tipline.storage.db import create_engine
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, tcp_user_timeout_s=4.0)
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            sock = raw.driver_connection._transport.get_extra_info("socket")  # type: ignore[union-attr]
+            assert sock.family == socket.AF_INET
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 4000
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+    finally:
+        await engine.dispose()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from tipline.api.deps import Rt
+from tipline.storage.db import database_answers
 
 router = APIRouter(tags=["health"])
 
@@ -21,11 +21,6 @@ async def healthz() -> dict[str, str]:
 async def readyz(rt: Rt) -> JSONResponse:
     """Ready for traffic: not shutting down, the database answers, the bus is connected."""
     checks: dict[str, bool] = {"accepting": not rt.shutting_down, "bus": rt.bus.healthy()}
-    try:
-        async with rt.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        checks["database"] = True
-    except Exception:
-        checks["database"] = False
+    checks["database"] = await database_answers(rt.engine)
     ok = all(checks.values())
     return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)

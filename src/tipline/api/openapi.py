@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from tipline.gateway.protocol import frame_schemas
+
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
     "type": "object",
@@ -35,7 +37,11 @@ def install(app: FastAPI) -> None:
             description=app.description,
             routes=app.routes,
         )
-        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Error"] = ERROR_SCHEMA
+        # The WebSocket protocol's frames (docs/protocol.md): no route carries them, but the web
+        # client's frame types are generated from this document with the HTTP ones.
+        components.update(frame_schemas())
         for item in schema.get("paths", {}).values():
             for operation in item.values():
                 answer = operation.get("responses", {}).get("422")

@@ -32,6 +32,7 @@ from tipline.gateway.protocol import (
     PingFrame,
     PresenceFrame,
     ReadFrame,
+    ReadyFrameOut,
     ResumeFrame,
     SendFrame,
     TypingFrame,
@@ -106,53 +107,10 @@ class RawSocket:
 
 async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
     ws = RawSocket(scope, receive, send)
-    origin = ws.header(b"origin")
-    if origin is not None and not rt.settings.origin_allowed(origin):
-        # Closing before accept refuses the handshake (HTTP 403): cross-site pages cannot
-        # ride a user's browser into their account.
-        log.info("websocket refused: origin not allowed")
-        await ws.close(code=Close.POLICY)
+    claims = await _handshake(rt, ws)
+    if claims is None:
         return
-    if rt.shutting_down:
-        await ws.close(code=Close.RESTART)
-        return
-    subprotocols: list[str] = list(ws.scope.get("subprotocols") or [])
-    await ws.accept(subprotocol=PROTOCOL if PROTOCOL in subprotocols else None)
-
-    token = _token_from_subprotocols(subprotocols)
-    ref: str | None = None
-    if token is None:
-        try:
-            message = await asyncio.wait_for(ws.receive(), timeout=rt.settings.ws_auth_timeout_s)
-        except TimeoutError:
-            await ws.close(code=Close.AUTH_TIMEOUT, reason="authenticate within the time limit")
-            return
-        if message["type"] == "websocket.disconnect":
-            return
-        try:
-            frame = parse_client_frame(message.get("text") or "")
-        except FrameError as exc:
-            await ws.send_text(error_frame(exc.code, exc.message, exc.ref))
-            await ws.close(code=Close.UNAUTHORIZED, reason="the first frame must be auth")
-            return
-        if not isinstance(frame, AuthFrame):
-            await ws.send_text(error_frame("auth_required", "the first frame must be auth", frame.ref))
-            await ws.close(code=Close.UNAUTHORIZED, reason="the first frame must be auth")
-            return
-        token, ref = frame.token, frame.ref
     ip = str((scope.get("client") or ("",))[0])
-    try:
-        await rt.limits.check("connect_per_ip", ip)
-        claims = await _authenticate(rt, token)
-        await rt.limits.check("connect_per_user", str(claims.user_id))
-    except RateLimited as exc:
-        await ws.send_text(error_frame(exc.code, exc.message, ref, retry_after=round(exc.retry_after, 3)))
-        await ws.close(code=Close.RATE_LIMITED, reason="too many connections")
-        return
-    except DomainError as exc:
-        await ws.send_text(error_frame(exc.code, exc.message, ref))
-        await ws.close(code=Close.UNAUTHORIZED, reason=exc.code)
-        return
 
     async def closer(code: int, reason: str) -> None:
         await ws.close(code=code, reason=reason)
@@ -171,40 +129,10 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
     # Each socket runs in its own task, so this tags every log line about this socket.
     CONNECTION_ID.set(conn.id)
     log.info("websocket open", extra={"user_id": claims.user_id})
-    # Register before reading memberships, and check them again once subscribed: a removal
-    # that commits meanwhile is then either in the second read or delivered as a control.
-    rt.hub.register(conn, [])
-    async with rt.engine.connect() as db:
-        first = await conv_repo.user_conversation_ids(db, user_id=claims.user_id)
-        # Read after registering, so a block committed meanwhile arrives as a control.
-        conn.hidden = await hidden_senders(db, viewer_id=claims.user_id)
-    for cid, _ in first:
-        rt.hub.add_conversation(conn, cid)
-    # Once the node's subscriptions are live on the bus, nothing published from here on is
-    # missed; the seqs read after that point are what the client starts from.
-    await rt.bus.settle()
-    async with rt.engine.connect() as db:
-        convs = await conv_repo.user_conversation_ids(db, user_id=claims.user_id)
-    current = {cid for cid, _ in convs}
-    for cid, _ in first:
-        if cid not in current:
-            rt.hub.remove_conversation(conn, cid)
+    convs = await _subscribe(rt, conn)
     session = Session(rt, conn, ws.receive, ip)
     try:
-        conn.start(
-            encode(
-                {
-                    "type": "ready",
-                    "protocol": PROTOCOL,
-                    "user_id": claims.user_id,
-                    "session_id": str(claims.session_id),
-                    "heartbeat_s": rt.settings.ws_heartbeat_s,
-                    "idle_timeout_s": rt.settings.ws_idle_timeout_s,
-                    "away_after_s": rt.settings.away_after_s,
-                    "conversations": [{"id": cid, "last_seq": last} for cid, last in convs],
-                }
-            )
-        )
+        conn.start(encode(ready_frame(rt, claims, convs)))
         await session.presence_changed()
         await session.loop()
     except asyncio.CancelledError:
@@ -220,6 +148,103 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
             conn.close_code = Close.NORMAL
         log.info("websocket closed", extra={"user_id": claims.user_id, "close_code": int(conn.close_code)})
         await session.presence_changed()
+
+
+async def _handshake(rt: Runtime, ws: RawSocket) -> AccessClaims | None:
+    """Accept the socket and authenticate it; None once it was refused or closed (with its reason)."""
+    origin = ws.header(b"origin")
+    if origin is not None and not rt.settings.origin_allowed(origin):
+        # Closing before accept refuses the handshake (HTTP 403): cross-site pages cannot
+        # ride a user's browser into their account.
+        log.info("websocket refused: origin not allowed")
+        await ws.close(code=Close.POLICY)
+        return None
+    if rt.shutting_down or rt.unhealthy:
+        # Refused before the handshake completes: the client tries again (elsewhere).
+        await ws.close(code=Close.RESTART)
+        return None
+    subprotocols: list[str] = list(ws.scope.get("subprotocols") or [])
+    await ws.accept(subprotocol=PROTOCOL if PROTOCOL in subprotocols else None)
+    token = _token_from_subprotocols(subprotocols)
+    ref: str | None = None
+    if token is None:
+        auth = await _auth_frame(rt, ws)
+        if auth is None:
+            return None
+        token, ref = auth.token, auth.ref
+    ip = str((ws.scope.get("client") or ("",))[0])
+    try:
+        await rt.limits.check("connect_per_ip", ip)
+        claims = await _authenticate(rt, token)
+        await rt.limits.check("connect_per_user", str(claims.user_id))
+    except RateLimited as exc:
+        await ws.send_text(error_frame(exc.code, exc.message, ref, retry_after=round(exc.retry_after, 3)))
+        await ws.close(code=Close.RATE_LIMITED, reason="too many connections")
+        return None
+    except DomainError as exc:
+        await ws.send_text(error_frame(exc.code, exc.message, ref))
+        await ws.close(code=Close.UNAUTHORIZED, reason=exc.code)
+        return None
+    return claims
+
+
+async def _auth_frame(rt: Runtime, ws: RawSocket) -> AuthFrame | None:
+    """The ``auth`` frame a socket without a token in its subprotocols must send first."""
+    try:
+        message = await asyncio.wait_for(ws.receive(), timeout=rt.settings.ws_auth_timeout_s)
+    except TimeoutError:
+        await ws.close(code=Close.AUTH_TIMEOUT, reason="authenticate within the time limit")
+        return None
+    if message["type"] == "websocket.disconnect":
+        return None
+    try:
+        frame = parse_client_frame(message.get("text") or "")
+    except FrameError as exc:
+        await ws.send_text(error_frame(exc.code, exc.message, exc.ref))
+        await ws.close(code=Close.UNAUTHORIZED, reason="the first frame must be auth")
+        return None
+    if not isinstance(frame, AuthFrame):
+        await ws.send_text(error_frame("auth_required", "the first frame must be auth", frame.ref))
+        await ws.close(code=Close.UNAUTHORIZED, reason="the first frame must be auth")
+        return None
+    return frame
+
+
+async def _subscribe(rt: Runtime, conn: Connection) -> list[tuple[int, int]]:
+    """Register the socket with its user's conversations; their (id, last_seq) from then on."""
+    user_id = conn.user_id
+    # Register before reading memberships, and check them again once subscribed: a removal
+    # that commits meanwhile is then either in the second read or delivered as a control.
+    rt.hub.register(conn, [])
+    async with rt.engine.connect() as db:
+        first = await conv_repo.user_conversation_ids(db, user_id=user_id)
+        # Read after registering, so a block committed meanwhile arrives as a control.
+        conn.hidden = await hidden_senders(db, viewer_id=user_id)
+    for cid, _ in first:
+        rt.hub.add_conversation(conn, cid)
+    # Once the node's subscriptions are live on the bus, nothing published from here on is
+    # missed; the seqs read after that point are what the client starts from.
+    await rt.bus.settle()
+    async with rt.engine.connect() as db:
+        convs = await conv_repo.user_conversation_ids(db, user_id=user_id)
+    current = {cid for cid, _ in convs}
+    for cid, _ in first:
+        if cid not in current:
+            rt.hub.remove_conversation(conn, cid)
+    return list(convs)
+
+
+def ready_frame(rt: Runtime, claims: AccessClaims, convs: list[tuple[int, int]]) -> ReadyFrameOut:
+    return {
+        "type": "ready",
+        "protocol": PROTOCOL,
+        "user_id": claims.user_id,
+        "session_id": str(claims.session_id),
+        "heartbeat_s": rt.settings.ws_heartbeat_s,
+        "idle_timeout_s": rt.settings.ws_idle_timeout_s,
+        "away_after_s": rt.settings.away_after_s,
+        "conversations": [{"id": cid, "last_seq": last} for cid, last in convs],
+    }
 
 
 class Session:

@@ -7,8 +7,9 @@ blocked) and corrects what differs:
 
 * when the bus loses its connection, deliveries are held from then on, and once it is back the
   sockets are re-checked **before** anything held or new is delivered; then each socket gets
-  a ``sync`` frame (what it may have missed) and every other node is asked to re-check too
-  (this node's own controls may have been lost while it was cut off);
+  a ``sync`` frame (what it may have missed) and every other node is asked to re-check and
+  re-sync too (this node's own controls, and the events it committed while cut off, never
+  reached them: with the bus down for this node alone, nothing else would tell their sockets);
 * every ``SOCKET_RECHECK_OUTAGE_S`` (1 s) while the bus is down, so a sign-out or a removal made
   meanwhile closes or unsubscribes sockets on every node that can reach PostgreSQL;
 * every ``SOCKET_RECHECK_S`` (30 s) otherwise, as a backstop.
@@ -28,17 +29,21 @@ from tipline.domain.conversations.actions import read_socket_states
 from tipline.gateway.protocol import Close
 from tipline.gateway.resync import resync_all
 from tipline.runtime import Runtime
+from tipline.workers import LoopWorker
 
 log = logging.getLogger(__name__)
 
 
-class SocketGuard:
+class SocketGuard(LoopWorker):
+    name = "socket-guard"
+
     def __init__(self, rt: Runtime) -> None:
+        super().__init__()
         self._rt = rt
         self._wake = asyncio.Event()
         self._after_outage = False
         self._retry = False
-        self._task: asyncio.Task[None] | None = None
+        self._resync = False  # another node came back from a bus outage
         self.rechecks = 0
         self.closed = 0
         self.unsubscribed = 0
@@ -51,20 +56,15 @@ class SocketGuard:
         bus.on_lost(self._lost)
         bus.on_reconnect(self._recovered)
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="socket-guard")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         self._rt.hub.release()
 
     def request(self, node_id: str | None = None) -> None:
-        """Re-check soon: another node asked (its controls may have been lost)."""
+        """Re-check and re-sync soon: another node asked. It was cut off from the bus, so its
+        controls and the events it committed meanwhile never reached this node's sockets."""
         if node_id != self._rt.node_id:
+            self._resync = True
             self._wake.set()
 
     def _lost(self) -> None:
@@ -84,16 +84,21 @@ class SocketGuard:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
             after_outage = self._after_outage
+            resync, self._resync = self._resync, False
             try:
                 self._retry = await self.recheck()
             except Exception as exc:
                 # PostgreSQL unreachable: keep holding what the bus delivers, and try again soon.
                 log.warning("socket re-check failed: %r", exc)
                 self._retry = True
+                self._resync = self._resync or resync
                 continue
             if after_outage:
                 self._after_outage = False
                 await self._after_bus_outage()
+            elif resync:
+                # Each socket learns the conversations' last seqs and resumes what it lacks.
+                await resync_all(self._rt)
 
     async def _after_bus_outage(self) -> None:
         rt = self._rt

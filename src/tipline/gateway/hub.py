@@ -28,6 +28,7 @@ from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control
 from tipline.domain.messages.schemas import masked
 from tipline.gateway.protocol import Close, encode_bytes
 from tipline.gateway.wire import text_frame
+from tipline.metrics import WS_CLOSES
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0
@@ -316,6 +317,7 @@ class Connection:
         if self.close_code is not None:
             return
         self.close_code = code
+        WS_CLOSES.labels(str(code)).inc()
         self.queue.clear()
         self.queued_bytes = 0
         if self.task is not None:

@@ -7,8 +7,10 @@ command runs everything on a fresh machine.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -69,16 +72,54 @@ def sync_url(url: str) -> str:
     return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    return create_async_engine(
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    connect_timeout_s: float = 5.0,
+    tcp_user_timeout_s: float | None = None,
+) -> AsyncEngine:
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         # A dropped connection is replaced on the next checkout rather than failing requests.
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": f"tipline-{os.getpid()}"}},
+        connect_args={
+            "server_settings": {"application_name": f"tipline-{os.getpid()}"},
+            "timeout": connect_timeout_s,
+        },
     )
+    if tcp_user_timeout_s is not None:
+        user_timeout_ms = max(1, round(tcp_user_timeout_s * 1000))
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            _cut_link_fails(dbapi_connection, user_timeout_ms)
+
+    return engine
+
+
+def _cut_link_fails(dbapi_connection: Any, user_timeout_ms: int) -> None:
+    """Make a connection fail within ``user_timeout_ms`` once the network to PostgreSQL is cut.
+
+    Without it a query on a connection whose link went away waits for the kernel's default
+    retransmission limit (about 15 minutes); the sends in that commit would hang as long.
+    Keepalives find a dead idle connection; TCP_USER_TIMEOUT bounds unacknowledged data.
+    """
+    # asyncpg exposes no socket options; its transport (under SQLAlchemy's adapter) holds the socket.
+    transport = getattr(getattr(dbapi_connection, "driver_connection", None), "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # a Unix socket: no network to lose
+    idle_s = max(1, user_timeout_ms // 3000)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle_s)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, idle_s)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
 
 
 @asynccontextmanager
@@ -100,3 +141,14 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One transaction on a pooled connection: commit on success, roll back on error."""
     async with engine.begin() as conn:
         yield conn
+
+
+async def database_answers(engine: AsyncEngine, timeout_s: float = 3.0) -> bool:
+    """PostgreSQL answers a query through the pool within ``timeout_s`` (bounded: behind a cut
+    network a query would otherwise wait for the kernel to give up)."""
+    try:
+        async with asyncio.timeout(timeout_s), read_connection(engine) as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True

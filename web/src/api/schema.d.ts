@@ -1448,6 +1448,28 @@ export interface components {
             /** Seq */
             seq: number;
         };
+        /** AckFrameOut */
+        AckFrameOut: {
+            /** Client Msg Id */
+            client_msg_id: string;
+            /** Conversation Id */
+            conversation_id: number;
+            /** Created At */
+            created_at: string;
+            /** Duplicate */
+            duplicate: boolean;
+            /** Message Id */
+            message_id: number;
+            /** Ref */
+            ref: string | null;
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "ack";
+        };
         /** AttachmentOut */
         AttachmentOut: {
             /** Content Type */
@@ -1484,6 +1506,18 @@ export interface components {
             /** Width */
             width?: number | null;
         };
+        /** AuthFrame */
+        AuthFrame: {
+            /** Ref */
+            ref?: string | null;
+            /** Token */
+            token: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "auth";
+        };
         /** AvatarIn */
         AvatarIn: {
             /** @description The square to keep, in image pixels; unset: the centred one. */
@@ -1504,6 +1538,16 @@ export interface components {
             /** User Id */
             user_id: number;
         };
+        /** BatchFrameOut */
+        BatchFrameOut: {
+            /** Frames */
+            frames: (components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"])[];
+            /**
+             * Type
+             * @constant
+             */
+            type: "batch";
+        };
         /** BlockedUserOut */
         BlockedUserOut: {
             /**
@@ -1518,6 +1562,7 @@ export interface components {
             /** Id */
             id: number;
         };
+        ClientFrame: components["schemas"]["AuthFrame"] | components["schemas"]["SendFrame"] | components["schemas"]["TypingFrame"] | components["schemas"]["PresenceFrame"] | components["schemas"]["ReadFrame"] | components["schemas"]["ResumeFrame"] | components["schemas"]["PingFrame"];
         /**
          * ContractCall
          * @description A transaction for the tipper's wallet to send, exactly as given.
@@ -1534,6 +1579,83 @@ export interface components {
              * @description Native coin to send with it, in base units (wei), as a decimal string.
              */
             value: string;
+        };
+        /** ConversationData */
+        ConversationData: {
+            /** Archived */
+            archived: boolean;
+            /** By */
+            by: number;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "direct" | "group" | "public" | "private";
+            /** Name */
+            name: string;
+            /** Topic */
+            topic: string;
+        };
+        /** ConversationEvent */
+        ConversationEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["ConversationData"];
+            /**
+             * Event
+             * @enum {string}
+             */
+            event: "conversation.updated" | "conversation.archived" | "conversation.unarchived";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
+        /** ConversationJoinedData */
+        ConversationJoinedData: {
+            /** Archived */
+            archived: boolean;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "direct" | "group" | "public" | "private";
+            /** Last Seq */
+            last_seq: number;
+            /** Name */
+            name: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "admin" | "member";
+            /** Topic */
+            topic: string;
+        };
+        /** ConversationJoinedEvent */
+        ConversationJoinedEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["ConversationJoinedData"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "conversation.joined";
+            /** Seq */
+            seq: null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
         };
         /** ConversationOut */
         ConversationOut: {
@@ -1574,6 +1696,13 @@ export interface components {
         ConversationPage: {
             /** Conversations */
             conversations: components["schemas"]["ConversationOut"][];
+        };
+        /** ConversationPosition */
+        ConversationPosition: {
+            /** Id */
+            id: number;
+            /** Last Seq */
+            last_seq: number;
         };
         /** CreateConversationIn */
         CreateConversationIn: {
@@ -1667,6 +1796,26 @@ export interface components {
              * @description what was wrong, for people
              */
             detail: string;
+        };
+        /** ErrorFrameOut */
+        ErrorFrameOut: {
+            /** Client Msg Id */
+            client_msg_id?: string;
+            /** Code */
+            code: string;
+            /** Conversation Id */
+            conversation_id?: number;
+            /** Message */
+            message: string;
+            /** Ref */
+            ref: string | null;
+            /** Retry After */
+            retry_after?: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "error";
         };
         /** ForgotPasswordIn */
         ForgotPasswordIn: {
@@ -1832,6 +1981,60 @@ export interface components {
             /** Is Admin */
             is_admin: boolean;
         };
+        /** MemberGoneData */
+        MemberGoneData: {
+            /** By */
+            by: number;
+            /** User Id */
+            user_id: number;
+        };
+        /** MemberGoneEvent */
+        MemberGoneEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["MemberGoneData"];
+            /**
+             * Event
+             * @enum {string}
+             */
+            event: "member.left" | "member.removed";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
+        /** MemberJoinedData */
+        MemberJoinedData: {
+            /** By */
+            by: number;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "admin" | "member";
+            user: components["schemas"]["UserRef"];
+        };
+        /** MemberJoinedEvent */
+        MemberJoinedEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["MemberJoinedData"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "member.joined";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
         /** MemberOut */
         MemberOut: {
             /**
@@ -1852,6 +2055,114 @@ export interface components {
         MemberPage: {
             /** Members */
             members: components["schemas"]["MemberOut"][];
+        };
+        /** MemberRoleData */
+        MemberRoleData: {
+            /** By */
+            by: number;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "admin" | "member";
+            /** User Id */
+            user_id: number;
+        };
+        /** MemberRoleEvent */
+        MemberRoleEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["MemberRoleData"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "member.role_changed";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
+        /** MessageCreatedEvent */
+        MessageCreatedEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["MessageOut"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "message.created";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
+        /** MessageDeletedData */
+        MessageDeletedData: {
+            /** By */
+            by: number;
+            /** Deleted At */
+            deleted_at: string;
+            /** Id */
+            id: number;
+        };
+        /** MessageDeletedEvent */
+        MessageDeletedEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["MessageDeletedData"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "message.deleted";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
+        /** MessageEditedData */
+        MessageEditedData: {
+            /** Body */
+            body: string;
+            /** Edited At */
+            edited_at: string;
+            /** Hidden */
+            hidden?: boolean;
+            /** Id */
+            id: number;
+            /** Mention Ids */
+            mention_ids: number[];
+            /** Sender Id */
+            sender_id?: number;
+        };
+        /** MessageEditedEvent */
+        MessageEditedEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["MessageEditedData"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "message.edited";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
         };
         /** MessageHit */
         MessageHit: {
@@ -1979,6 +2290,56 @@ export interface components {
             /** Topic */
             topic?: string | null;
         };
+        /** PingFrame */
+        PingFrame: {
+            /** Ref */
+            ref?: string | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "ping";
+        };
+        /** PongFrameOut */
+        PongFrameOut: {
+            /** Ref */
+            ref: string | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "pong";
+        };
+        /** PresenceFrame */
+        PresenceFrame: {
+            /** Ref */
+            ref?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "away";
+            /**
+             * Type
+             * @constant
+             */
+            type: "presence";
+        };
+        /** PresenceFrameOut */
+        PresenceFrameOut: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "away" | "offline";
+            /**
+             * Type
+             * @constant
+             */
+            type: "presence";
+            /** User Id */
+            user_id: number;
+        };
         /**
          * PresignedPostOut
          * @description Send a multipart/form-data POST to ``url`` with every field, then the file last as ``file``.
@@ -2007,6 +2368,35 @@ export interface components {
             /** Start Url */
             start_url: string;
         };
+        /** ReactionData */
+        ReactionData: {
+            /** Count */
+            count: number;
+            /** Emoji */
+            emoji: string;
+            /** Message Id */
+            message_id: number;
+            /** User Id */
+            user_id: number;
+        };
+        /** ReactionEvent */
+        ReactionEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["ReactionData"];
+            /**
+             * Event
+             * @enum {string}
+             */
+            event: "reaction.added" | "reaction.removed";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
         /** ReactionOut */
         ReactionOut: {
             /** Count */
@@ -2016,15 +2406,79 @@ export interface components {
             /** User Ids */
             user_ids: number[];
         };
+        /** ReadFrame */
+        ReadFrame: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Ref */
+            ref?: string | null;
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "read";
+        };
+        /** ReadFrameOut */
+        ReadFrameOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "read";
+            /** User Id */
+            user_id: number;
+        };
         /** ReadIn */
         ReadIn: {
             /** Seq */
             seq: number;
         };
+        /** ReadyFrameOut */
+        ReadyFrameOut: {
+            /** Away After S */
+            away_after_s: number;
+            /** Conversations */
+            conversations: components["schemas"]["ConversationPosition"][];
+            /** Heartbeat S */
+            heartbeat_s: number;
+            /** Idle Timeout S */
+            idle_timeout_s: number;
+            /** Protocol */
+            protocol: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "ready";
+            /** User Id */
+            user_id: number;
+        };
         /** RefreshIn */
         RefreshIn: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /** ReloadFrameOut */
+        ReloadFrameOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Last Seq */
+            last_seq: number;
+            /** Ref */
+            ref: string | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "reload";
         };
         /**
          * ReplayOut
@@ -2041,6 +2495,33 @@ export interface components {
             last_seq: number;
             /** Reload */
             reload: boolean;
+        };
+        /** ReportData */
+        ReportData: {
+            /** Message Id */
+            message_id: number;
+            /** Reason */
+            reason: string;
+            /** Report Id */
+            report_id: number;
+        };
+        /** ReportEvent */
+        ReportEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["ReportData"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "report.created";
+            /** Seq */
+            seq: null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
         };
         /** ReportOut */
         ReportOut: {
@@ -2109,6 +2590,34 @@ export interface components {
              */
             resolution: "dismissed" | "actioned";
         };
+        /** ResumeFrame */
+        ResumeFrame: {
+            /** Ref */
+            ref?: string | null;
+            /** Since */
+            since: {
+                [key: string]: number;
+            };
+            /**
+             * Type
+             * @constant
+             */
+            type: "resume";
+        };
+        /** ResumedFrameOut */
+        ResumedFrameOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Last Seq */
+            last_seq: number;
+            /** Ref */
+            ref: string | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "resumed";
+        };
         /** RoleIn */
         RoleIn: {
             /**
@@ -2116,6 +2625,26 @@ export interface components {
              * @enum {string}
              */
             role: "owner" | "admin" | "member";
+        };
+        /** SendFrame */
+        SendFrame: {
+            /** Attachment Ids */
+            attachment_ids?: string[];
+            /** Body */
+            body: string;
+            /** Client Msg Id */
+            client_msg_id: string;
+            /** Conversation Id */
+            conversation_id: number;
+            /** Ref */
+            ref?: string | null;
+            /** Reply To */
+            reply_to?: number | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "send";
         };
         /** SendIn */
         SendIn: {
@@ -2131,6 +2660,7 @@ export interface components {
             /** Reply To */
             reply_to?: number | null;
         };
+        ServerFrame: components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"] | components["schemas"]["BatchFrameOut"];
         /** SessionOut */
         SessionOut: {
             /**
@@ -2198,6 +2728,31 @@ export interface components {
             /** Signature */
             signature: string;
         };
+        /** SlowModeData */
+        SlowModeData: {
+            /** By */
+            by: number;
+            /** Slow Mode S */
+            slow_mode_s: number;
+        };
+        /** SlowModeEvent */
+        SlowModeEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["SlowModeData"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "conversation.slow_mode";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
         /** SlowModeIn */
         SlowModeIn: {
             /**
@@ -2212,6 +2767,16 @@ export interface components {
             conversation_id: number;
             /** Slow Mode S */
             slow_mode_s: number;
+        };
+        /** SyncFrameOut */
+        SyncFrameOut: {
+            /** Conversations */
+            conversations: components["schemas"]["ConversationPosition"][];
+            /**
+             * Type
+             * @constant
+             */
+            type: "sync";
         };
         /**
          * TipCheckOut
@@ -2243,6 +2808,70 @@ export interface components {
             min_amount: string;
             /** Tokens */
             tokens: components["schemas"]["TokenOut"][];
+        };
+        /** TipEvent */
+        TipEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["TipEventData"];
+            /**
+             * Event
+             * @enum {string}
+             */
+            event: "tip.pending" | "tip.confirmed" | "tip.failed" | "tip.expired";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
+        /**
+         * TipEventData
+         * @description A tip as conversation events carry it (docs/subsystems/tipping.md).
+         */
+        TipEventData: {
+            /** Amount */
+            amount: string;
+            /** Amount Display */
+            amount_display: string;
+            /** Chain Id */
+            chain_id: number;
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /** Contract */
+            contract: string;
+            /** Conversation Id */
+            conversation_id: number;
+            /** Created At */
+            created_at: string;
+            /** Decimals */
+            decimals: number;
+            /** Expires At */
+            expires_at: string;
+            /** Intent Id */
+            intent_id: string;
+            /** Message Id */
+            message_id: number | null;
+            /** Message Totals */
+            message_totals?: components["schemas"]["TotalOut"][];
+            /** Reason */
+            reason: string | null;
+            /** Recipient Address */
+            recipient_address: string;
+            /** Recipient Id */
+            recipient_id: number;
+            /** State */
+            state: string;
+            /** Symbol */
+            symbol: string;
+            /** Tipper Id */
+            tipper_id: number;
+            /** Token */
+            token: string;
+            /** Tx Hash */
+            tx_hash: string | null;
         };
         /** TipList */
         TipList: {
@@ -2291,6 +2920,30 @@ export interface components {
             /** Total Display */
             total_display: string;
         };
+        /** TypingFrame */
+        TypingFrame: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Ref */
+            ref?: string | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "typing";
+        };
+        /** TypingFrameOut */
+        TypingFrameOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "typing";
+            /** User Id */
+            user_id: number;
+        };
         /**
          * UploadIn
          * @description An upload to be: what the browser says it will send.
@@ -2332,6 +2985,15 @@ export interface components {
         };
         /** UserOut */
         UserOut: {
+            /** Display Name */
+            display_name: string;
+            /** Handle */
+            handle: string;
+            /** Id */
+            id: number;
+        };
+        /** UserRef */
+        UserRef: {
             /** Display Name */
             display_name: string;
             /** Handle */

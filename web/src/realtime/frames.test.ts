@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FakeSocket, messageEvent } from "../test/fakeSocket";
 import { RealtimeClient, type RealtimeEvents } from "./client";
-import { SERVER_FRAME_TYPES, parseServerFrame, type ServerFrame } from "./frames";
+import { SERVER_FRAME_TYPES, parseServerFrame, type BatchFrame, type ServerFrame } from "./frames";
 import { MemoryStorage, Outbox } from "./outbox";
 
 type FrameType = (typeof SERVER_FRAME_TYPES)[number];
@@ -48,7 +48,7 @@ type Harness = Awaited<ReturnType<typeof connected>>;
  */
 const CASES: Record<FrameType, { frame: (h: Harness) => ServerFrame; handled: (h: Harness) => void }> = {
   ready: {
-    frame: () => ({ type: "ready", protocol: "tipline.v1", user_id: 1, session_id: "s", heartbeat_s: 25, conversations: [{ id: 7, last_seq: 5 }] }),
+    frame: () => ({ type: "ready", protocol: "tipline.v1", user_id: 1, session_id: "s", heartbeat_s: 25, idle_timeout_s: 90, away_after_s: 300, conversations: [{ id: 7, last_seq: 5 }] }),
     handled: ({ ws, seen }) => {
       expect(seen.map((s) => s.name)).toContain("ready");
       expect(ws.resumes()).toEqual([{ "7": 3 }]);
@@ -76,7 +76,7 @@ const CASES: Record<FrameType, { frame: (h: Harness) => ServerFrame; handled: (h
     },
   },
   batch: {
-    frame: () => ({ type: "batch", frames: [messageEvent(7, 4) as ServerFrame, { type: "typing", conversation_id: 7, user_id: 2 }] }),
+    frame: () => ({ type: "batch", frames: [messageEvent(7, 4) as BatchFrame["frames"][number], { type: "typing", conversation_id: 7, user_id: 2 }] }),
     handled: ({ seen }) => expect(seen.map((s) => s.name)).toEqual(["event", "typing"]),
   },
   typing: {

@@ -9,6 +9,8 @@ const ready = (conversations: { id: number; last_seq: number }[]): ReadyFrame =>
   user_id: 1,
   session_id: "s",
   heartbeat_s: 25,
+  idle_timeout_s: 90,
+  away_after_s: 300,
   conversations,
 });
 const ev = (cid: number, seq: number) => messageEvent(cid, seq) as DurableEvent;

@@ -343,7 +343,7 @@ class SendRouter:
 
     def _serve(self, item: dict[str, Any]) -> None:
         origin, rid = item["from"], item["id"]
-        if not self._rt.accepting_sends:
+        if not self._rt.accepting_sends or self._rt.degraded:
             self._post(REPLY, origin, {"id": rid, "error": {"code": NOT_OWNER}})
             return
         SENDS_ROUTED.labels("served").inc()
@@ -382,6 +382,11 @@ class SendRouter:
     async def _beat(self) -> None:
         assert self._nodes is not None
         try:
+            if self._rt.degraded:
+                # This node cannot commit (or hear) now: no one should forward to it.
+                await self._nodes.leave(self._rt.node_id)
+                self._set_live([n for n in self.live if n != self._rt.node_id])
+                return
             live = await self._nodes.beat(self._rt.node_id)
         except Exception as exc:  # any failure: keep beating (a dead heartbeat would drop this node)
             # The bus is down as well, so sends commit here; keep the last list for when it returns.

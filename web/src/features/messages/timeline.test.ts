@@ -52,7 +52,7 @@ describe("timeline merges", () => {
 
   it("builds the sent message from an ack and the pending copy", () => {
     const m = messageFromAck(
-      { type: "ack", conversation_id: 1, client_msg_id: "c1", message_id: 9, seq: 4, created_at: "2026-11-22T10:00:00Z", duplicate: false },
+      { type: "ack", ref: null, conversation_id: 1, client_msg_id: "c1", message_id: 9, seq: 4, created_at: "2026-11-22T10:00:00Z", duplicate: false },
       { client_msg_id: "c1", conversation_id: 1, body: "hi", reply_to: null, created_at: "", status: "pending", attempts: 1 },
       5,
     );
