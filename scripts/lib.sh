@@ -67,11 +67,12 @@ build_web_when_changed() {
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 ensure_chromium() {
-  if ! command -v chromium >/dev/null 2>&1; then
+  # Noto Color Emoji: without an emoji font Chromium draws emoji (picker, reactions) as boxes.
+  if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
     else
-      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
     fi
   fi
 }

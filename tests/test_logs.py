@@ -173,3 +173,14 @@ def test_banner_names_the_address_to_open(monkeypatch: pytest.MonkeyPatch) -> No
     # A PUBLIC_URL the operator set is where people open it.
     custom = banner(_settings(monkeypatch, public_url="https://chat.example.test/"))
     assert "https://chat.example.test\n" in custom and "https://chat.example.test/docs" in custom
+
+
+def test_personal_access_tokens_are_redacted_wherever_they_appear() -> None:
+    token = "tlp_" + "Ab3-_x" * 7
+    for line in (
+        f"GET /me?access_token={token} 401",
+        f"subprotocols ['tipline.v1', 'tipline.auth.{token}']",
+        f"Authorization: Bearer {token}",
+        f"ValueError: bad token {token}!",
+    ):
+        assert token not in redact(line) and token[4:] not in redact(line), line

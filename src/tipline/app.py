@@ -25,11 +25,14 @@ from tipline.api import (
     openapi,
     search,
     tips,
+    twofactor,
     users,
     wallets,
 )
+from tipline.api import bots as bots_api
 from tipline.api import metrics as metrics_api
 from tipline.api import oidc as oidc_api
+from tipline.api import tokens as tokens_api
 from tipline.api.apidocs import mount_api_docs
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
 from tipline.bus.base import Bus, Handler, topic_node
@@ -65,11 +68,14 @@ RATE_RULES = (
     "signin_per_email",
     "reset_per_ip",
     "reset_per_email",
+    "twofactor_per_user",
+    "twofactor_per_ip",
     "send_per_user",
     "send_per_ip",
     "connect_per_user",
     "connect_per_ip",
     "tip_per_user",
+    "api_per_token",
 )
 
 
@@ -326,6 +332,8 @@ def create_app(rt: Runtime) -> FastAPI:
         health.router,
         auth.router,
         auth.sessions_router,
+        twofactor.auth_router,
+        twofactor.me_router,
         oidc_api.router,
         metrics_api.router,
         users.router,
@@ -335,6 +343,8 @@ def create_app(rt: Runtime) -> FastAPI:
         media.router,
         search.router,
         moderation.router,
+        tokens_api.router,
+        bots_api.router,
     ):
         app.include_router(router)
     openapi.install(app)

@@ -173,6 +173,15 @@ class Settings(BaseSettings):
     password_reset_ttl_s: int = Field(
         3600, ge=60, description="Lifetime of a password reset link, in seconds (used at most once)."
     )
+    require_2fa: Literal["off", "admins", "everyone"] = Field(
+        "off",
+        description="Who must have a second factor (an authenticator app or a passkey): `off`, `admins` or "
+        "`everyone`. A session of such an account without one may only enrol one (`403 "
+        "two_factor_enrollment_required` elsewhere) until it has (docs/subsystems/accounts.md).",
+    )
+    two_factor_challenge_ttl_s: int = Field(
+        300, ge=30, description="Lifetime of a sign-in's second step (and of a passkey ceremony), in seconds."
+    )
     email_change_ttl_s: int = Field(
         24 * 3600, ge=60, description="Lifetime of the link that confirms a new email address, in seconds."
     )
@@ -267,10 +276,22 @@ class Settings(BaseSettings):
     rate_reset_per_email: str = Field(
         "3/3600", description="Password reset and email change requests per email address (each may send mail)."
     )
+    rate_twofactor_per_user: str = Field(
+        "10/300", description="Second-factor code checks (sign-in, disable) per account: `count/seconds`."
+    )
+    rate_twofactor_per_ip: str = Field("30/300", description="Second-factor code checks per client IP.")
     rate_send_per_user: str = Field("60/10", description="Messages sent per user (WebSocket and HTTP).")
     rate_send_per_ip: str = Field("600/10", description="Messages sent per client IP.")
     rate_connect_per_user: str = Field("30/60", description="WebSocket connections opened per user.")
     rate_connect_per_ip: str = Field("120/60", description="WebSocket connections opened per client IP.")
+    rate_api_per_token: str = Field(
+        "600/60",
+        description="HTTP calls and WebSocket sends per personal access token (a budget of its own, "
+        "apart from its user's).",
+    )
+    bots_by_users: bool = Field(
+        False, description="Any user may create bot accounts (`POST /bots`); false: administrators only."
+    )
 
     # --- wallets (Sign-In with Ethereum) ---------------------------------------------------
     # CHAIN_ID and CHAIN_RPC_URL (tipping, below) also bind wallet sign-in: the chain id a message must
@@ -392,10 +413,13 @@ class Settings(BaseSettings):
         "rate_signin_per_email",
         "rate_reset_per_ip",
         "rate_reset_per_email",
+        "rate_twofactor_per_user",
+        "rate_twofactor_per_ip",
         "rate_send_per_user",
         "rate_send_per_ip",
         "rate_connect_per_user",
         "rate_connect_per_ip",
+        "rate_api_per_token",
     )
     @classmethod
     def _check_rate(cls, value: str) -> str:

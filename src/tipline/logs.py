@@ -29,6 +29,8 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 _SECRETS = [
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
+    # Personal access tokens wherever they appear (a URL, a subprotocol list, an error message).
+    (re.compile(r"tlp_[A-Za-z0-9_-]{8,}"), "tlp_[redacted]"),
     (re.compile(r"(?i)(password|secret|token|code|authorization)=[^\s&\"']+"), r"\1=[redacted]"),
 ]
 

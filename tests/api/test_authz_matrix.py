@@ -688,6 +688,13 @@ PUBLIC_ROUTES = {
     "/auth/oidc/{provider}/start",
     "/auth/oidc/{provider}/callback",
     "/auth/oidc/complete",
+    # A sign-in's second step and a passwordless passkey sign-in: the single-use challenge (after a
+    # password) or the passkey's signature is the proof; tests/api/test_twofactor.py and
+    # tests/security/test_twofactor_attacks.py.
+    "/auth/2fa/verify",
+    "/auth/2fa/passkey/options",
+    "/auth/passkey/options",
+    "/auth/passkey/verify",
 }
 
 
@@ -700,7 +707,8 @@ async def test_every_route_but_signing_in_requires_a_token(http: httpx.AsyncClie
             continue
         url = path.replace("{session_id}", str(uuid.uuid4())).replace("{emoji}", "x")
         url = url.replace("{conversation_id}", "1").replace("{message_id}", "1").replace("{user_id}", "1")
-        url = url.replace("{wallet_id}", "1")
+        url = url.replace("{wallet_id}", "1").replace("{passkey_id}", "AAAA")
+        url = url.replace("{bot_id}", "1").replace("{token_id}", str(uuid.uuid4()))
         for method in methods:
             for headers in ({}, {"Authorization": "Bearer not-a-token"}):
                 r = await http.request(method.upper(), url, headers=headers, params={"since": 0, "ids": "1"})
@@ -717,7 +725,12 @@ async def test_profiles_are_for_signed_in_users_and_minimal(http: httpx.AsyncCli
     for url, params in ((f"/users/{target.id}", None), ("/users", {"handle": target.handle})):
         r = await http.get(url, params=params, headers=stranger.headers)
         assert r.status_code == 200
-        assert r.json() == {"id": target.id, "handle": target.handle, "display_name": target.handle.title()}
+        assert r.json() == {
+            "id": target.id,
+            "handle": target.handle,
+            "display_name": target.handle.title(),
+            "is_bot": False,
+        }
     r = await http.get(f"/users/{GHOST}", headers=stranger.headers)
     assert r.status_code == 404 and r.json()["code"] == "user_not_found"
 

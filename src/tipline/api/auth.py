@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from tipline.api.deps import CurrentCaller, Rt, client_ip, user_agent
+from tipline.api.twofactor import EnrollingCaller
 from tipline.domain.accounts import actions
 from tipline.domain.accounts.schemas import (
     EmailChanged,
@@ -17,6 +18,7 @@ from tipline.domain.accounts.schemas import (
     ResendIn,
     ResetPasswordIn,
     ResetRequested,
+    SecondFactorRequired,
     SessionOut,
     SignInIn,
     SignUpAccepted,
@@ -56,9 +58,10 @@ async def sign_up(body: SignUpIn, rt: Rt, request: Request, response: Response) 
     return result
 
 
-@router.post("/verify", status_code=status.HTTP_201_CREATED, response_model=TokenPair)
-async def verify_email(body: VerifyIn, rt: Rt, request: Request) -> TokenPair:
-    """Follow an email verification link (its token): the address is verified and a session starts.
+@router.post("/verify", status_code=status.HTTP_201_CREATED, response_model=TokenPair | SecondFactorRequired)
+async def verify_email(body: VerifyIn, rt: Rt, request: Request) -> TokenPair | SecondFactorRequired:
+    """Follow an email verification link (its token): the address is verified and a session starts
+    (or, for an account with a second factor, the second step: `POST /auth/2fa/verify`).
 
     A used or unknown token answers `400 verification_invalid`, an expired one `400 verification_expired`.
     """
@@ -87,10 +90,11 @@ async def forgot_password(body: ForgotPasswordIn, rt: Rt, request: Request) -> R
     return ResetRequested()
 
 
-@router.post("/password/reset", response_model=TokenPair)
-async def reset_password(body: ResetPasswordIn, rt: Rt, request: Request) -> TokenPair:
+@router.post("/password/reset", response_model=TokenPair | SecondFactorRequired)
+async def reset_password(body: ResetPasswordIn, rt: Rt, request: Request) -> TokenPair | SecondFactorRequired:
     """Follow a reset link (its token) with a new password: every session of the account is signed
-    out (their sockets close), the address counts as verified, and a new session starts.
+    out (their sockets close), the address counts as verified, and a new session starts; for an
+    account with a second factor the answer is its second step instead (`POST /auth/2fa/verify`).
 
     `400 reset_invalid` (unknown, or replaced by a newer link), `400 reset_used`, `400 reset_expired`;
     the new password must pass the sign-up rules (`422`).
@@ -110,9 +114,14 @@ async def confirm_email_change(body: EmailConfirmIn, rt: Rt) -> EmailChanged:
     return await actions.do_confirm_email_change(rt, token=body.token)
 
 
-@router.post("/signin", response_model=TokenPair, responses=LIMITED)
-async def sign_in(body: SignInIn, rt: Rt, request: Request) -> TokenPair:
-    """Exchange email and password for an access token and a refresh token (a new session)."""
+@router.post("/signin", response_model=TokenPair | SecondFactorRequired, responses=LIMITED)
+async def sign_in(body: SignInIn, rt: Rt, request: Request) -> TokenPair | SecondFactorRequired:
+    """Exchange email and password for an access token and a refresh token (a new session).
+
+    For an account with a second factor (an authenticator app or a passkey) the answer is
+    `{"second_factor_required": true, "challenge": …, "methods": […], "expires_in": …}` instead:
+    no session until `POST /auth/2fa/verify` gets a code (or a passkey's answer) for the challenge.
+    """
     await rt.limits.check("signin_per_ip", client_ip(request))
     await rt.limits.check("signin_per_email", body.email.strip().lower())
     return await actions.do_sign_in(
@@ -127,7 +136,7 @@ async def refresh(body: RefreshIn, rt: Rt) -> TokenPair:
 
 
 @router.post("/signout", status_code=status.HTTP_204_NO_CONTENT)
-async def sign_out(rt: Rt, caller: CurrentCaller) -> None:
+async def sign_out(rt: Rt, caller: EnrollingCaller) -> None:
     """End this session; its sockets close."""
     await actions.do_sign_out(rt, user_id=caller.user_id, session_id=caller.claims.session_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,11 +11,22 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tipline.domain.accounts.access import access_session
 from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
+from tipline.domain.tokens.access import access_api_token, is_api_token, require_scope
+from tipline.domain.tokens.actions import do_touch_token
+from tipline.domain.tokens.scopes import ROUTE_SCOPES
 from tipline.errors import Unauthorized
 from tipline.runtime import Runtime
 from tipline.storage.db import read_connection
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from /auth/signin or /auth/refresh.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token from /auth/signin or /auth/refresh, or a personal access token "
+    "(`tlp_…`, from POST /me/tokens or POST /bots/{bot_id}/tokens) limited to its scopes: a route a "
+    "token's scopes do not cover answers 403 `insufficient_scope` (docs/subsystems/integrations.md). "
+    "Tokens are accepted only in this header, never in a URL.",
+)
+
+TOUCH_EVERY = timedelta(minutes=1)  # a token's "last used" is kept to the minute
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -35,12 +47,26 @@ class Caller:
 
 
 async def get_token_claims(
-    rt: Rt, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    rt: Rt, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> AccessClaims:
-    """The bearer token's claims, its signature and expiry checked, but not its session."""
+    """The bearer token's claims, its signature and expiry checked, but not its session.
+
+    A personal access token (``tlp_…``) is checked in full here instead (it is looked up anyway):
+    its session live, its scopes covering this route, its own rate limit."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("sign in first: send `Authorization: Bearer <access token>`", code="not_authenticated")
-    return decode_access_token(rt.settings, rt.jwt_key, credentials.credentials)
+    token = credentials.credentials
+    if not is_api_token(token):
+        return decode_access_token(rt.settings, rt.jwt_key, token)
+    async with read_connection(rt.engine) as conn:
+        claims, state = await access_api_token(conn, token)
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    require_scope(claims, ROUTE_SCOPES.get((request.method, path)) if path is not None else None)
+    await rt.limits.check("api_per_token", str(claims.session_id))
+    if state["last_used_at"] == state["created_at"] or state["last_used_at"] < datetime.now(UTC) - TOUCH_EVERY:
+        await do_touch_token(rt, session_id=claims.session_id)
+    return claims
 
 
 async def get_caller(rt: Rt, claims: Annotated[AccessClaims, Depends(get_token_claims)]) -> Caller:

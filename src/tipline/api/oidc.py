@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from tipline.api.deps import Rt, client_ip, user_agent
 from tipline.domain.accounts import actions
-from tipline.domain.accounts.schemas import TokenPair
+from tipline.domain.accounts.schemas import SecondFactorRequired, TokenPair
 from tipline.errors import Unauthorized
 
 router = APIRouter(prefix="/auth/oidc", tags=["auth"])
@@ -93,14 +93,15 @@ async def callback(
     return response
 
 
-@router.post("/complete", response_model=TokenPair)
+@router.post("/complete", response_model=TokenPair | SecondFactorRequired)
 async def complete(
     rt: Rt,
     request: Request,
     response: Response,
     handoff: Annotated[str | None, Cookie(alias=HANDOFF_COOKIE)] = None,
-) -> TokenPair:
-    """Exchange the hand-off cookie set by the callback for an access token and a refresh token."""
+) -> TokenPair | SecondFactorRequired:
+    """Exchange the hand-off cookie set by the callback for an access token and a refresh token
+    (or, for an account with a second factor, a challenge for `POST /auth/2fa/verify`)."""
     response.delete_cookie(HANDOFF_COOKIE, path="/auth/oidc/complete")
     response.headers["Cache-Control"] = "no-store"
     if not handoff:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, status
 
 from tipline.api.deps import CurrentCaller, Rt, client_ip
+from tipline.api.twofactor import EnrollingCaller
 from tipline.domain.accounts import actions
 from tipline.domain.accounts.schemas import EmailChangeIn, EmailChangeRequested, MeOut, ProfilePatch, UserOut
 from tipline.domain.conversations.actions import get_presence
@@ -16,7 +17,8 @@ UserIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/me", response_model=MeOut)
-async def get_me(rt: Rt, caller: CurrentCaller) -> MeOut:
+async def get_me(rt: Rt, caller: EnrollingCaller) -> MeOut:
+    """My profile (also answered to a session that must first enrol a second factor, REQUIRE_2FA)."""
     return await actions.get_me(rt, user_id=caller.user_id)
 
 

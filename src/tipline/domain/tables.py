@@ -2,12 +2,16 @@
 
 from tipline.domain.accounts.models import (
     account_tokens,
+    auth_challenges,
     email_verifications,
     oidc_handoffs,
     oidc_identities,
     oidc_login_states,
+    passkeys,
+    recovery_codes,
     refresh_tokens,
     sessions,
+    totp_secrets,
     users,
 )
 from tipline.domain.conversations.models import conversation_events, conversations, members
@@ -17,10 +21,13 @@ from tipline.domain.media.models import avatars, uploads
 from tipline.domain.messages.models import messages, reactions
 from tipline.domain.moderation.models import blocks, reports
 from tipline.domain.tips.models import tip_intents
+from tipline.domain.tokens.models import api_tokens
 from tipline.domain.wallets.models import siwe_nonces, wallets
 
 __all__ = [
     "account_tokens",
+    "api_tokens",
+    "auth_challenges",
     "avatars",
     "blocks",
     "conversation_events",
@@ -33,12 +40,15 @@ __all__ = [
     "oidc_handoffs",
     "oidc_identities",
     "oidc_login_states",
+    "passkeys",
     "reactions",
+    "recovery_codes",
     "refresh_tokens",
     "reports",
     "sessions",
     "siwe_nonces",
     "tip_intents",
+    "totp_secrets",
     "uploads",
     "users",
     "wallets",

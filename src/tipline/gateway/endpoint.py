@@ -21,6 +21,8 @@ from tipline.domain.conversations.actions import do_mark_read, do_sync_presence,
 from tipline.domain.messages.actions import do_send_message, replay_since
 from tipline.domain.messages.schemas import Ack, SendRequest
 from tipline.domain.moderation.access import hidden_senders
+from tipline.domain.tokens.access import access_api_token, is_api_token, require_scope
+from tipline.domain.tokens.scopes import WS_CONNECT, WS_SEND
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.hub import Connection, WireLike
 from tipline.gateway.protocol import (
@@ -56,6 +58,14 @@ def _token_from_subprotocols(subprotocols: list[str]) -> str | None:
 
 
 async def _authenticate(rt: Runtime, token: str) -> AccessClaims:
+    if is_api_token(token):
+        # A personal access token is a session of kind "token": the same acks, resume and
+        # revocation apply; its scopes decide whether it may receive (and, per frame, send).
+        async with read_connection(rt.engine) as conn:
+            claims, _ = await access_api_token(conn, token)
+        require_scope(claims, WS_CONNECT)
+        await rt.limits.check("api_per_token", str(claims.session_id))
+        return claims
     claims = decode_access_token(rt.settings, rt.jwt_key, token)
     async with read_connection(rt.engine) as conn:
         await access_session(conn, claims)
@@ -126,11 +136,16 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         wire=wire,
     )
     conn.endpoint_task = asyncio.current_task()
+    expiry: asyncio.TimerHandle | None = None
+    if claims.expires_at is not None:
+        # A personal access token's socket ends when the token does, not at the next re-check.
+        delay = max(0.0, claims.expires_at - time.time())
+        expiry = asyncio.get_running_loop().call_later(delay, conn.close, Close.UNAUTHORIZED, "session_expired")
     # Each socket runs in its own task, so this tags every log line about this socket.
     CONNECTION_ID.set(conn.id)
     log.info("websocket open", extra={"user_id": claims.user_id})
     convs = await _subscribe(rt, conn)
-    session = Session(rt, conn, ws.receive, ip)
+    session = Session(rt, conn, ws.receive, ip, scopes=claims.scopes)
     try:
         conn.start(encode(ready_frame(rt, claims, convs)))
         await session.presence_changed()
@@ -143,6 +158,8 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         if task is not None:
             task.uncancel()
     finally:
+        if expiry is not None:
+            expiry.cancel()
         rt.hub.unregister(conn)
         if conn.close_code is None:
             conn.close_code = Close.NORMAL
@@ -250,11 +267,21 @@ def ready_frame(rt: Runtime, claims: AccessClaims, convs: list[tuple[int, int]])
 class Session:
     """One authenticated socket's frame loop."""
 
-    def __init__(self, rt: Runtime, conn: Connection, receive: Callable[[], Awaitable[Message]], ip: str) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        conn: Connection,
+        receive: Callable[[], Awaitable[Message]],
+        ip: str,
+        *,
+        scopes: frozenset[str] | None = None,
+    ) -> None:
         self.rt = rt
         self.conn = conn
         self._receive = receive
         self.ip = ip
+        # A personal access token's scopes (None: a signed-in session, which may do all).
+        self.scopes = scopes
 
     async def loop(self) -> None:
         receive = self._receive
@@ -283,6 +310,8 @@ class Session:
                 self.conn.push(error_frame("internal", "the server could not handle this frame; retry", frame.ref))
 
     async def dispatch(self, frame: Any) -> None:
+        if self.scopes is not None and isinstance(frame, TypingFrame):
+            await self._token_may_act()
         if isinstance(frame, SendFrame):
             await self.send(frame)
         elif isinstance(frame, PingFrame):
@@ -298,6 +327,12 @@ class Session:
             await self.presence_changed()
         elif isinstance(frame, AuthFrame):
             self.conn.push(error_frame("already_authenticated", "this socket is already authenticated", frame.ref))
+
+    async def _token_may_act(self) -> None:
+        """A token's socket acts only with messages:write, within the token's own rate budget."""
+        claims = AccessClaims(user_id=self.conn.user_id, session_id=self.conn.session_id, scopes=self.scopes)
+        require_scope(claims, WS_SEND)
+        await self.rt.limits.check("api_per_token", str(self.conn.session_id))
 
     async def send(self, frame: SendFrame) -> None:
         ref = frame.ref or frame.client_msg_id
@@ -333,6 +368,8 @@ class Session:
         # Queued before this returns, so a client's pipelined sends commit in the order it sent
         # them; the ack (or error) is pushed when the commit finishes, without blocking this loop.
         try:
+            if self.scopes is not None:
+                await self._token_may_act()
             future = await do_send_message(self.rt, request, ip=self.ip)
         except DomainError as exc:
             refused(exc)

@@ -171,6 +171,8 @@ class UserRef(_Out):
     id: int
     handle: str
     display_name: str
+    # True for a bot account; absent in events stored before bots existed (read as false).
+    is_bot: NotRequired[bool]
 
 
 class MessageEditedData(_Out):

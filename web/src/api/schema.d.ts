@@ -41,6 +41,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/2fa/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Second Factor Passkey Options
+         * @description WebAuthn request options to answer a sign-in's second step with one of the account's passkeys.
+         */
+        post: operations["second_factor_passkey_options_auth_2fa_passkey_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/2fa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify Second Factor
+         * @description The second step of a sign-in: the challenge with a 6-digit code from the authenticator app,
+         *     a recovery code, or a passkey's answer (`credential`, after `POST /auth/2fa/passkey/options`).
+         *
+         *     `401 second_factor_invalid` (wrong or already used; 5 of them end the challenge),
+         *     `401 challenge_invalid` (unknown, used or ended), `401 challenge_expired`. Limited per
+         *     account and per client IP.
+         */
+        post: operations["verify_second_factor_auth_2fa_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/email/confirm": {
         parameters: {
             query?: never;
@@ -75,7 +120,8 @@ export interface paths {
         put?: never;
         /**
          * Complete
-         * @description Exchange the hand-off cookie set by the callback for an access token and a refresh token.
+         * @description Exchange the hand-off cookie set by the callback for an access token and a refresh token
+         *     (or, for an account with a second factor, a challenge for `POST /auth/2fa/verify`).
          */
         post: operations["complete_auth_oidc_complete_post"];
         delete?: never;
@@ -144,6 +190,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Sign In Options
+         * @description Start a passwordless sign-in: WebAuthn request options for any discoverable passkey.
+         */
+        post: operations["passkey_sign_in_options_auth_passkey_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/passkey/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Sign In
+         * @description Finish a passwordless sign-in with the authenticator's answer: a new session.
+         *
+         *     `401 passkey_invalid`, `401 challenge_invalid` / `challenge_expired` (each ceremony is single use).
+         */
+        post: operations["passkey_sign_in_auth_passkey_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/password/forgot": {
         parameters: {
             query?: never;
@@ -179,7 +267,8 @@ export interface paths {
         /**
          * Reset Password
          * @description Follow a reset link (its token) with a new password: every session of the account is signed
-         *     out (their sockets close), the address counts as verified, and a new session starts.
+         *     out (their sockets close), the address counts as verified, and a new session starts; for an
+         *     account with a second factor the answer is its second step instead (`POST /auth/2fa/verify`).
          *
          *     `400 reset_invalid` (unknown, or replaced by a newer link), `400 reset_used`, `400 reset_expired`;
          *     the new password must pass the sign-up rules (`422`).
@@ -223,6 +312,10 @@ export interface paths {
         /**
          * Sign In
          * @description Exchange email and password for an access token and a refresh token (a new session).
+         *
+         *     For an account with a second factor (an authenticator app or a passkey) the answer is
+         *     `{"second_factor_required": true, "challenge": …, "methods": […], "expires_in": …}` instead:
+         *     no session until `POST /auth/2fa/verify` gets a code (or a passkey's answer) for the challenge.
          */
         post: operations["sign_in_auth_signin_post"];
         delete?: never;
@@ -346,7 +439,8 @@ export interface paths {
         put?: never;
         /**
          * Verify Email
-         * @description Follow an email verification link (its token): the address is verified and a session starts.
+         * @description Follow an email verification link (its token): the address is verified and a session starts
+         *     (or, for an account with a second factor, the second step: `POST /auth/2fa/verify`).
          *
          *     A used or unknown token answers `400 verification_invalid`, an expired one `400 verification_expired`.
          */
@@ -373,6 +467,95 @@ export interface paths {
          */
         post: operations["resend_verification_auth_verify_resend_post"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Bots
+         * @description The bots I own.
+         */
+        get: operations["list_bots_bots_get"];
+        put?: never;
+        /**
+         * Create Bot
+         * @description Create a bot account owned by me (administrators; anyone with `BOTS_BY_USERS=true`).
+         *
+         *     `403 bots_admin_only`, `409 handle_taken`.
+         */
+        post: operations["create_bot_bots_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bots/{bot_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Bot
+         * @description One of my bots (an administrator may manage any). Anyone else's: 404 `bot_not_found`.
+         */
+        get: operations["get_bot_bots__bot_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Bot
+         * @description Deactivate the bot and revoke all its tokens (its sockets close); its messages keep their author.
+         */
+        delete: operations["delete_bot_bots__bot_id__delete"];
+        options?: never;
+        head?: never;
+        /** Patch Bot */
+        patch: operations["patch_bot_bots__bot_id__patch"];
+        trace?: never;
+    };
+    "/bots/{bot_id}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Bot Tokens */
+        get: operations["list_bot_tokens_bots__bot_id__tokens_get"];
+        put?: never;
+        /**
+         * Create Bot Token
+         * @description A token for the bot: how it authenticates over HTTP and WebSocket. Shown once.
+         */
+        post: operations["create_bot_token_bots__bot_id__tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bots/{bot_id}/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke Bot Token */
+        delete: operations["revoke_bot_token_bots__bot_id__tokens__token_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -735,7 +918,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Me */
+        /**
+         * Get Me
+         * @description My profile (also answered to a session that must first enrol a second factor, REQUIRE_2FA).
+         */
         get: operations["get_me_me_get"];
         put?: never;
         post?: never;
@@ -747,6 +933,112 @@ export interface paths {
          * @description Change my display name or @handle.
          */
         patch: operations["patch_me_me_patch"];
+        trace?: never;
+    };
+    "/me/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Two Factor Status
+         * @description My second factors, and whether this server requires one of me.
+         */
+        get: operations["two_factor_status_me_2fa_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/2fa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Regenerate Recovery Codes
+         * @description Ten new recovery codes (the old ones stop working), confirmed by my password or a code.
+         */
+        post: operations["regenerate_recovery_codes_me_2fa_recovery_codes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/2fa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Totp
+         * @description Start setting up an authenticator app: a new secret, its otpauth URI and a QR code of it.
+         *
+         *     Nothing changes at sign-in until `POST /me/2fa/totp/confirm` gets a code. `409 totp_already_enabled`.
+         */
+        post: operations["start_totp_me_2fa_totp_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/2fa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Totp
+         * @description Turn the authenticator app on with a first code; answers ten single-use recovery codes,
+         *     shown this once. `403 second_factor_invalid`, `409 totp_not_started`.
+         */
+        post: operations["confirm_totp_me_2fa_totp_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/2fa/totp/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable Totp
+         * @description Turn the authenticator app off (its recovery codes too), confirmed by my password or a code.
+         *
+         *     `403 password_incorrect`, `403 second_factor_invalid`, `404 totp_not_enabled`,
+         *     `409 two_factor_required` (REQUIRE_2FA and no other factor).
+         */
+        post: operations["disable_totp_me_2fa_totp_disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/me/avatar": {
@@ -835,6 +1127,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Passkeys */
+        get: operations["list_passkeys_me_passkeys_get"];
+        put?: never;
+        /**
+         * Register Passkey
+         * @description Finish registering a passkey with the authenticator's answer.
+         *
+         *     `422 passkey_invalid`, `409 passkey_exists`, `401 challenge_invalid` / `challenge_expired`.
+         */
+        post: operations["register_passkey_me_passkeys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/passkeys/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Register Options
+         * @description Start registering a passkey: WebAuthn creation options (a discoverable credential).
+         */
+        post: operations["passkey_register_options_me_passkeys_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/passkeys/{passkey_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Passkey
+         * @description Remove one of my passkeys. `404 passkey_not_found`, `409 two_factor_required`.
+         */
+        delete: operations["delete_passkey_me_passkeys__passkey_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me/sessions": {
         parameters: {
             query?: never;
@@ -870,6 +1225,50 @@ export interface paths {
          * @description Sign out one of my sessions (another device).
          */
         delete: operations["revoke_session_me_sessions__session_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tokens
+         * @description My tokens still working (never their secrets), newest first.
+         */
+        get: operations["list_tokens_me_tokens_get"];
+        put?: never;
+        /**
+         * Create Token
+         * @description Create a personal access token. The answer carries the token (`tlp_…`) once; only its hash is kept.
+         */
+        post: operations["create_token_me_tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Token
+         * @description Revoke one of my tokens: calls with it fail at once and its open sockets close (4001).
+         */
+        delete: operations["revoke_token_me_tokens__token_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1470,6 +1869,77 @@ export interface components {
              */
             type: "ack";
         };
+        /** ApiTokenCreateIn */
+        ApiTokenCreateIn: {
+            /**
+             * Expires In Days
+             * @description The token stops working after this many days.
+             */
+            expires_in_days: number;
+            /** Name */
+            name: string;
+            /** Scopes */
+            scopes: ("messages:read" | "messages:write" | "conversations:read" | "conversations:write" | "tips:read")[];
+        };
+        /**
+         * ApiTokenCreated
+         * @description The only answer that carries the secret: it is not stored and cannot be shown again.
+         */
+        ApiTokenCreated: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Scopes */
+            scopes: string[];
+            /**
+             * Token
+             * @description `tlp_…`: send as `Authorization: Bearer <token>`. Shown once.
+             */
+            token: string;
+        };
+        /**
+         * ApiTokenOut
+         * @description A token as listed: never its secret.
+         */
+        ApiTokenOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Scopes */
+            scopes: string[];
+        };
         /** AttachmentOut */
         AttachmentOut: {
             /** Content Type */
@@ -1561,6 +2031,43 @@ export interface components {
             handle: string;
             /** Id */
             id: number;
+            /**
+             * Is Bot
+             * @default false
+             */
+            is_bot: boolean;
+        };
+        /** BotCreateIn */
+        BotCreateIn: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Display Name */
+            display_name: string;
+            /** Handle */
+            handle: string;
+        };
+        /** BotOut */
+        BotOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Owner Id */
+            owner_id: number | null;
+            user: components["schemas"]["UserOut"];
+        };
+        /** BotPatchIn */
+        BotPatchIn: {
+            /** Description */
+            description?: string | null;
+            /** Display Name */
+            display_name?: string | null;
         };
         ClientFrame: components["schemas"]["AuthFrame"] | components["schemas"]["SendFrame"] | components["schemas"]["TypingFrame"] | components["schemas"]["PresenceFrame"] | components["schemas"]["ReadFrame"] | components["schemas"]["ResumeFrame"] | components["schemas"]["PingFrame"];
         /**
@@ -1980,6 +2487,11 @@ export interface components {
             id: number;
             /** Is Admin */
             is_admin: boolean;
+            /**
+             * Is Bot
+             * @default false
+             */
+            is_bot: boolean;
         };
         /** MemberGoneData */
         MemberGoneData: {
@@ -2283,6 +2795,56 @@ export interface components {
             /** User Id */
             user_id: number;
         };
+        /**
+         * PasskeyOptions
+         * @description A WebAuthn ceremony: ``options`` go to navigator.credentials (create or get); ``flow`` comes
+         *     back with the answer.
+         */
+        PasskeyOptions: {
+            /** Flow */
+            flow: string;
+            /** Options */
+            options: {
+                [key: string]: unknown;
+            };
+        };
+        /** PasskeyOut */
+        PasskeyOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+        };
+        /** PasskeyRegisterIn */
+        PasskeyRegisterIn: {
+            /** Credential */
+            credential: {
+                [key: string]: unknown;
+            };
+            /** Flow */
+            flow: string;
+            /**
+             * Name
+             * @default Passkey
+             */
+            name: string;
+        };
+        /** PasskeySignInIn */
+        PasskeySignInIn: {
+            /** Credential */
+            credential: {
+                [key: string]: unknown;
+            };
+            /** Flow */
+            flow: string;
+        };
         /** PatchConversationIn */
         PatchConversationIn: {
             /** Name */
@@ -2461,6 +3023,24 @@ export interface components {
             /** User Id */
             user_id: number;
         };
+        /**
+         * ReauthIn
+         * @description Proof it is the account's owner at the keyboard: the password, or a current second-factor code.
+         */
+        ReauthIn: {
+            /** Code */
+            code?: string | null;
+            /** Password */
+            password?: string | null;
+        };
+        /**
+         * RecoveryCodes
+         * @description Shown once: only keyed hashes are kept.
+         */
+        RecoveryCodes: {
+            /** Recovery Codes */
+            recovery_codes: string[];
+        };
         /** RefreshIn */
         RefreshIn: {
             /** Refresh Token */
@@ -2625,6 +3205,41 @@ export interface components {
              * @enum {string}
              */
             role: "owner" | "admin" | "member";
+        };
+        /** SecondFactorPasskeyIn */
+        SecondFactorPasskeyIn: {
+            /** Challenge */
+            challenge: string;
+        };
+        /**
+         * SecondFactorRequired
+         * @description A first factor (password, provider, reset link) was right, but the account has a second one:
+         *     no session yet. Send ``challenge`` with a code (or a passkey's answer) to ``POST /auth/2fa/verify``.
+         */
+        SecondFactorRequired: {
+            /** Challenge */
+            challenge: string;
+            /** Expires In */
+            expires_in: number;
+            /** Methods */
+            methods: ("totp" | "recovery" | "passkey")[];
+            /**
+             * Second Factor Required
+             * @default true
+             * @constant
+             */
+            second_factor_required: true;
+        };
+        /** SecondFactorVerifyIn */
+        SecondFactorVerifyIn: {
+            /** Challenge */
+            challenge: string;
+            /** Code */
+            code?: string | null;
+            /** Credential */
+            credential?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** SendFrame */
         SendFrame: {
@@ -2891,6 +3506,11 @@ export interface components {
         TokenPair: {
             /** Access Token */
             access_token: string;
+            /**
+             * Enrollment Required
+             * @default false
+             */
+            enrollment_required: boolean;
             /** Expires In */
             expires_in: number;
             /** Refresh Token */
@@ -2919,6 +3539,34 @@ export interface components {
             total: string;
             /** Total Display */
             total_display: string;
+        };
+        /** TotpConfirmIn */
+        TotpConfirmIn: {
+            /** Code */
+            code: string;
+        };
+        /**
+         * TotpEnrolment
+         * @description A new secret, not in use until ``POST /me/2fa/totp/confirm`` gets a code made from it.
+         */
+        TotpEnrolment: {
+            /** Otpauth Uri */
+            otpauth_uri: string;
+            /** Qr Svg */
+            qr_svg: string;
+            /** Secret */
+            secret: string;
+        };
+        /** TwoFactorStatus */
+        TwoFactorStatus: {
+            /** Passkeys */
+            passkeys: number;
+            /** Recovery Codes Left */
+            recovery_codes_left: number;
+            /** Required */
+            required: boolean;
+            /** Totp */
+            totp: boolean;
         };
         /** TypingFrame */
         TypingFrame: {
@@ -2991,6 +3639,11 @@ export interface components {
             handle: string;
             /** Id */
             id: number;
+            /**
+             * Is Bot
+             * @default false
+             */
+            is_bot: boolean;
         };
         /** UserRef */
         UserRef: {
@@ -3000,6 +3653,8 @@ export interface components {
             handle: string;
             /** Id */
             id: number;
+            /** Is Bot */
+            is_bot?: boolean;
         };
         /** UserSearchOut */
         UserSearchOut: {
@@ -3124,6 +3779,86 @@ export interface operations {
             };
         };
     };
+    second_factor_passkey_options_auth_2fa_passkey_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondFactorPasskeyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    verify_second_factor_auth_2fa_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondFactorVerifyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     confirm_email_change_auth_email_confirm_post: {
         parameters: {
             query?: never;
@@ -3174,7 +3909,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPair"];
+                    "application/json": components["schemas"]["TokenPair"] | components["schemas"]["SecondFactorRequired"];
                 };
             };
             /** @description Validation Error */
@@ -3272,6 +4007,73 @@ export interface operations {
             };
         };
     };
+    passkey_sign_in_options_auth_passkey_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    passkey_sign_in_auth_passkey_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeySignInIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     forgot_password_auth_password_forgot_post: {
         parameters: {
             query?: never;
@@ -3331,7 +4133,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPair"];
+                    "application/json": components["schemas"]["TokenPair"] | components["schemas"]["SecondFactorRequired"];
                 };
             };
             /** @description Validation Error */
@@ -3397,7 +4199,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPair"];
+                    "application/json": components["schemas"]["TokenPair"] | components["schemas"]["SecondFactorRequired"];
                 };
             };
             /** @description Validation Error */
@@ -3633,7 +4435,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPair"];
+                    "application/json": components["schemas"]["TokenPair"] | components["schemas"]["SecondFactorRequired"];
                 };
             };
             /** @description Validation Error */
@@ -3684,6 +4486,250 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    list_bots_bots_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotOut"][];
+                };
+            };
+        };
+    };
+    create_bot_bots_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BotCreateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_bot_bots__bot_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_bot_bots__bot_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_bot_bots__bot_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BotPatchIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_bot_tokens_bots__bot_id__tokens_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_bot_token_bots__bot_id__tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiTokenCreateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_bot_token_bots__bot_id__tokens__token_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bot_id: number;
+                token_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -4475,6 +5521,164 @@ export interface operations {
             };
         };
     };
+    two_factor_status_me_2fa_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorStatus"];
+                };
+            };
+        };
+    };
+    regenerate_recovery_codes_me_2fa_recovery_codes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    start_totp_me_2fa_totp_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+        };
+    };
+    confirm_totp_me_2fa_totp_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpConfirmIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    disable_totp_me_2fa_totp_disable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     set_avatar_me_avatar_put: {
         parameters: {
             query?: never;
@@ -4630,6 +5834,108 @@ export interface operations {
             };
         };
     };
+    list_passkeys_me_passkeys_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOut"][];
+                };
+            };
+        };
+    };
+    register_passkey_me_passkeys_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegisterIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    passkey_register_options_me_passkeys_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+        };
+    };
+    delete_passkey_me_passkeys__passkey_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                passkey_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     list_sessions_me_sessions_get: {
         parameters: {
             query?: never;
@@ -4656,6 +5962,88 @@ export interface operations {
             header?: never;
             path: {
                 session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_tokens_me_tokens_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenOut"][];
+                };
+            };
+        };
+    };
+    create_token_me_tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiTokenCreateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_token_me_tokens__token_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token_id: string;
             };
             cookie?: never;
         };

@@ -3,7 +3,10 @@ import { QueryClientProvider } from "@tanstack/react-query";
 import { Component, useEffect, type ReactNode } from "react";
 import { Route, Switch, useRoute } from "wouter";
 import { ConfirmEmail, ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from "../features/accounts/AuthPages";
+import { EnrolmentRequired, SecondStepPage } from "../features/accounts/TwoFactor";
+import { secondStepStore } from "../features/accounts/twoFactorQueries";
 import { useSession } from "../features/accounts/queries";
+import { useStore } from "../lib/store";
 import { Crashed } from "./ErrorPages";
 import { RealtimeProvider } from "./realtime";
 import { ServicesContext, type Services } from "./services";
@@ -33,11 +36,14 @@ export function App({ services }: { services: Services }) {
 
 function Root() {
   const session = useSession();
+  const secondStep = useStore(secondStepStore);
   // Mailed links work whether or not this browser is signed in (perhaps as someone else); so
   // does /forgot, where the "your address is about to change" notice sends its reader.
   const [resetLink] = useRoute("/reset");
   const [confirmLink] = useRoute("/email/confirm");
   const [forgot] = useRoute("/forgot");
+  // A first factor was right (password, provider, reset or verification link): its second step.
+  if (!session && secondStep) return <SecondStepPage />;
   if (resetLink) return <ResetPassword />;
   if (confirmLink) return <ConfirmEmail />;
   if (forgot) return <ForgotPassword />;
@@ -56,6 +62,8 @@ function Root() {
       </Switch>
     );
   }
+  // REQUIRE_2FA: nothing but enrolment until the account has a second factor.
+  if (session.enrollmentRequired) return <EnrolmentRequired />;
   return (
     <RealtimeProvider key={session.user.id} userId={session.user.id}>
       <Shell />

@@ -81,6 +81,21 @@ export function Spinner({ label = "Loading" }: { label?: string }) {
   );
 }
 
+/** Marks a bot account next to its name, wherever a person appears (the API's `is_bot`). */
+export function BotBadge({ className }: { className?: string }) {
+  return (
+    <span
+      title="This account is a bot"
+      className={cx(
+        "inline-flex shrink-0 items-center rounded bg-zinc-200 px-1 py-px text-[10px] font-semibold tracking-wide text-zinc-700 dark:bg-zinc-700 dark:text-zinc-200",
+        className,
+      )}
+    >
+      BOT
+    </span>
+  );
+}
+
 const palette = ["bg-indigo-500", "bg-emerald-600", "bg-amber-600", "bg-rose-500", "bg-sky-600", "bg-violet-600", "bg-teal-600"];
 
 export function Avatar({ name, id, size = "md" }: { name: string; id: number; size?: "sm" | "md" }) {

@@ -12,24 +12,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import webauthn
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
 
 from tipline.bus.base import topic_user
 from tipline.bus.envelope import encode_control
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
-from tipline.domain.accounts import oidc
+from tipline.domain.accounts import oidc, secondfactor
 from tipline.domain.accounts import repository as repo
 from tipline.domain.accounts.schemas import (
     EmailChanged,
     MeOut,
+    PasskeyOptions,
+    PasskeyOut,
     ProfilePatch,
+    RecoveryCodes,
+    SecondFactorMethod,
+    SecondFactorRequired,
     SessionOut,
     SignUpAccepted,
     SignUpIn,
     TokenPair,
+    TotpEnrolment,
+    TwoFactorStatus,
     UserOut,
 )
 from tipline.domain.accounts.tokens import (
@@ -53,6 +69,7 @@ def _me(row: RowMapping) -> MeOut:
         id=row["id"],
         handle=row["handle"],
         display_name=row["display_name"],
+        is_bot=row["is_bot"],
         email=row["email"],
         is_admin=row["is_admin"],
         created_at=row["created_at"],
@@ -77,6 +94,9 @@ async def open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: st
     session_id = uuid.uuid4()
     expires_at = datetime.now(UTC) + timedelta(seconds=rt.settings.refresh_token_ttl_s)
     async with rt.engine.begin() as conn:
+        enrol_only = _must_have_2fa(rt, user) and not _has_second_factor(
+            await repo.second_factors(conn, user_id=user["id"])
+        )
         await repo.insert_session(
             conn,
             session_id=session_id,
@@ -85,6 +105,7 @@ async def open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: st
             user_agent=user_agent,
             ip=ip,
             token_hash=token_hash,
+            enrol_only=enrol_only,
         )
     return TokenPair(
         access_token=issue_access_token(rt.settings, rt.jwt_key, user_id=user["id"], session_id=session_id),
@@ -92,6 +113,7 @@ async def open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: st
         expires_in=rt.settings.access_token_ttl_s,
         session_id=session_id,
         user=_me(user),
+        enrollment_required=enrol_only,
     )
 
 
@@ -198,7 +220,7 @@ async def _send_verification(rt: Runtime, conn: AsyncConnection, *, user: RowMap
     await queue_mail(conn, mail)
 
 
-async def do_verify_email(rt: Runtime, *, token: str, user_agent: str, ip: str) -> TokenPair:
+async def do_verify_email(rt: Runtime, *, token: str, user_agent: str, ip: str) -> TokenPair | SecondFactorRequired:
     """Follow a verification link: the address is verified and the account signs in."""
     async with rt.engine.begin() as conn:
         row = await repo.take_verification(conn, token_hash=_hash_token(token))
@@ -213,7 +235,7 @@ async def do_verify_email(rt: Runtime, *, token: str, user_agent: str, ip: str) 
         raise DomainError("this link has expired; ask for a new one", code="verification_expired")
     if not user["is_active"]:
         raise Unauthorized("this account is disabled", code="account_disabled")
-    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+    return await first_factor_passed(rt, user=user, user_agent=user_agent, ip=ip)
 
 
 async def do_resend_verification(rt: Runtime, *, email: str) -> None:
@@ -286,7 +308,9 @@ def _check_link(row: RowMapping | None, *, prefix: str, what: str) -> RowMapping
     return row
 
 
-async def do_reset_password(rt: Runtime, *, token: str, new_password: str, user_agent: str, ip: str) -> TokenPair:
+async def do_reset_password(
+    rt: Runtime, *, token: str, new_password: str, user_agent: str, ip: str
+) -> TokenPair | SecondFactorRequired:
     """Follow a reset link: a new password, the address verified, every session of the account
     revoked (their sockets close), and a new session for whoever followed it."""
     token_hash = _hash_token(token)
@@ -325,7 +349,8 @@ async def do_reset_password(rt: Runtime, *, token: str, new_password: str, user_
                     link=_web_link(rt, "/forgot"),
                 ),
             )
-    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+    # A reset link proves the mailbox, not the second factor: that is still asked for.
+    return await first_factor_passed(rt, user=user, user_agent=user_agent, ip=ip)
 
 
 async def do_request_email_change(rt: Runtime, *, user_id: int, new_email: str, password: str) -> None:
@@ -414,7 +439,9 @@ async def do_confirm_email_change(rt: Runtime, *, token: str) -> EmailChanged:
     return EmailChanged(email=user["email"])
 
 
-async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str, ip: str) -> TokenPair:
+async def do_sign_in(
+    rt: Runtime, *, email: str, password: str, user_agent: str, ip: str
+) -> TokenPair | SecondFactorRequired:
     normalized = normalize_email(email) or email.strip().lower()
     async with rt.engine.connect() as conn:
         user = await repo.user_by_email(conn, email=normalized)
@@ -428,7 +455,7 @@ async def do_sign_in(rt: Runtime, *, email: str, password: str, user_agent: str,
         # the password: a different answer here would tell them whether the address already had
         # an account (their sign-up made a new one) or not (it changed nothing).
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+    return await first_factor_passed(rt, user=user, user_agent=user_agent, ip=ip)
 
 
 async def do_refresh(rt: Runtime, *, refresh_token: str) -> TokenPair:
@@ -437,6 +464,7 @@ async def do_refresh(rt: Runtime, *, refresh_token: str) -> TokenPair:
     new_token, new_hash = new_refresh_token()
     expires_at = datetime.now(UTC) + timedelta(seconds=rt.settings.refresh_token_ttl_s)
     reused: tuple[int, uuid.UUID] | None = None
+    enrol_only = False
     user: RowMapping | None = None
     session_id: uuid.UUID | None = None
     async with unit_of_work(rt.engine, rt.bus) as uow:
@@ -462,6 +490,7 @@ async def do_refresh(rt: Runtime, *, refresh_token: str) -> TokenPair:
             )
             user = await repo.user_by_id(uow.conn, user_id=row["user_id"])
             session_id = row["session_id"]
+            enrol_only = bool(row["enrol_only"])
     if reused is not None:
         raise Unauthorized("refresh token reuse detected; the session was revoked", code="refresh_token_reused")
     assert user is not None and session_id is not None
@@ -471,6 +500,7 @@ async def do_refresh(rt: Runtime, *, refresh_token: str) -> TokenPair:
         expires_in=rt.settings.access_token_ttl_s,
         session_id=session_id,
         user=_me(user),
+        enrollment_required=enrol_only,
     )
 
 
@@ -666,7 +696,7 @@ async def do_oidc_callback(rt: Runtime, *, provider_name: str, state: str, code:
     return handoff
 
 
-async def do_oidc_complete(rt: Runtime, *, handoff: str, user_agent: str, ip: str) -> TokenPair:
+async def do_oidc_complete(rt: Runtime, *, handoff: str, user_agent: str, ip: str) -> TokenPair | SecondFactorRequired:
     """Exchange the one-time hand-off code for a normal session (the same as a password sign-in's)."""
     async with rt.engine.begin() as conn:
         row = await repo.take_handoff(conn, code_hash=oidc.sha256(handoff))
@@ -675,7 +705,8 @@ async def do_oidc_complete(rt: Runtime, *, handoff: str, user_agent: str, ip: st
         raise Unauthorized("this sign-in hand-off is unknown, used or expired", code="oidc_handoff_invalid")
     if not user["is_active"]:
         raise Unauthorized("this account is disabled", code="account_disabled")
-    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+    # The provider vouches for the identity; the account's own second factor is still asked for.
+    return await first_factor_passed(rt, user=user, user_agent=user_agent, ip=ip)
 
 
 # --- operators ------------------------------------------------------------------------------------
@@ -709,3 +740,472 @@ async def do_create_admin(rt: Runtime, *, email: str, password: str | None, hand
         row = await repo.set_admin(conn, user_id=user["id"], is_admin=True)
         assert row is not None
     return _me(row), True
+
+
+# --- two-factor authentication and passkeys (docs/subsystems/accounts.md) -------------------------
+
+SECOND_FACTOR = "second_factor"
+PASSKEY_REGISTER = "passkey_register"
+PASSKEY_SIGNIN = "passkey_signin"
+# Wrong codes one second step may take before it ends (a new password sign-in starts another);
+# the per-account and per-IP rate limits bound the guesses across steps.
+CHALLENGE_MAX_FAILURES = 5
+
+
+def _must_have_2fa(rt: Runtime, user: RowMapping) -> bool:
+    mode = rt.settings.require_2fa
+    return mode == "everyone" or (mode == "admins" and bool(user["is_admin"]))
+
+
+def _has_second_factor(factors: RowMapping) -> bool:
+    return bool(factors["totp"]) or factors["passkeys"] > 0
+
+
+def _methods(factors: RowMapping) -> list[SecondFactorMethod]:
+    methods: list[SecondFactorMethod] = []
+    if factors["totp"]:
+        methods.append("totp")
+    if factors["recovery_codes_left"] > 0:
+        methods.append("recovery")
+    if factors["passkeys"] > 0:
+        methods.append("passkey")
+    return methods
+
+
+async def first_factor_passed(
+    rt: Runtime, *, user: RowMapping, user_agent: str, ip: str
+) -> TokenPair | SecondFactorRequired:
+    """After a password (or a provider, or a reset or verification link): a session, or, for an
+    account with a second factor, a short-lived single-use challenge for ``do_verify_second_factor``."""
+    token = secrets.token_urlsafe(32)
+    ttl_s = rt.settings.two_factor_challenge_ttl_s
+    async with rt.engine.begin() as conn:
+        factors = await repo.second_factors(conn, user_id=user["id"])
+        if _has_second_factor(factors):
+            await repo.insert_challenge(
+                conn,
+                token_hash=_hash_token(token),
+                purpose=SECOND_FACTOR,
+                user_id=user["id"],
+                expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+            )
+            return SecondFactorRequired(challenge=token, methods=_methods(factors), expires_in=ttl_s)
+    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+
+
+def _challenge_refusal(row: RowMapping | None) -> DomainError | None:
+    if row is None:
+        return Unauthorized("this sign-in step is unknown or was already used; sign in again", code="challenge_invalid")
+    if row["expires_at"] <= datetime.now(UTC):
+        return Unauthorized("this sign-in step has expired; sign in again", code="challenge_expired")
+    return None
+
+
+async def _check_code(rt: Runtime, conn: AsyncConnection, *, user_id: int, code: str) -> bool:
+    """A TOTP code (accepted once: its step is remembered) or an unused recovery code (used up)."""
+    compact = code.replace(" ", "")
+    if secondfactor.looks_like_totp(compact):
+        row = await repo.totp_for_update(conn, user_id=user_id)
+        if row is None or row["confirmed_at"] is None:
+            return False
+        secret = secondfactor.unseal(rt.jwt_key, user_id, row["secret_enc"])
+        step = secondfactor.match_totp(secret, compact, last_step=row["last_step"]) if secret else None
+        if step is None:
+            return False
+        await repo.set_totp_step(conn, user_id=user_id, step=step)
+        return True
+    return await repo.use_recovery_code(
+        conn, user_id=user_id, code_hash=secondfactor.hash_recovery_code(rt.jwt_key, code)
+    )
+
+
+async def do_verify_second_factor(
+    rt: Runtime,
+    *,
+    challenge: str,
+    code: str | None,
+    credential: dict[str, object] | None,
+    user_agent: str,
+    ip: str,
+) -> TokenPair:
+    """The second step of a sign-in: a TOTP code, a recovery code or a passkey's answer for the
+    challenge. Success uses the challenge up and opens the session; each wrong answer counts, and
+    the challenge ends after ``CHALLENGE_MAX_FAILURES``."""
+    if (code is None) == (credential is None):
+        raise Invalid("send either a code or a passkey credential", code="second_factor_missing")
+    token_hash = _hash_token(challenge)
+    async with rt.engine.connect() as conn:
+        peek = await repo.challenge_for_update(conn, token_hash=token_hash, purpose=SECOND_FACTOR)
+    refusal = _challenge_refusal(peek)
+    if refusal is not None:
+        raise refusal
+    assert peek is not None
+    await rt.limits.check("twofactor_per_user", str(peek["user_id"]))
+    failure: DomainError | None = None
+    user: RowMapping | None = None
+    async with rt.engine.begin() as conn:
+        row = await repo.challenge_for_update(conn, token_hash=token_hash, purpose=SECOND_FACTOR)
+        refusal = _challenge_refusal(row)
+        if refusal is not None:
+            raise refusal  # used or expired meanwhile
+        assert row is not None
+        user_id = row["user_id"]
+        if code is not None:
+            ok = await _check_code(rt, conn, user_id=user_id, code=code)
+        else:
+            assert credential is not None
+            key = await _check_passkey(
+                rt, conn, credential=credential, challenge=row["webauthn_challenge"], user_id=user_id
+            )
+            ok = key is not None
+        if ok:
+            await repo.delete_challenge(conn, token_hash=token_hash)
+            user = await repo.user_by_id(conn, user_id=user_id)
+        else:
+            failures = await repo.count_challenge_failure(conn, token_hash=token_hash)
+            if failures >= CHALLENGE_MAX_FAILURES:
+                await repo.delete_challenge(conn, token_hash=token_hash)
+                failure = Unauthorized("too many wrong codes; sign in again", code="challenge_invalid")
+            else:
+                failure = Unauthorized("this code is wrong or was already used", code="second_factor_invalid")
+    if failure is not None:
+        raise failure  # after the commit: the failure counts
+    if user is None or not user["is_active"]:
+        raise Unauthorized("this account is disabled", code="account_disabled")
+    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+
+
+async def get_two_factor_status(rt: Runtime, *, user_id: int) -> TwoFactorStatus:
+    async with rt.engine.connect() as conn:
+        factors = await repo.second_factors(conn, user_id=user_id)
+        user = await repo.user_by_id(conn, user_id=user_id)
+    assert user is not None
+    return TwoFactorStatus(
+        totp=bool(factors["totp"]),
+        recovery_codes_left=factors["recovery_codes_left"],
+        passkeys=factors["passkeys"],
+        required=_must_have_2fa(rt, user),
+    )
+
+
+async def do_start_totp(rt: Runtime, *, user_id: int) -> TotpEnrolment:
+    """A new TOTP secret, kept unconfirmed (and unused) until a first code made from it comes back."""
+    secret = secondfactor.new_totp_secret()
+    async with rt.engine.begin() as conn:
+        existing = await repo.totp_for_update(conn, user_id=user_id)
+        if existing is not None and existing["confirmed_at"] is not None:
+            raise Conflict("an authenticator app is already set up; turn it off first", code="totp_already_enabled")
+        user = await repo.user_by_id(conn, user_id=user_id)
+        assert user is not None
+        await repo.put_pending_totp(conn, user_id=user_id, secret_enc=secondfactor.seal(rt.jwt_key, user_id, secret))
+    uri = secondfactor.otpauth_uri(secret, account=user["email"] or f"@{user['handle']}")
+    return TotpEnrolment(secret=secret, otpauth_uri=uri, qr_svg=secondfactor.qr_svg_data_uri(uri))
+
+
+async def do_confirm_totp(rt: Runtime, *, user_id: int, code: str) -> RecoveryCodes:
+    """The first code from the app turns TOTP on; ten recovery codes are made and shown once."""
+    await rt.limits.check("twofactor_per_user", str(user_id))
+    codes = secondfactor.new_recovery_codes()
+    async with rt.engine.begin() as conn:
+        row = await repo.totp_for_update(conn, user_id=user_id)
+        if row is None:
+            raise Conflict("start enrolment first (POST /me/2fa/totp)", code="totp_not_started")
+        if row["confirmed_at"] is not None:
+            raise Conflict("the authenticator app is already set up", code="totp_already_enabled")
+        secret = secondfactor.unseal(rt.jwt_key, user_id, row["secret_enc"])
+        step = secondfactor.match_totp(secret, code.replace(" ", ""), last_step=None) if secret else None
+        if step is None:
+            raise Forbidden(
+                "this code is wrong; check the app's clock and try the next one", code="second_factor_invalid"
+            )
+        await repo.confirm_totp(conn, user_id=user_id, step=step)
+        await repo.replace_recovery_codes(
+            conn, user_id=user_id, code_hashes=[secondfactor.hash_recovery_code(rt.jwt_key, c) for c in codes]
+        )
+        await repo.clear_enrol_only(conn, user_id=user_id)
+    return RecoveryCodes(recovery_codes=codes)
+
+
+async def _reauthenticate(
+    rt: Runtime, conn: AsyncConnection, *, user_id: int, password: str | None, code: str | None
+) -> None:
+    """The password, or a current second-factor code (used up), before a change to the factors."""
+    if password is None and code is None:
+        raise Invalid("confirm with your password or a code", code="reauth_required")
+    if password is not None:
+        stored = await repo.password_hash_of(conn, user_id=user_id)
+        if stored is None:
+            raise Forbidden("this account has no password; confirm with a code", code="password_not_set")
+        if not await asyncio.to_thread(verify_password, rt.settings, stored, password):
+            raise Forbidden("the password is incorrect", code="password_incorrect")
+        return
+    assert code is not None
+    await rt.limits.check("twofactor_per_user", str(user_id))
+    if not await _check_code(rt, conn, user_id=user_id, code=code):
+        raise Forbidden("this code is wrong or was already used", code="second_factor_invalid")
+
+
+async def _keep_required_factor(rt: Runtime, conn: AsyncConnection, *, user_id: int, removing: str) -> None:
+    """REQUIRE_2FA: the last second factor of an account that must have one stays."""
+    user = await repo.user_by_id(conn, user_id=user_id)
+    assert user is not None
+    if not _must_have_2fa(rt, user):
+        return
+    factors = await repo.second_factors(conn, user_id=user_id)
+    left = (0 if removing == "totp" else int(bool(factors["totp"]))) + factors["passkeys"] - (removing == "passkey")
+    if left < 1:
+        raise Conflict(
+            "this server requires a second factor: add another before removing this one", code="two_factor_required"
+        )
+
+
+async def do_disable_totp(rt: Runtime, *, user_id: int, password: str | None, code: str | None) -> None:
+    """Turn the authenticator app off (its recovery codes go with it), confirmed by password or a code."""
+    async with rt.engine.begin() as conn:
+        row = await repo.totp_for_update(conn, user_id=user_id)
+        if row is None:
+            raise NotFound("no authenticator app is set up", code="totp_not_enabled")
+        await _reauthenticate(rt, conn, user_id=user_id, password=password, code=code)
+        await _keep_required_factor(rt, conn, user_id=user_id, removing="totp")
+        await repo.delete_totp(conn, user_id=user_id)
+
+
+async def do_regenerate_recovery_codes(
+    rt: Runtime, *, user_id: int, password: str | None, code: str | None
+) -> RecoveryCodes:
+    """Ten new recovery codes; the old ones stop working."""
+    codes = secondfactor.new_recovery_codes()
+    async with rt.engine.begin() as conn:
+        row = await repo.totp_for_update(conn, user_id=user_id)
+        if row is None or row["confirmed_at"] is None:
+            raise NotFound("recovery codes come with an authenticator app; set one up first", code="totp_not_enabled")
+        await _reauthenticate(rt, conn, user_id=user_id, password=password, code=code)
+        await repo.replace_recovery_codes(
+            conn, user_id=user_id, code_hashes=[secondfactor.hash_recovery_code(rt.jwt_key, c) for c in codes]
+        )
+    return RecoveryCodes(recovery_codes=codes)
+
+
+# Passkeys (WebAuthn). The user handle is the account id as 8 bytes: stable, and no address or name.
+
+
+def _user_handle(user_id: int) -> bytes:
+    return user_id.to_bytes(8, "big")
+
+
+def _passkey_out(row: RowMapping) -> PasskeyOut:
+    return PasskeyOut(
+        id=bytes_to_base64url(row["credential_id"]),
+        name=row["name"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+async def _new_flow(
+    rt: Runtime, conn: AsyncConnection, *, purpose: str, user_id: int | None, webauthn_challenge: bytes
+) -> str:
+    token = secrets.token_urlsafe(32)
+    await repo.insert_challenge(
+        conn,
+        token_hash=_hash_token(token),
+        purpose=purpose,
+        user_id=user_id,
+        expires_at=datetime.now(UTC) + timedelta(seconds=rt.settings.two_factor_challenge_ttl_s),
+        webauthn_challenge=webauthn_challenge,
+    )
+    return token
+
+
+async def _take_flow(conn: AsyncConnection, *, flow: str, purpose: str) -> RowMapping:
+    """A passkey ceremony's challenge, used up whatever the answer (one try per ceremony)."""
+    token_hash = _hash_token(flow)
+    row = await repo.challenge_for_update(conn, token_hash=token_hash, purpose=purpose)
+    refusal = _challenge_refusal(row)
+    if row is not None:
+        await repo.delete_challenge(conn, token_hash=token_hash)
+    if refusal is not None:
+        raise refusal
+    assert row is not None
+    return row
+
+
+def _timeout_ms(rt: Runtime) -> int:
+    return rt.settings.two_factor_challenge_ttl_s * 1000
+
+
+async def list_passkeys(rt: Runtime, *, user_id: int) -> list[PasskeyOut]:
+    async with rt.engine.connect() as conn:
+        return [_passkey_out(r) for r in await repo.list_passkeys(conn, user_id=user_id)]
+
+
+async def do_passkey_register_options(rt: Runtime, *, user_id: int) -> PasskeyOptions:
+    rp_id, _ = secondfactor.relying_party(rt.settings)
+    async with rt.engine.begin() as conn:
+        user = await repo.user_by_id(conn, user_id=user_id)
+        assert user is not None
+        existing = await repo.list_passkeys(conn, user_id=user_id)
+        options = webauthn.generate_registration_options(
+            rp_id=rp_id,
+            rp_name="Tipline",
+            user_id=_user_handle(user_id),
+            user_name=user["email"] or f"@{user['handle']}",
+            user_display_name=user["display_name"],
+            timeout=_timeout_ms(rt),
+            # Discoverable, so it can also sign in without an address or a password.
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.REQUIRED,
+                user_verification=UserVerificationRequirement.REQUIRED,
+            ),
+            exclude_credentials=[PublicKeyCredentialDescriptor(id=r["credential_id"]) for r in existing],
+        )
+        flow = await _new_flow(
+            rt, conn, purpose=PASSKEY_REGISTER, user_id=user_id, webauthn_challenge=options.challenge
+        )
+    return PasskeyOptions(flow=flow, options=secondfactor.options_dict(options))
+
+
+async def do_register_passkey(
+    rt: Runtime, *, user_id: int, flow: str, credential: dict[str, object], name: str
+) -> PasskeyOut:
+    rp_id, origin = secondfactor.relying_party(rt.settings)
+    async with rt.engine.begin() as conn:
+        row = await _take_flow(conn, flow=flow, purpose=PASSKEY_REGISTER)
+        if row["user_id"] != user_id:
+            raise Unauthorized("this passkey ceremony belongs to another account", code="challenge_invalid")
+    # The ceremony is used up (committed above) whatever the answer.
+    try:
+        verified = webauthn.verify_registration_response(
+            credential=credential,
+            expected_challenge=row["webauthn_challenge"],
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            require_user_verification=True,
+        )
+    except (WebAuthnException, KeyError, TypeError, ValueError) as exc:
+        raise Invalid(f"the passkey could not be verified: {exc}", code="passkey_invalid") from exc
+    response = credential.get("response")
+    transports = response.get("transports") if isinstance(response, dict) else None
+    async with rt.engine.begin() as conn:
+        saved = await repo.insert_passkey(
+            conn,
+            credential_id=verified.credential_id,
+            user_id=user_id,
+            public_key=verified.credential_public_key,
+            sign_count=verified.sign_count,
+            name=name,
+            transports=[str(t) for t in transports] if isinstance(transports, list) else [],
+        )
+        if saved is None:
+            raise Conflict("this passkey is already registered", code="passkey_exists")
+        await repo.clear_enrol_only(conn, user_id=user_id)
+    return _passkey_out(saved)
+
+
+async def do_delete_passkey(rt: Runtime, *, user_id: int, passkey_id: str) -> None:
+    try:
+        credential_id = base64url_to_bytes(passkey_id)
+    except (ValueError, TypeError) as exc:
+        raise NotFound("passkey not found", code="passkey_not_found") from exc
+    async with rt.engine.begin() as conn:
+        await _keep_required_factor(rt, conn, user_id=user_id, removing="passkey")
+        if not await repo.delete_passkey(conn, user_id=user_id, credential_id=credential_id):
+            raise NotFound("passkey not found", code="passkey_not_found")
+
+
+async def _check_passkey(
+    rt: Runtime,
+    conn: AsyncConnection,
+    *,
+    credential: dict[str, object],
+    challenge: bytes | None,
+    user_id: int | None,
+    require_user_verification: bool = False,
+) -> RowMapping | None:
+    """The passkey row if ``credential`` is a valid answer to ``challenge`` by one of ``user_id``'s
+    passkeys (any account's with ``user_id`` None); its signature counter is moved on."""
+    if challenge is None:
+        return None
+    rp_id, origin = secondfactor.relying_party(rt.settings)
+    try:
+        credential_id = base64url_to_bytes(str(credential.get("rawId") or credential.get("id") or ""))
+    except (ValueError, TypeError):
+        return None
+    row = await repo.passkey(conn, credential_id=credential_id) if credential_id else None
+    if row is None or (user_id is not None and row["user_id"] != user_id):
+        return None
+    response = credential.get("response")
+    handle = response.get("userHandle") if isinstance(response, dict) else None
+    try:
+        if handle and base64url_to_bytes(str(handle)) != _user_handle(row["user_id"]):
+            return None
+        verified = webauthn.verify_authentication_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            credential_public_key=row["public_key"],
+            credential_current_sign_count=row["sign_count"],
+            require_user_verification=require_user_verification,
+        )
+    except (WebAuthnException, KeyError, TypeError, ValueError):
+        return None
+    await repo.use_passkey(conn, credential_id=credential_id, sign_count=verified.new_sign_count)
+    return row
+
+
+async def do_second_factor_passkey_options(rt: Runtime, *, challenge: str) -> PasskeyOptions:
+    """Options to answer a sign-in's second step with one of the account's passkeys."""
+    rp_id, _ = secondfactor.relying_party(rt.settings)
+    token_hash = _hash_token(challenge)
+    async with rt.engine.begin() as conn:
+        row = await repo.challenge_for_update(conn, token_hash=token_hash, purpose=SECOND_FACTOR)
+        refusal = _challenge_refusal(row)
+        if refusal is not None:
+            raise refusal
+        assert row is not None
+        keys = await repo.list_passkeys(conn, user_id=row["user_id"])
+        if not keys:
+            raise Conflict("this account has no passkey", code="passkey_not_found")
+        options = webauthn.generate_authentication_options(
+            rp_id=rp_id,
+            timeout=_timeout_ms(rt),
+            allow_credentials=[PublicKeyCredentialDescriptor(id=k["credential_id"]) for k in keys],
+            user_verification=UserVerificationRequirement.DISCOURAGED,
+        )
+        await repo.set_challenge_webauthn(conn, token_hash=token_hash, webauthn_challenge=options.challenge)
+    return PasskeyOptions(flow=challenge, options=secondfactor.options_dict(options))
+
+
+async def do_passkey_signin_options(rt: Runtime) -> PasskeyOptions:
+    """Options for a passwordless sign-in: any discoverable passkey of this server."""
+    rp_id, _ = secondfactor.relying_party(rt.settings)
+    options = webauthn.generate_authentication_options(
+        rp_id=rp_id, timeout=_timeout_ms(rt), user_verification=UserVerificationRequirement.REQUIRED
+    )
+    async with rt.engine.begin() as conn:
+        flow = await _new_flow(rt, conn, purpose=PASSKEY_SIGNIN, user_id=None, webauthn_challenge=options.challenge)
+    return PasskeyOptions(flow=flow, options=secondfactor.options_dict(options))
+
+
+async def do_passkey_sign_in(
+    rt: Runtime, *, flow: str, credential: dict[str, object], user_agent: str, ip: str
+) -> TokenPair:
+    """A passwordless sign-in: the passkey (something held, unlocked by the device's PIN or
+    biometrics, so user verification is required) is both factors."""
+    async with rt.engine.begin() as conn:
+        row = await _take_flow(conn, flow=flow, purpose=PASSKEY_SIGNIN)
+        key = await _check_passkey(
+            rt,
+            conn,
+            credential=credential,
+            challenge=row["webauthn_challenge"],
+            user_id=None,
+            require_user_verification=True,
+        )
+        user = await repo.user_by_id(conn, user_id=key["user_id"]) if key is not None else None
+    if user is None:
+        raise Unauthorized("this passkey is not recognised", code="passkey_invalid")
+    if not user["is_active"]:
+        raise Unauthorized("this account is disabled", code="account_disabled")
+    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)

@@ -9,13 +9,14 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     LargeBinary,
     Table,
     Text,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from tipline.storage.meta import metadata
 
@@ -34,6 +35,12 @@ users = Table(
     # NULL while a password sign-up waits for its verification link (EMAIL_VERIFICATION);
     # such an account cannot sign in.
     Column("email_verified_at", DateTime(timezone=True), nullable=True),
+    # Bot accounts (migration 0016, docs/subsystems/integrations.md): no password, owned by a person.
+    Column("is_bot", Boolean, nullable=False, server_default=text("false")),
+    Column("owner_id", BigInteger, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("bot_description", Text, nullable=False, server_default=""),
+    CheckConstraint("is_bot OR owner_id IS NULL", name="bot_owner"),
+    Index("ix_users_owner_id", "owner_id", postgresql_where=text("owner_id IS NOT NULL")),
 )
 
 # A verification link's token, stored as its SHA-256: single use (deleted when taken) and expiring.
@@ -81,6 +88,13 @@ sessions = Table(
     Column("revoked_reason", Text, nullable=True),
     Column("user_agent", Text, nullable=False, server_default=""),
     Column("ip", Text, nullable=False, server_default=""),
+    # REQUIRE_2FA (migration 0015): a session of an account that must have a second factor and has
+    # none may only enrol one (and read /me, sign out); cleared for the account once it has one.
+    Column("enrol_only", Boolean, nullable=False, server_default=text("false")),
+    # "token": a personal access token (api_tokens, migration 0016), a session so that revocation,
+    # expiry and every session check apply to it unchanged.
+    Column("kind", Text, nullable=False, server_default="session"),
+    CheckConstraint("kind IN ('session','token')", name="kind"),
     Index("ix_sessions_user_id", "user_id"),
 )
 
@@ -134,4 +148,61 @@ oidc_handoffs = Table(
     Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- two-factor authentication and passkeys (migration 0015) --------------------------------------
+
+# A TOTP secret, AES-GCM encrypted with a key derived from JWT_SECRET (a database leak alone does
+# not reveal it). ``confirmed_at`` is NULL while enrolment waits for a first code; ``last_step`` is
+# the last 30-second step accepted, so a code is accepted at most once.
+totp_secrets = Table(
+    "totp_secrets",
+    metadata,
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret_enc", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    Column("last_step", BigInteger, nullable=True),
+)
+
+# Single-use recovery codes, stored as HMAC-SHA256 under a key derived from JWT_SECRET.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", LargeBinary, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+# A WebAuthn credential (passkey): its id, COSE public key and signature counter.
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("credential_id", LargeBinary, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("name", Text, nullable=False),
+    Column("transports", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_passkeys_user_id", "user_id"),
+)
+
+# A short-lived, single-use challenge: the second step of a sign-in (``second_factor``, with its
+# failed ``attempts`` counted), or a passkey ceremony (``passkey_register``, ``passkey_signin``)
+# with the WebAuthn challenge bytes the browser must sign. Only the token's SHA-256 is stored.
+auth_challenges = Table(
+    "auth_challenges",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("purpose", Text, nullable=False),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("webauthn_challenge", LargeBinary, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("purpose IN ('second_factor','passkey_register','passkey_signin')", name="purpose"),
+    Index("ix_auth_challenges_expires_at", "expires_at"),
 )

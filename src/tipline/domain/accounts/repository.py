@@ -14,16 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import (
     account_tokens,
+    auth_challenges,
     email_verifications,
     oidc_handoffs,
     oidc_identities,
     oidc_login_states,
+    passkeys,
+    recovery_codes,
     refresh_tokens,
     sessions,
+    totp_secrets,
     users,
 )
 
-USER_PUBLIC = (users.c.id, users.c.handle, users.c.display_name)
+USER_PUBLIC = (users.c.id, users.c.handle, users.c.display_name, users.c.is_bot)
 USER_ME = (*USER_PUBLIC, users.c.email, users.c.is_admin, users.c.created_at, users.c.is_active)
 
 
@@ -273,10 +277,16 @@ async def insert_session(
     user_agent: str,
     ip: str,
     token_hash: bytes,
+    enrol_only: bool = False,
 ) -> None:
     await conn.execute(
         insert(sessions).values(
-            id=session_id, user_id=user_id, expires_at=expires_at, user_agent=user_agent[:256], ip=ip
+            id=session_id,
+            user_id=user_id,
+            expires_at=expires_at,
+            user_agent=user_agent[:256],
+            ip=ip,
+            enrol_only=enrol_only,
         )
     )
     await conn.execute(insert(refresh_tokens).values(token_hash=token_hash, session_id=session_id))
@@ -290,6 +300,7 @@ async def refresh_token_for_update(conn: AsyncConnection, *, token_hash: bytes) 
             sessions.c.user_id,
             sessions.c.revoked_at,
             sessions.c.expires_at,
+            sessions.c.enrol_only,
             users.c.is_active,
         )
         .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
@@ -331,7 +342,13 @@ async def revoke_sessions(
 
 
 # What access.check_session reads of a session (also read with a history page's own check).
-SESSION_STATE = (sessions.c.user_id, sessions.c.revoked_at, sessions.c.expires_at, users.c.is_active)
+SESSION_STATE = (
+    sessions.c.user_id,
+    sessions.c.revoked_at,
+    sessions.c.expires_at,
+    users.c.is_active,
+    sessions.c.enrol_only,
+)
 
 
 async def session_state(conn: AsyncConnection, *, session_id: uuid.UUID) -> RowMapping | None:
@@ -388,6 +405,8 @@ async def list_sessions(conn: AsyncConnection, *, user_id: int) -> list[RowMappi
     stmt = (
         select(sessions)
         .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > func.now())
+        # Personal access tokens are sessions too, listed apart (GET /me/tokens), not as devices.
+        .where(sessions.c.kind == "session")
         .order_by(sessions.c.last_used_at.desc())
     )
     return list((await conn.execute(stmt)).mappings())
@@ -469,3 +488,191 @@ async def take_handoff(conn: AsyncConnection, *, code_hash: bytes) -> RowMapping
 async def set_admin(conn: AsyncConnection, *, user_id: int, is_admin: bool) -> RowMapping | None:
     stmt = update(users).where(users.c.id == user_id).values(is_admin=is_admin).returning(*USER_ME)
     return (await conn.execute(stmt)).mappings().first()
+
+
+# --- two-factor authentication and passkeys -------------------------------------------------------
+
+
+async def second_factors(conn: AsyncConnection, *, user_id: int) -> RowMapping:
+    """Whether the user has a confirmed TOTP, how many unused recovery codes and how many passkeys."""
+    stmt = select(
+        select(totp_secrets.c.user_id)
+        .where(totp_secrets.c.user_id == user_id, totp_secrets.c.confirmed_at.is_not(None))
+        .exists()
+        .label("totp"),
+        select(func.count())
+        .select_from(recovery_codes)
+        .where(recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None))
+        .scalar_subquery()
+        .label("recovery_codes_left"),
+        select(func.count())
+        .select_from(passkeys)
+        .where(passkeys.c.user_id == user_id)
+        .scalar_subquery()
+        .label("passkeys"),
+    )
+    row = (await conn.execute(stmt)).mappings().first()
+    assert row is not None
+    return row
+
+
+async def totp_for_update(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:
+    stmt = select(totp_secrets).where(totp_secrets.c.user_id == user_id).with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def put_pending_totp(conn: AsyncConnection, *, user_id: int, secret_enc: bytes) -> None:
+    """A new unconfirmed secret, replacing an unconfirmed one (never a confirmed one)."""
+    stmt = pg_insert(totp_secrets).values(user_id=user_id, secret_enc=secret_enc)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[totp_secrets.c.user_id],
+        set_={"secret_enc": secret_enc, "created_at": func.now(), "last_step": None},
+        where=totp_secrets.c.confirmed_at.is_(None),
+    )
+    await conn.execute(stmt)
+
+
+async def confirm_totp(conn: AsyncConnection, *, user_id: int, step: int) -> None:
+    await conn.execute(
+        update(totp_secrets).where(totp_secrets.c.user_id == user_id).values(confirmed_at=func.now(), last_step=step)
+    )
+
+
+async def set_totp_step(conn: AsyncConnection, *, user_id: int, step: int) -> None:
+    await conn.execute(update(totp_secrets).where(totp_secrets.c.user_id == user_id).values(last_step=step))
+
+
+async def delete_totp(conn: AsyncConnection, *, user_id: int) -> None:
+    await conn.execute(delete(totp_secrets).where(totp_secrets.c.user_id == user_id))
+    await conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+
+
+async def replace_recovery_codes(conn: AsyncConnection, *, user_id: int, code_hashes: Sequence[bytes]) -> None:
+    await conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+    await conn.execute(insert(recovery_codes), [{"user_id": user_id, "code_hash": h} for h in code_hashes])
+
+
+async def use_recovery_code(conn: AsyncConnection, *, user_id: int, code_hash: bytes) -> bool:
+    """Mark an unused code used; False when it is unknown or was used already (atomic)."""
+    stmt = (
+        update(recovery_codes)
+        .where(
+            recovery_codes.c.user_id == user_id,
+            recovery_codes.c.code_hash == code_hash,
+            recovery_codes.c.used_at.is_(None),
+        )
+        .values(used_at=func.now())
+        .returning(recovery_codes.c.user_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def clear_enrol_only(conn: AsyncConnection, *, user_id: int) -> None:
+    await conn.execute(
+        update(sessions).where(sessions.c.user_id == user_id, sessions.c.enrol_only).values(enrol_only=False)
+    )
+
+
+async def insert_challenge(
+    conn: AsyncConnection,
+    *,
+    token_hash: bytes,
+    purpose: str,
+    user_id: int | None,
+    expires_at: datetime,
+    webauthn_challenge: bytes | None = None,
+) -> None:
+    await conn.execute(delete(auth_challenges).where(auth_challenges.c.expires_at < func.now()))
+    await conn.execute(
+        insert(auth_challenges).values(
+            token_hash=token_hash,
+            purpose=purpose,
+            user_id=user_id,
+            expires_at=expires_at,
+            webauthn_challenge=webauthn_challenge,
+        )
+    )
+
+
+async def challenge_for_update(conn: AsyncConnection, *, token_hash: bytes, purpose: str) -> RowMapping | None:
+    stmt = (
+        select(auth_challenges)
+        .where(auth_challenges.c.token_hash == token_hash, auth_challenges.c.purpose == purpose)
+        .with_for_update()
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def set_challenge_webauthn(conn: AsyncConnection, *, token_hash: bytes, webauthn_challenge: bytes) -> None:
+    await conn.execute(
+        update(auth_challenges)
+        .where(auth_challenges.c.token_hash == token_hash)
+        .values(webauthn_challenge=webauthn_challenge)
+    )
+
+
+async def count_challenge_failure(conn: AsyncConnection, *, token_hash: bytes) -> int:
+    stmt = (
+        update(auth_challenges)
+        .where(auth_challenges.c.token_hash == token_hash)
+        .values(attempts=auth_challenges.c.attempts + 1)
+        .returning(auth_challenges.c.attempts)
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def delete_challenge(conn: AsyncConnection, *, token_hash: bytes) -> None:
+    await conn.execute(delete(auth_challenges).where(auth_challenges.c.token_hash == token_hash))
+
+
+async def list_passkeys(conn: AsyncConnection, *, user_id: int) -> list[RowMapping]:
+    stmt = select(passkeys).where(passkeys.c.user_id == user_id).order_by(passkeys.c.created_at)
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def passkey(conn: AsyncConnection, *, credential_id: bytes) -> RowMapping | None:
+    stmt = select(passkeys).where(passkeys.c.credential_id == credential_id).with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def insert_passkey(
+    conn: AsyncConnection,
+    *,
+    credential_id: bytes,
+    user_id: int,
+    public_key: bytes,
+    sign_count: int,
+    name: str,
+    transports: Sequence[str],
+) -> RowMapping | None:
+    stmt = (
+        pg_insert(passkeys)
+        .values(
+            credential_id=credential_id,
+            user_id=user_id,
+            public_key=public_key,
+            sign_count=sign_count,
+            name=name,
+            transports=list(transports),
+        )
+        .on_conflict_do_nothing()
+        .returning(*passkeys.c)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def use_passkey(conn: AsyncConnection, *, credential_id: bytes, sign_count: int) -> None:
+    await conn.execute(
+        update(passkeys)
+        .where(passkeys.c.credential_id == credential_id)
+        .values(sign_count=sign_count, last_used_at=func.now())
+    )
+
+
+async def delete_passkey(conn: AsyncConnection, *, user_id: int, credential_id: bytes) -> bool:
+    stmt = (
+        delete(passkeys)
+        .where(passkeys.c.user_id == user_id, passkeys.c.credential_id == credential_id)
+        .returning(passkeys.c.credential_id)
+    )
+    return (await conn.execute(stmt)).first() is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -107,6 +107,8 @@ class UserOut(BaseModel):
     id: int
     handle: str
     display_name: str
+    # A bot account (docs/subsystems/integrations.md): clients mark it as one wherever it appears.
+    is_bot: bool = False
 
 
 class MeOut(UserOut):
@@ -122,6 +124,8 @@ class TokenPair(BaseModel):
     expires_in: int
     session_id: uuid.UUID
     user: MeOut
+    # REQUIRE_2FA: this session may only enrol a second factor until the account has one.
+    enrollment_required: bool = False
 
 
 class SessionOut(BaseModel):
@@ -131,3 +135,90 @@ class SessionOut(BaseModel):
     user_agent: str
     ip: str
     current: bool
+
+
+# --- two-factor authentication and passkeys -------------------------------------------------------
+
+SecondFactorMethod = Literal["totp", "recovery", "passkey"]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+ChallengeToken = Annotated[str, Field(min_length=1, max_length=200)]
+# A WebAuthn credential as the browser's PublicKeyCredential.toJSON() gives it.
+Credential = dict[str, Any]
+
+
+class SecondFactorRequired(BaseModel):
+    """A first factor (password, provider, reset link) was right, but the account has a second one:
+    no session yet. Send ``challenge`` with a code (or a passkey's answer) to ``POST /auth/2fa/verify``."""
+
+    second_factor_required: Literal[True] = True
+    challenge: str
+    methods: list[SecondFactorMethod]
+    expires_in: int
+
+
+class SecondFactorVerifyIn(Strict):
+    challenge: ChallengeToken
+    code: Code | None = None
+    credential: Credential | None = None
+
+
+class TwoFactorStatus(BaseModel):
+    totp: bool
+    recovery_codes_left: int
+    passkeys: int
+    required: bool  # REQUIRE_2FA applies to this account
+
+
+class TotpEnrolment(BaseModel):
+    """A new secret, not in use until ``POST /me/2fa/totp/confirm`` gets a code made from it."""
+
+    secret: str
+    otpauth_uri: str
+    qr_svg: str  # a data: URI of an SVG QR code of otpauth_uri
+
+
+class TotpConfirmIn(Strict):
+    code: Code
+
+
+class RecoveryCodes(BaseModel):
+    """Shown once: only keyed hashes are kept."""
+
+    recovery_codes: list[str]
+
+
+class ReauthIn(Strict):
+    """Proof it is the account's owner at the keyboard: the password, or a current second-factor code."""
+
+    password: Password | None = None
+    code: Code | None = None
+
+
+class PasskeyOptions(BaseModel):
+    """A WebAuthn ceremony: ``options`` go to navigator.credentials (create or get); ``flow`` comes
+    back with the answer."""
+
+    flow: str
+    options: dict[str, Any]
+
+
+class PasskeyRegisterIn(Strict):
+    flow: ChallengeToken
+    credential: Credential
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = "Passkey"
+
+
+class PasskeySignInIn(Strict):
+    flow: ChallengeToken
+    credential: Credential
+
+
+class SecondFactorPasskeyIn(Strict):
+    challenge: ChallengeToken
+
+
+class PasskeyOut(BaseModel):
+    id: str  # the credential id, base64url
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None

@@ -29,6 +29,11 @@ ALGORITHM = "HS256"
 class AccessClaims:
     user_id: int
     session_id: uuid.UUID
+    # None for a signed-in session (it may do all its user may); a personal access token's
+    # scopes otherwise (domain/tokens/scopes.py).
+    scopes: frozenset[str] | None = None
+    # A personal access token's expiry (epoch seconds): its open sockets close then.
+    expires_at: float | None = None
 
 
 @lru_cache(maxsize=4)

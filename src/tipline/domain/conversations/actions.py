@@ -46,7 +46,7 @@ from tipline.storage.db import read_connection
 
 
 def _user(row: RowMapping) -> dict[str, Any]:
-    return {"id": row["id"], "handle": row["handle"], "display_name": row["display_name"]}
+    return {"id": row["id"], "handle": row["handle"], "display_name": row["display_name"], "is_bot": row["is_bot"]}
 
 
 def _conversation_out(row: Row, *, member_count: int, peer: RowMapping | None = None) -> ConversationOut:

@@ -209,7 +209,7 @@ async def direct_peers(conn: AsyncConnection, *, user_id: int, conversation_ids:
     if not conversation_ids:
         return {}
     stmt = (
-        select(members.c.conversation_id, users.c.id, users.c.handle, users.c.display_name)
+        select(members.c.conversation_id, users.c.id, users.c.handle, users.c.display_name, users.c.is_bot)
         .join(users, users.c.id == members.c.user_id)
         .where(members.c.conversation_id.in_(conversation_ids), members.c.user_id != user_id)
     )
@@ -251,6 +251,7 @@ async def list_members(conn: AsyncConnection, *, conversation_id: int) -> list[R
             users.c.id,
             users.c.handle,
             users.c.display_name,
+            users.c.is_bot,
         )
         .join(users, users.c.id == members.c.user_id)
         .where(members.c.conversation_id == conversation_id)

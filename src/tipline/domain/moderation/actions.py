@@ -62,7 +62,13 @@ async def list_blocks(rt: Runtime, *, user_id: int) -> list[BlockedUserOut]:
 
 def _blocks_out(rows: list[RowMapping]) -> list[BlockedUserOut]:
     return [
-        BlockedUserOut(id=r["id"], handle=r["handle"], display_name=r["display_name"], blocked_at=r["created_at"])
+        BlockedUserOut(
+            id=r["id"],
+            handle=r["handle"],
+            display_name=r["display_name"],
+            is_bot=r["is_bot"],
+            blocked_at=r["created_at"],
+        )
         for r in rows
     ]
 

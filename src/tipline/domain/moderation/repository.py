@@ -35,7 +35,7 @@ async def remove_block(conn: AsyncConnection, *, blocker_id: int, blocked_id: in
 
 async def list_blocks(conn: AsyncConnection, *, blocker_id: int) -> list[RowMapping]:
     stmt = (
-        select(users.c.id, users.c.handle, users.c.display_name, blocks.c.created_at)
+        select(users.c.id, users.c.handle, users.c.display_name, users.c.is_bot, blocks.c.created_at)
         .join(users, users.c.id == blocks.c.blocked_id)
         .where(blocks.c.blocker_id == blocker_id)
         .order_by(blocks.c.created_at, users.c.id)

@@ -18,6 +18,7 @@ class BlockedUserOut(BaseModel):
     id: int
     handle: str
     display_name: str
+    is_bot: bool = False
     blocked_at: datetime
 
 

@@ -91,7 +91,12 @@ def substring_fragments(body: str, needle: str) -> list[Fragment]:
 def _hit(row: RowMapping, highlight: list[Fragment]) -> MessageHit:
     sender = None
     if row["sender_id"] is not None and row["sender_handle"] is not None:
-        sender = UserOut(id=row["sender_id"], handle=row["sender_handle"], display_name=row["sender_display_name"])
+        sender = UserOut(
+            id=row["sender_id"],
+            handle=row["sender_handle"],
+            display_name=row["sender_display_name"],
+            is_bot=row["sender_is_bot"],
+        )
     return MessageHit(
         id=row["id"],
         conversation_id=row["conversation_id"],
@@ -186,7 +191,9 @@ async def search_users(rt: Runtime, *, user_id: int, query: str, limit: int = 20
         else:
             rows, matched = await repo.users_by_name(conn, query=query, limit=limit), "name"
     return UserSearchOut(
-        users=[UserOut(id=r["id"], handle=r["handle"], display_name=r["display_name"]) for r in rows],
+        users=[
+            UserOut(id=r["id"], handle=r["handle"], display_name=r["display_name"], is_bot=r["is_bot"]) for r in rows
+        ],
         matched_by=matched,
     )
 

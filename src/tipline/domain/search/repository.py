@@ -39,7 +39,7 @@ _SCOPE = (
 
 
 # Who wrote each hit, for its label (a search result is labelled with its sender, like a message).
-_SENDER_COLS = "u.handle AS sender_handle, u.display_name AS sender_display_name"
+_SENDER_COLS = "u.handle AS sender_handle, u.display_name AS sender_display_name, u.is_bot AS sender_is_bot"
 
 
 def _filters(
@@ -169,7 +169,7 @@ async def trigram_index_present(conn: AsyncConnection) -> bool:
 
 # --- people -------------------------------------------------------------------------------------
 
-USER_COLS = (users.c.id, users.c.handle, users.c.display_name)
+USER_COLS = (users.c.id, users.c.handle, users.c.display_name, users.c.is_bot)
 
 
 async def user_by_email(conn: AsyncConnection, *, email: str) -> list[RowMapping]:

@@ -5,6 +5,7 @@ import { ApiError } from "../../api/client";
 import { useServices } from "../../app/services";
 import { Button, ErrorText, TextField } from "../../lib/ui";
 import { accountErrorMessage } from "./errors";
+import { PasskeySignInButton } from "./TwoFactor";
 import {
   useCompleteOidc,
   useConfirmEmailChange,
@@ -115,6 +116,7 @@ export function SignIn() {
         </Link>
       </p>
       {signIn.error instanceof ApiError && signIn.error.code === "invalid_credentials" && <NotConfirmedYet email={email} />}
+      <PasskeySignInButton />
       <OidcSignIn />
     </AuthLayout>
   );

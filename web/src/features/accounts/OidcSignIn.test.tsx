@@ -11,7 +11,8 @@ const pair: TokenPair = {
   token_type: "bearer",
   expires_in: 900,
   session_id: "00000000-0000-4000-8000-000000000001",
-  user: { id: 7, handle: "newbie", display_name: "Newbie", email: "newbie@example.com", is_admin: false, created_at: "2026-12-01T12:00:00Z" },
+  enrollment_required: false,
+  user: { id: 7, handle: "newbie", display_name: "Newbie", email: "newbie@example.com", is_admin: false, is_bot: false, created_at: "2026-12-01T12:00:00Z" },
 };
 
 type Route = (req: Request) => Response | undefined;

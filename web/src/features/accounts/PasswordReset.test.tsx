@@ -12,7 +12,8 @@ const pair: TokenPair = {
   token_type: "bearer",
   expires_in: 900,
   session_id: "00000000-0000-4000-8000-000000000002",
-  user: { id: 7, handle: "owner", display_name: "Owner", email: "owner@example.com", is_admin: false, created_at: "2026-12-01T12:00:00Z" },
+  enrollment_required: false,
+  user: { id: 7, handle: "owner", display_name: "Owner", email: "owner@example.com", is_admin: false, is_bot: false, created_at: "2026-12-01T12:00:00Z" },
 };
 
 const json = (body: unknown, status = 200) =>

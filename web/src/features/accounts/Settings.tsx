@@ -1,4 +1,4 @@
-/** Profile (display name, handle), appearance, notifications, sessions, sign out. */
+/** Profile (display name, handle), appearance, notifications, API tokens, bots, sessions, sign out. */
 import { useEffect, useState, type FormEvent } from "react";
 import { useOptionalRealtime } from "../../app/realtime";
 import { setTheme, themeStore, type Theme } from "../../app/theme";
@@ -14,10 +14,12 @@ import {
   notificationsSupported,
 } from "../messages/notifications";
 import { Wallets } from "../wallets/Wallets";
+import { ApiTokens, Bots } from "../integrations/Integrations";
 import { useServices } from "../../app/services";
 import { AvatarEditor } from "../media/AvatarEditor";
 import { xhrTransport } from "../media/upload";
 import { accountErrorMessage } from "./errors";
+import { PasskeySettings, TwoFactorSettings } from "./TwoFactor";
 import { useMe, useRequestEmailChange, useRevokeSession, useSessions, useSignOut, useUpdateProfile } from "./queries";
 
 function Section({ title, children }: { title: string; children: React.ReactNode }) {
@@ -54,6 +56,18 @@ export function Settings() {
         <Notifications />
         <Section title="Wallets">
           <Wallets />
+        </Section>
+        <Section title="Two-factor authentication">
+          <TwoFactorSettings />
+        </Section>
+        <Section title="Passkeys">
+          <PasskeySettings />
+        </Section>
+        <Section title="API tokens">
+          <ApiTokens />
+        </Section>
+        <Section title="Bots">
+          <Bots />
         </Section>
         <Sessions />
         <SignOutButtons />

@@ -44,6 +44,20 @@ export function accountErrorMessage(err: unknown): string {
       return "That is already your email address.";
     case "account_disabled":
       return "This account is disabled.";
+    case "second_factor_invalid":
+      return "That code is wrong or was already used. Wait for the next code in your app, or use a recovery code.";
+    case "challenge_invalid":
+      return "This sign-in step ended (too many wrong codes, or it was already used). Sign in again.";
+    case "challenge_expired":
+      return "This sign-in step took too long. Sign in again.";
+    case "passkey_invalid":
+      return "That passkey was not accepted. Try again, or use another way to sign in.";
+    case "passkey_exists":
+      return "This passkey is already registered.";
+    case "two_factor_required":
+      return "This server requires two-factor authentication: add another method before removing this one.";
+    case "totp_already_enabled":
+      return "An authenticator app is already set up.";
     default:
       return sentence(err.message);
   }

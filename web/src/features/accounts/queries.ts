@@ -4,6 +4,7 @@ import { useSyncExternalStore } from "react";
 import { call, type Me, type SessionInfo } from "../../api/client";
 import { useServices } from "../../app/services";
 import type { StoredSession } from "./session";
+import { adoptSignIn } from "./twoFactorQueries";
 
 export function useSession(): StoredSession | null {
   const { session } = useServices();
@@ -34,7 +35,8 @@ export function useSignIn() {
   const { api, session } = useServices();
   return useMutation({
     mutationFn: (body: { email: string; password: string }) => call(api.POST("/auth/signin", { body })),
-    onSuccess: (pair) => session.set(pair),
+    // A session, or (an account with a second factor) the second step to show.
+    onSuccess: (answer) => adoptSignIn(session, answer),
   });
 }
 
@@ -56,7 +58,7 @@ export function useVerifyEmail() {
   const { api, session } = useServices();
   return useMutation({
     mutationFn: (token: string) => call(api.POST("/auth/verify", { body: { token } })),
-    onSuccess: (pair) => session.set(pair),
+    onSuccess: (answer) => adoptSignIn(session, answer),
   });
 }
 
@@ -84,7 +86,7 @@ export function useResetPassword() {
     onSuccess: (pair) => {
       // Whoever was signed in here before (perhaps someone else) is gone with their cached data.
       queryClient.clear();
-      session.set(pair);
+      adoptSignIn(session, pair);
     },
   });
 }
@@ -176,6 +178,6 @@ export function useCompleteOidc() {
   const { api, session } = useServices();
   return useMutation({
     mutationFn: () => call(api.POST("/auth/oidc/complete", {})),
-    onSuccess: (pair) => session.set(pair),
+    onSuccess: (answer) => adoptSignIn(session, answer),
   });
 }

@@ -15,6 +15,8 @@ export interface StoredSession {
   refreshToken: string;
   sessionId: string;
   user: Me;
+  /** REQUIRE_2FA: this session may only enrol a second factor until the account has one. */
+  enrollmentRequired?: boolean;
 }
 
 export type RefreshResult = "ok" | "signed_out" | "unavailable";
@@ -73,8 +75,14 @@ export class SessionManager {
       refreshToken: pair.refresh_token,
       sessionId: pair.session_id,
       user: pair.user,
+      enrollmentRequired: pair.enrollment_required ?? false,
     });
     this.clearEndReason();
+  }
+
+  /** A second factor was enrolled: the server lifted the session's restriction. */
+  setEnrolled(): void {
+    if (this.session) this.write({ ...this.session, enrollmentRequired: false });
   }
 
   setUser(user: Me): void {

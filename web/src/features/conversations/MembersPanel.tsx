@@ -3,7 +3,7 @@ import { useState, type FormEvent } from "react";
 import { Link, useLocation } from "wouter";
 import { ApiError, type Conversation, type Member } from "../../api/client";
 import { errorMessage } from "../../lib/errors";
-import { Avatar, Button, ConfirmDialog, ErrorText, PresenceDot, Spinner, TextField } from "../../lib/ui";
+import { Avatar, BotBadge, Button, ConfirmDialog, ErrorText, PresenceDot, Spinner, TextField } from "../../lib/ui";
 import { useMe } from "../accounts/queries";
 import { usePresence } from "./presence";
 import {
@@ -164,6 +164,7 @@ function MemberRow({
       <span className="min-w-32 flex-1 basis-32" data-testid="member-name">
         <span className="flex min-w-0 text-sm font-medium" title={m.user.display_name}>
           <span className="truncate">{m.user.display_name}</span>
+          {m.user.is_bot && <BotBadge className="ml-1 self-center" />}
           {isMe && <span className="ml-1 shrink-0 text-zinc-500">(you)</span>}
         </span>
         <span className="block truncate text-xs text-zinc-500 dark:text-zinc-400" title={`@${m.user.handle}`}>

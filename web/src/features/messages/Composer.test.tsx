@@ -4,7 +4,7 @@ import type { Member } from "../../api/client";
 import { Composer, mentionQuery } from "./Composer";
 
 const member = (id: number, handle: string, name: string): Member => ({
-  user: { id, handle, display_name: name },
+  user: { id, handle, display_name: name, is_bot: false },
   role: "member",
   joined_at: "2026-11-21T10:00:00Z",
   last_read_seq: 0,

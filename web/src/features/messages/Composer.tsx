@@ -1,11 +1,16 @@
 /**
- * The message box: Enter sends, Shift+Enter adds a line, "@" opens member suggestions
- * (arrow keys, Enter/Tab to pick, Esc to close). Typing sends throttled `typing` frames.
+ * The message box: Enter sends, Shift+Enter adds a line, "@" opens member suggestions and
+ * ":xx" emoji suggestions (arrow keys, Enter/Tab to pick, Esc to close). Ctrl/Cmd+B, I, E wrap
+ * the selection in bold, italic, code (also on the toolbar, with strikethrough, code block,
+ * quote, emoji and a preview). Typing sends throttled `typing` frames.
  */
 import { forwardRef, useId, useImperativeHandle, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import type { Member, Message } from "../../api/client";
-import { PaperclipIcon } from "../../lib/icons";
+import { searchEmoji, rememberEmoji, shortcodeQuery } from "../../lib/emoji";
+import { EmojiPicker, useEmojiIndex } from "../../lib/EmojiPicker";
+import { PaperclipIcon, SmileIcon } from "../../lib/icons";
 import { cx } from "../../lib/ui";
+import { MessageBody } from "./MessageBody";
 
 export interface ComposerHandle {
   focus(): void;
@@ -39,6 +44,54 @@ export function mentionQuery(text: string, caret: number): { start: number; quer
   return { start: caret - m[2]!.length - 1, query: m[2]!.toLowerCase() };
 }
 
+/** Markup for a toolbar button or shortcut: inline markers, or a per-line prefix. */
+export type Format = "bold" | "italic" | "strike" | "code" | "codeblock" | "quote";
+const MARKS: Record<Format, [string, string] | { line: string }> = {
+  bold: ["**", "**"],
+  italic: ["_", "_"],
+  strike: ["~~", "~~"],
+  code: ["`", "`"],
+  codeblock: ["```\n", "\n```"],
+  quote: { line: "> " },
+};
+
+/** The text with the selection [start, end) formatted, and the new selection (the same words). */
+export function applyFormat(text: string, start: number, end: number, f: Format): { text: string; start: number; end: number } {
+  const mark = MARKS[f];
+  const sel = text.slice(start, end);
+  if ("line" in mark) {
+    const lineStart = text.lastIndexOf("\n", start - 1) + 1;
+    const block = text.slice(lineStart, end);
+    const quoted = block.split("\n").map((l) => mark.line + l).join("\n");
+    return { text: text.slice(0, lineStart) + quoted + text.slice(end), start: start + mark.line.length, end: lineStart + quoted.length };
+  }
+  const [a, b] = mark;
+  // The same markers around the selection already: take them off (a toggle, as in editors).
+  if (text.slice(start - a.length, start) === a && text.slice(end, end + b.length) === b) {
+    return { text: text.slice(0, start - a.length) + sel + text.slice(end + b.length), start: start - a.length, end: end - a.length };
+  }
+  return { text: text.slice(0, start) + a + sel + b + text.slice(end), start: start + a.length, end: end + a.length };
+}
+
+const SHORTCUTS: Record<string, Format> = { b: "bold", i: "italic", e: "code" };
+
+const TOOLS: { f: Format; label: string; glyph: ReactNode }[] = [
+  { f: "bold", label: "Bold (Ctrl+B)", glyph: <span className="font-bold">B</span> },
+  { f: "italic", label: "Italic (Ctrl+I)", glyph: <span className="font-serif italic">I</span> },
+  { f: "strike", label: "Strikethrough", glyph: <span className="line-through">S</span> },
+  { f: "code", label: "Code (Ctrl+E)", glyph: <span className="font-mono text-xs">{"</>"}</span> },
+  { f: "codeblock", label: "Code block", glyph: <span className="font-mono text-xs">{"{ }"}</span> },
+  { f: "quote", label: "Quote", glyph: <span className="text-base leading-none">❝</span> },
+];
+
+interface Suggestion {
+  key: string;
+  main: ReactNode;
+  aside: string;
+  insert: string;
+  emoji?: string;
+}
+
 export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Composer(p, ref) {
   const [text, setText] = useState("");
   const [caret, setCaret] = useState(0);
@@ -50,32 +103,71 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
 
   useImperativeHandle(ref, () => ({ focus: () => area.current?.focus() }), []);
 
+  const [preview, setPreview] = useState(false);
+  const [emojiOpen, setEmojiOpen] = useState(false);
+
   const mention = mentionQuery(text, caret);
-  const suggestions =
-    !mention || mention.start === dismissed
-      ? []
-      : p.members
-          .filter((m) => m.user.id !== p.myId)
-          .filter(
-            (m) =>
-              m.user.handle.toLowerCase().startsWith(mention.query) || m.user.display_name.toLowerCase().includes(mention.query),
-          )
-          .slice(0, 6);
+  const shortcode = mention ? null : shortcodeQuery(text, caret);
+  // The emoji data loads the first time someone types ":xx" (or opens the picker).
+  const emojiIdx = useEmojiIndex(shortcode !== null);
+  const word = mention ?? shortcode;
+  let suggestions: Suggestion[] = [];
+  if (mention && mention.start !== dismissed) {
+    suggestions = p.members
+      .filter((m) => m.user.id !== p.myId)
+      .filter((m) => m.user.handle.toLowerCase().startsWith(mention.query) || m.user.display_name.toLowerCase().includes(mention.query))
+      .slice(0, 6)
+      .map((m) => ({ key: `u${m.user.id}`, main: m.user.display_name, aside: `@${m.user.handle}`, insert: `@${m.user.handle} ` }));
+  } else if (shortcode && shortcode.start !== dismissed && emojiIdx) {
+    suggestions = searchEmoji(emojiIdx, shortcode.query, 40)
+      .filter((e) => e.shortcodes.length > 0)
+      .slice(0, 6)
+      .map((e) => ({
+        key: e.emoji,
+        main: (
+          <>
+            <span className="mr-2 text-lg leading-none">{e.emoji}</span>
+            {`:${e.shortcodes.find((c) => c.startsWith(shortcode.query)) ?? e.shortcodes[0]}:`}
+          </>
+        ),
+        aside: e.label,
+        insert: e.emoji,
+        emoji: e.emoji,
+      }));
+  }
   const open = suggestions.length > 0;
   const activeIndex = Math.min(active, Math.max(0, suggestions.length - 1));
 
-  const pick = (m: Member) => {
-    if (!mention) return;
-    const insert = `@${m.user.handle} `;
-    const next = text.slice(0, mention.start) + insert + text.slice(caret);
-    const pos = mention.start + insert.length;
+  const replace = (next: string, selStart: number, selEnd = selStart) => {
     setText(next);
-    setCaret(pos);
+    setCaret(selEnd);
     setActive(0);
     requestAnimationFrame(() => {
-      area.current?.setSelectionRange(pos, pos);
+      area.current?.setSelectionRange(selStart, selEnd);
       area.current?.focus();
     });
+  };
+
+  const pick = (sug: Suggestion) => {
+    if (!word) return;
+    if (sug.emoji) rememberEmoji(sug.emoji);
+    const next = text.slice(0, word.start) + sug.insert + text.slice(caret);
+    replace(next, word.start + sug.insert.length);
+  };
+
+  const format = (f: Format) => {
+    const el = area.current;
+    const start = el?.selectionStart ?? text.length;
+    const end = el?.selectionEnd ?? text.length;
+    const r = applyFormat(text, start, end, f);
+    replace(r.text, r.start, r.end);
+  };
+
+  const insertAtCaret = (s2: string) => {
+    const el = area.current;
+    const start = el?.selectionStart ?? text.length;
+    const end = el?.selectionEnd ?? text.length;
+    replace(text.slice(0, start) + s2 + text.slice(end), start + s2.length);
   };
 
   const send = () => {
@@ -85,6 +177,7 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
     setText("");
     setCaret(0);
     setDismissed(null);
+    setPreview(false);
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
@@ -103,9 +196,15 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
       }
       if (e.key === "Escape") {
         e.preventDefault();
-        setDismissed(mention?.start ?? null);
+        setDismissed(word?.start ?? null);
         return;
       }
+    }
+    const f = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey ? SHORTCUTS[e.key.toLowerCase()] : undefined;
+    if (f) {
+      e.preventDefault();
+      format(f);
+      return;
     }
     if (e.key === "Escape" && p.replyTo) {
       e.preventDefault();
@@ -143,12 +242,12 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
         <ul
           id={listId}
           role="listbox"
-          aria-label="Mention someone"
+          aria-label={mention ? "Mention someone" : "Emoji"}
           className="absolute bottom-full left-3 z-20 mb-1 w-72 max-w-[calc(100%-1.5rem)] overflow-hidden rounded-md border border-zinc-200 bg-white shadow-lg dark:border-zinc-700 dark:bg-zinc-900"
         >
           {suggestions.map((m, i) => (
             <li
-              key={m.user.id}
+              key={m.key}
               id={`${listId}-${i}`}
               role="option"
               aria-selected={i === activeIndex}
@@ -161,13 +260,73 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
                 i === activeIndex ? "bg-indigo-600 text-white" : "text-zinc-800 dark:text-zinc-100",
               )}
             >
-              <span className="font-medium">{m.user.display_name}</span>{" "}
-              <span className={i === activeIndex ? "text-indigo-100" : "text-zinc-500"}>@{m.user.handle}</span>
+              <span className="font-medium">{m.main}</span>{" "}
+              <span className={i === activeIndex ? "text-indigo-100" : "text-zinc-500"}>{m.aside}</span>
             </li>
           ))}
         </ul>
       )}
       {p.tray}
+      <div role="toolbar" aria-label="Formatting" className="mb-1 flex flex-wrap items-center gap-0.5 text-zinc-600 dark:text-zinc-300">
+        {TOOLS.map((t) => (
+          <button
+            key={t.f}
+            type="button"
+            title={t.label}
+            aria-label={t.label}
+            onMouseDown={(e) => e.preventDefault()}
+            onClick={() => format(t.f)}
+            className="flex h-7 min-w-7 items-center justify-center rounded px-1 text-sm hover:bg-zinc-100 dark:hover:bg-zinc-800"
+          >
+            {t.glyph}
+          </button>
+        ))}
+        <span className="relative">
+          <button
+            type="button"
+            title="Emoji"
+            aria-label="Insert emoji"
+            aria-expanded={emojiOpen}
+            onClick={() => setEmojiOpen((v) => !v)}
+            className="flex h-7 min-w-7 items-center justify-center rounded px-1 hover:bg-zinc-100 dark:hover:bg-zinc-800"
+          >
+            <SmileIcon />
+          </button>
+          {emojiOpen && (
+            <EmojiPicker
+              className="sm:absolute sm:bottom-full sm:left-0 sm:mb-1"
+              onPick={(e) => {
+                setEmojiOpen(false);
+                insertAtCaret(e);
+              }}
+              onClose={() => {
+                setEmojiOpen(false);
+                area.current?.focus();
+              }}
+            />
+          )}
+        </span>
+        <button
+          type="button"
+          aria-pressed={preview}
+          onClick={() => setPreview((v) => !v)}
+          className={cx(
+            "ml-auto rounded px-2 py-0.5 text-xs hover:bg-zinc-100 dark:hover:bg-zinc-800",
+            preview && "bg-zinc-100 font-medium text-zinc-900 dark:bg-zinc-800 dark:text-zinc-50",
+          )}
+        >
+          Preview
+        </button>
+      </div>
+      {preview && (
+        <div
+          data-testid="composer-preview"
+          aria-label="Preview"
+          className="mb-2 max-h-60 overflow-auto rounded-md border border-dashed border-zinc-300 px-3 py-2 text-[0.9375rem] text-zinc-800 dark:border-zinc-600 dark:text-zinc-100"
+        >
+          {text.trim() ? <MessageBody body={text} /> : <span className="text-sm text-zinc-400">Nothing to preview</span>}
+        </div>
+      )}
       <div className="flex items-end gap-2">
         {p.onAttach && (
           <label

@@ -121,6 +121,15 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
     },
     [names, looked],
   );
+  const isBot = useCallback(
+    (uid: number | null) => {
+      if (uid === null) return false;
+      const member = members.data?.find((m) => m.user.id === uid)?.user;
+      const user = member ?? (c?.peer?.id === uid ? c.peer : undefined) ?? looked.find((q) => q.data?.id === uid)?.data;
+      return user?.is_bot ?? false;
+    },
+    [members.data, c?.peer, looked],
+  );
 
   const uploader = useCallback<Uploader>(
     (file, onProgress, signal) => uploadAttachment(api, xhrTransport, file, id, onProgress, signal),
@@ -263,6 +272,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               myId={me?.id ?? 0}
               myHandle={me?.handle}
               nameOf={nameOf}
+              isBot={isBot}
               canModerate={canModerate}
               readOnly={c.archived}
               unreadAfter={unreadAfter}

@@ -1,9 +1,11 @@
 /**
- * A message's text. It is never parsed as HTML: the body is split into plain strings, @mentions
- * and http(s) links, each rendered as a React text node (React escapes it), so markup in a
+ * A message's text. It is never parsed as HTML. A body with Markdown in it (see `looksFormatted`)
+ * is rendered by `lib/markdown` (its own chunk, loaded on first use; until then the plain form
+ * below shows), which builds React elements from markdown-it's tokens. Plain text is split into
+ * strings, @mentions and http(s) links, each a React text node (React escapes it), so markup in a
  * message shows as the characters that were typed.
  */
-import type { ReactNode } from "react";
+import { useEffect, useSyncExternalStore, type ReactNode } from "react";
 
 // Same rule as the server's MENTION_RE (domain/messages/schemas.py).
 const TOKEN = /(?<![\w@])@([A-Za-z0-9_]{3,32})\b|\bhttps?:\/\/[^\s<>"']+/g;
@@ -31,8 +33,53 @@ export function segments(body: string): Segment[] {
   return out;
 }
 
+/** Whether the body has characters Markdown could act on; if not, the plain form is the same. */
+export function looksFormatted(body: string): boolean {
+  return /[*_~`>|[\\<&]|^\s*(?:[-+]|\d+[.)])\s/m.test(body);
+}
+
+type Markdown = typeof import("../../lib/markdown");
+let markdown: Markdown | null = null;
+let loading: Promise<Markdown> | null = null;
+const listeners = new Set<() => void>();
+
+/** Loads the Markdown renderer once (a separate chunk, out of the first-load bundle). */
+export function loadMarkdown(): Promise<Markdown> {
+  loading ??= import("../../lib/markdown").then((m) => {
+    markdown = m;
+    for (const l of listeners) l();
+    return m;
+  });
+  return loading;
+}
+
+function useMarkdown(needed: boolean): Markdown | null {
+  const m = useSyncExternalStore(
+    (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    () => markdown,
+  );
+  useEffect(() => {
+    if (needed && !markdown) void loadMarkdown();
+  }, [needed]);
+  return needed ? m : null;
+}
+
 export function MessageBody({ body, myHandle }: { body: string; myHandle?: string | undefined }) {
-  const nodes: ReactNode[] = segments(body).map((s, i) => {
+  const md = useMarkdown(looksFormatted(body));
+  if (md) {
+    return (
+      <div data-formatted="true">{md.renderMarkdown(body, (text, key) => <span key={key}>{inlineNodes(text, myHandle)}</span>)}</div>
+    );
+  }
+  return <span className="whitespace-pre-wrap break-words">{inlineNodes(body, myHandle)}</span>;
+}
+
+/** Text with its @mentions highlighted and bare http(s) URLs as links. */
+function inlineNodes(body: string, myHandle: string | undefined): ReactNode[] {
+  return segments(body).map((s, i) => {
     if (s.kind === "mention") {
       const me = myHandle !== undefined && s.text.slice(1).toLowerCase() === myHandle.toLowerCase();
       return (
@@ -57,5 +104,4 @@ export function MessageBody({ body, myHandle }: { body: string; myHandle?: strin
     }
     return s.text;
   });
-  return <span className="whitespace-pre-wrap break-words">{nodes}</span>;
 }

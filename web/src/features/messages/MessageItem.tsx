@@ -1,19 +1,26 @@
 /** One message: header (sender, time), reply context, body, reactions and its actions. */
-import { memo, useEffect, useRef, useState, type KeyboardEvent } from "react";
+import { memo, useEffect, useId, useRef, useState, type KeyboardEvent } from "react";
 import type { Message } from "../../api/client";
 import { errorMessage } from "../../lib/errors";
 import { formatFull, formatTime } from "../../lib/format";
 import { EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from "../../lib/icons";
-import { Avatar, Button, cx } from "../../lib/ui";
+import { canonicalEmoji, emojiName } from "../../lib/emoji";
+import { EmojiPicker, useEmojiIndex } from "../../lib/EmojiPicker";
+import { Avatar, BotBadge, Button, cx } from "../../lib/ui";
 import { MessageAttachments } from "../media/MessageAttachments";
 import { TipLines, TipTotals } from "../tips/TipLines";
+import { applyFormat, type Format } from "./Composer";
 import { MessageBody } from "./MessageBody";
+
+const FORMAT_KEYS: Record<string, Format> = { b: "bold", i: "italic", e: "code" };
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
 export interface MessageItemProps {
   message: Message;
   senderName: string;
+  /** The sender is a bot account: a "BOT" badge beside the name. */
+  senderIsBot?: boolean;
   /** Same sender as the previous message, shortly after: no header. */
   compact: boolean;
   mine: boolean;
@@ -66,6 +73,7 @@ function MessageItemInner(p: MessageItemProps) {
         {!p.compact && (
           <div className="flex items-baseline gap-2">
             <span className="truncate text-sm font-semibold text-zinc-900 dark:text-zinc-50">{p.senderName}</span>
+            {p.senderIsBot && <BotBadge className="self-center" />}
             <time dateTime={m.created_at} title={formatFull(m.created_at)} className="shrink-0 text-xs text-zinc-500 dark:text-zinc-400">
               {formatTime(m.created_at)}
             </time>
@@ -104,39 +112,30 @@ function MessageItemInner(p: MessageItemProps) {
         ) : m.deleted ? (
           <p className="text-sm italic text-zinc-400 dark:text-zinc-500">This message was deleted.</p>
         ) : (
-          <p className="text-[0.9375rem] leading-relaxed text-zinc-800 dark:text-zinc-100" data-testid="message-body">
+          <div className="text-[0.9375rem] leading-relaxed text-zinc-800 dark:text-zinc-100" data-testid="message-body">
             <MessageBody body={m.body} myHandle={p.myHandle} />
             {m.edited_at && (
               <span className="ml-1 text-xs text-zinc-400" title={formatFull(m.edited_at)}>
                 (edited)
               </span>
             )}
-          </p>
+          </div>
         )}
         {!m.deleted && m.attachments.length > 0 && <MessageAttachments attachments={m.attachments} />}
         {m.reactions.length > 0 && (
           <div className="mt-1 flex flex-wrap gap-1">
-            {m.reactions.map((r) => {
-              const mineR = r.user_ids.includes(p.myId);
-              return (
-                <button
-                  key={r.emoji}
-                  type="button"
-                  aria-pressed={mineR}
-                  aria-label={`${r.emoji} ${r.count}${mineR ? ", including you" : ""}`}
-                  disabled={p.readOnly}
-                  onClick={() => p.onReact(m.id, r.emoji, !mineR)}
-                  className={cx(
-                    "rounded-full border px-2 py-0.5 text-xs",
-                    mineR
-                      ? "border-indigo-400 bg-indigo-50 text-indigo-800 dark:border-indigo-400 dark:bg-indigo-500/20 dark:text-indigo-100"
-                      : "border-zinc-200 bg-white text-zinc-700 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-200",
-                  )}
-                >
-                  {r.emoji} {r.count}
-                </button>
-              );
-            })}
+            {m.reactions.map((r) => (
+              <ReactionChip
+                key={r.emoji}
+                emoji={r.emoji}
+                count={r.count}
+                userIds={r.user_ids}
+                myId={p.myId}
+                nameOf={p.nameOf}
+                disabled={p.readOnly}
+                onToggle={(add) => p.onReact(m.id, r.emoji, add)}
+              />
+            ))}
           </div>
         )}
         {!m.deleted && <TipTotals totals={m.tips} />}
@@ -241,9 +240,10 @@ function MessageItemInner(p: MessageItemProps) {
             )}
             {picker && (
               <ReactionPicker
-                onPick={(emoji) => {
+                onPick={(picked) => {
                   setPicker(false);
                   setActions(false);
+                  const emoji = canonicalEmoji(picked, [...m.reactions.map((r) => r.emoji), ...QUICK_REACTIONS]);
                   const had = m.reactions.find((r) => r.emoji === emoji)?.user_ids.includes(p.myId) ?? false;
                   p.onReact(m.id, emoji, !had);
                 }}
@@ -286,7 +286,11 @@ function ActionButton({
 
 function ReactionPicker({ onPick, onClose }: { onPick(e: string): void; onClose(): void }) {
   const first = useRef<HTMLButtonElement>(null);
-  useEffect(() => first.current?.focus(), []);
+  const [full, setFull] = useState(false);
+  useEffect(() => {
+    if (!full) first.current?.focus();
+  }, [full]);
+  if (full) return <EmojiPicker onPick={onPick} onClose={onClose} className="sm:absolute sm:right-0 sm:top-9" />;
   return (
     <div
       role="menu"
@@ -312,7 +316,109 @@ function ReactionPicker({ onPick, onClose }: { onPick(e: string): void; onClose(
           {e}
         </button>
       ))}
+      <button
+        type="button"
+        role="menuitem"
+        aria-label="More emoji"
+        title="More emoji"
+        onClick={() => setFull(true)}
+        className="flex size-8 items-center justify-center rounded text-lg text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800"
+      >
+        +
+      </button>
     </div>
+  );
+}
+
+/** "Ana, Bo and you" (at most 10 names, then "and N others"). */
+export function reactorNames(userIds: number[], myId: number, nameOf: ((id: number | null) => string) | undefined): string {
+  const others = userIds.filter((u) => u !== myId).map((u) => (nameOf ? nameOf(u) : "Someone"));
+  const names = userIds.includes(myId) ? [...others, "you"] : others;
+  const shown = names.slice(0, 10);
+  const rest = names.length - shown.length;
+  if (rest > 0) return `${shown.join(", ")} and ${rest} other${rest === 1 ? "" : "s"}`;
+  if (shown.length <= 1) return shown.join("");
+  return `${shown.slice(0, -1).join(", ")} and ${shown[shown.length - 1]}`;
+}
+
+/**
+ * One reaction: a toggle, and who reacted on hover, keyboard focus or a long press (touch has
+ * no hover; the press that showed the names does not toggle the reaction).
+ */
+function ReactionChip(p: {
+  emoji: string;
+  count: number;
+  userIds: number[];
+  myId: number;
+  nameOf?: ((id: number | null) => string) | undefined;
+  disabled: boolean;
+  onToggle(add: boolean): void;
+}) {
+  const [shown, setShown] = useState(false);
+  const press = useRef<number | null>(null);
+  const longPressed = useRef(false);
+  // The shortcode in the names line needs the emoji data: loaded when a tooltip is first shown.
+  const idx = useEmojiIndex(shown);
+  const tipId = useId();
+  const mine = p.userIds.includes(p.myId);
+  const who = reactorNames(p.userIds, p.myId, p.nameOf);
+  const tip = `${who.charAt(0).toUpperCase()}${who.slice(1)} reacted with ${emojiName(idx, p.emoji)}`;
+  useEffect(() => () => {
+    if (press.current !== null) window.clearTimeout(press.current);
+  }, []);
+  return (
+    <span className="relative" onMouseEnter={() => setShown(true)} onMouseLeave={() => setShown(false)}>
+      <button
+        type="button"
+        aria-pressed={mine}
+        aria-label={`${p.emoji} ${p.count}${mine ? ", including you" : ""}`}
+        aria-describedby={shown ? tipId : undefined}
+        data-testid="reaction"
+        disabled={p.disabled}
+        onFocus={() => setShown(true)}
+        onBlur={() => setShown(false)}
+        onTouchStart={() => {
+          longPressed.current = false;
+          press.current = window.setTimeout(() => {
+            longPressed.current = true;
+            setShown(true);
+          }, 450);
+        }}
+        onTouchEnd={() => {
+          if (press.current !== null) window.clearTimeout(press.current);
+          press.current = null;
+        }}
+        onContextMenu={(e) => {
+          // A long press opens the browser's menu on some phones: the names are what was asked for.
+          if (longPressed.current) e.preventDefault();
+        }}
+        onClick={() => {
+          if (longPressed.current) {
+            longPressed.current = false;
+            return;
+          }
+          p.onToggle(!mine);
+        }}
+        className={cx(
+          "rounded-full border px-2 py-0.5 text-xs",
+          mine
+            ? "border-indigo-400 bg-indigo-50 text-indigo-800 dark:border-indigo-400 dark:bg-indigo-500/20 dark:text-indigo-100"
+            : "border-zinc-200 bg-white text-zinc-700 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-200",
+        )}
+      >
+        {p.emoji} {p.count}
+      </button>
+      {shown && (
+        <span
+          id={tipId}
+          role="tooltip"
+          data-testid="reaction-tooltip"
+          className="absolute bottom-full left-0 z-30 mb-1 w-max max-w-64 rounded-md bg-zinc-900 px-2 py-1 text-xs text-white shadow-lg dark:bg-zinc-100 dark:text-zinc-900"
+        >
+          {tip}
+        </span>
+      )}
+    </span>
   );
 }
 
@@ -332,6 +438,16 @@ function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(body: 
     }
   };
   const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    const f = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey ? FORMAT_KEYS[e.key.toLowerCase()] : undefined;
+    if (f) {
+      // The composer's shortcuts work while editing too.
+      e.preventDefault();
+      const el = e.currentTarget;
+      const r = applyFormat(body, el.selectionStart, el.selectionEnd, f);
+      setBody(r.text);
+      requestAnimationFrame(() => el.setSelectionRange(r.start, r.end));
+      return;
+    }
     if (e.key === "Escape") onCancel();
     else if (e.key === "Enter" && !e.shiftKey) {
       e.preventDefault();

@@ -23,6 +23,8 @@ export interface MessageListProps {
   myId: number;
   myHandle: string | undefined;
   nameOf(userId: number | null): string;
+  /** Whether an author is a bot account (a badge beside the name). */
+  isBot?(userId: number | null): boolean;
   canModerate: boolean;
   readOnly: boolean;
   /** Messages after this seq were unread when the conversation was opened. */
@@ -212,6 +214,7 @@ export function MessageList(p: MessageListProps) {
               <MessageItem
                 message={m}
                 senderName={p.nameOf(m.sender_id)}
+                senderIsBot={p.isBot?.(m.sender_id) ?? false}
                 compact={compact}
                 mine={m.sender_id === p.myId}
                 myId={p.myId}
@@ -296,9 +299,9 @@ function PendingItem({
           </span>
         </div>
         {reply && <p className="truncate border-l-2 border-zinc-300 pl-2 text-xs text-zinc-500">↪ {reply.body}</p>}
-        <p className="text-[0.9375rem] leading-relaxed text-zinc-800 dark:text-zinc-100">
+        <div className="text-[0.9375rem] leading-relaxed text-zinc-800 dark:text-zinc-100">
           <MessageBody body={item.body} />
-        </p>
+        </div>
         {failed && (
           <div role="alert" className="mt-1 flex flex-wrap items-center gap-2 text-xs text-red-700 dark:text-red-400">
             <span>{item.error ? sentenceFor(item.error.code, item.error.message) : "The server refused this message."}</span>

@@ -34,7 +34,7 @@ const conv = (id: number, kind: Conversation["kind"], extra: Partial<Conversatio
   last_read_seq: 2,
   unread: 0,
   last_message: null,
-  peer: kind === "direct" ? { id: 2, handle: "bob", display_name: "Bob" } : null,
+  peer: kind === "direct" ? { id: 2, handle: "bob", display_name: "Bob", is_bot: false } : null,
   ...extra,
 });
 

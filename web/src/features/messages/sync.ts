@@ -104,7 +104,7 @@ export function attachSync(o: SyncOptions): () => void {
         updateListed(cid, ev.seq, (c) => ({ ...c, member_count: c.member_count + 1 }));
         qc.setQueryData<Member[]>(membersKey(cid), (list) =>
           list && !list.some((m) => m.user.id === ev.data.user.id)
-            ? [...list, { user: ev.data.user, role: ev.data.role, joined_at: new Date(now()).toISOString(), last_read_seq: ev.seq }]
+            ? [...list, { user: { ...ev.data.user, is_bot: ev.data.user.is_bot ?? false }, role: ev.data.role, joined_at: new Date(now()).toISOString(), last_read_seq: ev.seq }]
             : list,
         );
         return;

@@ -1,0 +1,1 @@
+"""Personal access tokens and bot accounts (docs/subsystems/integrations.md)."""
