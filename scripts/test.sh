@@ -19,6 +19,8 @@ echo "== ruff"
 "${UV[@]}" run ruff format --check src tests bench migrations scripts infra
 echo "== mypy --strict"
 "${UV[@]}" run mypy
+echo "== import layers (pyproject.toml: tool.importlinter)"
+"${UV[@]}" run lint-imports
 echo "== web: typecheck, unit tests, build"
 (cd web && npm test && npm run build)
 echo "== pytest"

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tipline.domain.accounts.access import access_session
 from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
+from tipline.domain.messages.routing import SendRouter
 from tipline.errors import Unauthorized
 from tipline.runtime import Runtime
 from tipline.storage.db import read_connection
@@ -25,6 +26,15 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 Rt = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_sends(request: Request) -> SendRouter:
+    """This node's send pipeline (tipline.node.Node.router): sends go through it."""
+    sends: SendRouter = request.app.state.sends
+    return sends
+
+
+Sends = Annotated[SendRouter, Depends(get_sends)]
 
 
 @dataclass(frozen=True)

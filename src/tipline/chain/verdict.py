@@ -1,5 +1,5 @@
 """What the chain says about a reported tip: pure functions of a receipt, the intent and the
-tipper's wallets (tipline.chain.watcher reads the chain, then asks here). Each check is one line
+tipper's wallets (tipline.watcher reads the chain, then asks here). Each check is one line
 of docs/subsystems/tipping.md, "What the watcher checks".
 """
 

@@ -19,11 +19,14 @@ from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.actions import do_mark_read, do_sync_presence, do_typing
 from tipline.domain.messages.actions import do_send_message, replay_since
+from tipline.domain.messages.routing import SendRouter
 from tipline.domain.messages.schemas import Ack, SendRequest
 from tipline.domain.moderation.access import hidden_senders
 from tipline.errors import DomainError, RateLimited
-from tipline.gateway.hub import Connection, WireLike
-from tipline.gateway.protocol import (
+from tipline.gateway.hub import Connection, Hub, WireLike
+from tipline.gateway.wire import WIRE
+from tipline.logs import CONNECTION_ID
+from tipline.protocol import (
     AUTH_PREFIX,
     PROTOCOL,
     AuthFrame,
@@ -40,8 +43,6 @@ from tipline.gateway.protocol import (
     error_frame,
     parse_client_frame,
 )
-from tipline.gateway.wire import WIRE
-from tipline.logs import CONNECTION_ID
 from tipline.runtime import Runtime
 from tipline.storage.db import read_connection
 
@@ -105,7 +106,9 @@ class RawSocket:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
+async def websocket_endpoint(
+    rt: Runtime, hub: Hub, sends: SendRouter, scope: Scope, receive: Receive, send: Send
+) -> None:
     ws = RawSocket(scope, receive, send)
     claims = await _handshake(rt, ws)
     if claims is None:
@@ -122,15 +125,15 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         send_text=ws.send_text,
         closer=closer,
         max_queue=rt.settings.ws_queue_max,
-        flusher=rt.hub.flusher,
+        flusher=hub.flusher,
         wire=wire,
     )
     conn.endpoint_task = asyncio.current_task()
     # Each socket runs in its own task, so this tags every log line about this socket.
     CONNECTION_ID.set(conn.id)
     log.info("websocket open", extra={"user_id": claims.user_id})
-    convs = await _subscribe(rt, conn)
-    session = Session(rt, conn, ws.receive, ip)
+    convs = await _subscribe(rt, hub, conn)
+    session = Session(rt, hub, sends, conn, ws.receive, ip)
     try:
         conn.start(encode(ready_frame(rt, claims, convs)))
         await session.presence_changed()
@@ -143,7 +146,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         if task is not None:
             task.uncancel()
     finally:
-        rt.hub.unregister(conn)
+        hub.unregister(conn)
         if conn.close_code is None:
             conn.close_code = Close.NORMAL
         log.info("websocket closed", extra={"user_id": claims.user_id, "close_code": int(conn.close_code)})
@@ -210,18 +213,18 @@ async def _auth_frame(rt: Runtime, ws: RawSocket) -> AuthFrame | None:
     return frame
 
 
-async def _subscribe(rt: Runtime, conn: Connection) -> list[tuple[int, int]]:
+async def _subscribe(rt: Runtime, hub: Hub, conn: Connection) -> list[tuple[int, int]]:
     """Register the socket with its user's conversations; their (id, last_seq) from then on."""
     user_id = conn.user_id
     # Register before reading memberships, and check them again once subscribed: a removal
     # that commits meanwhile is then either in the second read or delivered as a control.
-    rt.hub.register(conn, [])
+    hub.register(conn, [])
     async with rt.engine.connect() as db:
         first = await conv_repo.user_conversation_ids(db, user_id=user_id)
         # Read after registering, so a block committed meanwhile arrives as a control.
         conn.hidden = await hidden_senders(db, viewer_id=user_id)
     for cid, _ in first:
-        rt.hub.add_conversation(conn, cid)
+        hub.add_conversation(conn, cid)
     # Once the node's subscriptions are live on the bus, nothing published from here on is
     # missed; the seqs read after that point are what the client starts from.
     await rt.bus.settle()
@@ -230,7 +233,7 @@ async def _subscribe(rt: Runtime, conn: Connection) -> list[tuple[int, int]]:
     current = {cid for cid, _ in convs}
     for cid, _ in first:
         if cid not in current:
-            rt.hub.remove_conversation(conn, cid)
+            hub.remove_conversation(conn, cid)
     return list(convs)
 
 
@@ -250,8 +253,18 @@ def ready_frame(rt: Runtime, claims: AccessClaims, convs: list[tuple[int, int]])
 class Session:
     """One authenticated socket's frame loop."""
 
-    def __init__(self, rt: Runtime, conn: Connection, receive: Callable[[], Awaitable[Message]], ip: str) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        hub: Hub,
+        sends: SendRouter,
+        conn: Connection,
+        receive: Callable[[], Awaitable[Message]],
+        ip: str,
+    ) -> None:
         self.rt = rt
+        self.hub = hub
+        self.sends = sends
         self.conn = conn
         self._receive = receive
         self.ip = ip
@@ -333,7 +346,7 @@ class Session:
         # Queued before this returns, so a client's pipelined sends commit in the order it sent
         # them; the ack (or error) is pushed when the commit finishes, without blocking this loop.
         try:
-            future = await do_send_message(self.rt, request, ip=self.ip)
+            future = await do_send_message(self.rt, self.sends, request, ip=self.ip)
         except DomainError as exc:
             refused(exc)
             return
@@ -378,4 +391,4 @@ class Session:
             )
 
     async def presence_changed(self) -> None:
-        await do_sync_presence(self.rt, user_id=self.conn.user_id)
+        await do_sync_presence(self.rt, user_id=self.conn.user_id, local_status=self.hub.local_status)

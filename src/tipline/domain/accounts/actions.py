@@ -17,10 +17,10 @@ from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tipline.backends import oidc
 from tipline.bus.base import topic_user
 from tipline.bus.envelope import encode_control
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
-from tipline.domain.accounts import oidc
 from tipline.domain.accounts import repository as repo
 from tipline.domain.accounts.schemas import (
     EmailChanged,
