@@ -21,7 +21,7 @@ echo "== mypy --strict"
 "${UV[@]}" run mypy
 echo "== import layers (pyproject.toml: tool.importlinter)"
 "${UV[@]}" run lint-imports
-echo "== web: typecheck, unit tests, build"
-(cd web && npm test && npm run build)
+echo "== web: lint (React hooks rules), typecheck, unit tests, build"
+(cd web && npm run lint && npm test && npm run build)
 echo "== pytest"
 "${UV[@]}" run pytest -q "$@"
