@@ -70,7 +70,10 @@ def build_limits(settings: Settings, limiter: Limiter | None = None) -> Limits:
         if settings.redis_url is None:
             limiter = MemoryLimiter()
         else:
-            limiter = RedisLimiter(redis_client(settings), prefix=f"{settings.bus_channel_prefix}rl:")
+            limiter = RedisLimiter(
+                redis_client(settings, socket_timeout=_busy_timeout(settings)),
+                prefix=f"{settings.bus_channel_prefix}rl:",
+            )
     return Limits(limiter, enabled=settings.rate_limits, rules=rules)
 
 
@@ -91,7 +94,7 @@ def build_bus(settings: Settings) -> Bus:
 REDIS_POOL_MAX = 64
 
 
-def redis_client(settings: Settings, *, socket_timeout: float = 2.0) -> Any:
+def redis_client(settings: Settings, *, socket_timeout: float | None = 2.0) -> Any:
     """A client for REDIS_URL: a Cluster client with REDIS_CLUSTER, else a plain one.
 
     The plain client's pool is bounded and blocking: a burst of concurrent calls (a rate-limit
@@ -115,11 +118,25 @@ def redis_client(settings: Settings, *, socket_timeout: float = 2.0) -> Any:
     return Redis.from_pool(pool)
 
 
+def _busy_timeout(settings: Settings) -> float | None:
+    """The bound on each call of a client that takes many concurrent calls (rate limits, presence).
+
+    None on a Redis Cluster: redis-py's cluster client, given a socket timeout, fails some of a
+    burst of concurrent calls with an AttributeError (a connection's writer gone mid-send) rather
+    than a Redis error (tests/integration/test_cluster.py::test_send_rate_limit_holds_across_nodes).
+    """
+    return None if settings.redis_cluster else 2.0
+
+
 def build_presence(settings: Settings) -> PresenceStore:
     """Presence shared through Redis when REDIS_URL is set, else kept in this process."""
     if settings.redis_url is None:
         return MemoryPresence()
-    return RedisPresence(redis_client(settings), prefix=settings.bus_channel_prefix, ttl_s=settings.presence_ttl_s)
+    return RedisPresence(
+        redis_client(settings, socket_timeout=_busy_timeout(settings)),
+        prefix=settings.bus_channel_prefix,
+        ttl_s=settings.presence_ttl_s,
+    )
 
 
 def build_cache(settings: Settings) -> MessageCache | None:
