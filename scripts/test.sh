@@ -19,7 +19,9 @@ echo "== ruff"
 "${UV[@]}" run ruff format --check src tests bench migrations scripts infra
 echo "== mypy --strict"
 "${UV[@]}" run mypy
-echo "== web: typecheck, unit tests, build"
-(cd web && npm test && npm run build)
+echo "== import layers (pyproject.toml: tool.importlinter)"
+"${UV[@]}" run lint-imports
+echo "== web: lint (React hooks rules), typecheck, unit tests, build"
+(cd web && npm run lint && npm test && npm run build)
 echo "== pytest"
 "${UV[@]}" run pytest -q "$@"

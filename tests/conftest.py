@@ -31,6 +31,7 @@ from tipline.bus.base import Bus
 from tipline.config import Settings
 from tipline.domain.tables import __all__ as TABLES
 from tipline.gateway.wire import ws_protocol
+from tipline.node import Node
 from tipline.runtime import Runtime
 from tipline.storage.migrate import upgrade_async
 
@@ -101,6 +102,7 @@ def free_port() -> int:
 @dataclass
 class Server:
     rt: Runtime
+    node: Node
     base_url: str
     ws_url: str
     database_url: str
@@ -131,7 +133,11 @@ async def run_server(settings: Settings, database_url: str, *, bus: Bus | None =
     port = settings.port
     try:
         yield Server(
-            rt=rt, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws", database_url=database_url
+            rt=rt,
+            node=app.state.node,
+            base_url=f"http://127.0.0.1:{port}",
+            ws_url=f"ws://127.0.0.1:{port}/ws",
+            database_url=database_url,
         )
     finally:
         srv.should_exit = True
@@ -182,9 +188,9 @@ async def reset_database(database_url: str, server: Server | None = None) -> Non
     """Empty every table, once the server has committed its pending sends and let go of the
     sockets tests closed (shared by the per-test cleanup and modules that clean once)."""
     if server is not None:
-        await server.rt.batcher.drain()
+        await server.node.batcher.drain()
         for _ in range(100):
-            if not server.rt.hub.users:
+            if not server.node.hub.users:
                 break
             await asyncio.sleep(0.02)
     conn = await asyncpg.connect(database_url)

@@ -158,11 +158,11 @@ class Ws:
 
 
 def check_server_frame(frame: Any) -> None:
-    """Every frame a test socket receives is one the protocol module defines (tipline.gateway.protocol),
+    """Every frame a test socket receives is one the protocol module defines (tipline.protocol),
     so the published schemas and the web client's generated types cannot drift from what is sent."""
     from pydantic import ValidationError
 
-    from tipline.gateway.protocol import SERVER_FRAME
+    from tipline.protocol import SERVER_FRAME
 
     try:
         SERVER_FRAME.validate_python(frame)

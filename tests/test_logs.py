@@ -48,7 +48,7 @@ async def test_sign_in_and_send_log_no_secrets_or_bodies(
         await api.get("/me", headers={"Authorization": "Bearer not-a-real-token-but-secret"})
     finally:
         await ws.close()
-    await server.rt.batcher.drain()
+    await server.node.batcher.drain()
     text = captured.getvalue()
     lines = [orjson.loads(line) for line in text.splitlines()]
     assert lines, "nothing was logged"

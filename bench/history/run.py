@@ -34,8 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import BENCH, BenchDatabase, install_sigterm_handler, log, percentile, rounded, run_facts, write_result
 from tipline.app import build_runtime, create_app
+from tipline.backends.cache import stats
 from tipline.config import Settings
-from tipline.domain.messages.cache import stats
 from tipline.storage.migrate import upgrade_async
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,23 +32,16 @@ from tipline.api import oidc as oidc_api
 from tipline.api import tokens as tokens_api
 from tipline.api.apidocs import mount_api_docs
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
-from tipline.bus.base import Bus, Handler, topic_node
+from tipline.backends.cache import MessageCache, RedisMessageCache
+from tipline.backends.oidc import OidcClient
+from tipline.backends.presence import MemoryPresence, PresenceStore, RedisPresence
+from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
-from tipline.chain.watcher import ChainWatcher
 from tipline.config import Settings
-from tipline.domain.accounts.oidc import OidcClient
-from tipline.domain.mail.worker import MailWorker
-from tipline.domain.media.actions import clean_forever
-from tipline.domain.messages.batcher import SendBatcher
-from tipline.domain.messages.cache import MessageCache, RedisMessageCache
-from tipline.domain.messages.routing import Nodes, SendRouter
+from tipline.domain.messages.routing import Nodes
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
-from tipline.gateway.guard import SocketGuard
-from tipline.gateway.health import NodeHealth
-from tipline.gateway.hub import Hub
-from tipline.gateway.presence import MemoryPresence, PresenceStore, RedisPresence
-from tipline.metrics import COLLECTOR, BusProbe
+from tipline.node import Node
 from tipline.ratelimit import Limiter, Limits, MemoryLimiter, RedisLimiter, parse_rule
 from tipline.runtime import Runtime
 from tipline.storage.db import create_engine
@@ -86,7 +76,10 @@ def build_limits(settings: Settings, limiter: Limiter | None = None) -> Limits:
         if settings.redis_url is None:
             limiter = MemoryLimiter()
         else:
-            limiter = RedisLimiter(redis_client(settings), prefix=f"{settings.bus_channel_prefix}rl:")
+            limiter = RedisLimiter(
+                redis_client(settings, socket_timeout=_busy_timeout(settings)),
+                prefix=f"{settings.bus_channel_prefix}rl:",
+            )
     return Limits(limiter, enabled=settings.rate_limits, rules=rules)
 
 
@@ -107,7 +100,7 @@ def build_bus(settings: Settings) -> Bus:
 REDIS_POOL_MAX = 64
 
 
-def redis_client(settings: Settings, *, socket_timeout: float = 2.0) -> Any:
+def redis_client(settings: Settings, *, socket_timeout: float | None = 2.0) -> Any:
     """A client for REDIS_URL: a Cluster client with REDIS_CLUSTER, else a plain one.
 
     The plain client's pool is bounded and blocking: a burst of concurrent calls (a rate-limit
@@ -131,11 +124,25 @@ def redis_client(settings: Settings, *, socket_timeout: float = 2.0) -> Any:
     return Redis.from_pool(pool)
 
 
+def _busy_timeout(settings: Settings) -> float | None:
+    """The bound on each call of a client that takes many concurrent calls (rate limits, presence).
+
+    None on a Redis Cluster: redis-py's cluster client, given a socket timeout, fails some of a
+    burst of concurrent calls with an AttributeError (a connection's writer gone mid-send) rather
+    than a Redis error (tests/integration/test_cluster.py::test_send_rate_limit_holds_across_nodes).
+    """
+    return None if settings.redis_cluster else 2.0
+
+
 def build_presence(settings: Settings) -> PresenceStore:
     """Presence shared through Redis when REDIS_URL is set, else kept in this process."""
     if settings.redis_url is None:
         return MemoryPresence()
-    return RedisPresence(redis_client(settings), prefix=settings.bus_channel_prefix, ttl_s=settings.presence_ttl_s)
+    return RedisPresence(
+        redis_client(settings, socket_timeout=_busy_timeout(settings)),
+        prefix=settings.bus_channel_prefix,
+        ttl_s=settings.presence_ttl_s,
+    )
 
 
 def build_cache(settings: Settings) -> MessageCache | None:
@@ -162,21 +169,6 @@ def build_nodes(settings: Settings) -> Nodes | None:
     )
 
 
-def bus_handler(rt: Runtime) -> Handler:
-    """This node's topic goes to the send router; every other topic to the hub's sockets."""
-    node_topic = topic_node(rt.node_id)
-    route = rt.router.handle
-    deliver = rt.hub.handle
-
-    def handle(topic: str, payload: bytes) -> None:
-        if topic == node_topic:
-            route(payload)
-        else:
-            deliver(topic, payload)
-
-    return handle
-
-
 def build_runtime(
     settings: Settings,
     *,
@@ -192,37 +184,17 @@ def build_runtime(
         connect_timeout_s=settings.db_connect_timeout_s,
         tcp_user_timeout_s=settings.db_tcp_user_timeout_s,
     )
-    rt = Runtime(
+    return Runtime(
         settings=settings,
         engine=engine,
         bus=bus or build_bus(settings),
         jwt_key=jwt_key,
         limits=build_limits(settings),
         presence=presence or build_presence(settings),
+        oidc=OidcClient.from_settings(settings),
+        objects=build_object_store(settings, signing_key=derive_key(jwt_key, "media-urls")),
+        cache=build_cache(settings),
     )
-    rt.cache = build_cache(settings)
-    rt.hub = Hub(rt.bus)
-    rt.batcher = SendBatcher(rt)
-    rt.router = SendRouter(rt, build_nodes(settings))
-    rt.oidc = OidcClient.from_settings(settings)
-    rt.objects = build_object_store(settings, signing_key=derive_key(jwt_key, "media-urls"))
-    return rt
-
-
-async def _refresh_presence(rt: Runtime) -> None:
-    """Keep this node's presence entries alive while its users stay connected."""
-    while True:
-        await asyncio.sleep(max(1.0, rt.settings.presence_ttl_s / 3))
-        statuses = {uid: s for uid in list(rt.hub.users) if (s := rt.hub.local_status(uid)) is not None}
-        await rt.presence.refresh(rt.node_id, statuses)
-
-
-async def _sweep(rt: Runtime) -> None:
-    """Close sockets that sent nothing (not even a ping) within the idle timeout."""
-    while True:
-        # Read each turn so an operator (or a test) can change the timeout at run time.
-        await asyncio.sleep(max(0.2, min(1.0, rt.settings.ws_idle_timeout_s / 4)))
-        rt.hub.sweep_idle(rt.settings.ws_idle_timeout_s)
 
 
 class TiplineApp(FastAPI):
@@ -234,67 +206,39 @@ class TiplineApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
-            await websocket_endpoint(self.state.rt, scope, receive, send)
+            node: Node = self.state.node
+            await websocket_endpoint(node.rt, node.hub, node.router, scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
 
+async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    """Both transports' error shape over HTTP: ``{"detail": reason, "code": machine code}``."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status, headers=headers)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Never echo the input back: it may be a password.
+    detail: list[dict[str, Any]] = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def create_app(rt: Runtime) -> FastAPI:
+    node = Node.build(rt, build_nodes(rt.settings))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        probe = BusProbe(rt)
-        # Before the bus starts: deliveries are held from any connection loss on.
-        guard = SocketGuard(rt)
-        guard.watch()
-        await rt.bus.start(probe.wrap(bus_handler(rt)))
-        guard.start()
-        health = NodeHealth(rt)
-        health.start()
-        rt.batcher.start()
-        await rt.router.start()
-        if rt.settings.chain_rpc_url and rt.settings.tip_contract_address:
-            rt.chain_watcher = ChainWatcher(
-                rt, rpc_url=rt.settings.chain_rpc_url, contract=rt.settings.tip_contract_address
-            )
-            rt.chain_watcher.start()
-        sweeper = asyncio.create_task(_sweep(rt), name="idle-sweeper")
-        refresher = asyncio.create_task(_refresh_presence(rt), name="presence-refresh")
-        prober = asyncio.create_task(probe.run(), name="bus-probe")
-        cleaner = asyncio.create_task(clean_forever(rt), name="media-cleaner")
-        mailer = MailWorker(rt.settings, rt.engine)
-        if rt.settings.mail_worker:
-            mailer.start()
-        # Counted from start-up to shutdown: a runtime that never served is not in /metrics.
-        COLLECTOR.track(rt)
-        if rt.settings.gc_freeze:
-            # Start-up leaves a large heap (modules, SQLAlchemy, pydantic) that lives as long as
-            # the process; full collections walking it took 100+ ms pauses in the history benchmark.
-            gc.collect()
-            gc.freeze()
+        await node.start()
         try:
             yield
         finally:
-            COLLECTOR.untrack(rt)
-            rt.shutting_down = True
-            for task in (sweeper, refresher, prober, cleaner):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await mailer.stop()
-            await health.stop()
-            await guard.stop()
-            if rt.chain_watcher is not None:
-                await rt.chain_watcher.stop()
-            # Forwards still unanswered are committed here, so before the batcher stops.
-            await rt.router.stop()
-            await rt.batcher.stop()
-            await rt.bus.close()
-            await rt.limits.limiter.close()
-            await rt.presence.close()
-            await rt.oidc.close()
-            if rt.cache is not None:
-                await rt.cache.close()
-            await rt.engine.dispose()
+            await node.stop()
 
     app = TiplineApp(
         title="Tipline",
@@ -308,22 +252,10 @@ def create_app(rt: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.rt = rt
-
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Never echo the input back: it may be a password.
-        detail: list[dict[str, Any]] = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": detail}, status_code=422)
+    app.state.node = node
+    app.state.sends = node.router
+    app.add_exception_handler(DomainError, domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
 
     # Routes are tried in order and every try costs: the busiest (history, send) come first.
     # No path of a later router matches a route of an earlier one (tests/api/test_routes.py).

@@ -108,7 +108,7 @@ def _watcher(settings: Settings) -> int:
         print("error: the watcher needs CHAIN_RPC_URL and TIP_CONTRACT_ADDRESS", file=sys.stderr)
         return 2
     from tipline.app import build_runtime
-    from tipline.chain.watcher import ChainWatcher
+    from tipline.watcher import ChainWatcher
 
     async def run() -> int:
         rt = build_runtime(settings, database_url=_database_url(settings), jwt_key=b"unused" * 8)
@@ -144,7 +144,9 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool, banner: bool = False
     if migrate:
         upgrade(url)
     rt = build_runtime(settings, database_url=url, jwt_key=_jwt_key(settings, dev=dev))
-    app: ASGIApp = create_app(rt)
+    fastapi_app = create_app(rt)
+    node = fastapi_app.state.node
+    app: ASGIApp = fastapi_app
     if settings.forwarded_trusted_hops:
         from tipline.api.middleware import TrustedHops
 
@@ -183,7 +185,7 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool, banner: bool = False
             if self.started:
                 print(_dev_banner(settings), file=sys.stderr, flush=True)
 
-    server = BannerServer(config, rt) if banner else GracefulServer(config, rt)
+    server = BannerServer(config, node) if banner else GracefulServer(config, node)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -282,7 +284,7 @@ def _check(settings: Settings, *, command: str = "serve", config_only: bool = Fa
         key = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
         record("config JWT_SECRET", len(key) >= 32, "set" if len(key) >= 32 else "missing or under 32 characters")
         try:
-            from tipline.domain.accounts.oidc import parse_providers
+            from tipline.backends.oidc import parse_providers
 
             providers = parse_providers(settings)
             record("config OIDC_PROVIDERS", True, ", ".join(providers) or "none configured")
@@ -593,7 +595,7 @@ def main(argv: list[str] | None = None) -> None:
     token_deploy.add_argument("--name", required=True, help='the token\'s name, e.g. "Acme Tips"')
     token_deploy.add_argument("--symbol", required=True, help="1 to 11 letters or digits, e.g. ACME")
     token_deploy.add_argument("--supply", required=True, help="whole tokens (18 decimals), all to the deployer")
-    from tipline.domain.imports.command import add_parsers as add_import_parsers
+    from tipline.commands.imports import add_parsers as add_import_parsers
 
     add_import_parsers(sub)
     args = parser.parse_args(argv)
@@ -646,7 +648,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "openapi":
         print(_openapi_json(settings))
     elif args.command == "protocol-ts":
-        from tipline.gateway.protocol import web_constants_ts
+        from tipline.protocol import web_constants_ts
 
         print(web_constants_ts(), end="")
     elif args.command == "check":
@@ -654,7 +656,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "token":
         sys.exit(_token_deploy(settings, name=args.name, symbol=args.symbol, supply=args.supply))
     elif args.command in ("import", "export"):
-        from tipline.domain.imports.command import run as run_import
+        from tipline.commands.imports import run as run_import
 
         sys.exit(run_import(settings, args, database_url=_database_url(settings)))
     elif args.command == "config":

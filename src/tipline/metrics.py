@@ -8,20 +8,14 @@ again as they happen. Other subsystems import the counters they feed from here
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from tipline.bus.base import Handler
-    from tipline.runtime import Runtime
 
 MESSAGES_SENT = Counter("tipline_messages_sent", "Messages stored and acknowledged (retries of one send count once).")
 SENDS_ROUTED = Counter(
@@ -54,25 +48,39 @@ BUS_ROUNDTRIP = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
 
-PROBE_INTERVAL_S = 10.0
-PROBE_KIND = b"P"
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """What a node reports at scrape time (tipline.node.Node.stats)."""
+
+    connections: int
+    users: int
+    delivered: int
+    publish_errors: int
+    bus_healthy: bool
+    batches: int
+    committed: int
 
 
-class RuntimeCollector(Collector):
-    """Reads the live state of every runtime in this process at scrape time."""
+class StatsSource(Protocol):
+    def stats(self) -> NodeStats: ...
+
+
+class NodeCollector(Collector):
+    """Reads the live state of every node in this process at scrape time."""
 
     def __init__(self) -> None:
-        self._runtimes: list[weakref.ref[Runtime]] = []
+        self._nodes: list[weakref.ref[StatsSource]] = []
 
-    def track(self, rt: Runtime) -> None:
-        self.untrack(rt)
-        self._runtimes.append(weakref.ref(rt))
+    def track(self, node: StatsSource) -> None:
+        self.untrack(node)
+        self._nodes.append(weakref.ref(node))
 
-    def untrack(self, rt: Runtime) -> None:
-        self._runtimes = [r for r in self._runtimes if r() is not None and r() is not rt]
+    def untrack(self, node: StatsSource) -> None:
+        self._nodes = [r for r in self._nodes if r() is not None and r() is not node]
 
     def collect(self) -> Iterator[Metric]:
-        live = [rt for r in self._runtimes if (rt := r()) is not None]
+        live = [node.stats() for r in self._nodes if (node := r()) is not None]
         connections = GaugeMetricFamily("tipline_ws_connections", "Open WebSocket connections on this node.")
         users = GaugeMetricFamily("tipline_ws_users", "Users with at least one WebSocket on this node.")
         deliveries = CounterMetricFamily("tipline_deliveries", "Events written to sockets' queues on this node.")
@@ -82,45 +90,15 @@ class RuntimeCollector(Collector):
             "tipline_send_batches", "Group commits of sends on this node (sends committed / batches = group size)."
         )
         committed = CounterMetricFamily("tipline_sends_committed", "Sends committed by this node's batcher.")
-        connections.add_metric([], sum(sum(len(c) for c in rt.hub.users.values()) for rt in live))
-        users.add_metric([], sum(len(rt.hub.users) for rt in live))
-        deliveries.add_metric([], sum(rt.hub.delivered for rt in live))
-        errors.add_metric([], sum(getattr(rt.bus, "publish_errors", 0) for rt in live))
-        healthy.add_metric([], min((1 if rt.bus.healthy() else 0 for rt in live), default=1))
-        batches.add_metric([], sum(rt.batcher.batches for rt in live))
-        committed.add_metric([], sum(rt.batcher.committed for rt in live))
+        connections.add_metric([], sum(s.connections for s in live))
+        users.add_metric([], sum(s.users for s in live))
+        deliveries.add_metric([], sum(s.delivered for s in live))
+        errors.add_metric([], sum(s.publish_errors for s in live))
+        healthy.add_metric([], min((1 if s.bus_healthy else 0 for s in live), default=1))
+        batches.add_metric([], sum(s.batches for s in live))
+        committed.add_metric([], sum(s.committed for s in live))
         yield from (connections, users, deliveries, errors, healthy, batches, committed)
 
 
-COLLECTOR = RuntimeCollector()
+COLLECTOR = NodeCollector()
 REGISTRY.register(COLLECTOR)
-
-
-class BusProbe:
-    """Measures the bus's round trip: this node publishes a timestamp to its own topic and times it back.
-
-    Wraps the hub's bus handler so probe messages never reach the hub.
-    """
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.topic = f"probe:{rt.node_id}"
-
-    def wrap(self, handler: Handler) -> Handler:
-        topic = self.topic
-
-        def handle(t: str, payload: bytes) -> None:
-            if t == topic and payload[:1] == PROBE_KIND:
-                with contextlib.suppress(ValueError):
-                    BUS_ROUNDTRIP.observe(max(0.0, time.time() - float(payload[1:])))
-                return
-            handler(t, payload)
-
-        return handle
-
-    async def run(self) -> None:
-        self.rt.bus.subscribe(self.topic)
-        while True:
-            with contextlib.suppress(Exception):  # an outage shows in tipline_bus_publish_errors
-                await self.rt.bus.publish(self.topic, PROBE_KIND + repr(time.time()).encode())
-            await asyncio.sleep(PROBE_INTERVAL_S)

@@ -16,26 +16,26 @@ import socket
 
 import uvicorn
 
-from tipline.runtime import Runtime
+from tipline.node import Node
 
 log = logging.getLogger(__name__)
 
 
 class GracefulServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, rt: Runtime) -> None:
+    def __init__(self, config: uvicorn.Config, node: Node) -> None:
         super().__init__(config)
-        self.rt = rt
+        self.node = node
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        rt = self.rt
+        rt, router = self.node.rt, self.node.router
         rt.shutting_down = True
         # Other nodes stop forwarding sends here within a registry beat.
-        await rt.router.leave()
+        await router.leave()
         log.info("shutting down: readiness is false; closing sockets in %.1f s", rt.settings.shutdown_grace_s)
         await asyncio.sleep(rt.settings.shutdown_grace_s)
         rt.accepting_sends = False
         try:
-            await asyncio.wait_for(rt.router.drain(), rt.settings.shutdown_drain_s)
+            await asyncio.wait_for(router.drain(), rt.settings.shutdown_drain_s)
         except TimeoutError:
             # The sockets close now; what is still committing commits before the process exits
             # (the lifespan stops the batcher last), and its clients resend with the same id.

@@ -527,7 +527,7 @@ async def test_attachments_survive_the_message_cache(database_url: str) -> None:
     """With Redis on, history served from the recent-message cache carries the attachments too."""
     from tests.bus.redis_helpers import REDIS_URL, delete_prefixed, unique_prefix
     from tests.conftest import start_server
-    from tipline.domain.messages.cache import stats
+    from tipline.backends.cache import stats
 
     prefix = unique_prefix()
     try:

@@ -17,15 +17,17 @@ from tests.bus.redis_helpers import REDIS_URL, kill_clients, numsub, unique_pref
 from tests.conftest import free_port, make_settings
 from tests.helpers import Ws, create_conversation, is_event, signup
 from tipline.app import build_runtime, create_app
+from tipline.backends.presence import PresenceStore
 from tipline.bus.redis import RedisBus
-from tipline.gateway.presence import PresenceStore
 from tipline.gateway.wire import ws_protocol
+from tipline.node import Node
 from tipline.runtime import Runtime
 
 
 @dataclass
 class AppNode:
     rt: Runtime
+    node: Node
     bus: RedisBus
     base_url: str
     ws_url: str
@@ -40,8 +42,9 @@ async def start_node(
     port = free_port()
     settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}", **settings_)
     rt = build_runtime(settings, database_url=database_url, jwt_key=jwt_key, bus=bus, presence=presence)
+    app = create_app(rt)
     config = uvicorn.Config(
-        create_app(rt),
+        app,
         host="127.0.0.1",
         port=port,
         ws=ws_protocol("websockets-sansio"),
@@ -55,7 +58,7 @@ async def start_node(
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    return AppNode(rt, bus, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", server, task)
+    return AppNode(rt, app.state.node, bus, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", server, task)
 
 
 async def stop_node(node: AppNode) -> None:

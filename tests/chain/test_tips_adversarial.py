@@ -38,8 +38,8 @@ from tipline.chain.abi import ZERO_ADDRESS, approve_data, encode_call, hexbytes,
 from tipline.chain.anvil import DEV_ACCOUNTS, start_anvil
 from tipline.chain.deploy import deploy
 from tipline.chain.rpc import Rpc
-from tipline.chain.watcher import ChainWatcher
 from tipline.domain.tips.webhook import signature
+from tipline.watcher import ChainWatcher
 
 HALF = ETH // 2
 
@@ -301,7 +301,7 @@ async def test_unreported_intent_expires(tip_server: Server, tip_api: httpx.Asyn
 
 
 async def test_one_active_watcher_per_deployment(tip_server: Server) -> None:
-    main = tip_server.rt.chain_watcher
+    main = tip_server.node.chain_watcher
     assert main is not None
     for _ in range(100):  # it takes the lock just after the server starts
         if main.active:

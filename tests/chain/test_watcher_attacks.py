@@ -16,8 +16,8 @@ from tests.conftest import Server
 from tipline.chain.abi import hexbytes, tip_native_data
 from tipline.chain.anvil import DEV_ACCOUNTS
 from tipline.chain.rpc import Rpc
-from tipline.chain.watcher import ChainWatcher
 from tipline.domain.tips import repository as tips_repo
+from tipline.watcher import ChainWatcher
 
 STRANGER = DEV_ACCOUNTS[6]
 
@@ -26,10 +26,10 @@ STRANGER = DEV_ACCOUNTS[6]
 async def paused_server(tip_server: Server) -> Server:
     """The server without its own watcher: each test runs the watcher's passes itself, so that
     what the watcher sees between two passes is decided by the test."""
-    rt = tip_server.rt
-    if rt.chain_watcher is not None:
-        await rt.chain_watcher.stop()
-        rt.chain_watcher = None
+    node = tip_server.node
+    if node.chain_watcher is not None:
+        await node.chain_watcher.stop()
+        node.chain_watcher = None
     return tip_server
 
 

@@ -69,7 +69,7 @@ async def db(server: Server) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def digest(server: Server, db: asyncpg.Connection) -> Any:
-    await server.rt.batcher.drain()
+    await server.node.batcher.drain()
     return await db.fetchrow(DIGEST)
 
 

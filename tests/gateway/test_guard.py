@@ -87,7 +87,7 @@ async def test_a_send_on_a_session_revoked_while_the_bus_lost_the_news_is_refuse
     alice, bob = await signup(api), await signup(api)
     cid = (await create_conversation(api, alice, "group", [bob]))["id"]
     ws = await Ws.open(srv.ws_url, alice)
-    monkeypatch.setattr(srv.rt.hub, "_control", lambda topic, payload: None)  # every control lost
+    monkeypatch.setattr(srv.node.hub, "_control", lambda topic, payload: None)  # every control lost
     assert (await api.post("/auth/signout", headers=alice.headers)).status_code == 204
     frame = send_frame(cid, "after sign-out")
     await ws.send(frame)
@@ -105,7 +105,7 @@ async def test_a_deactivated_account_cannot_send_even_if_its_sockets_never_heard
     alice, bob = await signup(api), await signup(api)
     cid = (await create_conversation(api, alice, "group", [bob]))["id"]
     ws = await Ws.open(srv.ws_url, alice)
-    monkeypatch.setattr(srv.rt.hub, "_control", lambda topic, payload: None)
+    monkeypatch.setattr(srv.node.hub, "_control", lambda topic, payload: None)
     async with srv.rt.engine.begin() as conn:
         from sqlalchemy import text
 
@@ -143,7 +143,7 @@ async def test_a_member_removed_during_a_bus_outage_gets_nothing_more_live_or_by
     assert (await api.delete(f"/conversations/{cid}/members/{bob.id}", headers=alice.headers)).status_code == 204
     # Within a second (the outage re-check runs every 0.5 s here) bob's socket lets go of it.
     async with asyncio.timeout(2):
-        while cid in next(iter(srv.rt.hub.connections_of(bob.id))).conversations:
+        while cid in next(iter(srv.node.hub.connections_of(bob.id))).conversations:
             await asyncio.sleep(0.05)
     bus.come_back()
     await ws_carol.expect("sync")
@@ -174,7 +174,7 @@ async def test_after_the_bus_returns_sockets_are_rechecked_before_anything_is_de
     await asyncio.sleep(0.2)  # the guard is now waiting with the bus down timeout in force
     bus.go_down()
     assert (await api.delete(f"/conversations/{cid}/members/{bob.id}", headers=alice.headers)).status_code == 204
-    assert cid in next(iter(srv.rt.hub.connections_of(bob.id))).conversations  # nobody told this node
+    assert cid in next(iter(srv.node.hub.connections_of(bob.id))).conversations  # nobody told this node
     bus.come_back()
     # Published at once, before the re-check can have finished: held, then delivered to carol only.
     await send_http(api, alice, cid, "right after the bus came back")

@@ -24,7 +24,7 @@ async def test_degraded_at_the_first_failed_probe_then_sockets_closed_1012_and_r
         httpx.AsyncClient(base_url=srv.base_url, timeout=30) as api,
     ):
         rt = srv.rt
-        health = NodeHealth(rt)  # driven by hand: the server's own probes wait an hour
+        health = NodeHealth(rt, srv.node.hub)  # driven by hand: the server's own probes wait an hour
         user = await signup(api)
         ws = await Ws.open(srv.ws_url, user)
 

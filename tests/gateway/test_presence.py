@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from tests.bus.redis_helpers import REDIS_URL, unique_prefix
 from tests.bus.test_redis_nodes import start_node, stop_node
 from tests.helpers import Ws, create_conversation, signup
+from tipline.backends.presence import MemoryPresence, PresenceStore, RedisPresence
 from tipline.bus.redis import RedisBus
-from tipline.gateway.presence import MemoryPresence, PresenceStore, RedisPresence
 
 
 def redis_presence(prefix: str, ttl_s: float = 60.0) -> RedisPresence:

@@ -1,4 +1,4 @@
-"""The WebSocket protocol lives in one module (tipline.gateway.protocol), and everything that
+"""The WebSocket protocol lives in one module (tipline.protocol), and everything that
 restates it is checked against it: the web client's generated constants, docs/protocol.md, and
 (in tests/helpers.py, for every frame any test socket receives) the server frames themselves.
 The web client's frame types are generated from /openapi.json (tests/test_generated_client.py)."""
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tipline.gateway.protocol import (
+from tipline.protocol import (
     CLIENT_FRAME_TYPES,
     EVENT_NAMES,
     SERVER_FRAME,

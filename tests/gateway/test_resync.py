@@ -18,7 +18,7 @@ async def test_resync_tells_each_socket_its_conversations(api: httpx.AsyncClient
     server.rt.bus.unsubscribe(f"c:{shared}")
     ack = (await send_http(api, alice, shared, "sent during the outage")).json()
     server.rt.bus.subscribe(f"c:{shared}")
-    assert await resync_all(server.rt) == 2
+    assert await resync_all(server.rt, server.node.hub) == 2
     sync_a, sync_b = await wa.expect("sync"), await wb.expect("sync")
     assert {c["id"]: c["last_seq"] for c in sync_b["conversations"]} == {shared: ack["seq"]}
     assert {c["id"] for c in sync_a["conversations"]} == {shared, alone}

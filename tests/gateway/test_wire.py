@@ -20,7 +20,7 @@ async def test_fan_out_arrives_whole_and_in_order_on_either_write_path(database_
         alice, bob, carol = await signup(api), await signup(api), await signup(api)
         cid = (await create_conversation(api, alice, "group", [bob, carol]))["id"]
         sockets = [await Ws.open(srv.ws_url, u) for u in (alice, bob, carol)]
-        conns = srv.rt.hub.all_connections()
+        conns = srv.node.hub.all_connections()
         assert len(conns) == 3
         # Tipline's uvicorn protocol offers the direct writer; wsproto does not.
         assert all((c.wire is not None) == (ws_impl == "websockets-sansio") for c in conns)

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import free_port
 from tests.helpers import Ws, create_conversation, signup
-from tipline.gateway.protocol import AUTH_PREFIX, PROTOCOL
+from tipline.protocol import AUTH_PREFIX, PROTOCOL
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tipline.domain.accounts.access import access_session
 from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
+from tipline.domain.messages.routing import SendRouter
 from tipline.domain.tokens.access import access_api_token, is_api_token, require_scope
 from tipline.domain.tokens.actions import do_touch_token
 from tipline.domain.tokens.scopes import ROUTE_SCOPES
@@ -37,6 +38,15 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 Rt = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_sends(request: Request) -> SendRouter:
+    """This node's send pipeline (tipline.node.Node.router): sends go through it."""
+    sends: SendRouter = request.app.state.sends
+    return sends
+
+
+Sends = Annotated[SendRouter, Depends(get_sends)]
 
 
 @dataclass(frozen=True)

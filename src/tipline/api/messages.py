@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from tipline.api.deps import CurrentCaller, Rt, UncheckedSession, client_ip
+from tipline.api.deps import CurrentCaller, Rt, Sends, UncheckedSession, client_ip
 from tipline.domain.messages import actions
 from tipline.domain.messages.schemas import (
     Ack,
@@ -51,7 +51,12 @@ async def history(
     responses={429: {"description": "rate limited; see Retry-After"}},
 )
 async def send(
-    conversation_id: ConversationIdPath, body: SendIn, rt: Rt, caller: CurrentCaller, request: Request
+    conversation_id: ConversationIdPath,
+    body: SendIn,
+    rt: Rt,
+    sends: Sends,
+    caller: CurrentCaller,
+    request: Request,
 ) -> Ack:
     """Send a message. Answers after commit; the same ``client_msg_id`` again returns the same ack."""
     send = SendRequest(
@@ -63,7 +68,7 @@ async def send(
         reply_to=body.reply_to,
         attachment_ids=tuple(body.attachment_ids),
     )
-    return await (await actions.do_send_message(rt, send, ip=client_ip(request)))
+    return await (await actions.do_send_message(rt, sends, send, ip=client_ip(request)))
 
 
 @router.get("/conversations/{conversation_id}/events", response_model=ReplayOut)

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from tipline.gateway.protocol import frame_schemas
+from tipline.protocol import frame_schemas
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",

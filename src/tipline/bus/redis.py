@@ -355,32 +355,12 @@ class RedisBus:
         self._start_timeout_s = start_timeout_s
         self._settle_timeout_s = settle_timeout_s
 
-        common: dict[str, Any] = {
-            "client_name": self.client_name,
-            "decode_responses": False,
-            "socket_connect_timeout": timeout_s,
-            "socket_timeout": timeout_s,
-        }
-        # Publishing: one quick retry covers a pooled connection the server closed meanwhile.
-        publish_retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 1)
-        # Subscriber connections never retry or reconnect by themselves (see _Link.write).
-        self._link_kwargs: dict[str, Any] = {
-            **common,
-            "retry": Retry(NoBackoff(), 0),
-            "retry_on_error": [],
-            "health_check_interval": 0,
-            "protocol": 2,
-        }
         self._client: Redis | None = None
         self._cluster: RedisCluster | None = None
         self._link_class: type[AbstractConnection] = Connection
         self._link_url_kwargs: dict[str, Any] = {}
-        if sharded:
-            self._cluster = RedisCluster.from_url(url, retry=publish_retry, **common)
-        else:
-            self._client = Redis.from_url(url, retry=publish_retry, **common)
-            self._link_url_kwargs = dict(parse_url(url))
-            self._link_class = self._link_url_kwargs.pop("connection_class", Connection)
+        self._link_kwargs: dict[str, Any] = {}
+        self._connect_clients(url, timeout_s)
 
         self._handler: Handler | None = None
         self._callbacks: list[Callable[[], None]] = []
@@ -406,6 +386,31 @@ class RedisBus:
         self.reconnects = 0
         # Messages not published (Redis unreachable): lost, at most once.
         self.publish_errors = 0
+
+    def _connect_clients(self, url: str, timeout_s: float) -> None:
+        """The publishing client, and the options of the subscriber connections built later."""
+        common: dict[str, Any] = {
+            "client_name": self.client_name,
+            "decode_responses": False,
+            "socket_connect_timeout": timeout_s,
+            "socket_timeout": timeout_s,
+        }
+        # Publishing: one quick retry covers a pooled connection the server closed meanwhile.
+        publish_retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 1)
+        # Subscriber connections never retry or reconnect by themselves (see _Link.write).
+        self._link_kwargs = {
+            **common,
+            "retry": Retry(NoBackoff(), 0),
+            "retry_on_error": [],
+            "health_check_interval": 0,
+            "protocol": 2,
+        }
+        if self.sharded:
+            self._cluster = RedisCluster.from_url(url, retry=publish_retry, **common)
+        else:
+            self._client = Redis.from_url(url, retry=publish_retry, **common)
+            self._link_url_kwargs = dict(parse_url(url))
+            self._link_class = self._link_url_kwargs.pop("connection_class", Connection)
 
     # --- the Bus protocol ------------------------------------------------------------------
 

@@ -19,13 +19,16 @@ from tipline.domain.accounts.tokens import AccessClaims, decode_access_token
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.actions import do_mark_read, do_sync_presence, do_typing
 from tipline.domain.messages.actions import do_send_message, replay_since
+from tipline.domain.messages.routing import SendRouter
 from tipline.domain.messages.schemas import Ack, SendRequest
 from tipline.domain.moderation.access import hidden_senders
 from tipline.domain.tokens.access import access_api_token, is_api_token, require_scope
 from tipline.domain.tokens.scopes import WS_CONNECT, WS_SEND
 from tipline.errors import DomainError, RateLimited
-from tipline.gateway.hub import Connection, WireLike
-from tipline.gateway.protocol import (
+from tipline.gateway.hub import Connection, Hub, WireLike
+from tipline.gateway.wire import WIRE
+from tipline.logs import CONNECTION_ID
+from tipline.protocol import (
     AUTH_PREFIX,
     PROTOCOL,
     AuthFrame,
@@ -42,8 +45,6 @@ from tipline.gateway.protocol import (
     error_frame,
     parse_client_frame,
 )
-from tipline.gateway.wire import WIRE
-from tipline.logs import CONNECTION_ID
 from tipline.runtime import Runtime
 from tipline.storage.db import read_connection
 
@@ -115,7 +116,9 @@ class RawSocket:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
+async def websocket_endpoint(
+    rt: Runtime, hub: Hub, sends: SendRouter, scope: Scope, receive: Receive, send: Send
+) -> None:
     ws = RawSocket(scope, receive, send)
     claims = await _handshake(rt, ws)
     if claims is None:
@@ -132,7 +135,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
         send_text=ws.send_text,
         closer=closer,
         max_queue=rt.settings.ws_queue_max,
-        flusher=rt.hub.flusher,
+        flusher=hub.flusher,
         wire=wire,
     )
     conn.endpoint_task = asyncio.current_task()
@@ -144,8 +147,8 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
     # Each socket runs in its own task, so this tags every log line about this socket.
     CONNECTION_ID.set(conn.id)
     log.info("websocket open", extra={"user_id": claims.user_id})
-    convs = await _subscribe(rt, conn)
-    session = Session(rt, conn, ws.receive, ip, scopes=claims.scopes)
+    convs = await _subscribe(rt, hub, conn)
+    session = Session(rt, hub, sends, conn, ws.receive, ip, scopes=claims.scopes)
     try:
         conn.start(encode(ready_frame(rt, claims, convs)))
         await session.presence_changed()
@@ -160,7 +163,7 @@ async def websocket_endpoint(rt: Runtime, scope: Scope, receive: Receive, send: 
     finally:
         if expiry is not None:
             expiry.cancel()
-        rt.hub.unregister(conn)
+        hub.unregister(conn)
         if conn.close_code is None:
             conn.close_code = Close.NORMAL
         log.info("websocket closed", extra={"user_id": claims.user_id, "close_code": int(conn.close_code)})
@@ -227,18 +230,18 @@ async def _auth_frame(rt: Runtime, ws: RawSocket) -> AuthFrame | None:
     return frame
 
 
-async def _subscribe(rt: Runtime, conn: Connection) -> list[tuple[int, int]]:
+async def _subscribe(rt: Runtime, hub: Hub, conn: Connection) -> list[tuple[int, int]]:
     """Register the socket with its user's conversations; their (id, last_seq) from then on."""
     user_id = conn.user_id
     # Register before reading memberships, and check them again once subscribed: a removal
     # that commits meanwhile is then either in the second read or delivered as a control.
-    rt.hub.register(conn, [])
+    hub.register(conn, [])
     async with rt.engine.connect() as db:
         first = await conv_repo.user_conversation_ids(db, user_id=user_id)
         # Read after registering, so a block committed meanwhile arrives as a control.
         conn.hidden = await hidden_senders(db, viewer_id=user_id)
     for cid, _ in first:
-        rt.hub.add_conversation(conn, cid)
+        hub.add_conversation(conn, cid)
     # Once the node's subscriptions are live on the bus, nothing published from here on is
     # missed; the seqs read after that point are what the client starts from.
     await rt.bus.settle()
@@ -247,7 +250,7 @@ async def _subscribe(rt: Runtime, conn: Connection) -> list[tuple[int, int]]:
     current = {cid for cid, _ in convs}
     for cid, _ in first:
         if cid not in current:
-            rt.hub.remove_conversation(conn, cid)
+            hub.remove_conversation(conn, cid)
     return list(convs)
 
 
@@ -270,6 +273,8 @@ class Session:
     def __init__(
         self,
         rt: Runtime,
+        hub: Hub,
+        sends: SendRouter,
         conn: Connection,
         receive: Callable[[], Awaitable[Message]],
         ip: str,
@@ -277,6 +282,8 @@ class Session:
         scopes: frozenset[str] | None = None,
     ) -> None:
         self.rt = rt
+        self.hub = hub
+        self.sends = sends
         self.conn = conn
         self._receive = receive
         self.ip = ip
@@ -370,7 +377,7 @@ class Session:
         try:
             if self.scopes is not None:
                 await self._token_may_act()
-            future = await do_send_message(self.rt, request, ip=self.ip)
+            future = await do_send_message(self.rt, self.sends, request, ip=self.ip)
         except DomainError as exc:
             refused(exc)
             return
@@ -415,4 +422,4 @@ class Session:
             )
 
     async def presence_changed(self) -> None:
-        await do_sync_presence(self.rt, user_id=self.conn.user_id)
+        await do_sync_presence(self.rt, user_id=self.conn.user_id, local_status=self.hub.local_status)

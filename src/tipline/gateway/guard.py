@@ -26,8 +26,9 @@ import logging
 from tipline.bus.base import TOPIC_ALL
 from tipline.bus.envelope import encode_control
 from tipline.domain.conversations.actions import read_socket_states
-from tipline.gateway.protocol import Close
+from tipline.gateway.hub import Hub
 from tipline.gateway.resync import resync_all
+from tipline.protocol import Close
 from tipline.runtime import Runtime
 from tipline.workers import LoopWorker
 
@@ -37,9 +38,10 @@ log = logging.getLogger(__name__)
 class SocketGuard(LoopWorker):
     name = "socket-guard"
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, hub: Hub) -> None:
         super().__init__()
         self._rt = rt
+        self._hub = hub
         self._wake = asyncio.Event()
         self._after_outage = False
         self._retry = False
@@ -50,7 +52,7 @@ class SocketGuard(LoopWorker):
 
     def watch(self) -> None:
         """Listen to the bus's connection (before it starts: a loss at any time is seen)."""
-        hub, bus = self._rt.hub, self._rt.bus
+        hub, bus = self._hub, self._rt.bus
         hub.on_recheck = self.request
         bus.subscribe(TOPIC_ALL)
         bus.on_lost(self._lost)
@@ -58,7 +60,7 @@ class SocketGuard(LoopWorker):
 
     async def stop(self) -> None:
         await super().stop()
-        self._rt.hub.release()
+        self._hub.release()
 
     def request(self, node_id: str | None = None) -> None:
         """Re-check and re-sync soon: another node asked. It was cut off from the bus, so its
@@ -68,7 +70,7 @@ class SocketGuard(LoopWorker):
             self._wake.set()
 
     def _lost(self) -> None:
-        self._rt.hub.hold()
+        self._hub.hold()
         self._wake.set()  # from now on, re-check at the outage pace
 
     def _recovered(self) -> None:
@@ -98,18 +100,18 @@ class SocketGuard(LoopWorker):
                 await self._after_bus_outage()
             elif resync:
                 # Each socket learns the conversations' last seqs and resumes what it lacks.
-                await resync_all(self._rt)
+                await resync_all(self._rt, self._hub)
 
     async def _after_bus_outage(self) -> None:
         rt = self._rt
-        await resync_all(rt)
-        rt.hub.release()
+        await resync_all(rt, self._hub)
+        self._hub.release()
         # Controls this node published while cut off were lost to the others: they re-check too.
         await rt.bus.publish(TOPIC_ALL, encode_control({"op": "recheck", "node_id": rt.node_id}))
 
     async def recheck(self) -> bool:
         """Correct every open socket from PostgreSQL; True if some must be checked again soon."""
-        hub = self._rt.hub
+        hub = self._hub
         conns = [c for c in hub.all_connections() if c.close_code is None]
         self.rechecks += 1
         if not conns:

@@ -24,7 +24,8 @@ import asyncio
 import logging
 import time
 
-from tipline.gateway.protocol import Close
+from tipline.gateway.hub import Hub
+from tipline.protocol import Close
 from tipline.runtime import Runtime
 from tipline.storage.db import database_answers
 from tipline.workers import LoopWorker
@@ -35,9 +36,10 @@ log = logging.getLogger(__name__)
 class NodeHealth(LoopWorker):
     name = "node-health"
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, hub: Hub) -> None:
         super().__init__()
         self._rt = rt
+        self._hub = hub
         self.database_ok = True
         self._since: float | None = None  # degraded since (monotonic)
         self.moved = 0  # sockets closed so their clients reconnect elsewhere
@@ -67,7 +69,7 @@ class NodeHealth(LoopWorker):
             log.warning("node degraded: %s unreachable; readiness false, out of send routing", lost)
         if not rt.unhealthy and now - self._since >= rt.settings.node_unhealthy_close_s:
             rt.unhealthy = True
-            conns = [c for c in rt.hub.all_connections() if c.close_code is None]
+            conns = [c for c in self._hub.all_connections() if c.close_code is None]
             log.warning("node unhealthy: %s unreachable; closing %d socket(s) so clients move", lost, len(conns))
             for conn in conns:
                 conn.close(Close.RESTART, f"node cannot reach its {lost}; reconnect")

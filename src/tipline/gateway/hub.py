@@ -26,9 +26,9 @@ import orjson
 from tipline.bus.base import Bus, topic_conversation, topic_user
 from tipline.bus.envelope import CONTROL, EVENT, SENDER, decode_control
 from tipline.domain.messages.schemas import masked
-from tipline.gateway.protocol import Close, encode_bytes
 from tipline.gateway.wire import text_frame
 from tipline.metrics import WS_CLOSES
+from tipline.protocol import Close, encode_bytes
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0

@@ -3,34 +3,22 @@ conversations stands, so clients resume whatever they missed (docs/protocol.md, 
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from tipline.domain.conversations.models import conversations
-from tipline.gateway.protocol import encode
+from tipline.domain.conversations.actions import read_last_seqs
+from tipline.gateway.hub import Hub
+from tipline.protocol import SyncFrameOut, encode
 from tipline.runtime import Runtime
 
 
-async def resync_all(rt: Runtime) -> int:
+async def resync_all(rt: Runtime, hub: Hub) -> int:
     """Push a ``sync`` frame to every local socket; returns how many sockets were told."""
-    conns = rt.hub.all_connections()
-    wanted = sorted({cid for conn in conns for cid in conn.conversations})
+    conns = hub.all_connections()
     if not conns:
         return 0
-    last: dict[int, int] = {}
-    async with rt.engine.connect() as db:
-        for start in range(0, len(wanted), 5000):
-            chunk = wanted[start : start + 5000]
-            stmt = select(conversations.c.id, conversations.c.last_seq).where(conversations.c.id.in_(chunk))
-            last.update({row[0]: row[1] for row in await db.execute(stmt)})
+    last = await read_last_seqs(rt, [cid for conn in conns for cid in conn.conversations])
     for conn in conns:
-        conn.push(
-            encode(
-                {
-                    "type": "sync",
-                    "conversations": [
-                        {"id": cid, "last_seq": last[cid]} for cid in sorted(conn.conversations) if cid in last
-                    ],
-                }
-            )
-        )
+        frame: SyncFrameOut = {
+            "type": "sync",
+            "conversations": [{"id": cid, "last_seq": last[cid]} for cid in sorted(conn.conversations) if cid in last],
+        }
+        conn.push(encode(frame))
     return len(conns)

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from tipline.domain.imports.command import ProgressBar
+from tipline.commands.imports import ProgressBar
 
 
 class Terminal(io.StringIO):

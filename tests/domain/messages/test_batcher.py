@@ -19,12 +19,12 @@ from tipline.app import build_runtime
 from tipline.domain.messages.actions import do_send_message
 from tipline.domain.messages.schemas import Ack, SendRequest
 from tipline.errors import DomainError
-from tipline.runtime import Runtime
+from tipline.node import Node
 
 
-async def send_now(rt: Runtime, **send: Any) -> Ack:
+async def send_now(node: Node, **send: Any) -> Ack:
     """Send through the action both transports use, and wait for the commit."""
-    return await (await do_send_message(rt, SendRequest(**send), ip="127.0.0.1"))
+    return await (await do_send_message(node.rt, node.router, SendRequest(**send), ip="127.0.0.1"))
 
 
 async def seq_report(database_url: str, conversation_id: int) -> tuple[int, list[int]]:
@@ -72,23 +72,22 @@ async def test_twenty_concurrent_senders_thousand_messages_gap_free(api: httpx.A
 
 
 @pytest.fixture
-async def second_node(server: Server) -> AsyncIterator[Runtime]:
+async def second_node(server: Server) -> AsyncIterator[Node]:
     """Another app node on the same database (its own engine and batcher)."""
     rt2 = build_runtime(make_settings(), database_url=server.database_url, jwt_key=secrets.token_bytes(64))
-    await rt2.bus.start(rt2.hub.handle)
-    rt2.batcher.start()
-    yield rt2
-    await rt2.batcher.stop()
+    node2 = Node.build(rt2, None)
+    await rt2.bus.start(node2.hub.handle)
+    node2.batcher.start()
+    yield node2
+    await node2.batcher.stop()
     await rt2.engine.dispose()
 
 
-async def test_two_nodes_share_one_gap_free_sequence(
-    api: httpx.AsyncClient, server: Server, second_node: Runtime
-) -> None:
+async def test_two_nodes_share_one_gap_free_sequence(api: httpx.AsyncClient, server: Server, second_node: Node) -> None:
     alice, bob = await signup(api), await signup(api)
     cid = (await create_conversation(api, alice, "group", [bob]))["id"]
 
-    async def burst(rt: Runtime, user_id: int, tag: str) -> list[int]:
+    async def burst(rt: Node, user_id: int, tag: str) -> list[int]:
         acks = await asyncio.gather(
             *(
                 send_now(
@@ -104,25 +103,25 @@ async def test_two_nodes_share_one_gap_free_sequence(
         )
         return [a.seq for a in acks]
 
-    a, b = await asyncio.gather(burst(server.rt, alice.id, "a"), burst(second_node, bob.id, "b"))
+    a, b = await asyncio.gather(burst(server.node, alice.id, "a"), burst(second_node, bob.id, "b"))
     assert len(set(a) | set(b)) == 400
     last, seqs = await seq_report(server.database_url, cid)
     assert seqs == list(range(1, last + 1))
 
 
 async def test_same_client_msg_id_through_two_nodes_is_one_message(
-    api: httpx.AsyncClient, server: Server, second_node: Runtime
+    api: httpx.AsyncClient, server: Server, second_node: Node
 ) -> None:
     alice = await signup(api)
     cid = (await create_conversation(api, alice, "group"))["id"]
     key = uuid.uuid4().hex
 
-    def send(rt: Runtime) -> asyncio.Future[object]:
+    def send(rt: Node) -> asyncio.Future[object]:
         return asyncio.ensure_future(
             send_now(rt, user_id=alice.id, conversation_id=cid, client_msg_id=key, body="hi", reply_to=None)
         )
 
-    acks = await asyncio.gather(*(send(rt) for rt in (server.rt, second_node, server.rt, second_node)))
+    acks = await asyncio.gather(*(send(rt) for rt in (server.node, second_node, server.node, second_node)))
     assert len({a.message_id for a in acks}) == 1  # type: ignore[attr-defined]
     assert sum(not a.duplicate for a in acks) == 1  # type: ignore[attr-defined]
     history = (await api.get(f"/conversations/{cid}/messages", headers=alice.headers)).json()["messages"]
@@ -144,7 +143,7 @@ async def test_one_bad_send_does_not_fail_its_batch(api: httpx.AsyncClient, serv
     ]
     results = await asyncio.gather(
         *(
-            send_now(server.rt, user_id=u, conversation_id=c, client_msg_id=k, body=k, reply_to=None)
+            send_now(server.node, user_id=u, conversation_id=c, client_msg_id=k, body=k, reply_to=None)
             for u, c, k in calls
         ),
         return_exceptions=True,
@@ -172,7 +171,7 @@ async def test_batches_of_any_size_look_keys_up_with_the_same_statements(
 
     def send(i: int) -> Any:
         return send_now(
-            server.rt, user_id=alice.id, conversation_id=cid, client_msg_id=f"k{i}", body="hi", reply_to=None
+            server.node, user_id=alice.id, conversation_id=cid, client_msg_id=f"k{i}", body="hi", reply_to=None
         )
 
     sync_engine = server.rt.engine.sync_engine
@@ -207,7 +206,7 @@ async def test_a_batch_costs_a_constant_number_of_queries(api: httpx.AsyncClient
         await asyncio.gather(
             *(
                 send_now(
-                    server.rt,
+                    server.node,
                     user_id=alice.id,
                     conversation_id=convs[i % 10],
                     client_msg_id=f"q{i}",
@@ -221,5 +220,5 @@ async def test_a_batch_costs_a_constant_number_of_queries(api: httpx.AsyncClient
         event.remove(sync_engine, "before_cursor_execute", count)
     writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "SELECT"))]
     # lock, existing ids, memberships, mentions, insert, last_seq update: per batch, not per send.
-    assert server.rt.batcher.batches >= 1
+    assert server.node.batcher.batches >= 1
     assert len(writes) <= 6 * 2, writes

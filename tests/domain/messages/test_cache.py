@@ -21,10 +21,10 @@ from redis.asyncio import Redis
 from tests.bus.redis_helpers import REDIS_URL, unique_prefix
 from tests.bus.test_redis_nodes import AppNode, start_node, stop_node
 from tests.helpers import User, Ws, create_conversation, send_http, signup
+from tipline.backends.cache import Entry, Event, RedisMessageCache, stats
 from tipline.bus.redis import RedisBus
 from tipline.domain.accounts.tokens import decode_access_token
 from tipline.domain.messages import actions
-from tipline.domain.messages.cache import Entry, Event, RedisMessageCache, stats
 from tipline.domain.messages.schemas import page_json
 from tipline.runtime import Runtime
 

@@ -77,7 +77,7 @@ async def routed(database_url: str) -> AsyncIterator[tuple[AppNode, AppNode]]:
     b = await start_node(database_url, jwt_key, RedisBus(REDIS_URL, channel_prefix=prefix), **settings)
     try:
         async with asyncio.timeout(5):
-            while len(a.rt.router.live) < 2 or len(b.rt.router.live) < 2:
+            while len(a.node.router.live) < 2 or len(b.node.router.live) < 2:
                 await asyncio.sleep(0.05)
         yield a, b
     finally:
@@ -90,7 +90,7 @@ async def owned_by(node: AppNode, api: httpx.AsyncClient, creator: User, others:
     """A new group whose sends ``node`` owns (about every second group, with two nodes)."""
     for _ in range(40):
         cid = int((await create_conversation(api, creator, "group", others))["id"])
-        if owner_of(cid, node.rt.router.live) == node.rt.node_id:
+        if owner_of(cid, node.node.router.live) == node.rt.node_id:
             return cid
     raise AssertionError("no group owned by that node in 40 tries")
 
@@ -109,7 +109,7 @@ async def test_sends_through_any_node_commit_on_the_owner_in_order(routed: tuple
     ws_alice, ws_bob = await Ws.open(a.ws_url, alice), await Ws.open(b.ws_url, bob)
     try:
         await until_subscribed(a.bus.channel_prefix + f"c:{cid}", 2)
-        on_a, on_b = a.rt.batcher.committed, b.rt.batcher.committed
+        on_a, on_b = a.node.batcher.committed, b.node.batcher.committed
         frames = [send_frame(cid, f"m{i}") for i in range(30)]
         for frame in frames:
             await ws_alice.send(frame)  # pipelined: no wait for acks
@@ -125,8 +125,8 @@ async def test_sends_through_any_node_commit_on_the_owner_in_order(routed: tuple
         sent = await send_http(api, alice, cid, "over http")
         assert sent.status_code == 201, sent.text
         assert sent.json()["seq"] == seqs[-1] + 1
-        assert b.rt.batcher.committed - on_b == 31
-        assert a.rt.batcher.committed == on_a
+        assert b.node.batcher.committed - on_b == 31
+        assert a.node.batcher.committed == on_a
     finally:
         await ws_alice.close()
         await ws_bob.close()
@@ -162,12 +162,12 @@ async def test_a_send_for_an_owner_no_one_hears_commits_at_once_on_the_node_that
     await b.bus.settle()
     ws = await Ws.open(a.ws_url, alice)
     try:
-        on_a = a.rt.batcher.committed
+        on_a = a.node.batcher.committed
         await ws.send(send_frame(cid, "anyone?"))
         # Within the expect timeout (5 s), far below the 30 s forward timeout: Redis said no one
         # received the forward.
         ack = await ws.expect("ack")
-        assert ack["seq"] > 0 and a.rt.batcher.committed == on_a + 1
+        assert ack["seq"] > 0 and a.node.batcher.committed == on_a + 1
     finally:
         await ws.close()
         await api.aclose()
@@ -179,11 +179,11 @@ async def test_a_stopping_owner_hands_sends_back(routed: tuple[AppNode, AppNode]
     b.rt.accepting_sends = False
     ws = await Ws.open(a.ws_url, alice)
     try:
-        on_a, on_b = a.rt.batcher.committed, b.rt.batcher.committed
+        on_a, on_b = a.node.batcher.committed, b.node.batcher.committed
         await ws.send(send_frame(cid, "B is stopping"))
         ack = await ws.expect("ack")
         assert ack["seq"] > 0
-        assert (a.rt.batcher.committed, b.rt.batcher.committed) == (on_a + 1, on_b)
+        assert (a.node.batcher.committed, b.node.batcher.committed) == (on_a + 1, on_b)
     finally:
         b.rt.accepting_sends = True
         await ws.close()
@@ -196,8 +196,8 @@ async def test_an_owner_that_does_not_answer_in_time_is_replaced_and_the_send_st
     a, b = routed
     api, alice, bob, cid = await chat(a, b)
     held: list[dict[str, Any]] = []
-    serve = b.rt.router._serve
-    monkeypatch.setattr(b.rt.router, "_serve", held.append)
+    serve = b.node.router._serve
+    monkeypatch.setattr(b.node.router, "_serve", held.append)
     a.rt.settings.send_forward_timeout_s = 0.5
     ws_alice, ws_bob = await Ws.open(a.ws_url, alice), await Ws.open(b.ws_url, bob)
     try:
@@ -212,11 +212,11 @@ async def test_an_owner_that_does_not_answer_in_time_is_replaced_and_the_send_st
         assert acks[1]["seq"] == acks[0]["seq"] + 1
         # The owner wakes up and commits the same sends: they are found, not stored again.
         assert [h["send"]["client_msg_id"] for h in held] == [first["client_msg_id"], second["client_msg_id"]]
-        batches = b.rt.batcher.batches
+        batches = b.node.batcher.batches
         for item in held:
             serve(item)
         async with asyncio.timeout(5):
-            while b.rt.batcher.batches == batches:
+            while b.node.batcher.batches == batches:
                 await asyncio.sleep(0.02)
         events = [f for f in await ws_bob.collect(0.5) if f.get("event") == "message.created"]
         assert [e["seq"] for e in events] == [acks[0]["seq"], acks[1]["seq"]]
@@ -238,7 +238,7 @@ async def test_a_forward_lost_on_the_way_cannot_let_the_next_send_overtake_it(
     stored the first later, after its timeout: seq(second) < seq(first)."""
     a, b = routed
     api, alice, _bob, cid = await chat(a, b)
-    serve = b.rt.router._serve
+    serve = b.node.router._serve
     lost: list[dict[str, Any]] = []
 
     def lose_the_first(item: dict[str, Any]) -> None:
@@ -247,7 +247,7 @@ async def test_a_forward_lost_on_the_way_cannot_let_the_next_send_overtake_it(
         else:
             serve(item)
 
-    monkeypatch.setattr(b.rt.router, "_serve", lose_the_first)
+    monkeypatch.setattr(b.node.router, "_serve", lose_the_first)
     a.rt.settings.send_forward_timeout_s = 1.0
     ws_alice = await Ws.open(a.ws_url, alice)
     try:
@@ -270,10 +270,10 @@ async def test_a_forward_lost_on_the_way_cannot_let_the_next_send_overtake_it(
 
 async def test_the_registry_lists_live_nodes_and_drops_a_stopped_one(routed: tuple[AppNode, AppNode]) -> None:
     a, b = routed
-    assert a.rt.router.live == b.rt.router.live == tuple(sorted((a.rt.node_id, b.rt.node_id)))
+    assert a.node.router.live == b.node.router.live == tuple(sorted((a.rt.node_id, b.rt.node_id)))
     await stop_node(b)
     async with asyncio.timeout(5):
-        while a.rt.router.live != (a.rt.node_id,):
+        while a.node.router.live != (a.rt.node_id,):
             await asyncio.sleep(0.05)
     redis = Redis.from_url(REDIS_URL)
     try:
@@ -292,12 +292,12 @@ async def test_a_quiet_conversation_commits_where_its_sends_arrive_and_a_busy_on
     ws_alice, ws_bob = await Ws.open(a.ws_url, alice), await Ws.open(b.ws_url, bob)
     try:
         await until_subscribed(a.bus.channel_prefix + f"c:{cid}", 2)
-        on_a, on_b = a.rt.batcher.committed, b.rt.batcher.committed
+        on_a, on_b = a.node.batcher.committed, b.node.batcher.committed
         acks = []
         for i in range(4):  # one at a time: quiet, committed on node A
             await ws_alice.send(send_frame(cid, f"quiet {i}"))
             acks.append(await ws_alice.expect("ack"))
-        assert (a.rt.batcher.committed - on_a, b.rt.batcher.committed - on_b) == (4, 0)
+        assert (a.node.batcher.committed - on_a, b.node.batcher.committed - on_b) == (4, 0)
         frames = [send_frame(cid, f"busy {i}") for i in range(20)]
         for frame in frames:  # pipelined: the conversation turns busy on the fifth send
             await ws_alice.send(frame)
@@ -307,14 +307,14 @@ async def test_a_quiet_conversation_commits_where_its_sends_arrive_and_a_busy_on
         assert [x["seq"] for x in acks] == list(range(acks[0]["seq"], acks[0]["seq"] + 24))
         events = [await ws_bob.expect(is_event("message.created")) for _ in acks]
         assert [e["seq"] for e in events] == [x["seq"] for x in acks]
-        assert a.rt.batcher.committed - on_a + b.rt.batcher.committed - on_b == 24
+        assert a.node.batcher.committed - on_a + b.node.batcher.committed - on_b == 24
         # Once A's own sends have landed, a busy conversation's next send goes to its owner
         # (a threshold of 1: busy whatever time the burst took on a slow machine).
         a.rt.settings.send_routing_min_rate = 1
-        on_b = b.rt.batcher.committed
+        on_b = b.node.batcher.committed
         await ws_alice.send(send_frame(cid, "to the owner"))
         await ws_alice.expect("ack")
-        assert b.rt.batcher.committed == on_b + 1
+        assert b.node.batcher.committed == on_b + 1
     finally:
         await ws_alice.close()
         await ws_bob.close()

@@ -7,7 +7,7 @@ import type { components } from "../api/schema";
 import { CloseCode as ServerCloseCode, RETRYABLE_SEND_ERROR_CODES, SERVER_FRAME_TYPES } from "./protocol.gen";
 
 // Every frame type below is generated from the server's protocol module
-// (src/tipline/gateway/protocol.py → /openapi.json → src/api/schema.d.ts: `npm run gen:api`);
+// (src/tipline/protocol.py → /openapi.json → src/api/schema.d.ts: `npm run gen:api`);
 // the constants in ./protocol.gen.ts come from the same module. Nothing here is written by hand
 // but the names.
 type S = components["schemas"];

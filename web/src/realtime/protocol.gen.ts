@@ -1,4 +1,4 @@
-// Generated from src/tipline/gateway/protocol.py by `tipline protocol-ts` (npm run gen:api).
+// Generated from src/tipline/protocol.py by `tipline protocol-ts` (npm run gen:api).
 // Do not edit: tests/gateway/test_protocol_module.py fails when this file and the module differ.
 
 export const CLIENT_FRAME_TYPES = [

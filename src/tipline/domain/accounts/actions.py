@@ -26,11 +26,12 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from tipline.backends import oidc
 from tipline.bus.base import topic_user
 from tipline.bus.envelope import encode_control
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
-from tipline.domain.accounts import oidc, secondfactor
 from tipline.domain.accounts import repository as repo
+from tipline.domain.accounts import secondfactor
 from tipline.domain.accounts.schemas import (
     EmailChanged,
     MeOut,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -370,15 +370,15 @@ async def do_typing(rt: Runtime, *, user_id: int, conversation_id: int, subscrib
     await rt.bus.publish(topic_conversation(conversation_id), encode_event(frame))
 
 
-async def do_sync_presence(rt: Runtime, *, user_id: int) -> None:
-    """Record this node's view of the user in the presence store; if the user's overall
-    presence changed, tell each user who shares a conversation with them, once (user topic).
-    See docs/subsystems/presence.md."""
+async def do_sync_presence(rt: Runtime, *, user_id: int, local_status: Callable[[int], str | None]) -> None:
+    """Record this node's view of the user (``local_status``: from its sockets, the hub's) in
+    the presence store; if the user's overall presence changed, tell each user who shares a
+    conversation with them, once (user topic). See docs/subsystems/presence.md."""
     lock = rt.presence_locks.setdefault(user_id, asyncio.Lock())
     async with lock:
         # Read the local state under the lock, so the last update to finish is the newest.
-        before, after = await rt.presence.set(user_id, rt.node_id, rt.hub.local_status(user_id))
-    if not lock.locked() and rt.hub.local_status(user_id) is None:
+        before, after = await rt.presence.set(user_id, rt.node_id, local_status(user_id))
+    if not lock.locked() and local_status(user_id) is None:
         rt.presence_locks.pop(user_id, None)
     if before == after:
         return
@@ -479,3 +479,9 @@ async def read_socket_states(rt: Runtime, *, user_ids: Sequence[int], session_id
         memberships = await repo.memberships_of(conn, user_ids=user_ids)
         blocked = await mod_repo.blocked_by_each(conn, blocker_ids=user_ids)
     return SocketStates(live_sessions=live, memberships=memberships, blocked=blocked)
+
+
+async def read_last_seqs(rt: Runtime, conversation_ids: Sequence[int]) -> dict[int, int]:
+    """Where each of these conversations stands now (for a node telling its sockets: ``sync``)."""
+    async with read_connection(rt.engine) as conn:
+        return await repo.last_seqs(conn, conversation_ids=conversation_ids)

@@ -322,3 +322,14 @@ async def users_sharing_a_conversation(
         )
         stmt = stmt.where(size <= max_members)
     return {row[0] for row in await conn.execute(stmt)}
+
+
+async def last_seqs(conn: AsyncConnection, *, conversation_ids: Sequence[int]) -> dict[int, int]:
+    """conversation id -> last_seq, for these conversations (in chunks: any number of ids)."""
+    wanted = sorted(set(conversation_ids))
+    found: dict[int, int] = {}
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start : start + 5000]
+        stmt = select(conversations.c.id, conversations.c.last_seq).where(conversations.c.id.in_(chunk))
+        found.update({row[0]: row[1] for row in await conn.execute(stmt)})
+    return found

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.actions import normalize_email
 from tipline.domain.imports import repository as repo
+from tipline.domain.imports.mattermost import MattermostWriter, reaction_out
 from tipline.domain.imports.schemas import (
     MAX_BODY,
     MAX_DISPLAY_NAME,
@@ -45,7 +46,7 @@ from tipline.domain.imports.schemas import (
     client_msg_id,
 )
 from tipline.domain.media.actions import max_bytes
-from tipline.domain.media.processing import SNIFF_BYTES, normalize_type, process_image, sniff
+from tipline.domain.media.processing import SNIFF_BYTES, Sniffed, normalize_type, process_image, sniff
 from tipline.errors import Conflict, Invalid
 from tipline.runtime import Runtime
 
@@ -517,21 +518,24 @@ async def _store_files(run: _Run, fresh: list[_Prepared]) -> dict[str, list[dict
     return out
 
 
-async def _store_file(run: _Run, p: _Prepared, f: ImportFile, position: int) -> dict[str, Any]:
-    rt = run.rt
-    data = await asyncio.to_thread(f.read)
-    head = data[:SNIFF_BYTES]
+def _file_type(head: bytes, exported_type: str | None) -> tuple[str, Sniffed]:
+    """The declared type and what the bytes are. The bytes decide, as for uploads; the export's
+    word counts only when they cannot."""
     guess = filetype.guess(head)
-    # The bytes decide the type, as for uploads; the export's word counts only when they cannot.
     if guess is not None:
         declared = normalize_type(guess.mime)
     else:
-        declared = normalize_type(f.content_type or "") or "application/octet-stream"
+        declared = normalize_type(exported_type or "") or "application/octet-stream"
     try:
-        found = sniff(head, declared)
+        return declared, sniff(head, declared)
     except Invalid:  # declared as media but the bytes are not: kept as a plain file
-        declared = "application/octet-stream"
-        found = sniff(head, declared)
+        return "application/octet-stream", sniff(head, "application/octet-stream")
+
+
+async def _store_file(run: _Run, p: _Prepared, f: ImportFile, position: int) -> dict[str, Any]:
+    rt = run.rt
+    data = await asyncio.to_thread(f.read)
+    declared, found = _file_type(data[:SNIFF_BYTES], f.content_type)
     limit = max_bytes(rt, found.kind)
     if len(data) > limit:
         raise FileSkipped(f"larger than the {found.kind} limit ({limit} bytes)")
@@ -633,8 +637,6 @@ async def do_export_mattermost(
     """Write every user, conversation and live message in Mattermost's bulk-import format, with
     attachments under ``data_dir`` (default: ``<out>.data/`` beside the file). Deleted messages
     are left out; replies are nested under their thread's root, as the format wants."""
-    from tipline.domain.imports.mattermost import MattermostWriter
-
     data_dir = data_dir or out_path.with_name(out_path.name + ".data")
     summary = ExportSummary()
     async with rt.engine.connect() as conn:
@@ -652,46 +654,15 @@ async def do_export_mattermost(
         w = MattermostWriter(fh, base_dir=out_path.parent.resolve(), data_dir=data_dir.resolve())
         w.line("version", 1)
         w.line("team", {"name": team, "display_name": team, "type": "O"})
-        for c in convs:
-            if c["id"] in channel_name:
-                w.line(
-                    "channel",
-                    {
-                        "team": team,
-                        "name": channel_name[c["id"]],
-                        "display_name": c["name"] or channel_name[c["id"]],
-                        "type": "O" if c["kind"] == "public" else "P",
-                        "purpose": c["topic"],
-                    },
-                )
-                summary.channels += 1
-        channels_of: dict[int, list[dict[str, str]]] = {}
-        for cid, rows in members.items():
-            if cid in channel_name:
-                for uid, role in rows:
-                    roles = "channel_admin channel_user" if role in ("owner", "admin") else "channel_user"
-                    channels_of.setdefault(uid, []).append({"name": channel_name[cid], "roles": roles})
-        for u in people:
-            user: dict[str, Any] = {
-                "username": u["handle"],
-                "nickname": u["display_name"],
-                "roles": "system_user",
-                "teams": [{"name": team, "roles": "team_user", "channels": channels_of.get(u["id"], [])}],
-            }
-            if u["email"]:
-                user["email"] = u["email"]
-            if not u["is_active"]:
-                user["delete_at"] = 1
-            w.line("user", user)
-            summary.users += 1
+        _write_channels(w, summary, convs, channel_name, team=team)
+        _write_users(w, summary, people, members, channel_name, team=team)
         for done, c in enumerate(convs, 1):
             channel = channel_name.get(c["id"])
             if c["kind"] in ("direct", "group"):
                 names = sorted(handle[uid] for uid, _ in members.get(c["id"], []) if uid in handle)
                 if len(names) < 2:
-                    summary.skipped["conversation with fewer than two members left"] = (
-                        summary.skipped.get("conversation with fewer than two members left", 0) + 1
-                    )
+                    reason = "conversation with fewer than two members left"
+                    summary.skipped[reason] = summary.skipped.get(reason, 0) + 1
                     continue
                 w.line("direct_channel", {"members": names, "header": c["topic"]})
                 summary.direct_channels += 1
@@ -704,9 +675,81 @@ async def do_export_mattermost(
     return summary
 
 
+def _write_channels(
+    w: MattermostWriter, summary: ExportSummary, convs: list[Any], channel_name: dict[int, str], *, team: str
+) -> None:
+    for c in convs:
+        if c["id"] in channel_name:
+            w.line(
+                "channel",
+                {
+                    "team": team,
+                    "name": channel_name[c["id"]],
+                    "display_name": c["name"] or channel_name[c["id"]],
+                    "type": "O" if c["kind"] == "public" else "P",
+                    "purpose": c["topic"],
+                },
+            )
+            summary.channels += 1
+
+
+def _write_users(
+    w: MattermostWriter,
+    summary: ExportSummary,
+    people: list[Any],
+    members: dict[int, list[tuple[int, str]]],
+    channel_name: dict[int, str],
+    *,
+    team: str,
+) -> None:
+    """One ``user`` line each, with the channels they belong to (admins as channel admins)."""
+    channels_of: dict[int, list[dict[str, str]]] = {}
+    for cid, rows in members.items():
+        if cid in channel_name:
+            for uid, role in rows:
+                roles = "channel_admin channel_user" if role in ("owner", "admin") else "channel_user"
+                channels_of.setdefault(uid, []).append({"name": channel_name[cid], "roles": roles})
+    for u in people:
+        user: dict[str, Any] = {
+            "username": u["handle"],
+            "nickname": u["display_name"],
+            "roles": "system_user",
+            "teams": [{"name": team, "roles": "team_user", "channels": channels_of.get(u["id"], [])}],
+        }
+        if u["email"]:
+            user["email"] = u["email"]
+        if not u["is_active"]:
+            user["delete_at"] = 1
+        w.line("user", user)
+        summary.users += 1
+
+
+async def _post(
+    rt: Runtime, w: MattermostWriter, r: Any, handle: dict[int, str], reacts: list[Any], files: list[Any]
+) -> dict[str, Any]:
+    """One message as a Mattermost post: its text, times, reactions and attachments."""
+    item: dict[str, Any] = {
+        "user": handle[r["sender_id"]],
+        "message": r["body"],
+        "create_at": int(r["created_at"].timestamp() * 1000),
+    }
+    if r["edited_at"] is not None:
+        item["edit_at"] = int(r["edited_at"].timestamp() * 1000)
+    item["reactions"] = [
+        reaction_out(x["emoji"], handle[x["user_id"]], x["created_at"]) for x in reacts if x["user_id"] in handle
+    ]
+    attachments = []
+    for f in files:
+        if f["object_key"] is not None:
+            data = await rt.objects.read(f["object_key"])
+            attachments.append(w.attachment(str(f["id"]), f["filename"], data))
+    item["attachments"] = attachments
+    return item
+
+
 async def _export_posts(
     rt: Runtime,
-    w: Any,
+    w: MattermostWriter,
     summary: ExportSummary,
     cid: int,
     handle: dict[int, str],
@@ -715,8 +758,6 @@ async def _export_posts(
     team: str,
     channel: str | None,
 ) -> None:
-    from tipline.domain.imports.mattermost import reaction_out
-
     async with rt.engine.connect() as conn:
         rows = await repo.conversation_messages(conn, conversation_id=cid)
         ids = [r["id"] for r in rows]
@@ -737,27 +778,9 @@ async def _export_posts(
         if r["sender_id"] not in handle:
             summary.skipped["message whose author is gone"] = summary.skipped.get("message whose author is gone", 0) + 1
             continue
-        item: dict[str, Any] = {
-            "user": handle[r["sender_id"]],
-            "message": r["body"],
-            "create_at": int(r["created_at"].timestamp() * 1000),
-        }
-        if r["edited_at"] is not None:
-            item["edit_at"] = int(r["edited_at"].timestamp() * 1000)
-        item["reactions"] = [
-            reaction_out(x["emoji"], handle[x["user_id"]], x["created_at"])
-            for x in reacts.get(r["id"], [])
-            if x["user_id"] in handle
-        ]
+        item = await _post(rt, w, r, handle, reacts.get(r["id"], []), files.get(r["id"], []))
         summary.reactions += len(item["reactions"])
-        attachments = []
-        for f in files.get(r["id"], []):
-            if f["object_key"] is None:
-                continue
-            data = await rt.objects.read(f["object_key"])
-            attachments.append(w.attachment(str(f["id"]), f["filename"], data))
-        item["attachments"] = attachments
-        summary.attachments += len(attachments)
+        summary.attachments += len(item["attachments"])
         root = root_of(r)
         if root != r["id"] and root in posts:
             posts[root].setdefault("replies", []).append(item)

@@ -112,21 +112,34 @@ class SlackExport:
 
     def validate(self) -> None:
         self._zip = zf = SafeZip(self.path, self.limits)
-        prefix = ""
-        if "users.json" not in zf.entries and "org_users.json" not in zf.entries:
-            # Some tools wrap the export in one folder.
-            tops = {name.split("/", 1)[0] for name in zf.entries if "/" in name}
-            for top in tops:
-                if f"{top}/users.json" in zf.entries or f"{top}/org_users.json" in zf.entries:
-                    prefix = f"{top}/"
-                    break
-            else:
-                raise ImportFormatError("not a Slack export: no users.json", file=str(self.path))
-        self._prefix = prefix
+        self._prefix = prefix = self._find_prefix(zf)
+        known = self._read_users(zf, prefix)
+        if not any(prefix + name in zf.entries for name, _ in LISTS):
+            raise ImportFormatError("not a Slack export: no channels.json, groups.json, dms.json or mpims.json")
+        for list_name, kind in LISTS:
+            if prefix + list_name in zf.entries:
+                self._read_conversations(prefix, list_name, kind)
+        for name in zf.entries:
+            parts = name[len(prefix) :].split("/")
+            if name.startswith(prefix) and len(parts) >= 3 and parts[0] == "__uploads":
+                self._uploads.setdefault(parts[1], name)
+        self._scan_days(known)
+
+    def _find_prefix(self, zf: SafeZip) -> str:
+        """Where the files start: at the top of the zip, or in the one folder some tools wrap them in."""
+        if "users.json" in zf.entries or "org_users.json" in zf.entries:
+            return ""
+        tops = {name.split("/", 1)[0] for name in zf.entries if "/" in name}
+        for top in tops:
+            if f"{top}/users.json" in zf.entries or f"{top}/org_users.json" in zf.entries:
+                return f"{top}/"
+        raise ImportFormatError("not a Slack export: no users.json", file=str(self.path))
+
+    def _read_users(self, zf: SafeZip, prefix: str) -> set[str]:
+        """users.json (or org_users.json) into import users; the ids it names."""
         users_name = prefix + ("users.json" if prefix + "users.json" in zf.entries else "org_users.json")
-        raw_users = self._list(users_name)
         known: set[str] = set()
-        for i, u in enumerate(raw_users):
+        for i, u in enumerate(self._list(users_name)):
             if not isinstance(u, dict) or not isinstance(u.get("id"), str):
                 raise ImportFormatError(f"user {i} has no id", file=users_name)
             profile: dict[str, Any] = u["profile"] if isinstance(u.get("profile"), dict) else {}
@@ -144,44 +157,38 @@ class SlackExport:
                 )
             )
             known.add(u["id"])
-        if not any(prefix + name in zf.entries for name, _ in LISTS):
-            raise ImportFormatError("not a Slack export: no channels.json, groups.json, dms.json or mpims.json")
-        for list_name, kind in LISTS:
-            if prefix + list_name not in zf.entries:
-                continue
-            for i, c in enumerate(self._list(prefix + list_name)):
-                if not isinstance(c, dict) or not isinstance(c.get("id"), str):
-                    raise ImportFormatError(f"conversation {i} has no id", file=prefix + list_name)
-                members = c.get("members") or []
-                if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-                    raise ImportFormatError(f"conversation {c['id']}: members is not a list of ids", file=list_name)
-                real_kind = "private" if kind == "public" and c.get("is_private") else kind
-                name = str(c.get("name") or c["id"])
-                self._channel_names[c["id"]] = name
-                folder = name if kind != "direct" else c["id"]
-                if f"{prefix}{folder}/" not in self._folders() and f"{prefix}{c['id']}/" in self._folders():
-                    folder = c["id"]
-                created = c.get("created")
-                self._convs.append(
-                    _Conv(
-                        ImportConversation(
-                            key=c["id"],
-                            kind=real_kind,  # type: ignore[arg-type]
-                            name=name,
-                            topic=str(_value(c.get("purpose")) or _value(c.get("topic")) or ""),
-                            member_keys=tuple(members),
-                            creator_key=c.get("creator") if isinstance(c.get("creator"), str) else None,
-                            created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
-                            archived=bool(c.get("is_archived")),
-                        ),
-                        folder,
-                    )
-                )
-        for name in zf.entries:
-            parts = name[len(prefix) :].split("/")
-            if name.startswith(prefix) and len(parts) >= 3 and parts[0] == "__uploads":
-                self._uploads.setdefault(parts[1], name)
-        # Every day file parsed once now, so a malformed one stops the import before it starts.
+        return known
+
+    def _read_conversations(self, prefix: str, list_name: str, kind: str) -> None:
+        """One of channels.json, groups.json, dms.json, mpims.json."""
+        for i, c in enumerate(self._list(prefix + list_name)):
+            if not isinstance(c, dict) or not isinstance(c.get("id"), str):
+                raise ImportFormatError(f"conversation {i} has no id", file=prefix + list_name)
+            members = c.get("members") or []
+            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+                raise ImportFormatError(f"conversation {c['id']}: members is not a list of ids", file=list_name)
+            real_kind = "private" if kind == "public" and c.get("is_private") else kind
+            name = str(c.get("name") or c["id"])
+            self._channel_names[c["id"]] = name
+            folder = name if kind != "direct" else c["id"]
+            if f"{prefix}{folder}/" not in self._folders() and f"{prefix}{c['id']}/" in self._folders():
+                folder = c["id"]
+            created = c.get("created")
+            conversation = ImportConversation(
+                key=c["id"],
+                kind=real_kind,  # type: ignore[arg-type]
+                name=name,
+                topic=str(_value(c.get("purpose")) or _value(c.get("topic")) or ""),
+                member_keys=tuple(members),
+                creator_key=c.get("creator") if isinstance(c.get("creator"), str) else None,
+                created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
+                archived=bool(c.get("is_archived")),
+            )
+            self._convs.append(_Conv(conversation, folder))
+
+    def _scan_days(self, known: set[str]) -> None:
+        """Every day file parsed once now, so a malformed one stops the import before it starts;
+        authors missing from users.json become placeholder users."""
         extra: dict[str, ImportUser] = {}
         for conv in self._convs:
             for day in self._days(conv.folder):

@@ -146,6 +146,34 @@ async def _check_copy(
     return checked, thumb_key, found.content_type, found.kind
 
 
+async def _clean_image(
+    rt: Runtime, *, checked: str, uploaded: str, thumb_key: str, content_type: str
+) -> dict[str, object]:
+    """Re-encode the checked copy without metadata and write its thumbnail; the row's new sizes."""
+    data = await rt.objects.read(checked)
+    try:
+        image = await asyncio.to_thread(
+            process_image,
+            data,
+            content_type,
+            thumb_px=rt.settings.media_thumbnail_px,
+            max_pixels=rt.settings.media_max_image_pixels,
+        )
+    except Invalid:
+        await rt.objects.delete([checked, uploaded])
+        raise
+    # The copy's key is Tipline's alone: the clean image replaces the uploaded bytes there.
+    await rt.objects.put(checked, image.data, content_type=content_type)
+    await rt.objects.put(thumb_key, image.thumb, content_type="image/webp")
+    return {
+        "size": len(image.data),
+        "width": image.width,
+        "height": image.height,
+        "thumb_width": image.thumb_width,
+        "thumb_height": image.thumb_height,
+    }
+
+
 async def do_complete_upload(rt: Runtime, *, user_id: int, upload_id: uuid.UUID) -> AttachmentOut:
     """Record an uploaded attachment once it exists and matches what was declared; images are
     re-encoded without metadata and get a thumbnail. Completing twice answers the same."""
@@ -163,28 +191,7 @@ async def do_complete_upload(rt: Runtime, *, user_id: int, upload_id: uuid.UUID)
     values: dict[str, object] = {"content_type": content_type, "kind": kind, "size": row["declared_size"]}
     if kind == "image":
         assert thumb_key is not None
-        data = await rt.objects.read(checked)
-        try:
-            image = await asyncio.to_thread(
-                process_image,
-                data,
-                content_type,
-                thumb_px=rt.settings.media_thumbnail_px,
-                max_pixels=rt.settings.media_max_image_pixels,
-            )
-        except Invalid:
-            await rt.objects.delete([checked, key])
-            raise
-        # The copy's key is Tipline's alone: the clean image replaces the uploaded bytes there.
-        await rt.objects.put(checked, image.data, content_type=content_type)
-        await rt.objects.put(thumb_key, image.thumb, content_type="image/webp")
-        values |= {
-            "size": len(image.data),
-            "width": image.width,
-            "height": image.height,
-            "thumb_width": image.thumb_width,
-            "thumb_height": image.thumb_height,
-        }
+        values |= await _clean_image(rt, checked=checked, uploaded=key, thumb_key=thumb_key, content_type=content_type)
     else:
         thumb_key = None
     async with rt.engine.begin() as conn:

@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import RowMapping, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tipline.backends import cache as mcache
 from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_event, encode_sender_event, event_frame
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
@@ -22,7 +23,6 @@ from tipline.domain.conversations.access import require_not_archived
 from tipline.domain.media import repository as media_repo
 from tipline.domain.media.actions import purge_uploads
 from tipline.domain.media.schemas import attachment_dict
-from tipline.domain.messages import cache as mcache
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages.access import (
     access_message,
@@ -32,6 +32,7 @@ from tipline.domain.messages.access import (
     require_author_or_manager,
     require_not_deleted,
 )
+from tipline.domain.messages.routing import SendRouter
 from tipline.domain.messages.schemas import (
     Ack,
     HistoryPage,
@@ -75,7 +76,7 @@ def check_accepting(rt: Runtime) -> None:
         raise Unavailable("this server is restarting; send again (same client_msg_id) after reconnecting")
 
 
-async def do_send_message(rt: Runtime, request: SendRequest, *, ip: str) -> asyncio.Future[Ack]:
+async def do_send_message(rt: Runtime, sends: SendRouter, request: SendRequest, *, ip: str) -> asyncio.Future[Ack]:
     """Check a send and queue it for its group commit; the future is its ack (or error).
 
     Both transports call this. It returns once the send is queued, not committed, so a socket
@@ -88,7 +89,7 @@ async def do_send_message(rt: Runtime, request: SendRequest, *, ip: str) -> asyn
     check_accepting(rt)
     await rt.limits.check("send_per_user", str(request.user_id))
     await rt.limits.check("send_per_ip", ip)
-    return rt.router.submit(request)
+    return sends.submit(request)
 
 
 async def _mentions(conn: AsyncConnection, *, conversation_id: int, sender_id: int, body: str) -> list[int]:

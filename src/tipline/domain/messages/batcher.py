@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from tipline.backends.cache import entry, write_through
 from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_sender_event, event_frame
 from tipline.domain.media import repository as media_repo
 from tipline.domain.media.schemas import attachment_dict
 from tipline.domain.messages import repository as repo
 from tipline.domain.messages import send_rules as rules
-from tipline.domain.messages.cache import entry, write_through
 from tipline.domain.messages.schemas import Ack, SendRequest, message_dict
 from tipline.domain.moderation import repository as mod_repo
 from tipline.errors import DomainError, Unavailable

@@ -32,6 +32,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from tipline.bus.base import topic_node
+from tipline.domain.messages.batcher import SendBatcher
 from tipline.domain.messages.schemas import Ack, SendRequest
 from tipline.domain.messages.send_rules import OUT_OF_ORDER
 from tipline.errors import (
@@ -136,8 +137,9 @@ class _Forwarded:
 
 
 class SendRouter:
-    def __init__(self, rt: Runtime, nodes: Nodes | None) -> None:
+    def __init__(self, rt: Runtime, batcher: SendBatcher, nodes: Nodes | None) -> None:
         self._rt = rt
+        self._batcher = batcher
         self._nodes = nodes
         self.live: tuple[str, ...] = ()
         self._owners: dict[int, str | None] = {}
@@ -197,7 +199,7 @@ class SendRouter:
     async def drain(self) -> None:
         """Return once every send this node accepted has its answer and every answer has gone out."""
         while True:
-            await self._rt.batcher.drain()
+            await self._batcher.drain()
             if not self._waiting and not self._outbox and not self._publishing:
                 return
             await asyncio.sleep(0.01)
@@ -222,7 +224,7 @@ class SendRouter:
     def submit(self, request: SendRequest) -> asyncio.Future[Ack]:
         """Queue a send on its conversation's owner (synchronously, so a client's sends keep their order)."""
         if self._nodes is None:
-            return self._rt.batcher.submit(request)
+            return self._batcher.submit(request)
         cid = request.conversation_id
         busy = self._count(cid)
         inflight = self._inflight.get(cid)
@@ -230,7 +232,7 @@ class SendRouter:
         owner = inflight[0] if inflight is not None else self._target(cid, busy=busy)
         self._inflight[cid] = (owner, inflight[1] + 1 if inflight else 1)
         if owner == self._rt.node_id:
-            local = self._rt.batcher.submit(request)
+            local = self._batcher.submit(request)
             local.add_done_callback(partial(self._landed, cid))
             self._remember(request, local)
             return local
@@ -325,7 +327,7 @@ class SendRouter:
             if waiting is not None and not waiting.future.done():
                 SENDS_ROUTED.labels("fallback").inc()
                 # This node's batcher takes them in order after whatever it already holds.
-                local = self._rt.batcher.submit(replace(waiting.send, after=None))
+                local = self._batcher.submit(replace(waiting.send, after=None))
                 local.add_done_callback(partial(_relay, waiting.future))
 
     # --- the bus side -----------------------------------------------------------------------
@@ -347,7 +349,7 @@ class SendRouter:
             self._post(REPLY, origin, {"id": rid, "error": {"code": NOT_OWNER}})
             return
         SENDS_ROUTED.labels("served").inc()
-        future = self._rt.batcher.submit(SendRequest.from_wire(item["send"]))
+        future = self._batcher.submit(SendRequest.from_wire(item["send"]))
         future.add_done_callback(partial(self._served, origin, rid))
 
     def _served(self, origin: str, rid: int, future: asyncio.Future[Ack]) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import orjson
 from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.schemas import UserOut
 from tipline.domain.conversations.actions import list_public_channels
@@ -140,13 +141,7 @@ async def search_messages(
         "has_attachment": has_attachment,
     }
     async with rt.engine.connect() as conn:
-        chosen = mode
-        if chosen == "auto":
-            # Scripts written without spaces between words: the English text-search parser sees
-            # a whole run as one token, so these queries go to substring search.
-            chosen = "substring" if repo.CJK_RE.search(query) else "words"
-            if chosen == "words" and not await repo.query_has_lexemes(conn, query=query):
-                chosen = "substring"  # only stop words ("the", "to be"): look for the text itself
+        chosen = await _choose_mode(conn, mode, query)
         if chosen == "substring":
             sort = "recent"
         position = None if cursor is None else _decode_cursor(cursor, mode=chosen, sort=sort)
@@ -173,6 +168,18 @@ async def search_messages(
     return MessageSearchOut(
         mode="words" if chosen == "words" else "substring", sort=sort, hits=hits, next_cursor=next_cursor
     )
+
+
+async def _choose_mode(conn: AsyncConnection, mode: Mode, query: str) -> Mode:
+    if mode != "auto":
+        return mode
+    # Scripts written without spaces between words: the English text-search parser sees a whole
+    # run as one token, so these queries go to substring search.
+    if repo.CJK_RE.search(query):
+        return "substring"
+    if not await repo.query_has_lexemes(conn, query=query):
+        return "substring"  # only stop words ("the", "to be"): look for the text itself
+    return "words"
 
 
 async def search_users(rt: Runtime, *, user_id: int, query: str, limit: int = 20) -> UserSearchOut:

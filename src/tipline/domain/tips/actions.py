@@ -25,7 +25,7 @@ from tipline.domain.conversations.access import access_member, require_not_archi
 from tipline.domain.messages.access import access_message, require_not_deleted
 from tipline.domain.moderation.access import require_not_blocked
 from tipline.domain.tips import repository as repo
-from tipline.domain.tips import webhook
+from tipline.domain.tips import states, webhook
 from tipline.domain.tips.access import (
     access_intent,
     access_own_intent,
@@ -49,10 +49,6 @@ from tipline.domain.tips.schemas import (
 from tipline.domain.tips.tokens import configured_tokens, display, to_base_units
 from tipline.errors import Conflict, Forbidden, Invalid, Unavailable
 from tipline.runtime import Runtime
-
-# Conversation event per state; webhooks know three outcomes (an expiry is a failure to them).
-EVENT_OF = {"pending": "tip.pending", "confirmed": "tip.confirmed", "failed": "tip.failed", "expired": "tip.expired"}
-WEBHOOK_OF = {"pending": "tip.pending", "confirmed": "tip.confirmed", "failed": "tip.failed", "expired": "tip.failed"}
 
 
 def tipping_contract(rt: Runtime) -> str:
@@ -264,6 +260,7 @@ async def _settle(
     state: str,
     values: dict[str, Any],
 ) -> RowMapping | None:
+    states.check(from_states, state)
     current = await repo.intent_by_pk(uow.conn, id=row["id"])
     if current is None or current["state"] not in from_states:
         return None
@@ -277,14 +274,14 @@ async def _settle(
         totals = await repo.message_totals(uow.conn, message_ids=[changed["message_id"]])
         data["message_totals"] = [_total(t).model_dump() for t in totals.get(changed["message_id"], [])]
     cid = changed["conversation_id"]
-    event = EVENT_OF[state]
+    event = states.EVENT_OF[state]
     seq = await conv_repo.append_event(uow.conn, conversation_id=cid, event=event, data=data)
     uow.outbox.add(topic_conversation(cid), encode_event(event_frame(event, cid, seq, data)))
     return changed
 
 
 def _notify(rt: Runtime, row: RowMapping) -> None:
-    webhook.schedule(rt.settings, WEBHOOK_OF[row["state"]], _jsonable(intent_dict(row)))
+    webhook.schedule(rt.settings, states.WEBHOOK_OF[row["state"]], _jsonable(intent_dict(row)))
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ tip_intents = Table(
     Column("block_hash", Text, nullable=True),
     Column("tipper_address", Text, nullable=True),
     # The head at which the watcher last found the credited block still on the chain; a tip is
-    # re-checked until that is CHAIN_REORG_DEPTH past its block (chain/watcher.py).
+    # re-checked until that is CHAIN_REORG_DEPTH past its block (watcher.py).
     Column("verified_block", BigInteger, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

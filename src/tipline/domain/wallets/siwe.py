@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from eth_utils.address import is_checksum_address
@@ -136,8 +137,21 @@ def parse_message(text: str) -> SiweMessage:
     if "\r" in text or not text.isascii():
         raise malformed("only ASCII text with LF line ends is allowed")
     lines = _Lines(text.split("\n"))
+    scheme, authority = _preamble(lines.take())
+    address = lines.take()
+    if not _ADDRESS_RE.fullmatch(address) or not is_checksum_address(address):
+        raise malformed("the address must be a 0x address in EIP-55 checksum case")
+    if lines.take() != "":
+        raise malformed("expected an empty line after the address")
+    statement = _statement(lines)
+    fields = _fields(lines)
+    if lines.peek() is not None:
+        raise malformed(f"unexpected line {lines.i + 1}")
+    return SiweMessage(scheme=scheme, domain=authority, address=address, statement=statement, **fields)
 
-    head = lines.take()
+
+def _preamble(head: str) -> tuple[str | None, str]:
+    """``[scheme://]domain`` from the first line."""
     if not head.endswith(PREAMBLE):
         raise malformed("the first line must be `<domain> wants you to sign in with your Ethereum account:`")
     authority = head[: -len(PREAMBLE)]
@@ -148,23 +162,23 @@ def parse_message(text: str) -> SiweMessage:
             raise malformed("bad scheme")
     if not _DOMAIN_RE.fullmatch(authority):
         raise malformed("bad domain")
+    return scheme, authority
 
-    address = lines.take()
-    if not _ADDRESS_RE.fullmatch(address) or not is_checksum_address(address):
-        raise malformed("the address must be a 0x address in EIP-55 checksum case")
-    if lines.take() != "":
-        raise malformed("expected an empty line after the address")
 
-    # "[ statement LF ] LF": either an empty line, or a statement line then an empty line.
-    statement: str | None = None
+def _statement(lines: _Lines) -> str | None:
+    """``[ statement LF ] LF``: either an empty line, or a statement line then an empty line."""
     line = lines.take()
-    if line != "":
-        if not _STATEMENT_RE.fullmatch(line):
-            raise malformed("the statement has characters EIP-4361 does not allow")
-        statement = line
-        if lines.take() != "":
-            raise malformed("expected an empty line after the statement")
+    if line == "":
+        return None
+    if not _STATEMENT_RE.fullmatch(line):
+        raise malformed("the statement has characters EIP-4361 does not allow")
+    if lines.take() != "":
+        raise malformed("expected an empty line after the statement")
+    return line
 
+
+def _fields(lines: _Lines) -> dict[str, Any]:
+    """The ``Name: value`` lines, in the order EIP-4361 fixes, and the resources."""
     uri = _check_uri(lines.field("URI") or "", "URI")
     version = lines.field("Version")
     if version != "1":
@@ -186,21 +200,14 @@ def parse_message(text: str) -> SiweMessage:
         lines.take()
         while (item := lines.peek()) is not None and item.startswith("- "):
             resources.append(_check_uri(lines.take()[2:], "a resource"))
-    if lines.peek() is not None:
-        raise malformed(f"unexpected line {lines.i + 1}")
-
-    return SiweMessage(
-        scheme=scheme,
-        domain=authority,
-        address=address,
-        statement=statement,
-        uri=uri,
-        version=version,
-        chain_id=int(chain_text),
-        nonce=nonce,
-        issued_at=issued_at,
-        expiration_time=_parse_time(expiration, "Expiration Time") if expiration is not None else None,
-        not_before=_parse_time(not_before, "Not Before") if not_before is not None else None,
-        request_id=request_id,
-        resources=tuple(resources),
-    )
+    return {
+        "uri": uri,
+        "version": version,
+        "chain_id": int(chain_text),
+        "nonce": nonce,
+        "issued_at": issued_at,
+        "expiration_time": _parse_time(expiration, "Expiration Time") if expiration is not None else None,
+        "not_before": _parse_time(not_before, "Not Before") if not_before is not None else None,
+        "request_id": request_id,
+        "resources": tuple(resources),
+    }

@@ -95,7 +95,7 @@ export function MessageList(p: MessageListProps) {
       return;
     }
     if (atBottom.current) pin(el);
-  }, [first, last, pending.length, p.messages.length]);
+  }, [first, last, pending.length, p.messages.length, pin]);
 
   // Content that grows after it was laid out (a thumbnail arriving, a failed send showing its
   // Retry/Discard row, the composer growing) keeps a reader who was at the bottom at the bottom,

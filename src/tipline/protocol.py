@@ -542,7 +542,7 @@ def web_constants_ts() -> str:
     codes = {name: value for name, value in vars(Close).items() if isinstance(value, int)}
     close = "".join(f"  {name}: {value},\n" for name, value in codes.items())
     return (
-        "// Generated from src/tipline/gateway/protocol.py by `tipline protocol-ts` (npm run gen:api).\n"
+        "// Generated from src/tipline/protocol.py by `tipline protocol-ts` (npm run gen:api).\n"
         "// Do not edit: tests/gateway/test_protocol_module.py fails when this file and the module differ.\n\n"
         f"export const CLIENT_FRAME_TYPES = [\n{items(CLIENT_FRAME_TYPES)}] as const;\n\n"
         f"export const SERVER_FRAME_TYPES = [\n{items(SERVER_FRAME_TYPES)}] as const;\n\n"

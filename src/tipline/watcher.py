@@ -5,7 +5,8 @@ PostgreSQL advisory lock (held by a connection of its own, so it is released whe
 dies) does the work; the others wait to take over. Every change is also guarded by the tip's
 current state and by the unique (chain_id, tx_hash, log_index), so even two active watchers
 for a moment could not credit anything twice. The checks are listed in
-docs/subsystems/tipping.md; each is one line of ``verify`` below.
+docs/subsystems/tipping.md; each is one line of ``tipline.chain.verdict.judge``, a pure function
+of what this module reads from the chain.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tipline.chain.abi import TIPPED_TOPIC, TippedLog, decode_tipped, hexbytes
+from tipline.chain import verdict
+from tipline.chain.abi import TIPPED_TOPIC, TippedLog, decode_tipped
 from tipline.chain.rpc import Rpc
 from tipline.domain.tips import repository as tips_repo
 from tipline.domain.tips.actions import do_mark_verified, do_settle
@@ -29,7 +31,7 @@ from tipline.metrics import CHAIN_HEAD
 from tipline.runtime import Runtime
 
 log = logging.getLogger(__name__)
-OPEN = ("pending",)
+PENDING = ("pending",)
 MAX_LOG_RANGE = 2000  # blocks per eth_getLogs: providers cap the range
 
 
@@ -183,7 +185,7 @@ class ChainWatcher:
                     for row in issued
                 }
             for row in issued:
-                paying = _paying_log(seen[row["intent_id"]], row, wallets[row["tipper_id"]])
+                paying = verdict.paying_log(seen[row["intent_id"]], row, wallets[row["tipper_id"]])
                 if paying is None:
                     continue  # a stranger's call with this intent id: it changes nothing
                 await do_settle(
@@ -215,75 +217,43 @@ class ChainWatcher:
         return False
 
     async def verify(self, row: RowMapping, head: int) -> None:
-        tx_hash = row["tx_hash"]
-        receipt = await self.rpc.receipt(tx_hash)
-        if receipt is None:
-            if row["expires_at"] < datetime.now(UTC):
-                await self._fail(row, "expired", "the transaction never landed")
+        receipt = await self.rpc.receipt(row["tx_hash"])
+        wallets: list[str] = []
+        if receipt is not None and receipt.get("status") == "0x1":
+            async with self.rt.engine.connect() as conn:
+                wallets = await tips_repo.linked_addresses(conn, user_id=row["tipper_id"], chain_id=self.chain_id)
+        found = verdict.judge(
+            receipt,
+            row,
+            contract=self.contract,
+            tipper_wallets=wallets,
+            head=head,
+            confirmations=self.rt.settings.chain_confirmations,
+            now=datetime.now(UTC),
+        )
+        if found.action == "fail":
+            assert found.state is not None
+            await do_settle(self.rt, intent_pk=row["id"], from_states=PENDING, state=found.state, reason=found.reason)
             return
-        if receipt.get("status") != "0x1":
-            await self._fail(row, "failed", "the transaction reverted")
+        if found.action == "wait" or found.paid is None:
             return
-        logs = self._tip_logs(receipt, row)
-        if not logs:
-            await self._fail(row, "failed", "the transaction holds no tip for this intent from the tip contract")
-            return
-        async with self.rt.engine.connect() as conn:
-            wallets = await tips_repo.linked_addresses(conn, user_id=row["tipper_id"], chain_id=self.chain_id)
-        found = _paying_log(logs, row, wallets)
-        if found is None:
-            # The tipper's own report names a transaction that does not pay this intent.
-            await self._fail(row, "failed", _mismatch(logs[0], row, wallets) or "")
-            return
-        if head - found.block_number + 1 < self.rt.settings.chain_confirmations:
-            return  # not deep enough yet
-        if await self.rpc.block_hash(found.block_number) != found.block_hash:
+        paid = found.paid
+        if await self.rpc.block_hash(paid.block_number) != paid.block_hash:
             return  # the receipt's block was just replaced: look again next block
         await do_settle(
             self.rt,
             intent_pk=row["id"],
-            from_states=OPEN,
+            from_states=PENDING,
             state="confirmed",
             values={
-                "log_index": found.log_index,
-                "block_number": found.block_number,
-                "block_hash": found.block_hash,
-                "tipper_address": found.tipper,
+                "log_index": paid.log_index,
+                "block_number": paid.block_number,
+                "block_hash": paid.block_hash,
+                "tipper_address": paid.tipper,
                 "confirmed_at": datetime.now(UTC),
                 "verified_block": head,
             },
         )
-
-    def _tip_logs(self, receipt: dict[str, Any], row: RowMapping) -> list[TippedLog]:
-        """The Tipped logs for this intent, emitted by our contract (a look-alike elsewhere is ignored)."""
-        want = hexbytes(row["intent_id"])
-        return [
-            tipped
-            for raw in receipt.get("logs") or []
-            if (tipped := decode_tipped(raw)) is not None and tipped.contract == self.contract
-            if tipped.intent_id == want
-        ]
-
-    async def _fail(self, row: RowMapping, state: str, reason: str) -> None:
-        await do_settle(self.rt, intent_pk=row["id"], from_states=OPEN, state=state, reason=reason)
-
-
-def _mismatch(found: TippedLog, row: RowMapping, tipper_wallets: list[str]) -> str | None:
-    """Why this log does not pay this intent, or None when it does."""
-    if found.recipient != row["recipient_address"]:
-        return "the tip went to another wallet than the recipient's"
-    if found.token != row["token"]:
-        return "the tip was made in another token"
-    if found.amount != int(row["amount"]):
-        return f"the amount that arrived ({found.amount}) is not the tip's amount ({int(row['amount'])})"
-    if found.tipper not in tipper_wallets:
-        return "the tip was sent from a wallet the tipper has not linked"
-    return None
-
-
-def _paying_log(logs: list[TippedLog], row: RowMapping, tipper_wallets: list[str]) -> TippedLog | None:
-    """The first of ``logs`` that pays the intent in full, from the tipper, to the recipient."""
-    return next((t for t in logs if _mismatch(t, row, tipper_wallets) is None), None)
 
 
 def _expiry(rt: Runtime) -> datetime:

@@ -1,0 +1,193 @@
+"""The node: one process's moving parts above the domain, built in one go from a Runtime.
+
+It owns the hub (this node's sockets), the send pipeline (batcher and router) and every
+background worker: the socket guard, the health probe, the chain watcher, the media cleaner,
+the idle sweeper, the presence refresher, the bus probe and the mail worker. ``start`` starts
+them in order (the guard listens before the bus starts, the pipeline before traffic) and
+``stop`` stops them in reverse. Transports get what they need from it (the gateway the hub and
+the router, the HTTP API the router); the domain never sees it. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipline.bus.base import Handler, topic_node
+from tipline.domain.mail.worker import MailWorker
+from tipline.domain.media.actions import clean_forever
+from tipline.domain.messages.batcher import SendBatcher
+from tipline.domain.messages.routing import Nodes, SendRouter
+from tipline.gateway.guard import SocketGuard
+from tipline.gateway.health import NodeHealth
+from tipline.gateway.hub import Hub
+from tipline.metrics import BUS_ROUNDTRIP, COLLECTOR, NodeStats
+from tipline.runtime import Runtime
+from tipline.watcher import ChainWatcher
+
+PROBE_INTERVAL_S = 10.0
+PROBE_KIND = b"P"
+
+
+class BusProbe:
+    """Measures the bus's round trip: this node publishes a timestamp to its own topic and times it back.
+
+    Wraps the hub's bus handler so probe messages never reach the hub.
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.topic = f"probe:{rt.node_id}"
+
+    def wrap(self, handler: Handler) -> Handler:
+        topic = self.topic
+
+        def handle(t: str, payload: bytes) -> None:
+            if t == topic and payload[:1] == PROBE_KIND:
+                with contextlib.suppress(ValueError):
+                    BUS_ROUNDTRIP.observe(max(0.0, time.time() - float(payload[1:])))
+                return
+            handler(t, payload)
+
+        return handle
+
+    async def run(self) -> None:
+        self.rt.bus.subscribe(self.topic)
+        while True:
+            with contextlib.suppress(Exception):  # an outage shows in tipline_bus_publish_errors
+                await self.rt.bus.publish(self.topic, PROBE_KIND + repr(time.time()).encode())
+            await asyncio.sleep(PROBE_INTERVAL_S)
+
+
+@dataclass
+class Node:
+    rt: Runtime
+    hub: Hub
+    batcher: SendBatcher
+    router: SendRouter  # sends go through it: it picks the committing node
+    guard: SocketGuard
+    health: NodeHealth
+    probe: BusProbe
+    mailer: MailWorker
+    chain_watcher: ChainWatcher | None = None  # when tipping is configured
+    _loops: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, rt: Runtime, nodes: Nodes | None) -> Node:
+        hub = Hub(rt.bus)
+        batcher = SendBatcher(rt)
+        settings = rt.settings
+        watcher = None
+        if settings.chain_rpc_url and settings.tip_contract_address:
+            watcher = ChainWatcher(rt, rpc_url=settings.chain_rpc_url, contract=settings.tip_contract_address)
+        return cls(
+            rt=rt,
+            hub=hub,
+            batcher=batcher,
+            router=SendRouter(rt, batcher, nodes),
+            guard=SocketGuard(rt, hub),
+            health=NodeHealth(rt, hub),
+            probe=BusProbe(rt),
+            mailer=MailWorker(settings, rt.engine),
+            chain_watcher=watcher,
+        )
+
+    def bus_handler(self) -> Handler:
+        """This node's topic goes to the send router; every other topic to the hub's sockets."""
+        node_topic = topic_node(self.rt.node_id)
+        route = self.router.handle
+        deliver = self.hub.handle
+
+        def handle(topic: str, payload: bytes) -> None:
+            if topic == node_topic:
+                route(payload)
+            else:
+                deliver(topic, payload)
+
+        return self.probe.wrap(handle)
+
+    def stats(self) -> NodeStats:
+        hub, bus = self.hub, self.rt.bus
+        return NodeStats(
+            connections=sum(len(c) for c in hub.users.values()),
+            users=len(hub.users),
+            delivered=hub.delivered,
+            publish_errors=getattr(bus, "publish_errors", 0),
+            bus_healthy=bus.healthy(),
+            batches=self.batcher.batches,
+            committed=self.batcher.committed,
+        )
+
+    async def start(self) -> None:
+        rt = self.rt
+        # Before the bus starts: deliveries are held from any connection loss on.
+        self.guard.watch()
+        await rt.bus.start(self.bus_handler())
+        self.guard.start()
+        self.health.start()
+        self.batcher.start()
+        await self.router.start()
+        if self.chain_watcher is not None:
+            self.chain_watcher.start()
+        self._loop(self._sweep(), "idle-sweeper")
+        self._loop(self._refresh_presence(), "presence-refresh")
+        self._loop(self.probe.run(), "bus-probe")
+        self._loop(clean_forever(rt), "media-cleaner")
+        if rt.settings.mail_worker:
+            self.mailer.start()
+        # Counted from start-up to shutdown: a node that never served is not in /metrics.
+        COLLECTOR.track(self)
+        if rt.settings.gc_freeze:
+            # Start-up leaves a large heap (modules, SQLAlchemy, pydantic) that lives as long as
+            # the process; full collections walking it took 100+ ms pauses in the history benchmark.
+            gc.collect()
+            gc.freeze()
+
+    async def stop(self) -> None:
+        rt = self.rt
+        COLLECTOR.untrack(self)
+        rt.shutting_down = True
+        for task in reversed(self._loops):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops = []
+        await self.mailer.stop()
+        if self.chain_watcher is not None:
+            await self.chain_watcher.stop()
+        await self.health.stop()
+        await self.guard.stop()
+        # Forwards still unanswered are committed here, so before the batcher stops.
+        await self.router.stop()
+        await self.batcher.stop()
+        await rt.bus.close()
+        await rt.limits.limiter.close()
+        await rt.presence.close()
+        await rt.oidc.close()
+        if rt.cache is not None:
+            await rt.cache.close()
+        await rt.engine.dispose()
+
+    def _loop(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._loops.append(asyncio.get_running_loop().create_task(coro, name=name))
+
+    async def _refresh_presence(self) -> None:
+        """Keep this node's presence entries alive while its users stay connected."""
+        rt, hub = self.rt, self.hub
+        while True:
+            await asyncio.sleep(max(1.0, rt.settings.presence_ttl_s / 3))
+            statuses = {uid: s for uid in list(hub.users) if (s := hub.local_status(uid)) is not None}
+            await rt.presence.refresh(rt.node_id, statuses)
+
+    async def _sweep(self) -> None:
+        """Close sockets that sent nothing (not even a ping) within the idle timeout."""
+        settings = self.rt.settings
+        while True:
+            # Read each turn so an operator (or a test) can change the timeout at run time.
+            await asyncio.sleep(max(0.2, min(1.0, settings.ws_idle_timeout_s / 4)))
+            self.hub.sweep_idle(settings.ws_idle_timeout_s)
