@@ -3,7 +3,8 @@ over a 3-node `tipline cluster`, on a PostgreSQL (the machine's PG 15 binaries, 
 postgres user, in a temporary directory) and a redis-server this run starts itself; then, one
 at a time: (a) kill -9 a node (the cluster restarts it), (b) restart Redis, (c) restart
 PostgreSQL, (d) a client that stops reading while its conversation is flooded, (e) a sign-out
-and a member removal made through another node while Redis is down; then on the network
+and a member removal made through another node while Redis is down, and again while the node
+holding their sockets is killed; then on the network
 (tests/integration/chaos_network.py, as root: network namespaces and veth pairs): (f) a fourth
 node's link to Redis goes down while it keeps PostgreSQL and its clients, (g) Redis turns slow
 and lossy for every node, (h) the fourth node's link to PostgreSQL goes down.
@@ -42,6 +43,7 @@ from tests.integration.chaos import (  # noqa: E402
     passed,
     restart_postgres_scenario,
     restart_redis_scenario,
+    revoke_and_remove_during_kill_scenario,
     revoke_and_remove_scenario,
     slow_reader_scenario,
 )
@@ -89,6 +91,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 result = await restart_postgres_scenario(chaos, pg)
             elif key == "e":
                 result = await revoke_and_remove_scenario(chaos, redis, outage_s=args.outage)
+                print(json.dumps(result | {"passed": passed(result)}), flush=True)
+                results.append(result | {"passed": passed(result)})
+                result = await revoke_and_remove_during_kill_scenario(chaos)
             elif key == "f":
                 assert apart is not None
                 result = await lose_redis_scenario(chaos, apart, hold=args.cut)

@@ -824,6 +824,74 @@ async def revoke_and_remove_scenario(chaos: Chaos, redis: Any, outage_s: float =
     }
 
 
+async def revoke_and_remove_during_kill_scenario(chaos: Chaos, index: int = 1) -> dict[str, Any]:
+    """(e2) The node holding a session's socket and a member's socket is killed (-9); meanwhile
+    that session is signed out and that member removed through another node. Both clients come
+    back through the balancer as clients do: the signed-out one must be refused (4001, no send
+    acked), the removed one must get none of the conversation's events, live or by resume."""
+    cluster = chaos.cluster
+    cid = chaos.conversations[0]
+    owner = next(m for m in chaos.members if cid in m.conversations).user
+    holder, actor = cluster.nodes[index], cluster.nodes[0 if index else -1]
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=30) as api:
+        victim, removed = await signup(api), await signup(api)
+        for user in (victim, removed):
+            r = await api.post(f"/conversations/{cid}/members", headers=owner.headers, json={"user_id": user.id})
+            r.raise_for_status()
+    # Connected to the node about to die (their sockets die with it).
+    held = [await _open(holder.ws_url, user) for user in (victim, removed)]
+    revoked: dict[str, Any] = {}
+    gone: dict[str, Any] = {}
+    watchers: list[asyncio.Task[None]] = []
+    restarts = len([e for e in cluster.events if e["event"] == "node_restarted"])
+
+    async def fault() -> None:
+        cluster.kill9(index)
+        async with httpx.AsyncClient(base_url=actor.url, timeout=30) as direct:
+            t0 = time.monotonic()
+            r = await direct.post("/auth/signout", headers=victim.headers)
+            assert r.status_code == 204, r.text
+            r = await direct.delete(f"/conversations/{cid}/members/{removed.id}", headers=owner.headers)
+            assert r.status_code == 204, r.text
+        after = (await chaos.db_last_seqs())[cid]
+        # Both reconnect through the balancer, as their clients would after the kill.
+        watchers.append(asyncio.create_task(_watch_revoked(await _open(cluster.ws_url, victim), cid, t0, revoked)))
+        removed_ws = await _open(cluster.ws_url, removed)
+        watchers.append(asyncio.create_task(_watch_removed(removed_ws, cid, after, gone)))
+        with contextlib.suppress(ConnectionClosed):
+            await removed_ws.send(orjson.dumps({"type": "resume", "since": {str(cid): 0}}).decode())
+
+    async def recover() -> None:
+        async with asyncio.timeout(60):
+            while len([e for e in cluster.events if e["event"] == "node_restarted"]) <= restarts:
+                await asyncio.sleep(0.05)
+        await node_ready(cluster.nodes[index].url)
+
+    result = await run_scenario(chaos, "e2_revoke_and_remove_during_node_kill", fault, recover, hold=0.0)
+    await asyncio.wait_for(watchers[0], 10)
+    watchers[1].cancel()
+    with contextlib.suppress(BaseException):
+        await watchers[1]
+    for ws in held:
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return result | {
+        "revoked_sessions_sockets_open_after_s": revoked.get("open_after_s"),
+        "revoked_socket_close_code": revoked.get("close_code"),
+        "sends_accepted_after_revocation": revoked.get("acks"),
+        "events_after_removal": gone.get("events"),
+    }
+
+
+async def _open(url: str, user: User) -> ClientConnection:
+    return await connect(
+        url,
+        subprotocols=["tipline.v1", f"tipline.auth.{user.token}"],  # type: ignore[list-item]
+        max_size=None,
+        max_queue=None,
+    )
+
+
 @contextlib.asynccontextmanager
 async def chaos_cluster(workload: Workload, **env: str) -> AsyncIterator[tuple[Chaos, OwnPostgres, RedisServer]]:
     """A PostgreSQL and a Redis of the run's own, a 3-node cluster on them (``env`` on top of

@@ -23,6 +23,7 @@ from tests.integration.chaos import (
     passed,
     restart_postgres_scenario,
     restart_redis_scenario,
+    revoke_and_remove_during_kill_scenario,
     revoke_and_remove_scenario,
     slow_reader_scenario,
 )
@@ -79,6 +80,15 @@ async def test_b2_revoke_and_remove_during_a_redis_outage(chaos: tuple[Chaos, Ow
     # Closed by the outage re-check (every second) while Redis is still down.
     assert result["revoked_sessions_sockets_open_after_s"] is not None
     assert result["revoked_sessions_sockets_open_after_s"] <= 2.0 + 1.0  # 1 s of slack for a busy machine
+    assert result["events_after_removal"] == 0
+
+
+async def test_b3_revoke_and_remove_while_their_node_is_killed(chaos: tuple[Chaos, OwnPostgres, RedisServer]) -> None:
+    run, _, _ = chaos
+    result = await revoke_and_remove_during_kill_scenario(run)
+    report(result)
+    assert result["sends_accepted_after_revocation"] == 0
+    assert result["revoked_socket_close_code"] == 4001  # refused at the handshake, on another node
     assert result["events_after_removal"] == 0
 
 
