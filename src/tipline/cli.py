@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from tipline.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
     from starlette.types import ASGIApp
 
     from tipline.chain.anvil import Anvil
+    from tipline.chain.token import TokenSpec
 
 log = logging.getLogger("tipline")
 
@@ -134,10 +136,7 @@ def _watcher(settings: Settings) -> int:
 def _serve(settings: Settings, *, dev: bool, migrate: bool, banner: bool = False) -> None:
     import socket
 
-    import uvicorn
-
     from tipline.app import build_runtime, create_app
-    from tipline.gateway.wire import ws_protocol
     from tipline.storage.migrate import upgrade
 
     url = _database_url(settings)
@@ -151,7 +150,34 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool, banner: bool = False
         from tipline.api.middleware import TrustedHops
 
         app = TrustedHops(app, hops=settings.forwarded_trusted_hops)
-    config = uvicorn.Config(
+    log.info("Tipline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
+    from tipline.server import GracefulServer
+
+    class BannerServer(GracefulServer):
+        """`tipline dev` in a terminal: the address to open, printed once the server really
+        listens, after the start-up lines rather than lost among them."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(_dev_banner(settings), file=sys.stderr, flush=True)
+
+    config = _uvicorn_config(settings, app)
+    server = BannerServer(config, node) if banner else GracefulServer(config, node)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn raises the Ctrl-C again once its graceful shutdown is over: nothing is left to
+        # stop here but what `finally` blocks and exit hooks stop (anvil, the embedded PostgreSQL).
+        log.info("stopped")
+
+
+def _uvicorn_config(settings: Settings, app: ASGIApp) -> Any:
+    import uvicorn
+
+    from tipline.gateway.wire import ws_protocol
+
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -173,25 +199,6 @@ def _serve(settings: Settings, *, dev: bool, migrate: bool, banner: bool = False
         # and HTTP requests still running are given this long too, so a stop stays bounded.
         timeout_graceful_shutdown=settings.shutdown_close_s,
     )
-    log.info("Tipline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
-    from tipline.server import GracefulServer
-
-    class BannerServer(GracefulServer):
-        """`tipline dev` in a terminal: the address to open, printed once the server really
-        listens, after the start-up lines rather than lost among them."""
-
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)
-            if self.started:
-                print(_dev_banner(settings), file=sys.stderr, flush=True)
-
-    server = BannerServer(config, node) if banner else GracefulServer(config, node)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        # uvicorn raises the Ctrl-C again once its graceful shutdown is over: nothing is left to
-        # stop here but what `finally` blocks and exit hooks stop (anvil, the embedded PostgreSQL).
-        log.info("stopped")
 
 
 def _dev_banner(settings: Settings) -> str:
@@ -472,21 +479,8 @@ def _read_deployer_key(settings: Settings) -> str | None:
 
 def _token_deploy(settings: Settings, *, name: str, symbol: str, supply: str) -> int:
     """Exit 2 for bad input or setup (nothing sent), 1 when the chain refuses or the check fails."""
-    import httpx
-
-    from tipline.chain.rpc import Rpc, RpcError
-    from tipline.chain.token import (
-        TOKEN_CONTRACT,
-        TokenDeployError,
-        TokenInputError,
-        deploy_token,
-        load_key,
-        parse_spec,
-    )
+    from tipline.chain.token import TokenInputError, load_key, parse_spec
     from tipline.domain.tips.tokens import configured_tokens
-
-    def say(line: str) -> None:
-        print(line, file=sys.stderr)
 
     try:
         spec = parse_spec(name=name, symbol=symbol, supply=supply, taken=list(configured_tokens(settings)))
@@ -494,54 +488,87 @@ def _token_deploy(settings: Settings, *, name: str, symbol: str, supply: str) ->
             raise TokenInputError("CHAIN_RPC_URL is not set: point it (and CHAIN_ID) at the chain to deploy on")
         account = load_key(_read_deployer_key(settings))
     except TokenInputError as exc:
-        say(f"error: {exc}")
+        _say(f"error: {exc}")
         return 2
-    rpc_url = settings.chain_rpc_url
+    return asyncio.run(_deploy_token(settings, settings.chain_rpc_url, account=account, spec=spec))
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+async def _deploy_token(settings: Settings, rpc_url: str, *, account: LocalAccount, spec: TokenSpec) -> int:
+    import httpx
+
+    from tipline.chain.rpc import Rpc, RpcError
+    from tipline.chain.token import TOKEN_CONTRACT, TokenDeployError, TokenInputError, deploy_token
+
     # Provider URLs often carry an API key in their path: only the host is ever shown.
     where = f"CHAIN_RPC_URL ({httpx.URL(rpc_url).host or 'no host'})"
-
-    async def run() -> int:
-        rpc = Rpc(rpc_url)
-        try:
-            done = await deploy_token(
-                rpc,
-                account=account,
-                chain_id=settings.chain_id,
-                spec=spec,
-                poll_s=settings.chain_poll_interval_s,
-                progress=say,
-            )
-        except TokenInputError as exc:
-            say(f"error: {exc}")
-            return 2
-        except RpcError as exc:
-            say(f"error: the node at {where} refused: {exc}")
-            return 1
-        except TokenDeployError as exc:
-            say(f"error: {exc}")
-            return 1
-        except (httpx.HTTPError, ValueError) as exc:
-            # The exception's own text may quote the URL; its kind and status say enough.
-            status = f" (HTTP {exc.response.status_code})" if isinstance(exc, httpx.HTTPStatusError) else ""
-            say(f"error: cannot use the JSON-RPC node at {where}: {type(exc).__name__}{status}")
-            return 2
-        finally:
-            await rpc.close()
-        say(
-            f"deployed {done.name} ({done.symbol}) at {done.address} in block {done.block_number} "
-            f"(transaction {done.tx_hash}); verified: {TOKEN_CONTRACT}'s code, name, symbol, {done.decimals} "
-            f"decimals, total supply {spec.supply} {done.symbol}, all held by {done.deployer}"
+    rpc = Rpc(rpc_url)
+    try:
+        done = await deploy_token(
+            rpc,
+            account=account,
+            chain_id=settings.chain_id,
+            spec=spec,
+            poll_s=settings.chain_poll_interval_s,
+            progress=_say,
         )
-        say('add it to TIP_TOKENS on every node (docs/subsystems/tipping.md, "Your own token"):')
-        print("TIP_TOKENS=" + ",".join([*settings.tip_tokens, done.tip_tokens_entry]))
-        return 0
-
-    return asyncio.run(run())
+    except TokenInputError as exc:
+        _say(f"error: {exc}")
+        return 2
+    except RpcError as exc:
+        _say(f"error: the node at {where} refused: {exc}")
+        return 1
+    except TokenDeployError as exc:
+        _say(f"error: {exc}")
+        return 1
+    except (httpx.HTTPError, ValueError) as exc:
+        # The exception's own text may quote the URL; its kind and status say enough.
+        status = f" (HTTP {exc.response.status_code})" if isinstance(exc, httpx.HTTPStatusError) else ""
+        _say(f"error: cannot use the JSON-RPC node at {where}: {type(exc).__name__}{status}")
+        return 2
+    finally:
+        await rpc.close()
+    _say(
+        f"deployed {done.name} ({done.symbol}) at {done.address} in block {done.block_number} "
+        f"(transaction {done.tx_hash}); verified: {TOKEN_CONTRACT}'s code, name, symbol, {done.decimals} "
+        f"decimals, total supply {spec.supply} {done.symbol}, all held by {done.deployer}"
+    )
+    _say('add it to TIP_TOKENS on every node (docs/subsystems/tipping.md, "Your own token"):')
+    print("TIP_TOKENS=" + ",".join([*settings.tip_tokens, done.tip_tokens_entry]))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = _load_settings()
+    from tipline.logs import configure
+
+    log_format = configure(settings, dev=args.command == "dev")
+    if args.command in ("dev", "serve"):
+        _unwind_on_sigterm()
+    _run(settings, args, log_format=log_format)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tipline", description="Tipline chat server")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_server_parsers(sub)
+    sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
+    sub.add_parser("protocol-ts", help="print the WebSocket protocol's constants for the web client (TypeScript)")
+    cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
+    cfg.add_argument("--markdown", action="store_true")
+    _add_admin_parsers(sub)
+    _add_token_parsers(sub)
+    from tipline.commands.imports import add_parsers as add_import_parsers
+
+    add_import_parsers(sub)
+    return parser
+
+
+def _add_server_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub.add_parser("dev", help="run with embedded defaults (own PostgreSQL, in-process bus), migrating first")
     serve = sub.add_parser("serve", help="run for production (JWT_SECRET required)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
@@ -557,21 +584,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("watcher", help="run only the chain watcher (tips), e.g. as its own service")
-    sub.add_parser("openapi", help="print the OpenAPI document (JSON) without starting a server")
-    sub.add_parser("protocol-ts", help="print the WebSocket protocol's constants for the web client (TypeScript)")
-    cfg = sub.add_parser("config", help="print the settings (or the README table with --markdown)")
-    cfg.add_argument("--markdown", action="store_true")
-    admin = sub.add_parser("admin", help="server administration: create or grant admin accounts")
-    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
-    grant = admin_sub.add_parser("grant", help="make an account (by @handle or email) a server admin")
-    grant.add_argument("login", help="@handle or email of an existing account")
-    grant.add_argument("--revoke", action="store_true", help="take server admin away instead")
-    create = admin_sub.add_parser(
-        "create",
-        help="make an account an admin, creating it when there is none (password from ADMIN_PASSWORD or stdin)",
-    )
-    create.add_argument("--email", required=True)
-    create.add_argument("--handle", help="handle of a new account (default: from the email address)")
     check = sub.add_parser(
         "check", help="check what a command needs: settings, database, Redis, migrations; exit 1 on any failure"
     )
@@ -585,6 +597,23 @@ def main(argv: list[str] | None = None) -> None:
     check.add_argument(
         "--config-only", action="store_true", help="check the settings only, without contacting the database or Redis"
     )
+
+
+def _add_admin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = sub.add_parser("admin", help="server administration: create or grant admin accounts")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    grant = admin_sub.add_parser("grant", help="make an account (by @handle or email) a server admin")
+    grant.add_argument("login", help="@handle or email of an existing account")
+    grant.add_argument("--revoke", action="store_true", help="take server admin away instead")
+    create = admin_sub.add_parser(
+        "create",
+        help="make an account an admin, creating it when there is none (password from ADMIN_PASSWORD or stdin)",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--handle", help="handle of a new account (default: from the email address)")
+
+
+def _add_token_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = sub.add_parser("token", help="Tipline's own ERC-20: deploy one to list in TIP_TOKENS")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     token_deploy = token_sub.add_parser(
@@ -595,25 +624,22 @@ def main(argv: list[str] | None = None) -> None:
     token_deploy.add_argument("--name", required=True, help='the token\'s name, e.g. "Acme Tips"')
     token_deploy.add_argument("--symbol", required=True, help="1 to 11 letters or digits, e.g. ACME")
     token_deploy.add_argument("--supply", required=True, help="whole tokens (18 decimals), all to the deployer")
-    from tipline.commands.imports import add_parsers as add_import_parsers
 
-    add_import_parsers(sub)
-    args = parser.parse_args(argv)
 
+def _load_settings() -> Settings:
     from pydantic import ValidationError
 
     try:
-        settings = get_settings()
+        return get_settings()
     except ValidationError as exc:
         # The reason, without a traceback (a setting is wrong, not the program) and without the
         # value, which may be a secret.
         problems = exc.errors(include_url=False, include_context=False, include_input=False)
         sys.exit("\n".join(f"invalid setting {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in problems))
-    from tipline.logs import configure
 
-    log_format = configure(settings, dev=args.command == "dev")
-    if args.command in ("dev", "serve"):
-        _unwind_on_sigterm()
+
+def _run(settings: Settings, args: argparse.Namespace, *, log_format: str) -> None:
+    """The chosen command (exits with its status where it has one)."""
     if args.command == "dev":
         settings, chain = _dev_chain(settings)
         try:
@@ -634,8 +660,6 @@ def main(argv: list[str] | None = None) -> None:
             # Every node signs and checks tokens with the same key.
             jwt_secret=_jwt_key(settings, dev=True).decode(),
         )
-    elif args.command == "watcher":
-        sys.exit(_watcher(settings))
     elif args.command == "migrate":
         from tipline.storage.migrate import upgrade
 
@@ -643,28 +667,38 @@ def main(argv: list[str] | None = None) -> None:
         print("migrations applied")
     elif args.command == "admin" and args.admin_command == "grant":
         _admin_grant(settings, args.login, admin=not args.revoke)
-    elif args.command == "admin":
-        sys.exit(_admin_create(settings, email=args.email, handle=args.handle))
-    elif args.command == "openapi":
-        print(_openapi_json(settings))
+    elif args.command == "config":
+        _print_config(settings, markdown=args.markdown)
     elif args.command == "protocol-ts":
         from tipline.protocol import web_constants_ts
 
         print(web_constants_ts(), end="")
-    elif args.command == "check":
-        sys.exit(_check(settings, command=args.for_command, config_only=args.config_only))
-    elif args.command == "token":
-        sys.exit(_token_deploy(settings, name=args.name, symbol=args.symbol, supply=args.supply))
-    elif args.command in ("import", "export"):
-        from tipline.commands.imports import run as run_import
+    elif args.command == "openapi":
+        print(_openapi_json(settings))
+    else:
+        sys.exit(_run_with_status(settings, args))
 
-        sys.exit(run_import(settings, args, database_url=_database_url(settings)))
-    elif args.command == "config":
-        if args.markdown:
-            print(_config_markdown())
-        else:
-            for name, value in settings.model_dump().items():
-                print(f"{name.upper()}={_masked(name, value)}")
+
+def _run_with_status(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "watcher":
+        return _watcher(settings)
+    if args.command == "admin":
+        return _admin_create(settings, email=args.email, handle=args.handle)
+    if args.command == "check":
+        return _check(settings, command=args.for_command, config_only=args.config_only)
+    if args.command == "token":
+        return _token_deploy(settings, name=args.name, symbol=args.symbol, supply=args.supply)
+    from tipline.commands.imports import run as run_import  # import, export
+
+    return run_import(settings, args, database_url=_database_url(settings))
+
+
+def _print_config(settings: Settings, *, markdown: bool) -> None:
+    if markdown:
+        print(_config_markdown())
+        return
+    for name, value in settings.model_dump().items():
+        print(f"{name.upper()}={_masked(name, value)}")
 
 
 if __name__ == "__main__":

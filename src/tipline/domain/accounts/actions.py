@@ -118,6 +118,37 @@ async def open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: st
     )
 
 
+async def _sign_up_unverified(rt: Runtime, *, data: SignUpIn, email: str, password_hash: str) -> RowMapping:
+    """EMAIL_VERIFICATION off: the account is usable at once, and a taken email is said."""
+    async with rt.engine.begin() as conn:
+        user = await repo.insert_user(
+            conn, email=email, password_hash=password_hash, handle=data.handle, display_name=data.display_name
+        )
+        if user is None:
+            if await repo.handle_taken(conn, handle=data.handle):
+                raise Conflict("this handle is taken", code="handle_taken")
+            raise Conflict("an account with this email already exists", code="email_taken")
+    return user
+
+
+async def _sign_up_new(rt: Runtime, conn: AsyncConnection, *, data: SignUpIn, email: str, password_hash: str) -> None:
+    """An address with no account yet: create it unverified and mail its link."""
+    user = await repo.insert_user(
+        conn,
+        email=email,
+        password_hash=password_hash,
+        handle=data.handle,
+        display_name=data.display_name,
+        verified=False,
+    )
+    if user is not None:
+        await _send_verification(rt, conn, user=user)
+    elif await repo.handle_taken(conn, handle=data.handle):  # a concurrent sign-up took it first
+        raise Conflict("this handle is taken", code="handle_taken")
+    else:  # a concurrent sign-up with this address committed first
+        await queue_mail(conn, templates.already_registered(to=email, link=_web_link(rt, "/signin")))
+
+
 async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -> TokenPair | SignUpAccepted:
     """Create an account. With EMAIL_VERIFICATION, answer the same whether or not the email has one.
 
@@ -130,14 +161,7 @@ async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -
     # Hash before looking anything up, on every path, so a taken email costs the same time as a new one.
     password_hash = await asyncio.to_thread(hash_password, rt.settings, data.password)
     if not rt.settings.email_verification:
-        async with rt.engine.begin() as conn:
-            user = await repo.insert_user(
-                conn, email=email, password_hash=password_hash, handle=data.handle, display_name=data.display_name
-            )
-            if user is None:
-                if await repo.handle_taken(conn, handle=data.handle):
-                    raise Conflict("this handle is taken", code="handle_taken")
-                raise Conflict("an account with this email already exists", code="email_taken")
+        user = await _sign_up_unverified(rt, data=data, email=email, password_hash=password_hash)
         return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
     async with unit_of_work(rt.engine, rt.bus) as uow:
         conn = uow.conn
@@ -146,20 +170,7 @@ async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -
             raise Conflict("this handle is taken", code="handle_taken")
         existing = await repo.user_by_email_for_update(conn, email=email)
         if existing is None:
-            user = await repo.insert_user(
-                conn,
-                email=email,
-                password_hash=password_hash,
-                handle=data.handle,
-                display_name=data.display_name,
-                verified=False,
-            )
-            if user is not None:
-                await _send_verification(rt, conn, user=user)
-            elif await repo.handle_taken(conn, handle=data.handle):  # a concurrent sign-up took it first
-                raise Conflict("this handle is taken", code="handle_taken")
-            else:  # a concurrent sign-up with this address committed first
-                await queue_mail(conn, templates.already_registered(to=email, link=_web_link(rt, "/signin")))
+            await _sign_up_new(rt, conn, data=data, email=email, password_hash=password_hash)
         elif (
             existing["email_verified_at"] is None
             and existing["password_hash"] is not None
@@ -169,17 +180,17 @@ async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -
             # and only its link (mailed to the address) can make the account usable. (With
             # UNVERIFIED_ACCOUNTS=allow the account may be in use: it is left alone, and the
             # address's owner takes it back with a password reset.)
-            user = await repo.replace_unverified(
+            taken_over = await repo.replace_unverified(
                 conn,
                 user_id=existing["id"],
                 password_hash=password_hash,
                 handle=data.handle,
                 display_name=data.display_name,
             )
-            assert user is not None
+            assert taken_over is not None
             # Sessions it may have from a time UNVERIFIED_ACCOUNTS was `allow` end with the takeover.
-            await _revoke_all(uow, user_id=user["id"], reason="account_taken_over")
-            await _send_verification(rt, conn, user=user)
+            await _revoke_all(uow, user_id=taken_over["id"], reason="account_taken_over")
+            await _send_verification(rt, conn, user=taken_over)
         else:
             await queue_mail(conn, templates.already_registered(to=email, link=_web_link(rt, "/signin")))
     return SignUpAccepted()
