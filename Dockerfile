@@ -23,6 +23,8 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /src
 # Dependencies first (a layer that changes only with uv.lock), then the project itself.
 COPY pyproject.toml uv.lock README.md ./
+# The Python client is a workspace member (dev group only): uv reads its metadata to check the lock.
+COPY clients/python/pyproject.toml clients/python/README.md clients/python/
 RUN uv sync --locked --no-dev --no-install-project
 COPY src/ src/
 COPY migrations/ migrations/

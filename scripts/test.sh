@@ -15,10 +15,13 @@ ensure_oidc_provider
 ensure_contracts
 ensure_haproxy
 echo "== ruff"
-"${UV[@]}" run ruff check src tests bench migrations scripts infra
-"${UV[@]}" run ruff format --check src tests bench migrations scripts infra
+"${UV[@]}" run ruff check src tests bench migrations scripts infra clients examples
+"${UV[@]}" run ruff format --check src tests bench migrations scripts infra clients examples
 echo "== mypy --strict"
 "${UV[@]}" run mypy
+# The Python client (its own config: clients/python/pyproject.toml) and the example bots.
+(cd clients/python && "${UV[@]}" run mypy)
+"${UV[@]}" run mypy --strict examples
 echo "== import layers (pyproject.toml: tool.importlinter)"
 "${UV[@]}" run lint-imports
 echo "== web: lint (React hooks rules), typecheck, unit tests, build"

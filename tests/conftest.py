@@ -68,6 +68,8 @@ def make_settings(**overrides: object) -> Settings:
         # Every server of the suite shares one database, so one outbox: only the servers of the
         # mail tests send from it (tests/domain/mail/smtp.py, SmtpServer.settings).
         "mail_worker": False,
+        # Likewise one notification cursor and push outbox: only tests/domain/notifications' servers run it.
+        "notify_worker": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from tipline.api import admin as admin_api
 from tipline.api import (
     auth,
     conversations,
@@ -27,8 +28,15 @@ from tipline.api import (
     wallets,
 )
 from tipline.api import bots as bots_api
+from tipline.api import imports as imports_api
+from tipline.api import integrations as integrations_api
 from tipline.api import metrics as metrics_api
+from tipline.api import notifications as notifications_api
 from tipline.api import oidc as oidc_api
+from tipline.api import privacy as privacy_api
+from tipline.api import serversettings as serversettings_api
+from tipline.api import threads as threads_api
+from tipline.api import timeline as timeline_api
 from tipline.api import tokens as tokens_api
 from tipline.api.apidocs import mount_api_docs
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
@@ -66,6 +74,8 @@ RATE_RULES = (
     "connect_per_ip",
     "tip_per_user",
     "api_per_token",
+    "incoming_webhook",
+    "slash_command_per_user",
 )
 
 
@@ -229,6 +239,37 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+# Routes are tried in order and every try costs: the busiest (history, send) come first.
+# No path of a later router matches a route of an earlier one (tests/api/test_routes.py).
+ROUTERS = (
+    messages.router,
+    health.router,
+    auth.router,
+    auth.sessions_router,
+    twofactor.auth_router,
+    twofactor.me_router,
+    oidc_api.router,
+    metrics_api.router,
+    users.router,
+    conversations.router,
+    wallets.router,
+    tips.router,
+    media.router,
+    search.router,
+    moderation.router,
+    tokens_api.router,
+    privacy_api.router,
+    bots_api.router,
+    integrations_api.router,
+    imports_api.router,
+    serversettings_api.router,
+    admin_api.router,
+    notifications_api.router,
+    threads_api.router,
+    timeline_api.router,
+)
+
+
 def create_app(rt: Runtime) -> FastAPI:
     node = Node.build(rt, build_nodes(rt.settings))
 
@@ -257,27 +298,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_exception_handler(DomainError, domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
 
-    # Routes are tried in order and every try costs: the busiest (history, send) come first.
-    # No path of a later router matches a route of an earlier one (tests/api/test_routes.py).
-    for router in (
-        messages.router,
-        health.router,
-        auth.router,
-        auth.sessions_router,
-        twofactor.auth_router,
-        twofactor.me_router,
-        oidc_api.router,
-        metrics_api.router,
-        users.router,
-        conversations.router,
-        wallets.router,
-        tips.router,
-        media.router,
-        search.router,
-        moderation.router,
-        tokens_api.router,
-        bots_api.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     openapi.install(app)
     mount_api_docs(app)

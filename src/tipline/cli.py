@@ -54,6 +54,13 @@ def _jwt_key(settings: Settings, *, dev: bool) -> bytes:
     sys.exit("JWT_SECRET is not set: `tipline serve` needs a secret key (32+ random characters)")
 
 
+def _dev_vapid(settings: Settings) -> Settings:
+    """`tipline dev` keeps generated Web Push (VAPID) keys in DATA_DIR, like its JWT secret."""
+    from tipline.domain.notifications.push import dev_vapid_settings
+
+    return dev_vapid_settings(settings)
+
+
 def _dev_chain(settings: Settings) -> tuple[Settings, Anvil | None]:
     """With no CHAIN_RPC_URL, `tipline dev` tips on a local anvil node it starts and stops."""
     if settings.chain_rpc_url:
@@ -642,6 +649,7 @@ def _run(settings: Settings, args: argparse.Namespace, *, log_format: str) -> No
     """The chosen command (exits with its status where it has one)."""
     if args.command == "dev":
         settings, chain = _dev_chain(settings)
+        settings = _dev_vapid(settings)
         try:
             _serve(settings, dev=True, migrate=True, banner=log_format == "dev")
         finally:

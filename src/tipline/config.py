@@ -229,6 +229,45 @@ class Settings(BaseSettings):
     )
     mail_retry_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts at one mail.")
 
+    # --- notifications (docs/subsystems/notifications.md) --------------------------------------
+    vapid_private_key: SecretStr | None = Field(
+        None,
+        description="Web Push (VAPID) private key: the raw P-256 key, base64url. `tipline dev` generates one in "
+        "DATA_DIR/vapid.json; unset with `serve`: no Web Push.",
+    )
+    vapid_public_key: str | None = Field(
+        None, description="Web Push (VAPID) public key (uncompressed P-256 point, base64url), given to browsers."
+    )
+    vapid_subject: str = Field(
+        "mailto:admin@localhost",
+        description="Contact that push services see in the VAPID claims (`mailto:` or `https:` URL).",
+    )
+    notify_worker: bool = Field(
+        True,
+        description="Run the notification worker on this node (finds DMs and mentions, sends Web Push and the "
+        "email digests). Any number of nodes may: they share the work through row locks.",
+    )
+    notify_poll_interval_s: float = Field(
+        1.0, gt=0, description="How often the notification worker looks for new messages and due pushes, in seconds."
+    )
+    email_notify_delay_s: float = Field(
+        600.0,
+        ge=0,
+        description="A DM or mention still unread this long after it was sent is mailed (one digest per person).",
+    )
+    push_timeout_s: float = Field(10.0, gt=0, description="Timeout of one request to a push service, in seconds.")
+    push_allowed_private_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated hosts (or IP addresses) a push endpoint may have although they resolve to a "
+        "loopback or private address (tests only; push endpoints are public https URLs of browser vendors).",
+    )
+    mention_all_max_members: int = Field(
+        20,
+        ge=0,
+        description="@here and @channel are open to every member of a conversation up to this many members; in "
+        "larger ones only its owners and admins may use them.",
+    )
+
     # --- messages and the gateway --------------------------------------------------------------
     message_max_chars: int = Field(4000, description="Longest message body, in characters.")
     history_page_max: int = Field(100, description="Most messages one history page returns.")
@@ -250,6 +289,15 @@ class Settings(BaseSettings):
         2000, description="Events queued for one socket before it is closed as a slow consumer (4008)."
     )
     typing_throttle_s: float = Field(2.0, description="At most one typing event per user per conversation.")
+    read_receipts_max_members: int = Field(
+        20,
+        ge=0,
+        description="Read positions are pushed live, and shown as \"Seen by\" names, in conversations of at most "
+        "this many members; larger ones show a count (GET /conversations/{id}/receipts).",
+    )
+    read_receipts_interval_s: float = Field(
+        1.0, ge=0, description="At most one read-position event per member per conversation per this many seconds."
+    )
     presence_fanout_max_members: int = Field(
         100,
         description="Presence changes are pushed to people who share a conversation of at most this many "
@@ -292,6 +340,43 @@ class Settings(BaseSettings):
     bots_by_users: bool = Field(
         False, description="Any user may create bot accounts (`POST /bots`); false: administrators only."
     )
+
+    # --- integrations: webhooks, slash commands, the outbound HTTP guard -------------------------
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host names and networks (CIDR or single addresses) that server-side "
+        "requests to user-given URLs (slash commands, outgoing webhooks, link previews) may reach although they "
+        "are loopback, private, link-local or otherwise non-public (e.g. `127.0.0.1,intranet.example,10.1.0.0/16`). "
+        "Empty: only public addresses (docs/security.md).",
+    )
+    integrations_worker: bool = Field(
+        True, description="Run the outgoing-webhook worker on this node (it scans for new messages and delivers)."
+    )
+    outgoing_webhook_poll_s: float = Field(
+        1.0, gt=0, description="How often the outgoing-webhook worker looks for new messages and due deliveries."
+    )
+    outgoing_webhook_timeout_s: float = Field(
+        10.0, gt=0, description="Time limit of one outgoing-webhook delivery (connection, redirects, answer)."
+    )
+    outgoing_webhook_max_attempts: int = Field(
+        6, ge=1, description="Attempts per outgoing-webhook delivery before it is given up (and counted as failed)."
+    )
+    outgoing_webhook_retry_base_s: float = Field(
+        5.0, gt=0, description="First retry delay of a failed outgoing-webhook delivery; it doubles per attempt."
+    )
+    outgoing_webhook_retry_max_s: float = Field(
+        600.0, gt=0, description="Longest delay between two attempts of an outgoing-webhook delivery."
+    )
+    slash_command_timeout_s: float = Field(
+        5.0, gt=0, description="How long a slash command's integration has to answer before the caller gets an error."
+    )
+    integration_response_max_bytes: int = Field(
+        65536, ge=1024, description="Largest answer read from a slash command or outgoing webhook."
+    )
+    rate_incoming_webhook: str = Field(
+        "60/60", description="Messages posted per incoming webhook: `count/seconds`."
+    )
+    rate_slash_command_per_user: str = Field("30/60", description="Slash commands run per user: `count/seconds`.")
 
     # --- wallets (Sign-In with Ethereum) ---------------------------------------------------
     # CHAIN_ID and CHAIN_RPC_URL (tipping, below) also bind wallet sign-in: the chain id a message must
@@ -354,6 +439,35 @@ class Settings(BaseSettings):
     )
     media_cleaner_interval_s: float = Field(
         3600.0, gt=0, description="How often each node looks for orphaned uploads to delete, in seconds."
+    )
+
+    # --- server settings (admins change the rest at run time: docs/subsystems/admin.md) ----------
+    server_settings_cache_ttl_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long each process keeps the server settings admins edit before reading them again, "
+        "in seconds (a change reaches other nodes within this time).",
+    )
+    retention_interval_s: float = Field(
+        3600.0, gt=0, description="How often each node deletes messages past their retention, in seconds."
+    )
+    retention_batch: int = Field(500, ge=1, le=10_000, description="Messages deleted per transaction by retention.")
+    custom_emoji_max_bytes: int = Field(
+        256 * 1024, ge=1, le=5 * 1024 * 1024, description="Largest custom emoji image an admin may upload, in bytes."
+    )
+
+    # --- privacy: data export and account deletion (docs/subsystems/accounts.md) ----------------
+    deleted_user_messages: Literal["erase", "keep"] = Field(
+        "erase",
+        description="What happens to a deleted account's messages: `erase` (their text goes, a tombstone keeps "
+        "the conversation's order) or `keep` (the text stays, shown as from a deleted user). Attachments "
+        "are purged either way.",
+    )
+    export_ttl_days: float = Field(
+        7.0, gt=0, description="A data export's zip can be downloaded for this many days, then it is purged."
+    )
+    export_poll_interval_s: float = Field(
+        2.0, gt=0, description="How often each node's export worker looks for requested data exports, in seconds."
     )
 
     # --- message cache -------------------------------------------------------------------------
@@ -420,6 +534,8 @@ class Settings(BaseSettings):
         "rate_connect_per_user",
         "rate_connect_per_ip",
         "rate_api_per_token",
+        "rate_incoming_webhook",
+        "rate_slash_command_per_user",
     )
     @classmethod
     def _check_rate(cls, value: str) -> str:
@@ -445,11 +561,25 @@ class Settings(BaseSettings):
             raise ValueError("set FORWARDED_ALLOW_IPS or FORWARDED_TRUSTED_HOPS, not both")
         return value
 
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_outbound_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("push_allowed_private_hosts", mode="before")
+    @classmethod
+    def _split_push_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
         return value
 
     def origin_allowed(self, origin: str) -> bool:

@@ -31,6 +31,8 @@ _SECRETS = [
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
     # Personal access tokens wherever they appear (a URL, a subprotocol list, an error message).
     (re.compile(r"tlp_[A-Za-z0-9_-]{8,}"), "tlp_[redacted]"),
+    # Webhook secrets (tlh_: an incoming webhook's, in its URL; tls_: a signing secret).
+    (re.compile(r"(tl[hs]_)[A-Za-z0-9_-]{8,}"), r"\1[redacted]"),
     (re.compile(r"(?i)(password|secret|token|code|authorization)=[^\s&\"']+"), r"\1=[redacted]"),
 ]
 

@@ -2,7 +2,7 @@
 
 It owns the hub (this node's sockets), the send pipeline (batcher and router) and every
 background worker: the socket guard, the health probe, the chain watcher, the media cleaner,
-the idle sweeper, the presence refresher, the bus probe and the mail worker. ``start`` starts
+the idle sweeper, the presence refresher, the bus probe, the mail worker and the export worker. ``start`` starts
 them in order (the guard listens before the bus starts, the pipeline before traffic) and
 ``stop`` stops them in reverse. Transports get what they need from it (the gateway the hub and
 the router, the HTTP API the router); the domain never sees it. See docs/architecture.md.
@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tipline.bus.base import Handler, topic_node
+from tipline.domain.integrations.worker import OutgoingWebhookWorker
 from tipline.domain.mail.worker import MailWorker
 from tipline.domain.media.actions import clean_forever
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.domain.messages.routing import Nodes, SendRouter
+from tipline.domain.notifications.worker import NotifyWorker
+from tipline.domain.privacy.worker import ExportWorker
+from tipline.domain.serversettings.actions import RetentionWorker
 from tipline.gateway.guard import SocketGuard
 from tipline.gateway.health import NodeHealth
 from tipline.gateway.hub import Hub
@@ -74,7 +78,11 @@ class Node:
     health: NodeHealth
     probe: BusProbe
     mailer: MailWorker
+    exporter: ExportWorker
+    retention: RetentionWorker
     chain_watcher: ChainWatcher | None = None  # when tipping is configured
+    webhooks: OutgoingWebhookWorker | None = None  # with INTEGRATIONS_WORKER
+    notifier: NotifyWorker | None = None  # with NOTIFY_WORKER
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -85,16 +93,21 @@ class Node:
         watcher = None
         if settings.chain_rpc_url and settings.tip_contract_address:
             watcher = ChainWatcher(rt, rpc_url=settings.chain_rpc_url, contract=settings.tip_contract_address)
+        router = SendRouter(rt, batcher, nodes)
         return cls(
             rt=rt,
             hub=hub,
             batcher=batcher,
-            router=SendRouter(rt, batcher, nodes),
+            router=router,
             guard=SocketGuard(rt, hub),
             health=NodeHealth(rt, hub),
             probe=BusProbe(rt),
             mailer=MailWorker(settings, rt.engine),
+            exporter=ExportWorker(rt),
+            retention=RetentionWorker(rt),
             chain_watcher=watcher,
+            webhooks=OutgoingWebhookWorker(rt, router) if settings.integrations_worker else None,
+            notifier=NotifyWorker(rt) if settings.notify_worker else None,
         )
 
     def bus_handler(self) -> Handler:
@@ -138,8 +151,14 @@ class Node:
         self._loop(self._refresh_presence(), "presence-refresh")
         self._loop(self.probe.run(), "bus-probe")
         self._loop(clean_forever(rt), "media-cleaner")
+        self.retention.start()
         if rt.settings.mail_worker:
             self.mailer.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
+        if self.notifier is not None:
+            self.notifier.start()
+        self.exporter.start()
         # Counted from start-up to shutdown: a node that never served is not in /metrics.
         COLLECTOR.track(self)
         if rt.settings.gc_freeze:
@@ -157,7 +176,13 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops = []
+        await self.exporter.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+        if self.notifier is not None:
+            await self.notifier.stop()
         await self.mailer.stop()
+        await self.retention.stop()
         if self.chain_watcher is not None:
             await self.chain_watcher.stop()
         await self.health.stop()

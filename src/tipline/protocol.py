@@ -44,6 +44,8 @@ class SendFrame(_Frame):
     body: Body
     reply_to: MessageId | None = None
     attachment_ids: AttachmentIds = Field(default_factory=list)
+    # With reply_to: a reply in that message's thread only, not in the conversation's timeline.
+    thread_only: bool = False
 
 
 class TypingFrame(_Frame):
@@ -206,6 +208,8 @@ class MemberJoinedData(_Out):
 class MemberGoneData(_Out):
     user_id: int
     by: int
+    # Who left or was removed; absent in events stored before it was added.
+    user: NotRequired[UserRef]
 
 
 class MemberRoleData(_Out):
@@ -221,6 +225,16 @@ class ConversationData(_Out):
     topic: str
     archived: bool
     by: int
+    # conversation.updated: the fields that changed ("name", "topic", "kind"); absent on the
+    # other events and in events stored before it was added.
+    changed: NotRequired[list[Literal["name", "topic", "kind"]]]
+
+
+class PinData(_Out):
+    message_id: int
+    by: int
+    # message.pinned only.
+    pinned_at: NotRequired[str]
 
 
 class ConversationJoinedData(_Out):
@@ -250,8 +264,8 @@ class TipEventData(_Out):
     intent_id: str
     conversation_id: int
     message_id: int | None
-    tipper_id: int
-    recipient_id: int
+    tipper_id: int | None  # None once that person deleted their account
+    recipient_id: int | None
     recipient_address: str
     chain_id: int
     contract: str
@@ -268,6 +282,16 @@ class TipEventData(_Out):
     confirmed_at: str | None
     # Confirmed totals per token on the tipped message, after this change.
     message_totals: NotRequired[list[TotalOutRef]]
+
+
+class ThreadUpdatedData(_Out):
+    """A thread root's new summary (docs/subsystems/messages.md, Threads)."""
+
+    root_id: int
+    reply_count: int
+    last_reply_at: str
+    last_reply_seq: int
+    last_repliers: list[int]
 
 
 class _Event(_Out):
@@ -335,6 +359,12 @@ class TipEvent(_Event):
     data: TipEventData
 
 
+class PinEvent(_Event):
+    event: Literal["message.pinned", "message.unpinned"]
+    seq: int
+    data: PinData
+
+
 class ConversationJoinedEvent(_Event):
     event: Literal["conversation.joined"]
     seq: None
@@ -345,6 +375,12 @@ class ReportEvent(_Event):
     event: Literal["report.created"]
     seq: None
     data: ReportData
+
+
+class ThreadUpdatedEvent(_Event):
+    event: Literal["thread.updated"]
+    seq: None
+    data: ThreadUpdatedData
 
 
 EventFrameOut = Annotated[
@@ -358,8 +394,10 @@ EventFrameOut = Annotated[
     | ConversationEvent
     | SlowModeEvent
     | TipEvent
+    | PinEvent
     | ConversationJoinedEvent
-    | ReportEvent,
+    | ReportEvent
+    | ThreadUpdatedEvent,
     Field(discriminator="event"),
 ]
 
@@ -460,8 +498,10 @@ EVENT_NAMES = tuple(
         ConversationEvent,
         SlowModeEvent,
         TipEvent,
+        PinEvent,
         ConversationJoinedEvent,
         ReportEvent,
+        ThreadUpdatedEvent,
     )
     for name in get_args(get_type_hints(model)["event"])
 )

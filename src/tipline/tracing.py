@@ -7,6 +7,7 @@ request pays for tracing.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from tipline.config import Settings
@@ -18,13 +19,16 @@ log = logging.getLogger(__name__)
 
 # Span attributes that would carry a query string (OAuth codes and states on the OIDC callback).
 _URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
+# An incoming webhook's URL carries its secret (docs/security.md).
+_SECRET_PATH = re.compile(r"^(/hooks/incoming/[^/]+/)[^/]+")
 
 
 def _strip_query(span: Any, scope: dict[str, Any]) -> None:
     if span is None or not span.is_recording():
         return
     for name in _URL_ATTRIBUTES:
-        span.set_attribute(name, scope.get("path", "") if name != "url.query" else "")
+        path = _SECRET_PATH.sub(r"\1[redacted]", scope.get("path", ""))
+        span.set_attribute(name, path if name != "url.query" else "")
 
 
 def setup_tracing(app: FastAPI, settings: Settings, *, exporter: Any = None) -> Any:

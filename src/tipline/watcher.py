@@ -52,6 +52,13 @@ class ChainWatcher:
         self._task: asyncio.Task[None] | None = None
         self._scanned: int | None = None  # last block whose Tipped logs were read
         self._reported_at = float("-inf")
+        # The admin status page reads these (api/admin.py): the head the last pass saw, and when.
+        self.head: int | None = None
+        self.last_pass_at: datetime | None = None
+
+    @property
+    def scanned(self) -> int | None:
+        return self._scanned
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="chain-watcher")
@@ -120,8 +127,10 @@ class ChainWatcher:
     async def tick(self) -> None:
         """One pass: settle what can be settled at the current head."""
         head = await self.rpc.block_number()
+        self.head = head
         await self.discover(head)
         self._report(head)
+        self.last_pass_at = datetime.now(UTC)
         async with self.rt.engine.connect() as conn:
             rows = await tips_repo.watch_list(
                 conn,

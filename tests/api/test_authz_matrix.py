@@ -695,6 +695,11 @@ PUBLIC_ROUTES = {
     "/auth/2fa/passkey/options",
     "/auth/passkey/options",
     "/auth/passkey/verify",
+    # What the sign-up page shows (sign-up mode, allowed email domains); tests/api/test_server_settings.py.
+    "/auth/signup-info",
+    # Posting to an incoming webhook: its secret (header or URL) is the proof; tests/api/test_webhooks.py.
+    "/hooks/incoming/{hook_id}",
+    "/hooks/incoming/{hook_id}/{secret}",
 }
 
 
@@ -709,6 +714,7 @@ async def test_every_route_but_signing_in_requires_a_token(http: httpx.AsyncClie
         url = url.replace("{conversation_id}", "1").replace("{message_id}", "1").replace("{user_id}", "1")
         url = url.replace("{wallet_id}", "1").replace("{passkey_id}", "AAAA")
         url = url.replace("{bot_id}", "1").replace("{token_id}", str(uuid.uuid4()))
+        url = url.replace("{hook_id}", "1").replace("{command_id}", "1")
         for method in methods:
             for headers in ({}, {"Authorization": "Bearer not-a-token"}):
                 r = await http.request(method.upper(), url, headers=headers, params={"since": 0, "ids": "1"})

@@ -372,3 +372,28 @@ async def test_the_flow_logs_no_code_state_or_tokens(browser: httpx.AsyncClient,
     assert "GET /auth/oidc/{provider}/callback 303" in text
     for secret in (query["code"][0], query["state"][0], handoff, pair["access_token"], pair["refresh_token"]):
         assert secret not in text
+
+
+async def test_server_settings_refuse_new_accounts_not_existing_ones(browser: httpx.AsyncClient, env: Env) -> None:
+    """Invite-only or closed sign-up (docs/subsystems/accounts.md, Sign-up modes and invites):
+    a provider's sign-in makes no new account, and still signs in an account it is linked to."""
+    known = await sign_in(browser, env, "ivan")
+    conn = await asyncpg.connect(env.server.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO server_settings (id, signup_mode) VALUES (1, 'invite_only') "
+            "ON CONFLICT (id) DO UPDATE SET signup_mode = 'invite_only'"
+        )
+        async with httpx.AsyncClient(base_url=env.server.base_url, timeout=30) as fresh:
+            r = await fresh.get(await to_callback(fresh, env, "judy"))
+            assert (r.status_code, r.json()["code"]) == (403, "signup_closed")
+        again = await sign_in(browser, env, "ivan")
+        assert again["user"]["id"] == known["user"]["id"]  # type: ignore[index]
+        await conn.execute("UPDATE server_settings SET signup_mode = 'open', allowed_email_domains = '{corp.example}'")
+        async with httpx.AsyncClient(base_url=env.server.base_url, timeout=30) as fresh:
+            r = await fresh.get(await to_callback(fresh, env, "judy"))
+            assert (r.status_code, r.json()["code"]) == (403, "email_domain_not_allowed")
+        assert [u["handle"] for u in await conn.fetch("SELECT handle FROM users")] == ["ivan"]
+    finally:
+        await conn.execute("DELETE FROM server_settings")
+        await conn.close()

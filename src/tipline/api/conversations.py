@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, Rt, client_ip
 from tipline.domain.conversations import actions
 from tipline.domain.conversations.schemas import (
     ConversationOut,
@@ -108,9 +108,13 @@ async def invite(conversation_id: ConversationIdPath, body: InviteIn, rt: Rt, ca
 
 
 @router.delete("/{conversation_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove(conversation_id: ConversationIdPath, user_id: UserIdPath, rt: Rt, caller: CurrentCaller) -> None:
+async def remove(
+    conversation_id: ConversationIdPath, user_id: UserIdPath, rt: Rt, caller: CurrentCaller, request: Request
+) -> None:
     """Remove a member (owners and admins; only owners remove admins and owners)."""
-    await actions.do_remove_member(rt, user_id=caller.user_id, conversation_id=conversation_id, target_id=user_id)
+    await actions.do_remove_member(
+        rt, user_id=caller.user_id, conversation_id=conversation_id, target_id=user_id, ip=client_ip(request)
+    )
 
 
 @router.patch("/{conversation_id}/members/{user_id}", response_model=MemberOut)

@@ -67,6 +67,7 @@ async def send(
         body=body.body,
         reply_to=body.reply_to,
         attachment_ids=tuple(body.attachment_ids),
+        thread_only=body.thread_only,
     )
     return await (await actions.do_send_message(rt, sends, send, ip=client_ip(request)))
 
@@ -94,9 +95,9 @@ async def edit(message_id: MessageIdPath, body: EditIn, rt: Rt, caller: CurrentC
 
 
 @router.delete("/messages/{message_id}", response_model=MessageOut)
-async def delete(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> MessageOut:
+async def delete(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller, request: Request) -> MessageOut:
     """Delete my message, or any message as an owner or admin; a tombstone remains."""
-    return await actions.do_delete_message(rt, user_id=caller.user_id, message_id=message_id)
+    return await actions.do_delete_message(rt, user_id=caller.user_id, message_id=message_id, ip=client_ip(request))
 
 
 @router.get("/messages/{message_id}/replies", response_model=HistoryPage)

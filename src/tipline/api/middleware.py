@@ -114,6 +114,13 @@ class SecurityHeaders:
 
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# An incoming webhook's URL carries its secret (docs/security.md): never logged.
+SECRET_PATH_RE = re.compile(r"^(/hooks/incoming/[^/]+/)[^/]+")
+
+
+def redact_path(path: str) -> str:
+    return SECRET_PATH_RE.sub(r"\1[redacted]", path)
+
 access_log = logging.getLogger("tipline.access")
 
 
@@ -156,7 +163,7 @@ class RequestContext:
                 method,
                 template,
                 status,
-                extra={"path": scope["path"], "status": status, "duration_ms": round(elapsed * 1000, 2)},
+                extra={"path": redact_path(scope["path"]), "status": status, "duration_ms": round(elapsed * 1000, 2)},
             )
             REQUEST_ID.reset(token)
 

@@ -1,15 +1,14 @@
-"""HTTP routes for moderation: blocks, reports, slow mode, account deactivation."""
+"""HTTP routes for moderation: blocks, reports, slow mode (account deactivation: api/admin.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, Rt, client_ip
 from tipline.domain.moderation import actions
 from tipline.domain.moderation.schemas import (
-    AccountStateOut,
     BlockedUserOut,
     ReportIn,
     ReportOut,
@@ -57,9 +56,14 @@ async def list_reports(
 
 
 @router.post("/reports/{report_id}/resolve", response_model=ReportOut)
-async def resolve(report_id: Id, body: ResolveIn, rt: Rt, caller: CurrentCaller) -> ReportOut:
+async def resolve(report_id: Id, body: ResolveIn, rt: Rt, caller: CurrentCaller, request: Request) -> ReportOut:
     return await actions.do_resolve_report(
-        rt, user_id=caller.user_id, report_id=report_id, resolution=body.resolution, note=body.note
+        rt,
+        user_id=caller.user_id,
+        report_id=report_id,
+        resolution=body.resolution,
+        note=body.note,
+        ip=client_ip(request),
     )
 
 
@@ -69,19 +73,10 @@ async def get_slow_mode(conversation_id: Id, rt: Rt, caller: CurrentCaller) -> S
 
 
 @router.put("/conversations/{conversation_id}/slow-mode", response_model=SlowModeOut)
-async def set_slow_mode(conversation_id: Id, body: SlowModeIn, rt: Rt, caller: CurrentCaller) -> SlowModeOut:
+async def set_slow_mode(
+    conversation_id: Id, body: SlowModeIn, rt: Rt, caller: CurrentCaller, request: Request
+) -> SlowModeOut:
     """Owners and admins: members may send one message per ``seconds`` (0 turns it off)."""
     return await actions.do_set_slow_mode(
-        rt, user_id=caller.user_id, conversation_id=conversation_id, seconds=body.seconds
+        rt, user_id=caller.user_id, conversation_id=conversation_id, seconds=body.seconds, ip=client_ip(request)
     )
-
-
-@router.post("/admin/users/{user_id}/deactivate", response_model=AccountStateOut)
-async def deactivate(user_id: Id, rt: Rt, caller: CurrentCaller) -> AccountStateOut:
-    """Server admins: end every session of the account at once (every node) and refuse sign-in."""
-    return await actions.do_set_active(rt, user_id=caller.user_id, target_id=user_id, active=False)
-
-
-@router.post("/admin/users/{user_id}/reactivate", response_model=AccountStateOut)
-async def reactivate(user_id: Id, rt: Rt, caller: CurrentCaller) -> AccountStateOut:
-    return await actions.do_set_active(rt, user_id=caller.user_id, target_id=user_id, active=True)

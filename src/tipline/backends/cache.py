@@ -293,6 +293,9 @@ class MessageCache(Protocol):
 
     async def replay(self, conversation_id: int, *, last_seq: int, since: int) -> Hit | Status: ...
 
+    async def forget(self, conversation_id: int) -> None:
+        """Drop the conversation's entries (messages deleted in bulk); the next read refills it."""
+
     async def close(self) -> None: ...
 
 
@@ -387,6 +390,9 @@ class RedisMessageCache:
             item = orjson.loads(raw)
             events.append(Event(seq=item["seq"], event=item["event"], data=item["data"]))
         return Hit(messages=self._messages(out, descending=False), events=events)
+
+    async def forget(self, conversation_id: int) -> None:
+        await self._client.delete(*self.keys(conversation_id))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -99,7 +99,7 @@ async def _run(settings: Settings, args: argparse.Namespace, *, database_url: st
     rt = build_runtime(settings, database_url=database_url, jwt_key=b"unused" * 8)
     try:
         async with rt.engine.connect() as conn:
-            if (await conn.execute(text("SELECT to_regclass('import_map')"))).scalar() is None:
+            if (await conn.execute(text("SELECT to_regclass('import_runs')"))).scalar() is None:
                 print("error: the database is not migrated: run `tipline migrate` first", file=sys.stderr)
                 return 2
         if args.command == "export":
@@ -114,7 +114,11 @@ async def _run(settings: Settings, args: argparse.Namespace, *, database_url: st
         started = time.monotonic()
         try:
             result = await do_import(
-                rt, export=export, progress=ProgressBar("messages"), batch_size=max(1, args.batch_size)
+                rt,
+                export=export,
+                file_name=args.export.name,
+                progress=ProgressBar("messages"),
+                batch_size=max(1, args.batch_size),
             )
         except ImportFormatError as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -352,6 +352,7 @@ class Session:
             body=frame.body,
             reply_to=frame.reply_to,
             attachment_ids=tuple(frame.attachment_ids),
+            thread_only=frame.thread_only,
         )
 
         def refused(exc: DomainError) -> None:

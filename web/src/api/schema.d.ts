@@ -4,6 +4,318 @@
  */
 
 export interface paths {
+    "/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Audit
+         * @description Admin and moderator actions, newest first: who, what, when, from which IP.
+         */
+        get: operations["list_audit_admin_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Audit
+         * @description Every matching entry as a CSV or JSON Lines download, newest first (the export is audited).
+         */
+        get: operations["export_audit_admin_audit_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/emoji": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Emoji Admin */
+        get: operations["list_emoji_admin_admin_emoji_get"];
+        put?: never;
+        /**
+         * Create Emoji
+         * @description Upload a custom emoji (multipart: `name`, `file`: PNG, GIF or WebP, CUSTOM_EMOJI_MAX_BYTES at most).
+         */
+        post: operations["create_emoji_admin_emoji_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/emoji/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Emoji */
+        delete: operations["delete_emoji_admin_emoji__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Imports
+         * @description Import runs, newest first, with their counts so far. `403 not_a_server_admin` for anyone else.
+         */
+        get: operations["list_imports_admin_imports_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/imports/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Import
+         * @description One import run (`404 import_not_found`).
+         */
+        get: operations["get_import_admin_imports__run_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/invites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Invites */
+        get: operations["list_invites_admin_invites_get"];
+        put?: never;
+        /**
+         * Create Invite
+         * @description A new invite link. The answer carries its code once; only its hash is kept.
+         */
+        post: operations["create_invite_admin_invites_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/invites/{invite_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke Invite */
+        delete: operations["revoke_invite_admin_invites__invite_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Reports
+         * @description Every conversation's reports, newest first.
+         */
+        get: operations["list_reports_admin_reports_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/reports/{report_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Report */
+        get: operations["get_report_admin_reports__report_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/reports/{report_id}/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act On Report
+         * @description Dismiss the report, delete the reported message (every open report of it is resolved), or
+         *     deactivate its sender. 409 `report_resolved` when it was resolved already.
+         */
+        post: operations["act_on_report_admin_reports__report_id__actions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Settings */
+        get: operations["get_settings_admin_settings_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update Settings
+         * @description Change sign-up, retention or upload limits; only the fields given change.
+         */
+        patch: operations["update_settings_admin_settings_patch"];
+        trace?: never;
+    };
+    "/admin/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Status
+         * @description Nodes, PostgreSQL, Redis, the chain watcher's lag and the queues (mail outbox and others).
+         */
+        get: operations["get_status_admin_status_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Users */
+        get: operations["list_users_admin_users_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get User
+         * @description An account with its second factors and live sessions (personal access tokens included).
+         */
+        get: operations["get_user_admin_users__user_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/admin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Admin
+         * @description Make the account a server admin or take that away; the last active admin stays (409 `last_admin`).
+         */
+        put: operations["set_admin_admin_users__user_id__admin_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/users/{user_id}/deactivate": {
         parameters: {
             query?: never;
@@ -15,9 +327,50 @@ export interface paths {
         put?: never;
         /**
          * Deactivate
-         * @description Server admins: end every session of the account at once (every node) and refuse sign-in.
+         * @description End every session of the account at once (every node) and refuse sign-in. Refused for
+         *     yourself (409 `deactivate_self`) and for the last active admin (409 `last_admin`).
          */
         post: operations["deactivate_admin_users__user_id__deactivate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Admin Delete User
+         * @description Admins only: delete someone's account as they could themselves (audit-logged).
+         */
+        post: operations["admin_delete_user_admin_users__user_id__delete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Admin Export User
+         * @description Admins only: an export of someone's data, downloadable by the admin (audit-logged).
+         */
+        post: operations["admin_export_user_admin_users__user_id__export_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -36,6 +389,63 @@ export interface paths {
         /** Reactivate */
         post: operations["reactivate_admin_users__user_id__reactivate_post"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/reset-2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset Two Factor
+         * @description Remove the account's authenticator app, recovery codes and passkeys.
+         */
+        post: operations["reset_two_factor_admin_users__user_id__reset_2fa_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke All Sessions
+         * @description Sign the account out everywhere (its personal access tokens too).
+         */
+        delete: operations["revoke_all_sessions_admin_users__user_id__sessions_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke Session */
+        delete: operations["revoke_session_admin_users__user_id__sessions__session_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -388,6 +798,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/signup-info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Signup Info
+         * @description Public: whether sign-up is open, needs an invite or is closed, and which email domains may sign up.
+         */
+        get: operations["signup_info_auth_signup_info_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/siwe/nonce": {
         parameters: {
             query?: never;
@@ -561,6 +991,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Commands
+         * @description Every slash command; administrators also see each one's URL and failures.
+         */
+        get: operations["list_commands_commands_get"];
+        put?: never;
+        /**
+         * Create Command
+         * @description Register a slash command (server administrators). The answer carries the signing secret once.
+         */
+        post: operations["create_command_commands_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/commands/{command_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Command */
+        delete: operations["delete_command_commands__command_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/commands/{command_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate Command */
+        post: operations["rotate_command_commands__command_id__rotate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/conversations": {
         parameters: {
             query?: never;
@@ -660,6 +1148,27 @@ export interface paths {
          * @description Archive: the conversation becomes read-only (owners and admins).
          */
         post: operations["archive_conversations__conversation_id__archive_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Command
+         * @description Run `/command text` here. An `ephemeral` answer is in this response only (for the caller);
+         *     an `in_channel` one is posted as the command's bot (`message` is its ack).
+         */
+        post: operations["run_command_conversations__conversation_id__commands_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -792,6 +1301,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conversations/{conversation_id}/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Level
+         * @description My notification level in a conversation I am a member of.
+         */
+        get: operations["get_level_conversations__conversation_id__notifications_get"];
+        /**
+         * Set Level
+         * @description Set my level: `all` (the default), `mentions` (mentions, @here and @channel only) or `mute`.
+         *     It applies to the web client's notifications, Web Push and email.
+         */
+        put: operations["set_level_conversations__conversation_id__notifications_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/pins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pins
+         * @description The conversation's pinned messages, the newest pin first.
+         */
+        get: operations["pins_conversations__conversation_id__pins_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/conversations/{conversation_id}/read": {
         parameters: {
             query?: never;
@@ -806,6 +1360,26 @@ export interface paths {
          * @description Move my read marker forward to ``seq``; answers the marker now stored.
          */
         post: operations["mark_read_conversations__conversation_id__read_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Receipts
+         * @description How far members have read: positions in small conversations, a count for the last message in any.
+         */
+        get: operations["receipts_conversations__conversation_id__receipts_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -891,6 +1465,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conversations/{conversation_id}/webhooks/incoming": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Incoming */
+        get: operations["list_incoming_conversations__conversation_id__webhooks_incoming_get"];
+        put?: never;
+        /**
+         * Create Incoming
+         * @description Create an incoming webhook (conversation owners and admins, server administrators who are
+         *     members). Its bot joins the conversation. The answer carries the secret and URL once.
+         */
+        post: operations["create_incoming_conversations__conversation_id__webhooks_incoming_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/webhooks/outgoing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Outgoing
+         * @description The conversation's outgoing webhooks with how their deliveries are going (failures, last error).
+         */
+        get: operations["list_outgoing_conversations__conversation_id__webhooks_outgoing_get"];
+        put?: never;
+        /**
+         * Create Outgoing
+         * @description Create an outgoing webhook: new messages (on trigger words, or all) are POSTed, signed, to
+         *     its URL. The answer carries the signing secret once.
+         */
+        post: operations["create_outgoing_conversations__conversation_id__webhooks_outgoing_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/emoji": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Emoji
+         * @description The server's custom emoji, written `:name:` in messages and reactions.
+         */
+        get: operations["list_emoji_emoji_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -905,6 +1546,51 @@ export interface paths {
         get: operations["healthz_healthz_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/hooks/incoming/{hook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Post Incoming
+         * @description Post to an incoming webhook with its secret in `Authorization: Bearer <secret>`.
+         *
+         *     Slack-compatible JSON: `text`, `attachments` (rendered as Markdown), `username`/`icon_url` when
+         *     the hook allows overrides. Answers after the commit; an `Idempotency-Key` header makes a retry
+         *     return the same message.
+         */
+        post: operations["post_incoming_hooks_incoming__hook_id__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/hooks/incoming/{hook_id}/{secret}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Post Incoming Url
+         * @description The same, with the secret in the URL, for tools that can only be given a URL. This path is
+         *     redacted in Tipline's access log and traces (docs/security.md).
+         */
+        post: operations["post_incoming_url_hooks_incoming__hook_id___secret__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1102,6 +1788,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete Account
+         * @description Delete my account for good, confirmed with my password or a current second-factor code.
+         *
+         *     Every session and token is revoked (open sockets close), personal data is erased, messages
+         *     are erased or kept as a deleted user's (DELETED_USER_MESSAGES), attachments are purged, and
+         *     tips stay only as on-chain facts. `409 last_admin`: the server's last admin cannot.
+         */
+        post: operations["delete_account_me_delete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me/email": {
         parameters: {
             query?: never;
@@ -1125,6 +1835,93 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/me/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Exports
+         * @description The exports I asked for (of my data, or as an admin of someone's), newest first.
+         */
+        get: operations["list_exports_me_exports_get"];
+        put?: never;
+        /**
+         * Request Export
+         * @description Ask for a zip of everything Tipline keeps about me. It is built in the background: poll
+         *     `GET /me/exports/{id}` for `progress` and `state`; one still being built is answered again.
+         */
+        post: operations["request_export_me_exports_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Export */
+        get: operations["get_export_me_exports__export_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/exports/{export_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Export
+         * @description The zip, to whoever asked for it only, with their bearer token (never a link that works alone).
+         */
+        get: operations["download_export_me_exports__export_id__download_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Settings
+         * @description My notification settings: email digests on or off, Web Push availability and its public key,
+         *     and my level in each conversation where it is not the default `all`.
+         */
+        get: operations["get_settings_me_notifications_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Set Settings
+         * @description Turn email notifications (the digest of unread DMs and mentions) on or off.
+         */
+        patch: operations["set_settings_me_notifications_patch"];
         trace?: never;
     };
     "/me/passkeys": {
@@ -1185,6 +1982,71 @@ export interface paths {
          * @description Remove one of my passkeys. `404 passkey_not_found`, `409 two_factor_required`.
          */
         delete: operations["delete_passkey_me_passkeys__passkey_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/push-subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Subscriptions
+         * @description The devices (browsers) that get my push notifications.
+         */
+        get: operations["list_subscriptions_me_push_subscriptions_get"];
+        put?: never;
+        /**
+         * Subscribe
+         * @description Register this browser's push subscription (`PushSubscription.toJSON()` and a label).
+         */
+        post: operations["subscribe_me_push_subscriptions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/push-subscriptions/{subscription_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Subscription
+         * @description Stop pushing to one of my devices.
+         */
+        delete: operations["remove_subscription_me_push_subscriptions__subscription_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/read-receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Receipt Settings */
+        get: operations["receipt_settings_me_read_receipts_get"];
+        /**
+         * Set Receipt Settings
+         * @description Send read receipts or not. Off: others stop seeing how far I read; my unread counts still work.
+         */
+        put: operations["set_receipt_settings_me_read_receipts_put"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1420,6 +2282,30 @@ export interface paths {
         patch: operations["edit_messages__message_id__patch"];
         trace?: never;
     };
+    "/messages/{message_id}/pin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Pin
+         * @description Pin a message: any member in a direct conversation or a group, owners and admins in a channel.
+         */
+        put: operations["pin_messages__message_id__pin_put"];
+        post?: never;
+        /**
+         * Unpin
+         * @description Unpin a message (whoever may pin it).
+         */
+        delete: operations["unpin_messages__message_id__pin_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/messages/{message_id}/reactions/{emoji}": {
         parameters: {
             query?: never;
@@ -1472,6 +2358,91 @@ export interface paths {
          * @description Report a message to its conversation's owners and admins and to the server admins.
          */
         post: operations["report_messages__message_id__reports_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/messages/{message_id}/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Revisions
+         * @description The earlier versions of an edited message, oldest first (members of its conversation).
+         */
+        get: operations["revisions_messages__message_id__revisions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/messages/{message_id}/thread": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Thread
+         * @description The thread under a message: its root, and a page of replies in seq order (the latest,
+         *     those before a seq, or those after one), with my follow state and read position.
+         */
+        get: operations["thread_messages__message_id__thread_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/messages/{message_id}/thread/follow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Follow
+         * @description Follow a thread: its new replies count as unread in my Threads view.
+         */
+        put: operations["follow_messages__message_id__thread_follow_put"];
+        post?: never;
+        /**
+         * Unfollow
+         * @description Stop following a thread (posting in it, or a mention there, follows it again).
+         */
+        delete: operations["unfollow_messages__message_id__thread_follow_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/messages/{message_id}/thread/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark Read
+         * @description Move my read position in the thread forward to ``seq`` (a reply's seq).
+         */
+        post: operations["mark_read_messages__message_id__thread_read_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1631,6 +2602,26 @@ export interface paths {
          * @description People by display name, ``@handle`` prefix, an exact email address or an exact wallet address.
          */
         get: operations["search_users_search_users_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/threads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Followed
+         * @description The threads I follow, latest reply first, each with its root, summary and my unread count.
+         */
+        get: operations["followed_threads_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1810,10 +2801,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks/incoming/{hook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Incoming */
+        delete: operations["delete_incoming_webhooks_incoming__hook_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/incoming/{hook_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate Incoming
+         * @description A new secret (and URL); the old one stops working at once.
+         */
+        post: operations["rotate_incoming_webhooks_incoming__hook_id__rotate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/outgoing/{hook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Outgoing */
+        delete: operations["delete_outgoing_webhooks_outgoing__hook_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/outgoing/{hook_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate Outgoing */
+        post: operations["rotate_outgoing_webhooks_outgoing__hook_id__rotate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AccountDeleted */
+        AccountDeleted: {
+            /** Attachments Purged */
+            attachments_purged: number;
+            /** Bots Deleted */
+            bots_deleted: number;
+            /**
+             * Messages
+             * @enum {string}
+             */
+            messages: "erase" | "keep";
+            /** Messages Affected */
+            messages_affected: number;
+            /** User Id */
+            user_id: number;
+        };
         /** AccountStateOut */
         AccountStateOut: {
             /** Is Active */
@@ -1868,6 +2946,147 @@ export interface components {
              * @constant
              */
             type: "ack";
+        };
+        /** AdminFlagIn */
+        AdminFlagIn: {
+            /** Is Admin */
+            is_admin: boolean;
+        };
+        /** AdminReportOut */
+        AdminReportOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Conversation Kind */
+            conversation_kind: string;
+            /** Conversation Name */
+            conversation_name: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /**
+             * Message Body
+             * @description The reported message as it stands (empty once deleted).
+             */
+            message_body: string;
+            /** Message Deleted */
+            message_deleted: boolean;
+            /** Message Id */
+            message_id: number;
+            /** Reason */
+            reason: string;
+            reporter: components["schemas"]["PersonRef"] | null;
+            /** Resolution */
+            resolution: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            resolved_by: components["schemas"]["PersonRef"] | null;
+            sender: components["schemas"]["PersonRef"] | null;
+        };
+        /** AdminSessionOut */
+        AdminSessionOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Ip */
+            ip: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "session" | "token";
+            /**
+             * Last Used At
+             * Format: date-time
+             */
+            last_used_at: string;
+            /** User Agent */
+            user_agent: string;
+        };
+        /** AdminUserDetail */
+        AdminUserDetail: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Display Name */
+            display_name: string;
+            /** Email */
+            email: string | null;
+            /** Email Verified */
+            email_verified: boolean;
+            /** Handle */
+            handle: string;
+            /** Id */
+            id: number;
+            /** Is Active */
+            is_active: boolean;
+            /** Is Admin */
+            is_admin: boolean;
+            /** Is Bot */
+            is_bot: boolean;
+            /**
+             * Open Reports Against
+             * @description Open reports of messages this account sent.
+             */
+            open_reports_against: number;
+            second_factors: components["schemas"]["SecondFactorsOut"];
+            /** Sessions */
+            sessions: components["schemas"]["AdminSessionOut"][];
+        };
+        /** AdminUserOut */
+        AdminUserOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Display Name */
+            display_name: string;
+            /** Email */
+            email: string | null;
+            /** Email Verified */
+            email_verified: boolean;
+            /** Handle */
+            handle: string;
+            /** Id */
+            id: number;
+            /** Is Active */
+            is_active: boolean;
+            /** Is Admin */
+            is_admin: boolean;
+            /** Is Bot */
+            is_bot: boolean;
+        };
+        /** AdminUserPage */
+        AdminUserPage: {
+            /** Items */
+            items: components["schemas"]["AdminUserOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /**
+             * Total
+             * @description How many accounts match the search and filter.
+             */
+            total: number;
         };
         /** ApiTokenCreateIn */
         ApiTokenCreateIn: {
@@ -1976,6 +3195,42 @@ export interface components {
             /** Width */
             width?: number | null;
         };
+        /** AuditEntryOut */
+        AuditEntryOut: {
+            /** Action */
+            action: string;
+            /** Actor Handle */
+            actor_handle: string | null;
+            /** Actor Id */
+            actor_id: number | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: number;
+            /** Ip */
+            ip: string | null;
+            /** Target Id */
+            target_id: string | null;
+            /** Target Type */
+            target_type: string;
+        };
+        /** AuditPage */
+        AuditPage: {
+            /** Items */
+            items: components["schemas"]["AuditEntryOut"][];
+            /**
+             * Next Before
+             * @description Pass as `before` for the next (older) page; null at the end.
+             */
+            next_before: number | null;
+        };
         /** AuthFrame */
         AuthFrame: {
             /** Ref */
@@ -2011,7 +3266,7 @@ export interface components {
         /** BatchFrameOut */
         BatchFrameOut: {
             /** Frames */
-            frames: (components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"])[];
+            frames: (components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["PinEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"] | components["schemas"]["ThreadUpdatedEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"])[];
             /**
              * Type
              * @constant
@@ -2036,6 +3291,13 @@ export interface components {
              * @default false
              */
             is_bot: boolean;
+        };
+        /** Body_create_emoji_admin_emoji_post */
+        Body_create_emoji_admin_emoji_post: {
+            /** File */
+            file: string;
+            /** Name */
+            name: string;
         };
         /** BotCreateIn */
         BotCreateIn: {
@@ -2069,7 +3331,33 @@ export interface components {
             /** Display Name */
             display_name?: string | null;
         };
+        /** CheckOut */
+        CheckOut: {
+            /** Configured */
+            configured: boolean;
+            /** Error */
+            error?: string | null;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Reachable */
+            reachable: boolean;
+        };
         ClientFrame: components["schemas"]["AuthFrame"] | components["schemas"]["SendFrame"] | components["schemas"]["TypingFrame"] | components["schemas"]["PresenceFrame"] | components["schemas"]["ReadFrame"] | components["schemas"]["ResumeFrame"] | components["schemas"]["PingFrame"];
+        /**
+         * CommandResult
+         * @description The integration's answer. ``ephemeral``: for the caller only (this response is the only place
+         *     it appears; clients show it locally). ``in_channel``: posted as the command's bot (``message``).
+         */
+        CommandResult: {
+            message?: components["schemas"]["Ack"] | null;
+            /**
+             * Response Type
+             * @enum {string}
+             */
+            response_type: "ephemeral" | "in_channel";
+            /** Text */
+            text: string;
+        };
         /**
          * ContractCall
          * @description A transaction for the tipper's wallet to send, exactly as given.
@@ -2093,6 +3381,8 @@ export interface components {
             archived: boolean;
             /** By */
             by: number;
+            /** Changed */
+            changed?: ("name" | "topic" | "kind")[];
             /** Id */
             id: number;
             /**
@@ -2240,6 +3530,19 @@ export interface components {
             /** Y */
             y: number;
         };
+        /**
+         * DeleteAccountIn
+         * @description Proof it is the account's owner: the password, or a current second-factor code. An account
+         *     with neither (signed up through a sign-in provider, no second factor) confirms with its handle.
+         */
+        DeleteAccountIn: {
+            /** Code */
+            code?: string | null;
+            /** Handle */
+            handle?: string | null;
+            /** Password */
+            password?: string | null;
+        };
         /** DownloadOut */
         DownloadOut: {
             /** Content Type */
@@ -2291,6 +3594,40 @@ export interface components {
             /** Token */
             token: string;
         };
+        /** EmojiAdminOut */
+        EmojiAdminOut: {
+            /** Content Type */
+            content_type: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: number | null;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Size */
+            size: number;
+            /** Url */
+            url: string;
+        };
+        /** EmojiOut */
+        EmojiOut: {
+            /** Content Type */
+            content_type: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Name */
+            name: string;
+            /** Url */
+            url: string;
+        };
         /** Error */
         Error: {
             /**
@@ -2324,6 +3661,62 @@ export interface components {
              */
             type: "error";
         };
+        /**
+         * ExportOut
+         * @description A data export: ``progress`` (0-100) while it is built; downloadable while ``ready``, until ``expires_at``.
+         */
+        ExportOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Expires At */
+            expires_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Progress */
+            progress: number;
+            /** Size */
+            size: number | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "queued" | "running" | "ready" | "failed" | "expired";
+            /** User Id */
+            user_id: number;
+        };
+        /** FollowOut */
+        FollowOut: {
+            /** Following */
+            following: boolean;
+            /** Last Read Seq */
+            last_read_seq: number;
+        };
+        /** FollowedThreadOut */
+        FollowedThreadOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Last Read Seq */
+            last_read_seq: number;
+            root: components["schemas"]["MessageOut"];
+            summary: components["schemas"]["ThreadSummaryOut"];
+            /** Unread */
+            unread: number;
+        };
+        /** FollowedThreads */
+        FollowedThreads: {
+            /** Threads */
+            threads: components["schemas"]["FollowedThreadOut"][];
+        };
         /** ForgotPasswordIn */
         ForgotPasswordIn: {
             /** Email */
@@ -2351,6 +3744,167 @@ export interface components {
             has_more: boolean;
             /** Messages */
             messages: components["schemas"]["MessageOut"][];
+            /**
+             * System Lines
+             * @default []
+             */
+            system_lines: components["schemas"]["SystemLineOut"][];
+        };
+        /**
+         * ImportCounts
+         * @description A run's counts so far: ``created`` and ``matched`` (already there) by kind (users,
+         *     conversations, messages, replies, reactions, files), ``skipped`` by reason, ``notes``.
+         */
+        ImportCounts: {
+            /**
+             * Created
+             * @default {}
+             */
+            created: {
+                [key: string]: number;
+            };
+            /**
+             * Matched
+             * @default {}
+             */
+            matched: {
+                [key: string]: number;
+            };
+            /**
+             * Notes
+             * @default {}
+             */
+            notes: {
+                [key: string]: number;
+            };
+            /**
+             * Skipped
+             * @default {}
+             */
+            skipped: {
+                [key: string]: number;
+            };
+        };
+        /**
+         * ImportRunOut
+         * @description One `tipline import` run (admin console, Imports). ``processed`` counts the export's
+         *     messages read so far out of ``total`` (null until the export is validated).
+         */
+        ImportRunOut: {
+            counts: components["schemas"]["ImportCounts"];
+            /** File Name */
+            file_name: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: number;
+            /** Last Error */
+            last_error: string | null;
+            /** Processed */
+            processed: number;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "slack" | "mattermost";
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "running" | "done" | "failed";
+            /** Total */
+            total: number | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** IncomingPosted */
+        IncomingPosted: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Message Id */
+            message_id: number;
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /** Seq */
+            seq: number;
+        };
+        /**
+         * IncomingWebhookCreated
+         * @description The only answers that carry the secret (creation and rotation): it is not stored, only its hash.
+         */
+        IncomingWebhookCreated: {
+            /** Allow Overrides */
+            allow_overrides: boolean;
+            bot: components["schemas"]["UserOut"];
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: number | null;
+            /** Id */
+            id: number;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Secret
+             * @description `tlh_…`: send as `Authorization: Bearer <secret>`, or use `url`.
+             */
+            secret: string;
+            /**
+             * Url
+             * @description `POST` here with Slack-compatible JSON; the secret is part of it. Shown once.
+             */
+            url: string;
+        };
+        /** IncomingWebhookIn */
+        IncomingWebhookIn: {
+            /**
+             * Allow Overrides
+             * @description Posts may set `username` and `icon_url` (shown with the message, marked as the hook's).
+             * @default false
+             */
+            allow_overrides: boolean;
+            /** Name */
+            name: string;
+        };
+        /** IncomingWebhookOut */
+        IncomingWebhookOut: {
+            /** Allow Overrides */
+            allow_overrides: boolean;
+            bot: components["schemas"]["UserOut"];
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: number | null;
+            /** Id */
+            id: number;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
         };
         /**
          * IntentIn
@@ -2413,22 +3967,119 @@ export interface components {
             /** Recipient Address */
             recipient_address: string;
             /** Recipient Id */
-            recipient_id: number;
+            recipient_id: number | null;
             /** State */
             state: string;
             /** Symbol */
             symbol: string;
             /** Tipper Id */
-            tipper_id: number;
+            tipper_id: number | null;
             /** Token */
             token: string;
             /** Tx Hash */
             tx_hash: string | null;
         };
+        /** InviteCreateIn */
+        InviteCreateIn: {
+            /**
+             * Expires In Hours
+             * @description The invite stops working after this many hours; null: never.
+             * @default 168
+             */
+            expires_in_hours: number | null;
+            /**
+             * Max Uses
+             * @description How many sign-ups it allows; null: unlimited.
+             * @default 1
+             */
+            max_uses: number | null;
+            /**
+             * Note
+             * @default
+             */
+            note: string;
+        };
+        /**
+         * InviteCreated
+         * @description The only answer that carries the code: only its hash is kept.
+         */
+        InviteCreated: {
+            /** Code */
+            code: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: number | null;
+            /** Expires At */
+            expires_at: string | null;
+            /**
+             * Hint
+             * @description The code's first characters, to tell invites apart.
+             */
+            hint: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Link
+             * @description PUBLIC_URL/signup#invite=<code>: the code in the fragment, never sent to a server.
+             */
+            link: string;
+            /** Max Uses */
+            max_uses: number | null;
+            /** Note */
+            note: string;
+            /** Revoked */
+            revoked: boolean;
+            /** Usable */
+            usable: boolean;
+            /** Uses */
+            uses: number;
+        };
         /** InviteIn */
         InviteIn: {
             /** User Id */
             user_id: number;
+        };
+        /**
+         * InviteOut
+         * @description An invite as listed: never its code.
+         */
+        InviteOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: number | null;
+            /** Expires At */
+            expires_at: string | null;
+            /**
+             * Hint
+             * @description The code's first characters, to tell invites apart.
+             */
+            hint: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Max Uses */
+            max_uses: number | null;
+            /** Note */
+            note: string;
+            /** Revoked */
+            revoked: boolean;
+            /** Usable */
+            usable: boolean;
+            /** Uses */
+            uses: number;
         };
         /** LastMessage */
         LastMessage: {
@@ -2470,6 +4121,29 @@ export interface components {
             /** Sent */
             sent: components["schemas"]["LeaderRow"][];
         };
+        /** MailOutboxOut */
+        MailOutboxOut: {
+            /**
+             * Failed
+             * @description Mails the server refused for good.
+             */
+            failed: number;
+            /** Oldest Pending S */
+            oldest_pending_s: number | null;
+            /** Pending */
+            pending: number;
+            /**
+             * Retrying
+             * @description Pending mails that failed at least once and wait for a retry.
+             */
+            retrying: number;
+            /** Sent Last Day */
+            sent_last_day: number;
+            /** Sent Last Hour */
+            sent_last_hour: number;
+            /** Worker Enabled */
+            worker_enabled: boolean;
+        };
         /** MeOut */
         MeOut: {
             /**
@@ -2497,6 +4171,7 @@ export interface components {
         MemberGoneData: {
             /** By */
             by: number;
+            user?: components["schemas"]["UserRef"];
             /** User Id */
             user_id: number;
         };
@@ -2748,6 +4423,9 @@ export interface components {
             sender_id: number | null;
             /** Seq */
             seq: number;
+            thread?: components["schemas"]["ThreadSummaryOut"] | null;
+            /** Thread Only */
+            thread_only?: boolean;
             /**
              * Tips
              * @default []
@@ -2771,6 +4449,20 @@ export interface components {
              */
             sort: "relevance" | "recent";
         };
+        /** NodeOut */
+        NodeOut: {
+            /**
+             * Connections
+             * @description Open sockets: known for the node that answered only.
+             */
+            connections: number | null;
+            /** Id */
+            id: string;
+            /** This Node */
+            this_node: boolean;
+            /** Users */
+            users: number | null;
+        };
         /**
          * NonceOut
          * @description What a client needs to build the message: a fresh nonce and the values the server checks.
@@ -2790,10 +4482,157 @@ export interface components {
             /** Uri */
             uri: string;
         };
+        /** NotificationLevelIn */
+        NotificationLevelIn: {
+            /**
+             * Level
+             * @description `all` (default), `mentions` (only mentions, @here and @channel) or `mute`.
+             * @enum {string}
+             */
+            level: "all" | "mentions" | "mute";
+        };
+        /** NotificationLevelOut */
+        NotificationLevelOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Level
+             * @enum {string}
+             */
+            level: "all" | "mentions" | "mute";
+        };
+        /** NotificationSettingsIn */
+        NotificationSettingsIn: {
+            /** Email Enabled */
+            email_enabled: boolean;
+        };
+        /** NotificationSettingsOut */
+        NotificationSettingsOut: {
+            /**
+             * Email Delay S
+             * @description How long a DM or mention stays unread before it is mailed.
+             */
+            email_delay_s: number;
+            /**
+             * Email Enabled
+             * @description Mail me DMs and mentions left unread (a digest after a delay).
+             */
+            email_enabled: boolean;
+            /**
+             * Levels
+             * @description Conversations (by id) whose level is not the default `all`.
+             */
+            levels: {
+                [key: string]: "all" | "mentions" | "mute";
+            };
+            /**
+             * Push Available
+             * @description This server sends Web Push (it has VAPID keys).
+             */
+            push_available: boolean;
+            /**
+             * Vapid Public Key
+             * @description The applicationServerKey browsers subscribe with.
+             */
+            vapid_public_key: string | null;
+        };
         /** OpenDirectIn */
         OpenDirectIn: {
             /** User Id */
             user_id: number;
+        };
+        /** OutgoingWebhookCreated */
+        OutgoingWebhookCreated: {
+            bot: components["schemas"]["UserOut"];
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: number | null;
+            /**
+             * Failure Count
+             * @description Failed attempts in a row (0 after a success).
+             */
+            failure_count: number;
+            /** Id */
+            id: number;
+            /** Last Attempt At */
+            last_attempt_at: string | null;
+            /**
+             * Last Error
+             * @description Why the last attempt failed (null after a success).
+             */
+            last_error: string | null;
+            /**
+             * Last Status
+             * @description HTTP status of the last answer (null: none, or no answer).
+             */
+            last_status: number | null;
+            /** Name */
+            name: string;
+            /**
+             * Secret
+             * @description `tls_…`: the HMAC key of `X-Tipline-Signature`. Shown once (rotate to change).
+             */
+            secret: string;
+            /** Trigger Words */
+            trigger_words: string[];
+            /** Url */
+            url: string;
+        };
+        /** OutgoingWebhookIn */
+        OutgoingWebhookIn: {
+            /** Name */
+            name: string;
+            /**
+             * Trigger Words
+             * @description A message whose first word is one of these (case-insensitive) is sent; empty: every message.
+             */
+            trigger_words?: string[];
+            /** Url */
+            url: string;
+        };
+        /** OutgoingWebhookOut */
+        OutgoingWebhookOut: {
+            bot: components["schemas"]["UserOut"];
+            /** Conversation Id */
+            conversation_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: number | null;
+            /**
+             * Failure Count
+             * @description Failed attempts in a row (0 after a success).
+             */
+            failure_count: number;
+            /** Id */
+            id: number;
+            /** Last Attempt At */
+            last_attempt_at: string | null;
+            /**
+             * Last Error
+             * @description Why the last attempt failed (null after a success).
+             */
+            last_error: string | null;
+            /**
+             * Last Status
+             * @description HTTP status of the last answer (null: none, or no answer).
+             */
+            last_status: number | null;
+            /** Name */
+            name: string;
+            /** Trigger Words */
+            trigger_words: string[];
+            /** Url */
+            url: string;
         };
         /**
          * PasskeyOptions
@@ -2847,10 +4686,62 @@ export interface components {
         };
         /** PatchConversationIn */
         PatchConversationIn: {
+            /**
+             * Kind
+             * @description Make a channel public or private (channels only).
+             */
+            kind?: ("public" | "private") | null;
             /** Name */
             name?: string | null;
             /** Topic */
             topic?: string | null;
+        };
+        /** PersonRef */
+        PersonRef: {
+            /** Display Name */
+            display_name: string;
+            /** Handle */
+            handle: string;
+            /** Id */
+            id: number;
+        };
+        /** PinData */
+        PinData: {
+            /** By */
+            by: number;
+            /** Message Id */
+            message_id: number;
+            /** Pinned At */
+            pinned_at?: string;
+        };
+        /** PinEvent */
+        PinEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["PinData"];
+            /**
+             * Event
+             * @enum {string}
+             */
+            event: "message.pinned" | "message.unpinned";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
+        /** PinOut */
+        PinOut: {
+            message: components["schemas"]["MessageOut"];
+            /**
+             * Pinned At
+             * Format: date-time
+             */
+            pinned_at: string;
+            /** Pinned By */
+            pinned_by: number | null;
         };
         /** PingFrame */
         PingFrame: {
@@ -2861,6 +4752,11 @@ export interface components {
              * @constant
              */
             type: "ping";
+        };
+        /** PinsOut */
+        PinsOut: {
+            /** Pins */
+            pins: components["schemas"]["PinOut"][];
         };
         /** PongFrameOut */
         PongFrameOut: {
@@ -2929,6 +4825,59 @@ export interface components {
             name: string;
             /** Start Url */
             start_url: string;
+        };
+        /** PushKeys */
+        PushKeys: {
+            /** Auth */
+            auth: string;
+            /** P256Dh */
+            p256dh: string;
+        };
+        /**
+         * PushSubscriptionIn
+         * @description What the browser's ``PushSubscription.toJSON()`` gives, plus a label for the device list.
+         */
+        PushSubscriptionIn: {
+            /** Endpoint */
+            endpoint: string;
+            keys: components["schemas"]["PushKeys"];
+            /**
+             * Label
+             * @default
+             */
+            label: string;
+        };
+        /** PushSubscriptionOut */
+        PushSubscriptionOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Endpoint Origin
+             * @description Scheme and host of the push service (the full URL stays private).
+             */
+            endpoint_origin: string;
+            /** Id */
+            id: number;
+            /** Label */
+            label: string;
+            /** Last Push At */
+            last_push_at: string | null;
+        };
+        /** QueueOut */
+        QueueOut: {
+            /** Done Last Hour */
+            done_last_hour?: number | null;
+            /** Failed */
+            failed?: number | null;
+            /** Name */
+            name: string;
+            /** Oldest Pending S */
+            oldest_pending_s: number | null;
+            /** Pending */
+            pending: number;
         };
         /** ReactionData */
         ReactionData: {
@@ -3001,6 +4950,13 @@ export interface components {
             /** Seq */
             seq: number;
         };
+        /** ReadPosition */
+        ReadPosition: {
+            /** Seq */
+            seq: number;
+            /** User Id */
+            user_id: number;
+        };
         /** ReadyFrameOut */
         ReadyFrameOut: {
             /** Away After S */
@@ -3032,6 +4988,30 @@ export interface components {
             code?: string | null;
             /** Password */
             password?: string | null;
+        };
+        /** ReceiptSettings */
+        ReceiptSettings: {
+            /** Send Read Receipts */
+            send_read_receipts: boolean;
+        };
+        /**
+         * ReceiptsOut
+         * @description Who has read how far. ``positions`` lists members who send receipts, in conversations of
+         *     at most ``max_members``; larger ones answer only ``seen_count`` for the last message.
+         */
+        ReceiptsOut: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Last Message Seq */
+            last_message_seq: number | null;
+            /** Max Members */
+            max_members: number;
+            /** Member Count */
+            member_count: number;
+            /** Positions */
+            positions: components["schemas"]["ReadPosition"][];
+            /** Seen Count */
+            seen_count: number;
         };
         /**
          * RecoveryCodes
@@ -3076,6 +5056,19 @@ export interface components {
             /** Reload */
             reload: boolean;
         };
+        /** ReportActionIn */
+        ReportActionIn: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "dismiss" | "delete_message" | "deactivate_sender";
+            /**
+             * Note
+             * @default
+             */
+            note: string;
+        };
         /** ReportData */
         ReportData: {
             /** Message Id */
@@ -3084,6 +5077,45 @@ export interface components {
             reason: string;
             /** Report Id */
             report_id: number;
+        };
+        /** ReportDetail */
+        ReportDetail: {
+            /** Conversation Id */
+            conversation_id: number;
+            /** Conversation Kind */
+            conversation_kind: string;
+            /** Conversation Name */
+            conversation_name: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * History
+             * @description Audit entries about this report, oldest first.
+             */
+            history: components["schemas"]["AuditEntryOut"][];
+            /** Id */
+            id: number;
+            /**
+             * Message Body
+             * @description The reported message as it stands (empty once deleted).
+             */
+            message_body: string;
+            /** Message Deleted */
+            message_deleted: boolean;
+            /** Message Id */
+            message_id: number;
+            /** Reason */
+            reason: string;
+            reporter: components["schemas"]["PersonRef"] | null;
+            /** Resolution */
+            resolution: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            resolved_by: components["schemas"]["PersonRef"] | null;
+            sender: components["schemas"]["PersonRef"] | null;
         };
         /** ReportEvent */
         ReportEvent: {
@@ -3198,6 +5230,49 @@ export interface components {
              */
             type: "resumed";
         };
+        /**
+         * Retention
+         * @description Days a message is kept, per conversation kind; null keeps it forever.
+         */
+        Retention: {
+            /** Direct */
+            direct?: number | null;
+            /** Group */
+            group?: number | null;
+            /** Private */
+            private?: number | null;
+            /** Public */
+            public?: number | null;
+        };
+        /** RevisionOut */
+        RevisionOut: {
+            /** Body */
+            body: string;
+            /**
+             * Replaced At
+             * Format: date-time
+             */
+            replaced_at: string;
+            /**
+             * Written At
+             * Format: date-time
+             */
+            written_at: string;
+        };
+        /**
+         * RevisionsOut
+         * @description A message's versions: the earlier ones oldest first, and the current one.
+         */
+        RevisionsOut: {
+            /** Body */
+            body: string;
+            /** Edited At */
+            edited_at: string | null;
+            /** Message Id */
+            message_id: number;
+            /** Revisions */
+            revisions: components["schemas"]["RevisionOut"][];
+        };
         /** RoleIn */
         RoleIn: {
             /**
@@ -3205,6 +5280,16 @@ export interface components {
              * @enum {string}
              */
             role: "owner" | "admin" | "member";
+        };
+        /** RunCommandIn */
+        RunCommandIn: {
+            /** Command */
+            command: string;
+            /**
+             * Text
+             * @default
+             */
+            text: string;
         };
         /** SecondFactorPasskeyIn */
         SecondFactorPasskeyIn: {
@@ -3241,6 +5326,15 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /** SecondFactorsOut */
+        SecondFactorsOut: {
+            /** Passkeys */
+            passkeys: number;
+            /** Recovery Codes Left */
+            recovery_codes_left: number;
+            /** Totp */
+            totp: boolean;
+        };
         /** SendFrame */
         SendFrame: {
             /** Attachment Ids */
@@ -3255,6 +5349,8 @@ export interface components {
             ref?: string | null;
             /** Reply To */
             reply_to?: number | null;
+            /** Thread Only */
+            thread_only?: boolean;
             /**
              * Type
              * @constant
@@ -3274,8 +5370,49 @@ export interface components {
             client_msg_id: string;
             /** Reply To */
             reply_to?: number | null;
+            /**
+             * Thread Only
+             * @description With reply_to: a reply in that message's thread only, left out of the conversation's timeline (false: the reply also shows in the conversation).
+             */
+            thread_only?: boolean;
         };
-        ServerFrame: components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"] | components["schemas"]["BatchFrameOut"];
+        ServerFrame: components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["PinEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"] | components["schemas"]["ThreadUpdatedEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"] | components["schemas"]["BatchFrameOut"];
+        /** ServerSettingsOut */
+        ServerSettingsOut: {
+            /** Allowed Email Domains */
+            allowed_email_domains: string[];
+            /**
+             * Effective Upload Max Bytes
+             * @description The largest attachment actually accepted now.
+             */
+            effective_upload_max_bytes: number;
+            retention: components["schemas"]["Retention"];
+            /**
+             * Signup Mode
+             * @enum {string}
+             */
+            signup_mode: "open" | "invite_only" | "closed";
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Updated By */
+            updated_by: number | null;
+            uploads: components["schemas"]["UploadLimits"];
+        };
+        /**
+         * ServerSettingsPatch
+         * @description Only the fields given change.
+         */
+        ServerSettingsPatch: {
+            /** Allowed Email Domains */
+            allowed_email_domains?: string[] | null;
+            retention?: components["schemas"]["Retention"] | null;
+            /** Signup Mode */
+            signup_mode?: ("open" | "invite_only" | "closed") | null;
+            uploads?: components["schemas"]["UploadLimits"] | null;
+        };
         /** SessionOut */
         SessionOut: {
             /**
@@ -3299,6 +5436,13 @@ export interface components {
             last_used_at: string;
             /** User Agent */
             user_agent: string;
+        };
+        /** SessionsRevokedOut */
+        SessionsRevokedOut: {
+            /** Sessions Revoked */
+            sessions_revoked: number;
+            /** User Id */
+            user_id: number;
         };
         /** SignInIn */
         SignInIn: {
@@ -3330,8 +5474,26 @@ export interface components {
             email: string;
             /** Handle */
             handle: string;
+            /**
+             * Invite
+             * @description An invite's code, needed when sign-up is invite-only (docs/subsystems/accounts.md).
+             */
+            invite?: string | null;
             /** Password */
             password: string;
+        };
+        /**
+         * SignupInfo
+         * @description What the sign-up page shows before anyone signs up (public).
+         */
+        SignupInfo: {
+            /** Allowed Email Domains */
+            allowed_email_domains: string[];
+            /**
+             * Signup Mode
+             * @enum {string}
+             */
+            signup_mode: "open" | "invite_only" | "closed";
         };
         /** SiweIn */
         SiweIn: {
@@ -3342,6 +5504,85 @@ export interface components {
             message: string;
             /** Signature */
             signature: string;
+        };
+        /** SlashCommandCreated */
+        SlashCommandCreated: {
+            bot: components["schemas"]["UserOut"];
+            /** Created At */
+            created_at?: string | null;
+            /** Description */
+            description: string;
+            /** Failure Count */
+            failure_count?: number | null;
+            /** Id */
+            id: number;
+            /** Last Error */
+            last_error?: string | null;
+            /** Last Status */
+            last_status?: number | null;
+            /** Last Used At */
+            last_used_at?: string | null;
+            /**
+             * Name
+             * @description Without the slash.
+             */
+            name: string;
+            /**
+             * Secret
+             * @description `tls_…`: the HMAC key of `X-Tipline-Signature`. Shown once (rotate to change).
+             */
+            secret: string;
+            /** Url */
+            url?: string | null;
+            /** Usage Hint */
+            usage_hint: string;
+        };
+        /** SlashCommandIn */
+        SlashCommandIn: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Name */
+            name: string;
+            /** Url */
+            url: string;
+            /**
+             * Usage Hint
+             * @default
+             */
+            usage_hint: string;
+        };
+        /**
+         * SlashCommandOut
+         * @description Everyone sees name, description and usage hint; administrators also the rest.
+         */
+        SlashCommandOut: {
+            bot: components["schemas"]["UserOut"];
+            /** Created At */
+            created_at?: string | null;
+            /** Description */
+            description: string;
+            /** Failure Count */
+            failure_count?: number | null;
+            /** Id */
+            id: number;
+            /** Last Error */
+            last_error?: string | null;
+            /** Last Status */
+            last_status?: number | null;
+            /** Last Used At */
+            last_used_at?: string | null;
+            /**
+             * Name
+             * @description Without the slash.
+             */
+            name: string;
+            /** Url */
+            url?: string | null;
+            /** Usage Hint */
+            usage_hint: string;
         };
         /** SlowModeData */
         SlowModeData: {
@@ -3383,6 +5624,26 @@ export interface components {
             /** Slow Mode S */
             slow_mode_s: number;
         };
+        /** StatusOut */
+        StatusOut: {
+            /** Bus Healthy */
+            bus_healthy: boolean;
+            /**
+             * Checked At
+             * Format: date-time
+             */
+            checked_at: string;
+            database: components["schemas"]["CheckOut"];
+            mail: components["schemas"]["MailOutboxOut"];
+            /** Node Id */
+            node_id: string;
+            /** Nodes */
+            nodes: components["schemas"]["NodeOut"][];
+            /** Queues */
+            queues: components["schemas"]["QueueOut"][];
+            redis: components["schemas"]["CheckOut"];
+            watcher: components["schemas"]["WatcherOut"];
+        };
         /** SyncFrameOut */
         SyncFrameOut: {
             /** Conversations */
@@ -3392,6 +5653,92 @@ export interface components {
              * @constant
              */
             type: "sync";
+        };
+        /**
+         * SystemLineOut
+         * @description A membership or conversation change shown as a line of its own between messages: the
+         *     logged event as its live frame carries it (docs/subsystems/conversations.md, System lines).
+         */
+        SystemLineOut: {
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Event */
+            event: string;
+            /** Seq */
+            seq: number;
+        };
+        /**
+         * ThreadPage
+         * @description A page of a thread: its root, replies in seq order, and the reader's follow state.
+         */
+        ThreadPage: {
+            /** Following */
+            following: boolean;
+            /** Has More */
+            has_more: boolean;
+            /** Last Read Seq */
+            last_read_seq: number;
+            /** Messages */
+            messages: components["schemas"]["MessageOut"][];
+            root: components["schemas"]["MessageOut"];
+        };
+        /** ThreadReadIn */
+        ThreadReadIn: {
+            /** Seq */
+            seq: number;
+        };
+        /**
+         * ThreadSummaryOut
+         * @description What a thread root carries about its replies (docs/subsystems/messages.md, Threads).
+         */
+        ThreadSummaryOut: {
+            /** Last Repliers */
+            last_repliers: number[];
+            /**
+             * Last Reply At
+             * Format: date-time
+             */
+            last_reply_at: string;
+            /** Last Reply Seq */
+            last_reply_seq: number;
+            /** Reply Count */
+            reply_count: number;
+        };
+        /**
+         * ThreadUpdatedData
+         * @description A thread root's new summary (docs/subsystems/messages.md, Threads).
+         */
+        ThreadUpdatedData: {
+            /** Last Repliers */
+            last_repliers: number[];
+            /** Last Reply At */
+            last_reply_at: string;
+            /** Last Reply Seq */
+            last_reply_seq: number;
+            /** Reply Count */
+            reply_count: number;
+            /** Root Id */
+            root_id: number;
+        };
+        /** ThreadUpdatedEvent */
+        ThreadUpdatedEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["ThreadUpdatedData"];
+            /**
+             * Event
+             * @constant
+             */
+            event: "thread.updated";
+            /** Seq */
+            seq: null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
         };
         /**
          * TipCheckOut
@@ -3476,13 +5823,13 @@ export interface components {
             /** Recipient Address */
             recipient_address: string;
             /** Recipient Id */
-            recipient_id: number;
+            recipient_id: number | null;
             /** State */
             state: string;
             /** Symbol */
             symbol: string;
             /** Tipper Id */
-            tipper_id: number;
+            tipper_id: number | null;
             /** Token */
             token: string;
             /** Tx Hash */
@@ -3557,6 +5904,17 @@ export interface components {
             /** Secret */
             secret: string;
         };
+        /** TwoFactorResetOut */
+        TwoFactorResetOut: {
+            /** Passkeys Removed */
+            passkeys_removed: number;
+            /** Recovery Codes Removed */
+            recovery_codes_removed: number;
+            /** Totp Removed */
+            totp_removed: boolean;
+            /** User Id */
+            user_id: number;
+        };
         /** TwoFactorStatus */
         TwoFactorStatus: {
             /** Passkeys */
@@ -3614,6 +5972,19 @@ export interface components {
             purpose: "attachment" | "avatar";
             /** Size */
             size: number;
+        };
+        /** UploadLimits */
+        UploadLimits: {
+            /**
+             * Allowed Types
+             * @description Media types (`image/png`, `image/*`) an attachment may have; empty: any.
+             */
+            allowed_types?: string[];
+            /**
+             * Max Bytes
+             * @description Largest attachment in bytes; null: the environment's MEDIA_MAX_*_BYTES. Never above them.
+             */
+            max_bytes?: number | null;
         };
         /** UploadOut */
         UploadOut: {
@@ -3698,6 +6069,31 @@ export interface components {
             /** Id */
             id: number;
         };
+        /** WatcherOut */
+        WatcherOut: {
+            /**
+             * Active Here
+             * @description Whether the node that answered holds the watcher lock.
+             */
+            active_here: boolean;
+            /** Configured */
+            configured: boolean;
+            /** Head */
+            head?: number | null;
+            /** Lag Blocks */
+            lag_blocks?: number | null;
+            /** Last Pass At */
+            last_pass_at?: string | null;
+            /** Oldest Pending S */
+            oldest_pending_s?: number | null;
+            /**
+             * Pending Tips
+             * @default 0
+             */
+            pending_tips: number;
+            /** Scanned */
+            scanned?: number | null;
+        };
         /** ReportIn */
         tipline__domain__moderation__schemas__ReportIn: {
             /** Reason */
@@ -3717,6 +6113,654 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_audit_admin_audit_get: {
+        parameters: {
+            query?: {
+                /** @description Entries older than this id (paging). */
+                before?: number | null;
+                limit?: number;
+                actor_id?: number | null;
+                /** @description An action, or a prefix ending in `.`. */
+                action?: string | null;
+                target_type?: string | null;
+                target_id?: string | null;
+                /** @description At or after (ISO 8601). */
+                since?: string | null;
+                /** @description Before (ISO 8601). */
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    export_audit_admin_audit_export_get: {
+        parameters: {
+            query?: {
+                format?: "csv" | "jsonl";
+                actor_id?: number | null;
+                /** @description An action, or a prefix ending in `.`. */
+                action?: string | null;
+                target_type?: string | null;
+                target_id?: string | null;
+                /** @description At or after (ISO 8601). */
+                since?: string | null;
+                /** @description Before (ISO 8601). */
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A file download. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                    "text/csv; charset=utf-8": unknown;
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_emoji_admin_admin_emoji_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmojiAdminOut"][];
+                };
+            };
+        };
+    };
+    create_emoji_admin_emoji_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_create_emoji_admin_emoji_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmojiAdminOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_emoji_admin_emoji__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_imports_admin_imports_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportRunOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_import_admin_imports__run_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_invites_admin_invites_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteOut"][];
+                };
+            };
+        };
+    };
+    create_invite_admin_invites_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InviteCreateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_invite_admin_invites__invite_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                invite_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_reports_admin_reports_get: {
+        parameters: {
+            query?: {
+                state?: "open" | "resolved" | "all";
+                /** @description Entries older than this id (paging). */
+                before?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminReportOut"][];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_report_admin_reports__report_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDetail"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    act_on_report_admin_reports__report_id__actions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportActionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDetail"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_settings_admin_settings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerSettingsOut"];
+                };
+            };
+        };
+    };
+    update_settings_admin_settings_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServerSettingsPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerSettingsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_status_admin_status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusOut"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_users_admin_users_get: {
+        parameters: {
+            query?: {
+                /** @description Part of a handle, display name or email. */
+                q?: string;
+                state?: "all" | "active" | "deactivated" | "admins" | "bots";
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserPage"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_user_admin_users__user_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserDetail"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    set_admin_admin_users__user_id__admin_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminFlagIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOut"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     deactivate_admin_users__user_id__deactivate_post: {
         parameters: {
             query?: never;
@@ -3735,6 +6779,75 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AccountStateOut"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    admin_delete_user_admin_users__user_id__delete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountDeleted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    admin_export_user_admin_users__user_id__export_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportOut"];
                 };
             };
             /** @description Validation Error */
@@ -3767,6 +6880,128 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AccountStateOut"];
                 };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reset_two_factor_admin_users__user_id__reset_2fa_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorResetOut"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_all_sessions_admin_users__user_id__sessions_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionsRevokedOut"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_session_admin_users__user_id__sessions__session_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionsRevokedOut"];
+                };
+            };
+            /** @description not an active server admin (`not_a_server_admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -4312,6 +7547,26 @@ export interface operations {
             };
         };
     };
+    signup_info_auth_signup_info_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignupInfo"];
+                };
+            };
+        };
+    };
     issue_nonce_auth_siwe_nonce_post: {
         parameters: {
             query?: never;
@@ -4733,6 +7988,119 @@ export interface operations {
             };
         };
     };
+    list_commands_commands_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlashCommandOut"][];
+                };
+            };
+        };
+    };
+    create_command_commands_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SlashCommandIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlashCommandCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_command_commands__command_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                command_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotate_command_commands__command_id__rotate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                command_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlashCommandCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     list_mine_conversations_get: {
         parameters: {
             query?: never;
@@ -4946,6 +8314,48 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
                 };
+            };
+        };
+    };
+    run_command_conversations__conversation_id__commands_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunCommandIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description the command's URL was refused, failed or timed out (`detail` says why) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -5251,6 +8661,103 @@ export interface operations {
             };
         };
     };
+    get_level_conversations__conversation_id__notifications_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationLevelOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    set_level_conversations__conversation_id__notifications_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationLevelIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationLevelOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    pins_conversations__conversation_id__pins_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PinsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     mark_read_conversations__conversation_id__read_post: {
         parameters: {
             query?: never;
@@ -5273,6 +8780,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReadIn"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    receipts_conversations__conversation_id__receipts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptsOut"];
                 };
             };
             /** @description Validation Error */
@@ -5446,6 +8984,158 @@ export interface operations {
             };
         };
     };
+    list_incoming_conversations__conversation_id__webhooks_incoming_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncomingWebhookOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_incoming_conversations__conversation_id__webhooks_incoming_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IncomingWebhookIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncomingWebhookCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_outgoing_conversations__conversation_id__webhooks_outgoing_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutgoingWebhookOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_outgoing_conversations__conversation_id__webhooks_outgoing_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OutgoingWebhookIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutgoingWebhookCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_emoji_emoji_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmojiOut"][];
+                };
+            };
+        };
+    };
     healthz_healthz_get: {
         parameters: {
             query?: never;
@@ -5465,6 +9155,102 @@ export interface operations {
                         [key: string]: string;
                     };
                 };
+            };
+        };
+    };
+    post_incoming_hooks_incoming__hook_id__post: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+                "idempotency-key"?: string | null;
+            };
+            path: {
+                hook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncomingPosted"];
+                };
+            };
+            /** @description no such webhook, or a wrong secret (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description this webhook's rate limit; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_incoming_url_hooks_incoming__hook_id___secret__post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "idempotency-key"?: string | null;
+            };
+            path: {
+                hook_id: number;
+                secret: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncomingPosted"];
+                };
+            };
+            /** @description no such webhook, or a wrong secret (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description this webhook's rate limit; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -5794,6 +9580,39 @@ export interface operations {
             };
         };
     };
+    delete_account_me_delete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteAccountIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountDeleted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     change_email_me_email_post: {
         parameters: {
             query?: never;
@@ -5831,6 +9650,175 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    list_exports_me_exports_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportOut"][];
+                };
+            };
+        };
+    };
+    request_export_me_exports_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportOut"];
+                };
+            };
+        };
+    };
+    get_export_me_exports__export_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    download_export_me_exports__export_id__download_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the export's zip */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description no such export of yours, or it expired */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the export is not ready yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_settings_me_notifications_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationSettingsOut"];
+                };
+            };
+        };
+    };
+    set_settings_me_notifications_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationSettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationSettingsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -5924,6 +9912,141 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_subscriptions_me_push_subscriptions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionOut"][];
+                };
+            };
+        };
+    };
+    subscribe_me_push_subscriptions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushSubscriptionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    remove_subscription_me_push_subscriptions__subscription_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscription_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    receipt_settings_me_read_receipts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptSettings"];
+                };
+            };
+        };
+    };
+    set_receipt_settings_me_read_receipts_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReceiptSettings"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptSettings"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -6395,6 +10518,66 @@ export interface operations {
             };
         };
     };
+    pin_messages__message_id__pin_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PinOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unpin_messages__message_id__pin_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     add_reaction_messages__message_id__reactions__emoji__put: {
         parameters: {
             query?: never;
@@ -6514,6 +10697,169 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revisions_messages__message_id__revisions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    thread_messages__message_id__thread_get: {
+        parameters: {
+            query?: {
+                before?: number | null;
+                after?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    follow_messages__message_id__thread_follow_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unfollow_messages__message_id__thread_follow_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mark_read_messages__message_id__thread_read_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ThreadReadIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowOut"];
                 };
             };
             /** @description Validation Error */
@@ -6789,6 +11135,37 @@ export interface operations {
             };
         };
     };
+    followed_threads_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowedThreads"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     config_tips_config_get: {
         parameters: {
             query?: never;
@@ -7050,6 +11427,126 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AvatarOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_incoming_webhooks_incoming__hook_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                hook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotate_incoming_webhooks_incoming__hook_id__rotate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                hook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncomingWebhookCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_outgoing_webhooks_outgoing__hook_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                hook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotate_outgoing_webhooks_outgoing__hook_id__rotate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                hook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutgoingWebhookCreated"];
                 };
             };
             /** @description Validation Error */

@@ -1,14 +1,18 @@
 /** The signed-in layout: conversation list beside the current screen (one at a time on a phone). */
 import { useEffect, useState } from "react";
 import { Link, Redirect, Route, Switch, useLocation, useSearch } from "wouter";
+import { PeopleDirectory } from "../features/people/PeopleDirectory";
 import { useMe } from "../features/accounts/queries";
 import { Settings } from "../features/accounts/Settings";
+import { AdminConsole } from "../features/admin/AdminConsole";
 import { BrowseChannels } from "../features/conversations/BrowseChannels";
 import { ConversationList } from "../features/conversations/ConversationList";
 import { NewConversation } from "../features/conversations/NewConversation";
 import { useConversations } from "../features/conversations/queries";
 import { ConversationView } from "../features/messages/ConversationView";
 import { SearchPage } from "../features/search/SearchPage";
+import { ThreadsLink, ThreadsView } from "../features/threads/ThreadsView";
+import { UnreadIndicators } from "../features/notifications/UnreadIndicators";
 import { Avatar, Button, cx } from "../lib/ui";
 import { NotFound, Unavailable } from "./ErrorPages";
 import { useConnectionState, useRealtime } from "./realtime";
@@ -47,6 +51,7 @@ export function Shell() {
         Skip to content
       </a>
       <ConnectionBanner />
+      <UnreadIndicators />
       <div className="relative flex min-h-0 flex-1">
         <aside
           className={cx(
@@ -69,6 +74,26 @@ export function Shell() {
               <span className="ml-1 max-sm:sr-only">Find</span>
             </Link>
             <Link
+              href="/people"
+              className="shrink-0 rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
+              aria-label="People"
+              data-testid="people-link"
+            >
+              <span aria-hidden="true">☺</span>
+              <span className="ml-1 max-sm:sr-only">People</span>
+            </Link>
+            {me?.is_admin && (
+              <Link
+                href="/console"
+                className="shrink-0 rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
+                aria-label="Admin console"
+                data-testid="admin-link"
+              >
+                <span aria-hidden="true">⚙</span>
+                <span className="ml-1 max-sm:sr-only">Admin</span>
+              </Link>
+            )}
+            <Link
               href="/settings"
               className="flex min-w-0 items-center gap-2 rounded-md px-2 py-1 text-sm hover:bg-zinc-200 dark:hover:bg-zinc-800"
               aria-label="Profile and settings"
@@ -81,6 +106,9 @@ export function Shell() {
               </span>
             </Link>
           </div>
+          <div className="px-2 pb-1">
+            <ThreadsLink />
+          </div>
           <ConversationList />
         </aside>
         <main id="main" tabIndex={-1} className={cx("min-h-0 min-w-0 flex-1 flex-col", atHome ? "hidden md:flex" : "flex")}>
@@ -89,6 +117,12 @@ export function Shell() {
               <Home />
             </Route>
             <Route path="/c/:id/members">{(p) => <ConversationRoute id={p.id} panel="members" />}</Route>
+            <Route path="/c/:id/t/:root">{(p) => <ConversationRoute id={p.id} panel={null} thread={p.root} />}</Route>
+            <Route path="/threads">
+              <Page>
+                <ThreadsView />
+              </Page>
+            </Route>
             <Route path="/c/:id">{(p) => <ConversationRoute id={p.id} panel={null} />}</Route>
             <Route path="/new">
               <Page>
@@ -100,6 +134,11 @@ export function Shell() {
                 <SearchPage />
               </Page>
             </Route>
+            <Route path="/people">
+              <Page>
+                <PeopleDirectory />
+              </Page>
+            </Route>
             <Route path="/browse">
               <Page>
                 <BrowseChannels />
@@ -108,6 +147,11 @@ export function Shell() {
             <Route path="/settings">
               <Page>
                 <Settings />
+              </Page>
+            </Route>
+            <Route path="/console/:tab?">
+              <Page>
+                <AdminConsole />
               </Page>
             </Route>
             <Route path="/signin">
@@ -129,10 +173,11 @@ export function Shell() {
   );
 }
 
-function ConversationRoute({ id, panel }: { id: string; panel: "members" | null }) {
+function ConversationRoute({ id, panel, thread }: { id: string; panel: "members" | null; thread?: string }) {
   const n = Number(id);
-  if (!Number.isSafeInteger(n) || n < 1) return <NotFound />;
-  return <ConversationView key={n} id={n} panel={panel} />;
+  const root = thread === undefined ? null : Number(thread);
+  if (!Number.isSafeInteger(n) || n < 1 || (root !== null && (!Number.isSafeInteger(root) || root < 1))) return <NotFound />;
+  return <ConversationView key={n} id={n} panel={panel} thread={root} />;
 }
 
 /** Secondary screens get a back link on phones (the list is hidden there). */

@@ -5,6 +5,7 @@
  */
 import { useEffect, useMemo, useRef, useState } from "react";
 import { emojiIndex, findEmoji, loadEmoji, recentEmoji, rememberEmoji, searchEmoji, type EmojiEntry, type EmojiIndex } from "./emoji";
+import { EmojiGlyph, useCustomEmoji } from "./EmojiGlyph";
 import { cx } from "./ui";
 
 /** The emoji data, loading it (once, for the whole app) when `wanted`. */
@@ -23,13 +24,15 @@ export function useEmojiIndex(wanted = true): EmojiIndex | null {
 
 export function EmojiPicker({ onPick, onClose, className }: { onPick(emoji: string): void; onClose(): void; className?: string }) {
   const idx = useEmojiIndex();
+  const custom = useCustomEmoji();
   const [query, setQuery] = useState("");
   const [recent] = useState(recentEmoji);
   const input = useRef<HTMLInputElement>(null);
   const scroller = useRef<HTMLDivElement>(null);
   useEffect(() => input.current?.focus(), []);
 
-  const results = useMemo(() => (idx && query.trim() ? searchEmoji(idx, query) : null), [idx, query]);
+  // Searched again when the server's custom emoji change (searchEmoji reads them).
+  const results = useMemo(() => (idx && query.trim() && custom ? searchEmoji(idx, query) : null), [idx, query, custom]);
   const byGroup = useMemo(() => {
     const m = new Map<number, EmojiEntry[]>();
     for (const e of idx?.all ?? []) {
@@ -58,7 +61,7 @@ export function EmojiPicker({ onPick, onClose, className }: { onPick(emoji: stri
         onClick={() => pick(emoji)}
         className="flex size-9 items-center justify-center rounded text-2xl leading-none hover:bg-zinc-100 focus-visible:bg-zinc-100 dark:hover:bg-zinc-800 dark:focus-visible:bg-zinc-800"
       >
-        {emoji}
+        <EmojiGlyph emoji={emoji} />
       </button>
     );
   };
@@ -129,6 +132,12 @@ export function EmojiPicker({ onPick, onClose, className }: { onPick(emoji: stri
           )
         ) : (
           <>
+            {custom.length > 0 && (
+              <section aria-label="Custom" data-testid="custom-emoji">
+                <h3 className="px-1 pt-1 text-xs font-medium text-zinc-500 dark:text-zinc-400">Custom</h3>
+                <div className="grid grid-cols-[repeat(auto-fill,minmax(2.25rem,1fr))]">{custom.map(cell)}</div>
+              </section>
+            )}
             {recent.length > 0 && (
               <section aria-label="Recently used">
                 <h3 className="px-1 pt-1 text-xs font-medium text-zinc-500 dark:text-zinc-400">Recently used</h3>

@@ -10,6 +10,8 @@ export interface EmojiEntry {
   tags: string[];
   group: number;
   order: number;
+  /** A custom server emoji's image (its `emoji` is then ":name:"). */
+  url?: string;
 }
 
 export interface EmojiGroup {
@@ -68,7 +70,7 @@ export function searchEmoji(idx: EmojiIndex, query: string, limit = 80): EmojiEn
   const q = query.trim().toLowerCase().replace(/^:|:$/g, "");
   if (!q) return [];
   const scored: [number, EmojiEntry][] = [];
-  for (const e of idx.all) {
+  for (const e of [...customEntries(), ...idx.all]) {
     let score = -1;
     if (e.shortcodes.includes(q)) score = 0;
     else if (e.shortcodes.some((s) => s.startsWith(q))) score = 1;
@@ -88,7 +90,7 @@ export function bare(emoji: string): string {
 
 /** The entry for an emoji, however it is written (with or without U+FE0F). */
 export function findEmoji(idx: EmojiIndex | null, emoji: string): EmojiEntry | undefined {
-  return idx?.byEmoji.get(bare(emoji));
+  return customByCode.get(emoji) ?? idx?.byEmoji.get(bare(emoji));
 }
 
 /**
@@ -132,4 +134,40 @@ export function shortcodeQuery(text: string, caret: number): { start: number; qu
   const m = /(^|[\s(])(:[a-z0-9_+-]{2,32})$/i.exec(text.slice(0, caret));
   if (!m) return null;
   return { start: caret - m[2]!.length, query: m[2]!.slice(1).toLowerCase() };
+}
+
+/*
+ * Custom server emoji (GET /emoji, uploaded by admins): written ":name:" in messages and reactions,
+ * drawn from their image. Set by features/admin/settings/queries.useCustomEmojiSync.
+ */
+export interface CustomEmoji {
+  name: string;
+  url: string;
+}
+
+let customList: EmojiEntry[] = [];
+let customByCode = new Map<string, EmojiEntry>();
+const customListeners = new Set<() => void>();
+
+export function setCustomEmoji(list: readonly CustomEmoji[]): void {
+  const same = list.length === customList.length && list.every((e, i) => customList[i]?.url === e.url && customList[i]?.label === e.name);
+  if (same) return;
+  customList = list.map((e, i) => ({ emoji: `:${e.name}:`, label: e.name, shortcodes: [e.name], tags: ["custom"], group: -1, order: i, url: e.url }));
+  customByCode = new Map(customList.map((e) => [e.emoji, e]));
+  for (const fn of customListeners) fn();
+}
+
+/** The custom emoji as picker entries (group -1, "Custom"). */
+export function customEntries(): EmojiEntry[] {
+  return customList;
+}
+
+/** The image of a custom emoji written ":name:", if the server has one by that name. */
+export function customEmojiUrl(code: string): string | undefined {
+  return customByCode.get(code)?.url;
+}
+
+export function subscribeCustomEmoji(fn: () => void): () => void {
+  customListeners.add(fn);
+  return () => customListeners.delete(fn);
 }

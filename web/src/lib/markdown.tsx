@@ -11,7 +11,8 @@
  * surprises ("# 1 thing", "---" under a line) and images would load from other origins.
  */
 import MarkdownIt, { type Token } from "markdown-it";
-import { createElement, useEffect, useState, type ReactNode } from "react";
+import { createElement, Fragment, useEffect, useState, type ReactNode } from "react";
+import { withCustomEmoji } from "./EmojiGlyph";
 
 export const SAFE_LINK = /^(https?:|mailto:)/i;
 
@@ -74,7 +75,9 @@ export function renderMarkdown(body: string, renderText: RenderText, renderCode:
             t.content.split(/\|\|([^|]+?)\|\|/).forEach((part, i) => {
               if (!part) return;
               const k = key();
-              top().children.push(i % 2 === 1 ? <Spoiler key={k}>{renderText(part, `${k}t`)}</Spoiler> : renderText(part, k));
+              // Custom server emoji (":name:") are drawn from their image; the rest is the caller's text.
+              const text = withCustomEmoji(part, k, renderText);
+              top().children.push(i % 2 === 1 ? <Spoiler key={k}>{text}</Spoiler> : text.length === 1 ? text[0] : <Fragment key={k}>{text}</Fragment>);
             });
           break;
         case "code_inline":

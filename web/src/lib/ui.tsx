@@ -2,6 +2,7 @@
 import type { ButtonHTMLAttributes, InputHTMLAttributes, KeyboardEvent, ReactNode, Ref } from "react";
 import { useEffect, useId, useRef } from "react";
 import type { PresenceStatus } from "../realtime";
+import { useAvatarUrl } from "../features/people/avatars";
 
 export function cx(...parts: (string | false | null | undefined)[]): string {
   return parts.filter(Boolean).join(" ");
@@ -99,6 +100,19 @@ export function BotBadge({ className }: { className?: string }) {
 const palette = ["bg-indigo-500", "bg-emerald-600", "bg-amber-600", "bg-rose-500", "bg-sky-600", "bg-violet-600", "bg-teal-600"];
 
 export function Avatar({ name, id, size = "md" }: { name: string; id: number; size?: "sm" | "md" }) {
+  // The person's uploaded picture when they have one (features/people/avatars.ts), else initials.
+  const url = useAvatarUrl(id);
+  if (url) {
+    return (
+      <img
+        src={url}
+        alt=""
+        aria-hidden="true"
+        data-testid="avatar-image"
+        className={cx("shrink-0 rounded-full object-cover", size === "sm" ? "size-7" : "size-9")}
+      />
+    );
+  }
   const letters = name
     .split(/\s+/)
     .filter(Boolean)

@@ -213,12 +213,13 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
   }
 
   /** Queue a message. It is sent now if connected, else after the next `ready`. */
-  send(conversationId: number, body: string, replyTo?: number | null, attachmentIds: string[] = []): OutboxItem {
+  send(conversationId: number, body: string, replyTo?: number | null, attachmentIds: string[] = [], threadOnly = false): OutboxItem {
     const item: OutboxItem = {
       client_msg_id: this.opts.newId(),
       conversation_id: conversationId,
       body,
       reply_to: replyTo ?? null,
+      ...(threadOnly && replyTo != null ? { thread_only: true } : {}),
       ...(attachmentIds.length > 0 ? { attachment_ids: attachmentIds } : {}),
       created_at: new Date(this.opts.now()).toISOString(),
       status: "pending",
@@ -514,6 +515,7 @@ export class RealtimeClient extends Emitter<RealtimeEvents> {
       client_msg_id: item.client_msg_id,
       body: item.body,
       ...(item.reply_to !== null ? { reply_to: item.reply_to } : {}),
+      ...(item.thread_only ? { thread_only: true } : {}),
       ...(item.attachment_ids?.length ? { attachment_ids: item.attachment_ids } : {}),
     };
     if (this.write(frame)) this.inflight.add(item.client_msg_id);

@@ -42,8 +42,10 @@ export type ConversationEvent =
   | S["ConversationEvent"]
   | S["SlowModeEvent"]
   | S["TipEvent"]
+  | S["PinEvent"]
   | S["ConversationJoinedEvent"]
-  | S["ReportEvent"];
+  | S["ReportEvent"]
+  | S["ThreadUpdatedEvent"];
 /** A durable event: it has a seq and takes part in gap detection. */
 export type DurableEvent = Exclude<ConversationEvent, { seq: null }>;
 export type TypingSignal = S["TypingFrameOut"];

@@ -18,6 +18,8 @@ export interface OutboxItem {
   conversation_id: number;
   body: string;
   reply_to: number | null;
+  /** A reply shown in its thread only (`reply_to` is the root), not in the conversation. */
+  thread_only?: boolean;
   attachment_ids?: string[];
   /** When it was written (ISO 8601), for display and ordering. */
   created_at: string;

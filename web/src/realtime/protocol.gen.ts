@@ -44,8 +44,11 @@ export const EVENT_NAMES = [
   "tip.confirmed",
   "tip.failed",
   "tip.expired",
+  "message.pinned",
+  "message.unpinned",
   "conversation.joined",
   "report.created",
+  "thread.updated",
 ] as const;
 
 export const RETRYABLE_SEND_ERROR_CODES = [

@@ -59,6 +59,7 @@ from tipline.domain.accounts.tokens import (
 )
 from tipline.domain.mail import templates
 from tipline.domain.mail.actions import queue_mail
+from tipline.domain.serversettings.actions import admit_provider_account, admit_sign_up
 from tipline.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from tipline.runtime import Runtime
 
@@ -121,6 +122,7 @@ async def open_session(rt: Runtime, *, user: RowMapping, user_agent: str, ip: st
 async def _sign_up_unverified(rt: Runtime, *, data: SignUpIn, email: str, password_hash: str) -> RowMapping:
     """EMAIL_VERIFICATION off: the account is usable at once, and a taken email is said."""
     async with rt.engine.begin() as conn:
+        await admit_sign_up(conn, email=email, invite=data.invite)
         user = await repo.insert_user(
             conn, email=email, password_hash=password_hash, handle=data.handle, display_name=data.display_name
         )
@@ -165,6 +167,9 @@ async def do_sign_up(rt: Runtime, *, data: SignUpIn, user_agent: str, ip: str) -
         return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
     async with unit_of_work(rt.engine, rt.bus) as uow:
         conn = uow.conn
+        # Server settings (sign-up mode, allowed domains, the invite's use) refuse or admit the
+        # same whether or not the email has an account; a refusal below rolls the use back.
+        await admit_sign_up(conn, email=email, invite=data.invite)
         # Handles are public, so a taken one may be said; whether the email has an account may not.
         if await repo.handle_taken(conn, handle=data.handle):
             raise Conflict("this handle is taken", code="handle_taken")
@@ -657,6 +662,7 @@ async def _user_for_identity(uow: UnitOfWork, identity: oidc.Identity) -> RowMap
             assert user is not None
             await _revoke_all(uow, user_id=user["id"], reason="account_taken_over")
     if user is None:
+        await admit_provider_account(conn, email=email)  # the server settings' sign-up rules
         display_name = (identity.name or identity.preferred_username or "").strip()[:64]
         for attempt, base in enumerate([*_handle_candidates(identity), *["user"] * 5]):
             handle = base if attempt < 2 else f"{base[:27]}_{secrets.token_hex(2)}"
@@ -955,6 +961,11 @@ async def _reauthenticate(
     await rt.limits.check("twofactor_per_user", str(user_id))
     if not await _check_code(rt, conn, user_id=user_id, code=code):
         raise Forbidden("this code is wrong or was already used", code="second_factor_invalid")
+
+
+# The privacy domain confirms an account's deletion and revokes its sessions exactly as here.
+reauthenticate = _reauthenticate
+revoke_all_sessions = _revoke_all
 
 
 async def _keep_required_factor(rt: Runtime, conn: AsyncConnection, *, user_id: int, removing: str) -> None:

@@ -37,6 +37,9 @@ class SignUpIn(Strict):
     password: Password
     handle: Handle
     display_name: DisplayName
+    invite: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="An invite's code, needed when sign-up is invite-only (docs/subsystems/accounts.md)."
+    )
 
 
 class SignInIn(Strict):

@@ -19,6 +19,7 @@ from tipline.bus.envelope import encode_control, encode_event, event_frame
 from tipline.bus.on_commit import Outbox, unit_of_work
 from tipline.domain.accounts import repository as accounts_repo
 from tipline.domain.accounts.schemas import UserOut
+from tipline.domain.admin.audit import record_audit
 from tipline.domain.conversations import repository as repo
 from tipline.domain.conversations.access import (
     NOT_FOUND,
@@ -40,6 +41,8 @@ from tipline.domain.conversations.schemas import (
 )
 from tipline.domain.moderation import repository as mod_repo
 from tipline.domain.moderation.access import require_not_blocked
+from tipline.domain.timeline import repository as timeline_repo
+from tipline.domain.timeline.receipts import publish_read
 from tipline.errors import Conflict, Forbidden, Invalid, NotFound
 from tipline.runtime import Runtime
 from tipline.storage.db import read_connection
@@ -137,7 +140,10 @@ async def _remove_member(
 ) -> None:
     if not await repo.remove_member(conn, conversation_id=conversation_id, user_id=user_id):
         raise NotFound("member not found", code="member_not_found")
-    data = {"user_id": user_id, "by": by}
+    data: dict[str, Any] = {"user_id": user_id, "by": by}
+    # Named in the event: once gone, the member is no longer in the list clients name people from.
+    if (user := await accounts_repo.public_user(conn, user_id=user_id)) is not None:
+        data["user"] = _user(user)
     seq = await repo.append_event(conn, conversation_id=conversation_id, event=event, data=data)
     # Every node delivers the frame to its subscribers (the removed user included, so their
     # client knows), then stops delivering this conversation to that user's sockets.
@@ -200,14 +206,18 @@ async def do_update_conversation(
         require_not_direct(access)
         require_manager(access)
         require_not_archived(access)
+        if "kind" in values and access.conversation["kind"] not in ("public", "private"):
+            raise Conflict("only a channel can be made public or private", code="not_a_channel")
         if values:
+            # What changed, for the timeline's line ("renamed", "changed the topic", ...).
+            changed = [k for k in ("name", "topic", "kind") if k in values and values[k] != access.conversation[k]]
             row = await repo.update_conversation(uow.conn, conversation_id=conversation_id, values=values)
             await _durable(
                 uow.conn,
                 uow.outbox,
                 conversation_id=conversation_id,
                 event="conversation.updated",
-                data={**conversation_event_data(row), "by": user_id},
+                data={**conversation_event_data(row), "by": user_id, "changed": changed},
             )
         return await _get(uow.conn, user_id=user_id, conversation_id=conversation_id)
 
@@ -293,7 +303,9 @@ async def do_invite(rt: Runtime, *, user_id: int, conversation_id: int, invitee_
         return await _member(uow.conn, conversation_id=conversation_id, user_id=invitee_id)
 
 
-async def do_remove_member(rt: Runtime, *, user_id: int, conversation_id: int, target_id: int) -> None:
+async def do_remove_member(
+    rt: Runtime, *, user_id: int, conversation_id: int, target_id: int, ip: str | None = None
+) -> None:
     async with unit_of_work(rt.engine, rt.bus) as uow:
         access = await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
         require_not_direct(access)
@@ -307,6 +319,15 @@ async def do_remove_member(rt: Runtime, *, user_id: int, conversation_id: int, t
             raise Forbidden("only an owner can remove an owner or an admin", code="not_an_owner")
         await _remove_member(
             uow.conn, uow.outbox, conversation_id=conversation_id, user_id=target_id, event="member.removed", by=user_id
+        )
+        await record_audit(
+            uow.conn,
+            actor_id=user_id,
+            action="conversation.remove_member",
+            target_type="conversation",
+            target_id=str(conversation_id),
+            ip=ip,
+            details={"user_id": target_id, "role": target["role"]},
         )
 
 
@@ -343,11 +364,13 @@ async def do_mark_read(rt: Runtime, *, user_id: int, conversation_id: int, seq: 
         marker = await repo.mark_read(uow.conn, conversation_id=conversation_id, user_id=user_id, seq=seq)
         if marker is None:
             raise NotFound("conversation not found")
-        uow.outbox.add(
-            topic_conversation(conversation_id),
-            encode_event({"type": "read", "conversation_id": conversation_id, "user_id": user_id, "seq": marker}),
+        # Others see it only if the reader sends receipts and the conversation is small enough
+        # (docs/subsystems/messages.md, Read receipts); the reader's own tabs always do.
+        private = await timeline_repo.receipts_off(uow.conn, user_id=user_id) or (
+            await repo.member_count(uow.conn, conversation_id=conversation_id) > rt.settings.read_receipts_max_members
         )
-        return marker
+    await publish_read(rt, user_id=user_id, conversation_id=conversation_id, seq=marker, private=private)
+    return marker
 
 
 # --- ephemeral events: typing and presence (published, never stored) ---------------------------
@@ -446,8 +469,15 @@ async def list_members(rt: Runtime, *, user_id: int, conversation_id: int) -> li
     async with rt.engine.connect() as conn:
         await access_conversation(conn, user_id=user_id, conversation_id=conversation_id)
         rows = await repo.list_members(conn, conversation_id=conversation_id)
+        # Read positions of people who send no receipts are not shown to others (0: unknown).
+        shown = {r["user_id"] for r in await timeline_repo.read_positions(conn, conversation_id=conversation_id)}
     return [
-        MemberOut(user=UserOut(**_user(r)), role=r["role"], joined_at=r["joined_at"], last_read_seq=r["last_read_seq"])
+        MemberOut(
+            user=UserOut(**_user(r)),
+            role=r["role"],
+            joined_at=r["joined_at"],
+            last_read_seq=r["last_read_seq"] if r["id"] in shown or r["id"] == user_id else 0,
+        )
         for r in rows
     ]
 

@@ -159,6 +159,8 @@ _UNREAD = (
         messages.c.seq > members.c.last_read_seq,
         messages.c.sender_id.is_distinct_from(members.c.user_id),
         messages.c.deleted_at.is_(None),
+        # Thread-only replies are unread in the Threads view instead (docs/subsystems/messages.md).
+        messages.c.thread_only.is_(False),
     )
     .scalar_subquery()
 )
@@ -181,7 +183,7 @@ async def list_for_user(conn: AsyncConnection, *, user_id: int, conversation_id:
             messages.c.created_at.label("lm_created_at"),
             messages.c.deleted_at.label("lm_deleted_at"),
         )
-        .where(messages.c.conversation_id == conversations.c.id)
+        .where(messages.c.conversation_id == conversations.c.id, messages.c.thread_only.is_(False))
         .order_by(messages.c.seq.desc())
         .limit(1)
         .lateral("lm")

@@ -37,6 +37,9 @@ class OpenDirectIn(Strict):
 class PatchConversationIn(Strict):
     name: Name | None = None
     topic: Topic | None = None
+    kind: Literal["public", "private"] | None = Field(
+        default=None, description="Make a channel public or private (channels only)."
+    )
 
 
 class InviteIn(Strict):

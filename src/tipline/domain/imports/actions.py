@@ -12,6 +12,7 @@ as of any change they missed: at their next ``ready`` / ``resume`` or at the nex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import re
@@ -39,7 +40,9 @@ from tipline.domain.imports.schemas import (
     FileSkipped,
     ImportConversation,
     ImportFile,
+    ImportFormatError,
     ImportMessage,
+    ImportRunOut,
     ImportUser,
     Source,
     Summary,
@@ -47,7 +50,8 @@ from tipline.domain.imports.schemas import (
 )
 from tipline.domain.media.actions import max_bytes
 from tipline.domain.media.processing import SNIFF_BYTES, Sniffed, normalize_type, process_image, sniff
-from tipline.errors import Conflict, Invalid
+from tipline.domain.moderation.access import require_server_admin
+from tipline.errors import Conflict, DomainError, Invalid, NotFound
 from tipline.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -145,6 +149,7 @@ class _Run:
     export: Export
     summary: Summary
     progress: Progress | None
+    run_id: int
     users: dict[str, int] = field(default_factory=dict)
     conversations: dict[str, int] = field(default_factory=dict)
     created_conversations: set[int] = field(default_factory=set)  # by this run: no message of ours yet
@@ -159,6 +164,7 @@ async def do_import(
     rt: Runtime,
     *,
     export: Export,
+    file_name: str = "export",
     progress: Progress | None = None,
     batch_size: int = BATCH,
     crash_after_batches: int | None = None,
@@ -166,24 +172,82 @@ async def do_import(
     """Import an export (docs/subsystems/import.md). Validates it all first (a malformed or unsafe
     export raises ImportFormatError and nothing is written), then users, conversations and, in
     batches of ``batch_size`` (each one transaction), messages with their reactions and files.
-    Idempotent and resumable: what a previous run committed is found and skipped."""
+    Idempotent and resumable: what a previous run committed is found and skipped.
+
+    The run is recorded in ``import_runs`` (the admin console's Imports view): started, its counts
+    after each stage and each batch, and how it ended (done, or failed with the error)."""
     summary = Summary()
-    await asyncio.to_thread(export.validate)
-    # What validation keeps (a million-entry order of messages, say) lives until the end: out of
-    # the collector's sight, full collections stay as cheap as for a small heap.
-    gc.collect()
-    gc.freeze()
+    async with rt.engine.begin() as conn:
+        run_id = await repo.insert_run(conn, source=export.source, file_name=filename_of(file_name))
     try:
-        return await _import(
-            rt,
-            export=export,
-            summary=summary,
-            progress=progress,
-            batch_size=batch_size,
-            crash_after_batches=crash_after_batches,
-        )
-    finally:
-        gc.unfreeze()
+        await asyncio.to_thread(export.validate)
+        # What validation keeps (a million-entry order of messages, say) lives until the end: out
+        # of the collector's sight, full collections stay as cheap as for a small heap.
+        gc.collect()
+        gc.freeze()
+        try:
+            await _import(
+                rt,
+                export=export,
+                summary=summary,
+                progress=progress,
+                run_id=run_id,
+                batch_size=batch_size,
+                crash_after_batches=crash_after_batches,
+            )
+        finally:
+            gc.unfreeze()
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            await _end_run(rt, run_id, summary, error=run_error(exc))
+        raise
+    await _end_run(rt, run_id, summary, error=None)
+    return summary
+
+
+def run_error(exc: BaseException) -> str:
+    """What a failed run shows: an export's or the domain's own message; for anything else only
+    its kind and first line (a database error's text can quote what it was writing)."""
+    if isinstance(exc, ImportFormatError):
+        return str(exc)
+    if isinstance(exc, DomainError):
+        return exc.message
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
+
+
+async def _end_run(rt: Runtime, run_id: int, summary: Summary, *, error: str | None) -> None:
+    values: dict[str, Any] = {"counts": summary.as_dict(), "finished_at": datetime.now(UTC)}
+    if error is None:
+        values |= {"state": "done", "processed": repo.RUN_TOTAL}
+    else:
+        values |= {"state": "failed", "last_error": error}
+    async with rt.engine.begin() as conn:
+        await repo.update_run(conn, run_id=run_id, values=values)
+
+
+async def list_runs(rt: Runtime, *, caller_id: int, limit: int = 100) -> list[ImportRunOut]:
+    """Import runs, newest first: server admins only (403 ``not_a_server_admin``)."""
+    async with rt.engine.connect() as conn:
+        await require_server_admin(conn, user_id=caller_id)
+        rows = await repo.list_runs(conn, limit=limit)
+    return [ImportRunOut.model_validate(dict(r)) for r in rows]
+
+
+async def get_run(rt: Runtime, *, caller_id: int, run_id: int) -> ImportRunOut:
+    """One import run: server admins only; 404 ``import_not_found`` for an unknown id."""
+    async with rt.engine.connect() as conn:
+        await require_server_admin(conn, user_id=caller_id)
+        row = await repo.get_run(conn, run_id=run_id)
+    if row is None:
+        raise NotFound("import run not found", code="import_not_found")
+    return ImportRunOut.model_validate(dict(row))
+
+
+async def _record(run: _Run, **values: Any) -> None:
+    """The run's counts so far (and ``values``), in a transaction of their own."""
+    async with run.rt.engine.begin() as conn:
+        await repo.update_run(conn, run_id=run.run_id, values={"counts": run.summary.as_dict(), **values})
 
 
 async def _import(
@@ -192,17 +256,23 @@ async def _import(
     export: Export,
     summary: Summary,
     progress: Progress | None,
+    run_id: int,
     batch_size: int,
     crash_after_batches: int | None,
-) -> Summary:
+) -> None:
     async with rt.engine.connect() as lock_conn:
         if not await repo.try_lock(lock_conn):
             raise Conflict("another import is running on this database", code="import_running")
         await lock_conn.commit()
         try:
-            run = _Run(rt=rt, export=export, summary=summary, progress=progress)
+            run = _Run(rt=rt, export=export, summary=summary, progress=progress, run_id=run_id)
+            async with rt.engine.begin() as conn:
+                await repo.fail_abandoned_runs(conn, except_id=run_id)
+                await repo.update_run(conn, run_id=run_id, values={"total": export.message_count()})
             await _import_users(run)
+            await _record(run)
             await _import_conversations(run)
+            await _record(run)
             await _import_messages(run, batch_size=batch_size, crash_after_batches=crash_after_batches)
             async with rt.engine.begin() as conn:
                 # Not in a DM the two already had: what they had not read there stays unread.
@@ -211,7 +281,6 @@ async def _import(
         finally:
             await repo.unlock(lock_conn)
             await lock_conn.commit()
-    return summary
 
 
 async def _import_users(run: _Run) -> None:
@@ -399,12 +468,14 @@ async def _import_messages(run: _Run, *, batch_size: int, crash_after_batches: i
         by_id = await repo.handles_of(conn, user_ids=sorted(set(run.users.values())))
     handles = {k: by_id[v] for k, v in run.users.items() if v in by_id}
     # The parser prepares the next batch while PostgreSQL writes this one (one batch ahead).
-    queue: asyncio.Queue[list[_Prepared] | None] = asyncio.Queue(maxsize=1)
+    queue: asyncio.Queue[tuple[list[_Prepared], int] | None] = asyncio.Queue(maxsize=1)
 
     async def writer() -> None:
-        while (batch := await queue.get()) is not None:
+        while (item := await queue.get()) is not None:
+            batch, read = item
             await _write_batch(run, batch)
             run.batches += 1
+            await _record(run, processed=read)
             if crash_after_batches is not None and run.batches >= crash_after_batches:
                 raise SimulatedCrash(f"stopped after {run.batches} batches")
 
@@ -416,7 +487,7 @@ async def _import_messages(run: _Run, *, batch_size: int, crash_after_batches: i
             if prepared is not None:
                 batch.append(prepared)
             if len(batch) >= batch_size:
-                await _put(queue, batch, task)
+                await _put(queue, (batch, n), task)
                 batch = []
                 if run.progress is not None:
                     run.progress(n, total)
@@ -425,7 +496,7 @@ async def _import_messages(run: _Run, *, batch_size: int, crash_after_batches: i
                 if task.done():
                     break
         if batch and not task.done():
-            await _put(queue, batch, task)
+            await _put(queue, (batch, total), task)
         if not task.done():
             await _put(queue, None, task)
         await task
@@ -438,7 +509,9 @@ async def _import_messages(run: _Run, *, batch_size: int, crash_after_batches: i
 
 
 async def _put(
-    queue: asyncio.Queue[list[_Prepared] | None], item: list[_Prepared] | None, task: asyncio.Task[None]
+    queue: asyncio.Queue[tuple[list[_Prepared], int] | None],
+    item: tuple[list[_Prepared], int] | None,
+    task: asyncio.Task[None],
 ) -> None:
     """Queue a batch, or surface the writer's failure instead of waiting on a dead writer."""
     put = asyncio.ensure_future(queue.put(item))

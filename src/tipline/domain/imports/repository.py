@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, RowMapping, Text, and_, bindparam, func, select, text, update
+from sqlalchemy import BigInteger, RowMapping, Text, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import users
 from tipline.domain.conversations.models import conversations, members
-from tipline.domain.imports.models import import_map
+from tipline.domain.imports.models import import_map, import_runs
 from tipline.domain.media.models import uploads
 from tipline.domain.messages.models import messages, reactions
 
@@ -292,3 +292,38 @@ async def uploads_of(conn: AsyncConnection, *, message_ids: Sequence[int]) -> di
     for row in (await conn.execute(stmt)).mappings():
         out.setdefault(row["message_id"], []).append(row)
     return out
+
+
+# --- runs (the admin console's progress view) ---------------------------------------------------
+
+# A finished run has read everything the export holds.
+RUN_TOTAL = func.coalesce(import_runs.c.total, import_runs.c.processed)
+
+
+async def insert_run(conn: AsyncConnection, *, source: str, file_name: str) -> int:
+    stmt = insert(import_runs).values(source=source, file_name=file_name).returning(import_runs.c.id)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def update_run(conn: AsyncConnection, *, run_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(update(import_runs).where(import_runs.c.id == run_id).values(updated_at=func.now(), **values))
+
+
+async def fail_abandoned_runs(conn: AsyncConnection, *, except_id: int) -> None:
+    """Runs still `running` that had taken the import lock (``total`` is set then) died: the lock
+    is held by the caller now, and only one run holds it at a time."""
+    stmt = (
+        update(import_runs)
+        .where(import_runs.c.state == "running", import_runs.c.total.is_not(None), import_runs.c.id != except_id)
+        .values(state="failed", finished_at=func.now(), updated_at=func.now(), last_error="the import process stopped")
+    )
+    await conn.execute(stmt)
+
+
+async def list_runs(conn: AsyncConnection, *, limit: int) -> Sequence[RowMapping]:
+    stmt = select(import_runs).order_by(import_runs.c.started_at.desc(), import_runs.c.id.desc()).limit(limit)
+    return (await conn.execute(stmt)).mappings().all()
+
+
+async def get_run(conn: AsyncConnection, *, run_id: int) -> RowMapping | None:
+    return (await conn.execute(select(import_runs).where(import_runs.c.id == run_id))).mappings().first()

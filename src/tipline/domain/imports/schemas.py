@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from pydantic import BaseModel
+
 Source = Literal["slack", "mattermost"]
 ConversationKind = Literal["public", "private", "group", "direct"]
 
@@ -199,3 +201,30 @@ def emoji_to_name(emoji: str) -> str:
     if len(emoji) > 2 and emoji.startswith(":") and emoji.endswith(":"):
         return emoji[1:-1]
     return emoji
+
+
+class ImportCounts(BaseModel):
+    """A run's counts so far: ``created`` and ``matched`` (already there) by kind (users,
+    conversations, messages, replies, reactions, files), ``skipped`` by reason, ``notes``."""
+
+    created: dict[str, int] = {}
+    matched: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    notes: dict[str, int] = {}
+
+
+class ImportRunOut(BaseModel):
+    """One `tipline import` run (admin console, Imports). ``processed`` counts the export's
+    messages read so far out of ``total`` (null until the export is validated)."""
+
+    id: int
+    source: Source
+    file_name: str
+    state: Literal["running", "done", "failed"]
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    processed: int
+    total: int | None
+    counts: ImportCounts
+    last_error: str | None

@@ -13,4 +13,6 @@ async def queue_mail(conn: AsyncConnection, mail: Mail) -> int:
 
     The worker (``worker.MailWorker``) sends it; a request never waits for the SMTP server.
     """
-    return await repo.insert_mail(conn, to=mail.to, subject=mail.subject, text=mail.text, html=mail.html)
+    return await repo.insert_mail(
+        conn, to=mail.to, subject=mail.subject, text=mail.text, html=mail.html, headers=mail.headers
+    )

@@ -1,6 +1,7 @@
 """The mail outbox: every mail Tipline sends, written in the transaction of the action that causes it."""
 
 from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Integer, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from tipline.storage.meta import metadata
 
@@ -21,6 +22,8 @@ mail_outbox = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=True, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
+    # Extra headers, e.g. List-Unsubscribe on notification digests (docs/subsystems/notifications.md).
+    Column("headers", JSONB, nullable=True),
     Index(
         "ix_mail_outbox_due",
         "next_attempt_at",

@@ -10,8 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tipline.domain.mail.models import mail_outbox
 
 
-async def insert_mail(conn: AsyncConnection, *, to: str, subject: str, text: str, html: str) -> int:
-    stmt = insert(mail_outbox).values(to=to, subject=subject, text=text, html=html).returning(mail_outbox.c.id)
+async def insert_mail(
+    conn: AsyncConnection, *, to: str, subject: str, text: str, html: str, headers: dict[str, str] | None = None
+) -> int:
+    stmt = (
+        insert(mail_outbox)
+        .values(to=to, subject=subject, text=text, html=html, headers=headers)
+        .returning(mail_outbox.c.id)
+    )
     mail_id: int = (await conn.execute(stmt)).scalar_one()
     return mail_id
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from string import Template
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Mail:
     subject: str
     text: str
     html: str
+    headers: Any = None  # dict[str, str] of extra headers, or None
 
 
 _HTML_PAGE = Template(

@@ -1,6 +1,6 @@
 """How a built mail leaves Tipline: SMTP, a file in DATA_DIR/mail, or the Amazon SES API.
 
-The worker (``worker.MailWorker``) builds one ``EmailMessage`` per outbox row and hands it to the
+The worker (``worker.MailWorker``) builds one MIME ``Message`` per outbox row and hands it to the
 transport ``transport_for(settings)`` chose. A transport either returns (the mail was taken), raises
 ``PermanentFailure`` (refused for good: retrying would get the same answer) or raises anything else
 (the worker retries with backoff). See docs/subsystems/accounts.md (Mail) and docs/deploy-aws.md.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +34,7 @@ class PermanentFailure(Exception):
 
 
 class Transport(Protocol):
-    async def send(self, message: EmailMessage, *, mail_id: int) -> None:
+    async def send(self, message: Message, *, mail_id: int) -> None:
         """Hand one mail over; raise PermanentFailure if it is refused for good."""
 
 
@@ -54,7 +54,7 @@ class SmtpTransport:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def send(self, message: EmailMessage, *, mail_id: int) -> None:
+    async def send(self, message: Message, *, mail_id: int) -> None:
         s = self.settings
         password = s.smtp_password.get_secret_value() if s.smtp_password is not None else None
         try:
@@ -84,7 +84,7 @@ class FileTransport:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def send(self, message: EmailMessage, *, mail_id: int) -> None:
+    async def send(self, message: Message, *, mail_id: int) -> None:
         path = mail_dir(self.settings) / f"{mail_id}.eml"
         await asyncio.to_thread(_write, path, message.as_bytes())
         # The log names the file, never the links: they sign in whoever holds them (and the log
@@ -130,7 +130,7 @@ class SesTransport:
         )
         return cast(_SesClient, boto3.client("sesv2", region_name=self.settings.ses_region, config=config))
 
-    async def send(self, message: EmailMessage, *, mail_id: int) -> None:
+    async def send(self, message: Message, *, mail_id: int) -> None:
         from botocore.exceptions import ClientError
 
         recipient = parseaddr(str(message["To"]))[1]

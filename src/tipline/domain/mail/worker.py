@@ -13,9 +13,16 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from typing import Any
 
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,23 +33,52 @@ from tipline.domain.mail.transport import PermanentFailure, Transport, mail_dir,
 
 log = logging.getLogger(__name__)
 
+# A send's outcome: (sent, error, when to retry; None: never).
+_Outcome = tuple[bool, str, datetime | None]
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+# Headers of a written .eml are not folded below the RFC 5322 limit (aiosmtplib folds at 78 for SMTP).
+_POLICY = compat32.clone(max_line_length=998)
+
 BATCH = 5
 
 __all__ = ["BATCH", "MailWorker", "PermanentFailure", "backoff_s", "build_message", "mail_dir"]
 
 
-def build_message(settings: Settings, row: RowMapping) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = settings.mail_from
-    msg["To"] = row["to"]
-    msg["Subject"] = row["subject"]
+def _header(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _address(value: str) -> str:
+    name, addr = parseaddr(value)
+    return formataddr((name, addr), charset="utf-8") if name else addr
+
+
+def _part(text: str, subtype: str) -> MIMEText:
+    # ASCII stays 7bit (an .eml in DATA_DIR/mail reads as written, links intact); anything else
+    # is UTF-8 in quoted-printable.
+    charset: Any = "us-ascii" if text.isascii() else _UTF8_QP  # the stubs take only a name; a Charset works
+    return MIMEText(text, subtype, charset)
+
+
+def build_message(settings: Settings, row: RowMapping | Mapping[str, Any]) -> Message:
+    """The MIME message of one outbox row: text and HTML alternatives, our headers and the row's.
+
+    Built with the classic ``email.mime`` classes: ``EmailMessage.set_content`` took ~4 ms of
+    CPU per mail here, the largest part of the worker's cost (bench/mail)."""
+    msg = MIMEMultipart("alternative", policy=_POLICY)
+    msg["From"] = _address(settings.mail_from)
+    msg["To"] = _address(row["to"])
+    msg["Subject"] = _header(row["subject"])
     msg["Date"] = formatdate(localtime=False)
     domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
     # One id per outbox row: a mail sent twice (a node died between sending and recording it)
     # carries the same Message-ID, which mail clients use to show it once.
     msg["Message-ID"] = make_msgid(idstring=f"tipline-mail-{row['id']}", domain=domain)
-    msg.set_content(row["text"])
-    msg.add_alternative(row["html"], subtype="html")
+    for name, value in (row.get("headers") or {}).items():
+        msg[name] = _header(value)
+    msg.attach(_part(row["text"], "plain"))
+    msg.attach(_part(row["html"], "html"))
     return msg
 
 
@@ -66,7 +102,7 @@ class MailWorker:
         self.transport: Transport = transport_for(settings)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self._delivery: asyncio.Future[None] | None = None
+        self._deliveries: set[asyncio.Future[None]] = set()
         self.sent = 0
 
     def start(self) -> None:
@@ -77,8 +113,8 @@ class MailWorker:
         if self._task is None:
             return
         self._stopping.set()
-        if self._delivery is not None:
-            self._delivery.cancel()
+        for delivery in list(self._deliveries):
+            delivery.cancel()
         await self._task
         self._task = None
 
@@ -101,45 +137,47 @@ class MailWorker:
             rows = await repo.claim_due(conn, limit=BATCH, lease_s=lease_s)
         pending = [row["id"] for row in rows]
         try:
-            for row in rows:
-                if self._stopping.is_set() or not await self._send(row):
-                    break
-                pending.remove(row["id"])
+            # The batch's mails go out concurrently (each waits on its own SMTP round trips) and
+            # their outcomes are recorded in one transaction (bench/mail: >= 50/s).
+            outcomes = await asyncio.gather(*(self._send(row) for row in rows))
+            await self._record([(row, o) for row, o in zip(rows, outcomes, strict=True) if o is not None])
+            pending = [row["id"] for row, o in zip(rows, outcomes, strict=True) if o is None]
         finally:
             if pending:  # stopped mid-batch: the rest is due again at once, for any node
                 async with self.engine.begin() as conn:
                     await repo.release(conn, mail_ids=pending)
         return len(rows)
 
-    async def _send(self, row: RowMapping) -> bool:
-        """Send one mail and record the outcome; False when stopping interrupted the send."""
-        sent = False
-        error = ""
-        retry_at: datetime | None = None
-        self._delivery = asyncio.ensure_future(
-            self.transport.send(build_message(self.settings, row), mail_id=row["id"])
-        )
+    async def _record(self, outcomes: list[tuple[RowMapping, _Outcome]]) -> None:
+        if not outcomes:
+            return
+        async with self.engine.begin() as conn:
+            for row, (sent, error, retry_at) in outcomes:
+                if sent:
+                    await repo.mark_sent(conn, mail_id=row["id"])
+                else:
+                    await repo.mark_failed(conn, mail_id=row["id"], error=error, retry_at=retry_at)
+        self.sent += sum(1 for _, (sent, _e, _r) in outcomes if sent)
+
+    async def _send(self, row: RowMapping) -> _Outcome | None:
+        """Send one mail: (sent, error, retry at); None when stopping interrupted the send."""
+        if self._stopping.is_set():
+            return None
+        delivery = asyncio.ensure_future(self.transport.send(build_message(self.settings, row), mail_id=row["id"]))
+        self._deliveries.add(delivery)
         try:
-            await self._delivery
-            sent = True
+            await delivery
+            return (True, "", None)
         except asyncio.CancelledError:
             if not self._stopping.is_set():
                 raise
-            return False
+            return None
         except PermanentFailure as exc:
-            error = str(exc)
             log.error("mail %s to %s refused for good: %s", row["id"], row["to"], exc)
+            return (False, str(exc), None)
         except Exception as exc:  # unreachable, timed out, 4xx, or anything else: try again later
-            error = repr(exc)
             retry_at = datetime.now(UTC) + timedelta(seconds=backoff_s(self.settings, row["attempts"]))
             log.warning("mail %s not sent (attempt %s, next at %s): %r", row["id"], row["attempts"], retry_at, exc)
+            return (False, repr(exc), retry_at)
         finally:
-            self._delivery = None
-        async with self.engine.begin() as conn:
-            if sent:
-                await repo.mark_sent(conn, mail_id=row["id"])
-            else:
-                await repo.mark_failed(conn, mail_id=row["id"], error=error, retry_at=retry_at)
-        if sent:
-            self.sent += 1
-        return True
+            self._deliveries.discard(delivery)

@@ -35,6 +35,7 @@ from tipline.domain.media.schemas import (
     UploadOut,
     attachment_dict,
 )
+from tipline.domain.serversettings.current import check_upload
 from tipline.errors import Conflict, Invalid, NotFound, TooLarge
 from tipline.runtime import Runtime
 from tipline.storage.objects import Delivery
@@ -72,6 +73,8 @@ async def do_request_upload(rt: Runtime, *, user_id: int, body: UploadIn) -> Upl
     else:
         conversation_id = body.conversation_id
     _check_size(rt, body.size, declared_kind(body.content_type), body.purpose)
+    if body.purpose == "attachment":
+        await check_upload(rt, content_type=body.content_type, size=body.size)
     upload_id = uuid.uuid4()
     prefix = "avatar-src" if body.purpose == "avatar" else f"att/{conversation_id}"
     key = f"{prefix}/{upload_id.hex}"
@@ -140,6 +143,8 @@ async def _check_copy(
             raise Invalid(f"the uploaded file has {size} bytes but {declared_size} were declared", code="size_mismatch")
         found = sniff(await rt.objects.read(checked, limit=SNIFF_BYTES), row["declared_type"])
         _check_size(rt, info.size, found.kind, purpose)
+        if purpose == "attachment":  # the admins' limits, on the type the bytes really are
+            await check_upload(rt, content_type=found.content_type, size=info.size)
     except (Invalid, TooLarge):
         await rt.objects.delete([checked, key])
         raise

@@ -5,6 +5,7 @@ replay. The only code that writes messages and reactions. See docs/subsystems/me
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_event, encode_sender_event, event_frame
 from tipline.bus.on_commit import UnitOfWork, unit_of_work
 from tipline.domain.accounts.tokens import AccessClaims
+from tipline.domain.admin.audit import record_audit
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.access import require_not_archived
 from tipline.domain.media import repository as media_repo
@@ -45,13 +47,23 @@ from tipline.domain.messages.schemas import (
     message_dict,
 )
 from tipline.domain.moderation.access import hidden_senders, unblocked_mentions
+from tipline.domain.serversettings.repository import emoji_exists
+from tipline.domain.threads import repository as threads_repo
+from tipline.domain.threads import views as thread_views
+from tipline.domain.threads.schemas import thread_updated_frames
+from tipline.domain.timeline import repository as timeline_repo
+from tipline.domain.timeline.spans import system_line_span
 from tipline.domain.tips.actions import message_tip_totals
-from tipline.errors import Conflict, Invalid, Unavailable
+from tipline.errors import Conflict, Invalid, NotFound, Unavailable
 from tipline.metrics import CACHE_HITS, CACHE_MISSES
 from tipline.runtime import Runtime
 from tipline.storage.db import read_connection
 
 MAX_EMOJI_PER_MESSAGE = 50
+# A custom emoji reaction (docs/subsystems/media.md, Custom emoji) must name one that exists.
+CUSTOM_EMOJI = re.compile(r":([a-z0-9_+-]{2,32}):")
+# System lines a history page carries at most (the newest of its span).
+MAX_SYSTEM_LINES = 500
 T = TypeVar("T")
 
 
@@ -86,6 +98,8 @@ async def do_send_message(rt: Runtime, sends: SendRouter, request: SendRequest, 
     See docs/subsystems/messages.md.
     """
     check_body(rt, request.body, attachments=len(request.attachment_ids))
+    if request.thread_only and request.reply_to is None:
+        raise Invalid("a thread-only reply needs reply_to (the thread's root)", code="thread_root_missing")
     check_accepting(rt)
     await rt.limits.check("send_per_user", str(request.user_id))
     await rt.limits.check("send_per_ip", ip)
@@ -108,6 +122,11 @@ async def do_edit_message(rt: Runtime, *, user_id: int, message_id: int, body: s
         require_not_deleted(access)
         require_not_archived(access.conversation)
         cid = access.message["conversation_id"]
+        # The version this edit replaces stays readable to members (docs/subsystems/messages.md, Edit history).
+        old = access.message
+        await timeline_repo.add_revision(
+            uow.conn, message_id=message_id, body=old["body"], written_at=old["edited_at"] or old["created_at"]
+        )
         mention_ids = await _mentions(uow.conn, conversation_id=cid, sender_id=user_id, body=body)
         row = await repo.update_message(
             uow.conn, message_id=message_id, values={"body": body, "edited_at": func.now(), "mention_ids": mention_ids}
@@ -123,25 +142,62 @@ async def do_edit_message(rt: Runtime, *, user_id: int, message_id: int, body: s
         return _cached_after_commit(rt, uow, await _out(uow.conn, row), seq=seq, event="message.edited", data=data)
 
 
-async def do_delete_message(rt: Runtime, *, user_id: int, message_id: int) -> MessageOut:
+async def do_delete_message(rt: Runtime, *, user_id: int, message_id: int, ip: str | None = None) -> MessageOut:
     async with unit_of_work(rt.engine, rt.bus) as uow:
         access = await access_message(uow.conn, user_id=user_id, message_id=message_id, lock_conversation=True)
         require_author_or_manager(access, user_id)
         require_not_deleted(access)
-        cid = access.message["conversation_id"]
-        await repo.delete_reactions(uow.conn, message_id=message_id)
-        # Its attachments go with it: rows now, objects once this has committed.
-        gone = await media_repo.mark_message_uploads_deleted(uow.conn, message_id=message_id)
-        # A tombstone: the row (and its seq) stays so history and replay keep their shape.
-        row = await repo.update_message(
-            uow.conn, message_id=message_id, values={"body": "", "mention_ids": [], "deleted_at": func.now()}
-        )
-        data = {"id": message_id, "deleted_at": row["deleted_at"], "by": user_id}
-        seq = await _durable(uow, conversation_id=cid, event="message.deleted", data=data)
-        out = _cached_after_commit(rt, uow, await _out(uow.conn, row), seq=seq, event="message.deleted", data=data)
+        out, gone = await _tombstone(rt, uow, message=access.message, by=user_id)
+        if access.message["sender_id"] != user_id:  # a manager's moderation (docs/subsystems/admin.md)
+            await record_audit(
+                uow.conn,
+                actor_id=user_id,
+                action="message.delete",
+                target_type="message",
+                target_id=str(message_id),
+                ip=ip,
+                details={"conversation_id": out.conversation_id, "sender_id": access.message["sender_id"]},
+            )
     if gone:
         await purge_uploads(rt, upload_ids=gone)
     return out
+
+
+async def _tombstone(rt: Runtime, uow: UnitOfWork, *, message: RowMapping, by: int) -> tuple[MessageOut, list[Any]]:
+    message_id, cid = message["id"], message["conversation_id"]
+    await repo.delete_reactions(uow.conn, message_id=message_id)
+    # Its earlier versions and its pins go with its words.
+    await timeline_repo.delete_revisions(uow.conn, message_id=message_id)
+    await timeline_repo.delete_pins_of(uow.conn, message_id=message_id)
+    # Its attachments go with it: rows now, objects once this has committed.
+    gone = await media_repo.mark_message_uploads_deleted(uow.conn, message_id=message_id)
+    # A tombstone: the row (and its seq) stays so history and replay keep their shape.
+    row = await repo.update_message(
+        uow.conn, message_id=message_id, values={"body": "", "mention_ids": [], "deleted_at": func.now()}
+    )
+    data = {"id": message_id, "deleted_at": row["deleted_at"], "by": by}
+    seq = await _durable(uow, conversation_id=cid, event="message.deleted", data=data)
+    if message["reply_to_id"] is not None:  # one reply fewer in its thread's summary
+        summary = await threads_repo.reply_deleted(uow.conn, root_id=message["reply_to_id"])
+        uow.outbox.items.extend(thread_updated_frames([summary] if summary is not None else []))
+    return _cached_after_commit(rt, uow, await _out(uow.conn, row), seq=seq, event="message.deleted", data=data), gone
+
+
+async def delete_message_in(rt: Runtime, uow: UnitOfWork, *, message_id: int, by: int) -> list[Any] | None:
+    """Delete any message inside the caller's unit of work, membership not asked: for a server
+    admin acting on a report, whose access the caller has checked (docs/subsystems/admin.md).
+    None when the message was already deleted; else its uploads, to purge once committed
+    (``purge_uploads``)."""
+    msg = await repo.message(uow.conn, message_id=message_id)
+    if msg is None:
+        return None
+    await conv_repo.conversation(uow.conn, conversation_id=msg["conversation_id"], for_update=True)
+    # Re-read under the conversation's lock: a concurrent edit or delete may have committed.
+    msg = await repo.message(uow.conn, message_id=message_id)
+    if msg is None or msg["deleted_at"] is not None:
+        return None
+    _, gone = await _tombstone(rt, uow, message=msg, by=by)
+    return gone
 
 
 async def do_react(rt: Runtime, *, user_id: int, message_id: int, emoji: str, add: bool) -> MessageOut:
@@ -151,6 +207,10 @@ async def do_react(rt: Runtime, *, user_id: int, message_id: int, emoji: str, ad
         require_not_archived(access.conversation)
         cid = access.message["conversation_id"]
         if add:
+            if (custom := CUSTOM_EMOJI.fullmatch(emoji)) and not await _custom_reaction_ok(
+                uow.conn, message_id=message_id, emoji=emoji, name=custom[1]
+            ):
+                raise NotFound(f"there is no custom emoji {emoji} on this server", code="emoji_not_found")
             if await repo.distinct_emoji_count(uow.conn, message_id=message_id) >= MAX_EMOJI_PER_MESSAGE:
                 raise Conflict("this message has too many different reactions", code="too_many_reactions")
             changed = await repo.add_reaction(uow.conn, message_id=message_id, user_id=user_id, emoji=emoji)
@@ -163,6 +223,14 @@ async def do_react(rt: Runtime, *, user_id: int, message_id: int, emoji: str, ad
         event = "reaction.added" if add else "reaction.removed"
         seq = await _durable(uow, conversation_id=cid, event=event, data=data)
         return _cached_after_commit(rt, uow, await _out(uow.conn, access.message), seq=seq, event=event, data=data)
+
+
+async def _custom_reaction_ok(conn: AsyncConnection, *, message_id: int, emoji: str, name: str) -> bool:
+    """A ":name:" reaction names a custom emoji that exists, or joins one already on the message
+    (imported reactions may name emoji this server does not have)."""
+    if await emoji_exists(conn, name=name):
+        return True
+    return await repo.reaction_count(conn, message_id=message_id, emoji=emoji) > 0
 
 
 async def _durable(
@@ -222,6 +290,14 @@ async def _decorate(
     return out
 
 
+async def decorated(
+    conn: AsyncConnection, rows: Sequence[RowMapping], *, hidden: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
+    """Messages as a reader sees them (reactions, reply counts, tips, attachments), for other
+    areas' reads of messages (threads)."""
+    return await _decorate(conn, rows, hidden=hidden)
+
+
 async def _out(conn: AsyncConnection, row: RowMapping, *, hidden: frozenset[int] = frozenset()) -> MessageOut:
     fresh = await repo.message(conn, message_id=row["id"])
     assert fresh is not None
@@ -249,7 +325,8 @@ def _unless_hidden(event: Mapping[str, Any], hidden: frozenset[int]) -> dict[str
 async def get_message(rt: Runtime, *, user_id: int, message_id: int) -> MessageOut:
     async with rt.engine.connect() as conn:
         access = await access_message(conn, user_id=user_id, message_id=message_id)
-        return await _out(conn, access.message, hidden=await hidden_senders(conn, viewer_id=user_id))
+        out = await _out(conn, access.message, hidden=await hidden_senders(conn, viewer_id=user_id))
+    return MessageOut.model_validate((await thread_views.with_summaries(rt.engine, [out.model_dump()]))[0])
 
 
 async def get_history(
@@ -261,9 +338,9 @@ async def get_history(
     async with read_connection(rt.engine) as conn:
         # The cache and the page query keep one copy for everyone; the reader's blocks apply last.
         access, hidden = await access_session_reader(conn, claims=claims, conversation_id=conversation_id)
+    last_seq = int(access.conversation["last_seq"])
     rows: Sequence[dict[str, Any] | bytes] | None = None
     if rt.cache is not None:
-        last_seq = int(access.conversation["last_seq"])
         # Nothing to mask for a reader who blocked no one: the entries go out as the cache holds them.
         rows = await _cached_page(
             rt, conversation_id, encoded=not hidden, last_seq=last_seq, before=before, after=after, limit=limit
@@ -277,7 +354,25 @@ async def get_history(
         rows = rows[:limit] if after is not None else rows[1:]
     if hidden:
         rows = [_for_reader(_decoded(m), hidden) for m in rows]
-    return Page(messages=rows, has_more=has_more)
+    # Thread-only replies keep their seqs but stay out of the timeline (docs/subsystems/messages.md, Threads).
+    kept, skip = thread_views.timeline_page(rows, has_more=has_more, before=before, after=after)
+    rows = rows if skip is not None else kept
+    # The membership and conversation changes between these messages (docs/subsystems/conversations.md).
+    span = system_line_span(rows, before=before, after=after, has_more=has_more, last_seq=last_seq)
+    lines: list[RowMapping] = []
+    if span is not None:
+        async with read_connection(rt.engine) as conn:
+            lines = await timeline_repo.system_lines(
+                conn, conversation_id=conversation_id, lo=span[0], hi=span[1], limit=MAX_SYSTEM_LINES
+            )
+    if skip is not None:
+        # Nothing but thread-only replies: this range's lines, and the next page's messages.
+        nxt = await get_history(
+            rt, claims=claims, conversation_id=conversation_id, before=skip[0], after=skip[1], limit=limit
+        )
+        both = [*lines, *nxt.system_lines] if after is not None else [*nxt.system_lines, *lines]
+        return Page(messages=nxt.messages, has_more=nxt.has_more, system_lines=both)
+    return Page(messages=await thread_views.with_summaries(rt.engine, rows), has_more=has_more, system_lines=lines)
 
 
 def _decoded(message: dict[str, Any] | bytes) -> dict[str, Any]:

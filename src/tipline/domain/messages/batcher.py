@@ -28,6 +28,8 @@ from tipline.domain.messages import repository as repo
 from tipline.domain.messages import send_rules as rules
 from tipline.domain.messages.schemas import Ack, SendRequest, message_dict
 from tipline.domain.moderation import repository as mod_repo
+from tipline.domain.threads import repository as threads_repo
+from tipline.domain.threads.schemas import thread_updated_frames
 from tipline.errors import DomainError, Unavailable
 from tipline.metrics import MESSAGES_SENT
 from tipline.runtime import Runtime
@@ -170,11 +172,14 @@ class SendBatcher:
     ) -> tuple[list[Ack | DomainError], list[tuple[str, bytes]], list[tuple[RowMapping, dict[str, Any]]]]:
         sends = [p.request for p in batch]
         async with self._rt.engine.begin() as conn:
-            ctx = await rules.prefetch(conn, sends)
+            ctx = await rules.prefetch(conn, sends, mention_all_max=self._rt.settings.mention_all_max_members)
             plan = _plan(sends, ctx)
             inserted: list[RowMapping] = []
+            threads: list[RowMapping] = []
             if plan.rows:
                 inserted = await repo.insert_messages(conn, rows=plan.rows)
+                # Thread roots' summaries and follows: one statement, only when the batch has replies.
+                threads = await threads_repo.record_replies(conn, rows=inserted)
                 if plan.links:
                     await media_repo.attach(
                         conn, links=[(a, inserted[pos]["id"], n) for n, (a, pos) in enumerate(plan.links)]
@@ -182,8 +187,9 @@ class SendBatcher:
                 await mod_repo.mark_sent(conn, pairs=plan.sent_now & ctx.slow_pairs)
                 last = {cid: seq for cid, seq in plan.next_seq.items() if seq != ctx.locked[cid]["last_seq"]}
                 await repo.set_last_seqs(conn, last=last)
-        # Committed: the acks, and the frames to publish.
-        return _results(sends, plan, ctx, inserted)
+        # Committed: the acks, and the frames to publish (each root's summary after its replies).
+        outcomes, published, created = _results(sends, plan, ctx, inserted)
+        return outcomes, published + thread_updated_frames(threads), created
 
 
 def _plan(sends: list[SendRequest], ctx: rules.BatchContext) -> _Plan:
@@ -216,6 +222,7 @@ def _plan(sends: list[SendRequest], ctx: rules.BatchContext) -> _Plan:
                 "client_msg_id": send.client_msg_id,
                 "body": send.body,
                 "reply_to_id": send.reply_to,
+                "thread_only": send.thread_only,
                 "mention_ids": rules.visible_mentions(send, ctx.handles[idx], ctx.mentions, ctx.mention_blocks),
             }
         )
@@ -233,6 +240,7 @@ def _refusal(send: SendRequest, ctx: rules.BatchContext, plan: _Plan, claimed: s
         rules.archived(conv)
         or rules.blocked_direct(send, ctx.blocked_dm)
         or rules.slow_mode_wait(ctx.slow.get(pair), conv, ctx.now, again=pair in plan.sent_now)
+        or ctx.mention_all.get(send.key)
         or rules.reply_elsewhere(send, ctx.reply_convs)
         or rules.attachments_refused(send, ctx.files, claimed)
         or rules.out_of_order(send, ctx.existing, plan.first_in_batch)

@@ -2,6 +2,7 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Computed,
     DateTime,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 
@@ -29,6 +31,8 @@ messages = Table(
     Column("client_msg_id", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("reply_to_id", BigInteger, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    # A reply shown in its thread only, not in the conversation's timeline (docs/subsystems/messages.md, Threads).
+    Column("thread_only", Boolean, nullable=False, server_default=text("false")),
     Column("mention_ids", ARRAY(BigInteger), nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("edited_at", DateTime(timezone=True), nullable=True),

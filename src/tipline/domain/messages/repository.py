@@ -38,6 +38,7 @@ MSG_COLS = (
     messages.c.client_msg_id,
     messages.c.body,
     messages.c.reply_to_id,
+    messages.c.thread_only,
     messages.c.mention_ids,
     messages.c.created_at,
     messages.c.edited_at,

@@ -43,12 +43,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    # A field left out of the published schema's defaults: optional in the generated clients.
+    schema.pop("default", None)
+
+
 class SendIn(Strict):
     client_msg_id: ClientMsgId
     body: Body
     reply_to: MessageId | None = None
     attachment_ids: AttachmentIds = Field(
         default_factory=list, description="Completed uploads of mine for this conversation (POST /media/uploads)."
+    )
+    thread_only: bool = Field(
+        False,
+        json_schema_extra=_no_default,
+        description="With reply_to: a reply in that message's thread only, left out of the conversation's "
+        "timeline (false: the reply also shows in the conversation).",
     )
 
 
@@ -64,6 +75,16 @@ class ReactionOut(BaseModel):
     emoji: str
     count: int
     user_ids: list[int]
+
+
+class ThreadSummaryOut(BaseModel):
+    """What a thread root carries about its replies (docs/subsystems/messages.md, Threads)."""
+
+    reply_count: int
+    last_reply_at: datetime
+    last_reply_seq: int
+    # The last (up to 3) distinct people who replied, the latest first.
+    last_repliers: list[int]
 
 
 class MessageOut(BaseModel):
@@ -84,11 +105,27 @@ class MessageOut(BaseModel):
     attachments: list[AttachmentOut] = []
     # From someone the reader blocked: kept in place (its seq, its thread) with no words.
     hidden: bool = False
+    # A reply shown in its thread only (not in the conversation's timeline). Optional in the
+    # published schema (no default there): clients written before threads build messages without it.
+    thread_only: bool = Field(False, json_schema_extra=_no_default)
+    # A thread root's summary (null: no replies); history, thread pages and single reads fill it in.
+    thread: ThreadSummaryOut | None = None
+
+
+class SystemLineOut(BaseModel):
+    """A membership or conversation change shown as a line of its own between messages: the
+    logged event as its live frame carries it (docs/subsystems/conversations.md, System lines)."""
+
+    seq: int
+    event: str
+    data: dict[str, Any]
 
 
 class HistoryPage(BaseModel):
     messages: list[MessageOut]
     has_more: bool
+    # The system lines whose seqs fall in the span this page covers, ascending.
+    system_lines: list[SystemLineOut] = []
 
 
 @dataclass(frozen=True)
@@ -98,6 +135,7 @@ class Page:
 
     messages: Sequence[dict[str, Any] | bytes]
     has_more: bool
+    system_lines: Sequence[Mapping[Any, Any]] = ()
 
 
 # HistoryPage's message fields, reply_count last: the cache keeps each entry's JSON without it
@@ -114,8 +152,9 @@ def page_json(page: Page) -> bytes:
     served from the cache. Dicts are encoded with MESSAGE_FIELDS in order, the order of the
     cache's entries, so a page is the same bytes from the cache and from PostgreSQL."""
     parts = [m if isinstance(m, bytes) else orjson.dumps({k: m[k] for k in MESSAGE_FIELDS}) for m in page.messages]
-    tail = b'],"has_more":true}' if page.has_more else b'],"has_more":false}'
-    return b'{"messages":[' + b",".join(parts) + tail
+    tail = b'],"has_more":true' if page.has_more else b'],"has_more":false'
+    lines = orjson.dumps([{"seq": e["seq"], "event": e["event"], "data": e["data"]} for e in page.system_lines])
+    return b'{"messages":[' + b",".join(parts) + tail + b',"system_lines":' + lines + b"}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +176,7 @@ class SendRequest:
     attachment_ids: tuple[uuid.UUID, ...] = ()
     session_id: uuid.UUID | None = None
     after: str | None = None
+    thread_only: bool = False
 
     @property
     def key(self) -> tuple[int, int, str]:
@@ -152,6 +192,7 @@ class SendRequest:
             "attachment_ids": [str(a) for a in self.attachment_ids],
             "session_id": None if self.session_id is None else str(self.session_id),
             "after": self.after,
+            "thread_only": self.thread_only,
         }
 
     @classmethod
@@ -166,6 +207,7 @@ class SendRequest:
             attachment_ids=tuple(uuid.UUID(a) for a in data.get("attachment_ids") or ()),
             session_id=None if sid is None else uuid.UUID(sid),
             after=data.get("after"),
+            thread_only=bool(data.get("thread_only", False)),
         )
 
 
@@ -219,6 +261,8 @@ def message_dict(
         # Always present, so every copy of a message (the cache's, the database's, an event's) is
         # the same shape.
         "hidden": False,
+        "thread_only": bool(row.get("thread_only", False)),
+        "thread": None,  # a root's summary changes apart from the message: filled in where read
     }
     return masked(out) if hidden else out
 

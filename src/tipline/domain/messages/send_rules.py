@@ -27,6 +27,7 @@ from tipline.domain.messages import repository as repo
 from tipline.domain.messages.schemas import SendRequest, mentioned_handles
 from tipline.domain.moderation import repository as mod_repo
 from tipline.domain.moderation.access import BLOCKED
+from tipline.domain.notifications import access as notify_access
 from tipline.errors import Conflict, DomainError, Forbidden, NotFound, RateLimited
 
 # A forwarded send whose predecessor (``SendRequest.after``) is not stored: never shown to a
@@ -55,9 +56,11 @@ class BatchContext:
     slow_pairs: set[tuple[int, int]]
     now: datetime | None
     handles: list[set[str]] = field(default_factory=list)
+    # Sends refused for their @here / @channel (notifications.access.mention_all_refusal).
+    mention_all: dict[tuple[int, int, str], DomainError] = field(default_factory=dict)
 
 
-async def prefetch(conn: AsyncConnection, batch: Sequence[SendRequest]) -> BatchContext:
+async def prefetch(conn: AsyncConnection, batch: Sequence[SendRequest], *, mention_all_max: int = 0) -> BatchContext:
     """Lock the batch's conversations (in id order) and read what its rules need: the senders'
     sessions after their revocation locks, then the rest."""
     locked = await repo.lock_conversations(conn, conversation_ids=sorted({s.conversation_id for s in batch}))
@@ -99,6 +102,7 @@ async def prefetch(conn: AsyncConnection, batch: Sequence[SendRequest]) -> Batch
     slow_pairs = {(s.conversation_id, s.user_id) for s in members if locked[s.conversation_id]["slow_mode_s"]}
     slow = await mod_repo.slow_mode_state(conn, pairs=slow_pairs) if slow_pairs else {}
     now = await mod_repo.now(conn) if slow_pairs else None
+    mention_all = await notify_access.mention_all_refusals(conn, members, limit=mention_all_max)
     return BatchContext(
         locked=locked,
         sessions=sessions,
@@ -113,6 +117,7 @@ async def prefetch(conn: AsyncConnection, batch: Sequence[SendRequest]) -> Batch
         slow_pairs=slow_pairs,
         now=now,
         handles=handles,
+        mention_all=mention_all,
     )
 
 

@@ -13,6 +13,7 @@ from tipline.bus.base import topic_conversation, topic_user
 from tipline.bus.envelope import encode_control, encode_event, event_frame
 from tipline.bus.on_commit import unit_of_work
 from tipline.domain.accounts import repository as accounts_repo
+from tipline.domain.admin.audit import record_audit
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.conversations.access import (
     access_member,
@@ -22,8 +23,8 @@ from tipline.domain.conversations.access import (
 )
 from tipline.domain.messages.access import access_message
 from tipline.domain.moderation import repository as repo
-from tipline.domain.moderation.access import access_report, require_server_admin
-from tipline.domain.moderation.schemas import AccountStateOut, BlockedUserOut, ReportOut, SlowModeOut
+from tipline.domain.moderation.access import access_report
+from tipline.domain.moderation.schemas import BlockedUserOut, ReportOut, SlowModeOut
 from tipline.errors import Conflict, Invalid, NotFound
 from tipline.runtime import Runtime
 
@@ -135,19 +136,33 @@ async def list_reports(rt: Runtime, *, user_id: int, include_resolved: bool, lim
     return [_report_out(r) for r in rows]
 
 
-async def do_resolve_report(rt: Runtime, *, user_id: int, report_id: int, resolution: str, note: str) -> ReportOut:
+async def do_resolve_report(
+    rt: Runtime, *, user_id: int, report_id: int, resolution: str, note: str, ip: str | None = None
+) -> ReportOut:
     async with unit_of_work(rt.engine, rt.bus) as uow:
         report = await access_report(uow.conn, user_id=user_id, report_id=report_id, for_update=True)
         if report["resolved_at"] is not None:
             raise Conflict("this report is already resolved", code="report_resolved")
         text = resolution if not note else f"{resolution}: {note}"
-        return _report_out(await repo.resolve_report(uow.conn, report_id=report_id, by=user_id, resolution=text))
+        out = _report_out(await repo.resolve_report(uow.conn, report_id=report_id, by=user_id, resolution=text))
+        await record_audit(
+            uow.conn,
+            actor_id=user_id,
+            action="report.resolve",
+            target_type="report",
+            target_id=str(report_id),
+            ip=ip,
+            details={"resolution": resolution, "note": note, "message_id": report["message_id"]},
+        )
+        return out
 
 
 # --- slow mode ----------------------------------------------------------------------------------
 
 
-async def do_set_slow_mode(rt: Runtime, *, user_id: int, conversation_id: int, seconds: int) -> SlowModeOut:
+async def do_set_slow_mode(
+    rt: Runtime, *, user_id: int, conversation_id: int, seconds: int, ip: str | None = None
+) -> SlowModeOut:
     async with unit_of_work(rt.engine, rt.bus) as uow:
         access = await access_member(uow.conn, user_id=user_id, conversation_id=conversation_id, for_update=True)
         require_not_direct(access)
@@ -161,6 +176,15 @@ async def do_set_slow_mode(rt: Runtime, *, user_id: int, conversation_id: int, s
             )
             frame = event_frame("conversation.slow_mode", conversation_id, seq, data)
             uow.outbox.add(topic_conversation(conversation_id), encode_event(frame))
+            await record_audit(
+                uow.conn,
+                actor_id=user_id,
+                action="conversation.slow_mode",
+                target_type="conversation",
+                target_id=str(conversation_id),
+                ip=ip,
+                details={"seconds": seconds},
+            )
         return SlowModeOut(conversation_id=conversation_id, slow_mode_s=seconds)
 
 
@@ -174,33 +198,23 @@ async def get_slow_mode(rt: Runtime, *, user_id: int, conversation_id: int) -> S
 # --- server administration ----------------------------------------------------------------------
 
 
-async def do_set_active(rt: Runtime, *, user_id: int, target_id: int, active: bool) -> AccountStateOut:
-    """Deactivate (or reactivate) an account. Deactivating revokes every session in the database
-    and tells every node to close that user's sockets (close code 4001), at commit."""
-    if target_id == user_id and not active:
-        raise Conflict("you cannot deactivate your own account", code="deactivate_self")
-    async with unit_of_work(rt.engine, rt.bus) as uow:
-        await require_server_admin(uow.conn, user_id=user_id)
-        if not await repo.set_active(uow.conn, user_id=target_id, active=active):
-            raise NotFound("user not found", code="user_not_found")
-        revoked: list[Any] = []
-        if not active:
-            revoked = await accounts_repo.revoke_sessions(
-                uow.conn, user_id=target_id, session_id=None, reason="account_deactivated"
-            )
-            uow.outbox.add(
-                topic_user(target_id),
-                encode_control({"op": "revoke_user", "user_id": target_id, "reason": "account_deactivated"}),
-            )
-        return AccountStateOut(user_id=target_id, is_active=active, sessions_revoked=len(revoked))
-
-
 async def do_grant_admin(rt: Runtime, *, login: str, admin: bool = True) -> int:
-    """Make an account a server admin (the `tipline admin grant` command); returns its id."""
+    """Make an account a server admin, or take that away (`tipline admin grant`); returns its id.
+    Audited (docs/subsystems/admin.md)."""
     async with rt.engine.begin() as conn:
         user_id = await repo.user_id_by_login(conn, login=login)
         if user_id is None:
             raise NotFound(f"no account with handle or email {login!r}", code="user_not_found")
         # The one place that sets the flag (accounts), shared with `tipline admin create`.
         await accounts_repo.set_admin(conn, user_id=user_id, is_admin=admin)
+        # The operator's shell is the way back in: here the last admin may go. No actor, no IP.
+        await record_audit(
+            conn,
+            actor_id=None,
+            action="user.admin_grant" if admin else "user.admin_revoke",
+            target_type="user",
+            target_id=str(user_id),
+            ip=None,
+            details={"via": "cli"},
+        )
     return user_id

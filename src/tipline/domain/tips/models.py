@@ -28,8 +28,9 @@ tip_intents = Table(
     Column("intent_id", Text, nullable=False, unique=True),
     Column("conversation_id", BigInteger, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
     Column("message_id", BigInteger, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
-    Column("tipper_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("recipient_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # NULL once the person's account is deleted: the tip stays as an on-chain fact (migration 0021).
+    Column("tipper_id", BigInteger, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("recipient_id", BigInteger, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("recipient_address", Text, nullable=False),
     Column("chain_id", BigInteger, nullable=False),
     Column("contract", Text, nullable=False),

@@ -48,8 +48,9 @@ class IntentOut(BaseModel):
     intent_id: str
     conversation_id: int
     message_id: int | None
-    tipper_id: int
-    recipient_id: int
+    # None once that person deleted their account: the tip stays as an on-chain fact.
+    tipper_id: int | None
+    recipient_id: int | None
     recipient_address: str
     chain_id: int
     contract: str

@@ -15,6 +15,7 @@ import {
   useResetPassword,
   useSignIn,
   useSignUp,
+  useSignupInfo,
   useVerifyEmail,
 } from "./queries";
 
@@ -215,14 +216,27 @@ export function VerifyEmail() {
   );
 }
 
+/** An invite link is `/signup#invite=CODE`: the code is in the fragment, which browsers never send to a server. */
+export function inviteCode(hash: string): string {
+  return new URLSearchParams(hash.replace(/^#/, "")).get("invite") ?? "";
+}
+
 export function SignUp() {
   const signUp = useSignUp();
-  const [form, setForm] = useState({ email: "", password: "", handle: "", display_name: "" });
+  const signupInfo = useSignupInfo();
+  const [form, setForm] = useState(() => ({ email: "", password: "", handle: "", display_name: "", invite: inviteCode(window.location.hash) }));
+  useEffect(() => {
+    // Out of the address bar and the history once read.
+    if (window.location.hash) window.history.replaceState(null, "", window.location.pathname);
+  }, []);
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [k]: e.target.value }));
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    signUp.mutate({ ...form, handle: form.handle.replace(/^@/, "") });
+    const { invite, ...rest } = form;
+    signUp.mutate({ ...rest, handle: form.handle.replace(/^@/, ""), ...(invite.trim() ? { invite: invite.trim() } : {}) });
   };
+  const mode = signupInfo.data?.signup_mode;
+  const domains = signupInfo.data?.allowed_email_domains ?? [];
   const fieldError = (code: string) => (signUp.error instanceof ApiError && signUp.error.code === code ? errorMessage(signUp.error) : null);
   if (signUp.data && !("access_token" in signUp.data)) return <CheckEmail email={form.email} />;
   return (
@@ -239,7 +253,20 @@ export function SignUp() {
           required
           error={fieldError("handle_taken")}
         />
-        <TextField label="Email" type="email" autoComplete="email" value={form.email} onChange={set("email")} required error={fieldError("email_taken")} />
+        {mode === "closed" && <p role="status" className="text-sm text-amber-700 dark:text-amber-300">Sign-up is closed on this server. Ask an admin for an account.</p>}
+        <TextField
+          label="Email"
+          type="email"
+          autoComplete="email"
+          value={form.email}
+          onChange={set("email")}
+          required
+          hint={domains.length > 0 ? `Addresses at ${domains.join(", ")} only.` : undefined}
+          error={fieldError("email_taken")}
+        />
+        {(mode === "invite_only" || form.invite) && (
+          <TextField label="Invite code" hint="From the invite link an admin gave you." value={form.invite} onChange={set("invite")} required={mode === "invite_only"} />
+        )}
         <TextField
           label="Password"
           type="password"

@@ -14,12 +14,17 @@ import {
   notificationsSupported,
 } from "../messages/notifications";
 import { Wallets } from "../wallets/Wallets";
+import { NotificationSettings } from "../notifications/NotificationSettings";
 import { ApiTokens, Bots } from "../integrations/Integrations";
+import { SlashCommands, Webhooks } from "../integrations/Webhooks";
 import { useServices } from "../../app/services";
 import { AvatarEditor } from "../media/AvatarEditor";
 import { xhrTransport } from "../media/upload";
 import { accountErrorMessage } from "./errors";
 import { PasskeySettings, TwoFactorSettings } from "./TwoFactor";
+import { PrivacySettings } from "../privacy/PrivacySettings";
+import { BlockedPeople } from "../people/BlockedPeople";
+import { ReceiptSetting } from "../timeline/ReceiptSetting";
 import { useMe, useRequestEmailChange, useRevokeSession, useSessions, useSignOut, useUpdateProfile } from "./queries";
 
 function Section({ title, children }: { title: string; children: React.ReactNode }) {
@@ -54,6 +59,8 @@ export function Settings() {
         <Picture />
         <Appearance />
         <Notifications />
+        <NotificationSettings />
+        <ReceiptSetting />
         <Section title="Wallets">
           <Wallets />
         </Section>
@@ -69,6 +76,14 @@ export function Settings() {
         <Section title="Bots">
           <Bots />
         </Section>
+        <Section title="Webhooks">
+          <Webhooks />
+        </Section>
+        <Section title="Slash commands">
+          <SlashCommands />
+        </Section>
+        <BlockedPeople />
+        <PrivacySettings />
         <Sessions />
         <SignOutButtons />
       </div>

@@ -4,6 +4,7 @@ import { useSyncExternalStore } from "react";
 import { call, type Me, type SessionInfo } from "../../api/client";
 import { useServices } from "../../app/services";
 import type { StoredSession } from "./session";
+import { forgetDrafts } from "../timeline/drafts";
 import { adoptSignIn } from "./twoFactorQueries";
 
 export function useSession(): StoredSession | null {
@@ -45,12 +46,18 @@ export function useSignIn() {
 export function useSignUp() {
   const { api, session } = useServices();
   return useMutation({
-    mutationFn: (body: { email: string; password: string; handle: string; display_name: string }) =>
+    mutationFn: (body: { email: string; password: string; handle: string; display_name: string; invite?: string | null }) =>
       call(api.POST("/auth/signup", { body })),
     onSuccess: (answer) => {
       if ("access_token" in answer) session.set(answer);
     },
   });
+}
+
+/** Whether sign-up is open, invite-only or closed, and which email domains may sign up (public). */
+export function useSignupInfo() {
+  const { api } = useServices();
+  return useQuery({ queryKey: ["signup-info"], queryFn: () => call(api.GET("/auth/signup-info")), staleTime: 60_000 });
 }
 
 /** Follow an email verification link: the account is verified and signed in. */
@@ -122,6 +129,7 @@ export function useSignOut() {
     onSettled: () => {
       const userId = session.current()?.user.id;
       if (userId !== undefined) localStorage.removeItem(`tipline.outbox.${userId}`);
+      if (userId !== undefined) forgetDrafts(userId);
       session.clear();
       queryClient.clear();
     },

@@ -6,6 +6,7 @@ import { KindIcon } from "../../lib/icons";
 import { Avatar, cx, PresenceDot, Spinner } from "../../lib/ui";
 import { useMe } from "../accounts/queries";
 import { usePresence } from "./presence";
+import { draftPreview, useDraft } from "../timeline/drafts";
 import { conversationTitle, useConversations } from "./queries";
 
 export function ConversationList() {
@@ -55,11 +56,12 @@ function Row({ c, active }: { c: Conversation; active: boolean }) {
   const title = conversationTitle(c);
   const unread = c.unread ?? 0;
   const last = c.last_message;
-  const preview = last
+  const draft = draftPreview(useDraft(me?.id, c.id));
+  const preview = draft ?? (last
     ? last.deleted
       ? "Message deleted"
       : `${last.sender_id === me?.id ? "You: " : ""}${last.body.replace(/\s+/g, " ")}`
-    : c.topic || "No messages yet";
+    : c.topic || "No messages yet");
   return (
     <li>
       <Link

@@ -6,6 +6,7 @@ import { useEffect, useState } from "react";
 import { ApiError, call, type ApiClient } from "../../api/client";
 import { Button, ErrorText } from "../../lib/ui";
 import { fileType, uploadForm, type FormTransport } from "./upload";
+import { useSetAvatarUrl } from "../people/avatars";
 
 export const AVATAR_TYPES = "image/png,image/jpeg,image/gif,image/webp";
 const PREVIEW_PX = 160;
@@ -78,6 +79,7 @@ export function AvatarEditor({
   const [crop, setCrop] = useState<Crop | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const setAvatarUrl = useSetAvatarUrl();
 
   useEffect(() => {
     let live = true;
@@ -107,7 +109,9 @@ export function AvatarEditor({
     setBusy(true);
     setError(null);
     try {
-      setCurrent(await saveAvatar(api, transport, picked.file, crop));
+      const saved = await saveAvatar(api, transport, picked.file, crop);
+      setCurrent(saved);
+      setAvatarUrl(userId, saved);
       setPicked(null);
       setCrop(null);
     } catch (err) {

@@ -7,9 +7,11 @@
 import { forwardRef, useId, useImperativeHandle, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import type { Member, Message } from "../../api/client";
 import { searchEmoji, rememberEmoji, shortcodeQuery } from "../../lib/emoji";
+import { EmojiGlyph } from "../../lib/EmojiGlyph";
 import { EmojiPicker, useEmojiIndex } from "../../lib/EmojiPicker";
 import { PaperclipIcon, SmileIcon } from "../../lib/icons";
 import { cx } from "../../lib/ui";
+import { useComposerDraft } from "../timeline/drafts";
 import { MessageBody } from "./MessageBody";
 
 export interface ComposerHandle {
@@ -17,12 +19,18 @@ export interface ComposerHandle {
 }
 
 export interface ComposerProps {
+  /** A `/command` line: true when it was taken as a registered slash command (not sent as text). */
+  onCommand?: (body: string) => boolean;
+  /** Slash commands offered when the text starts with `/` (name, usage hint, description). */
+  commands?: { name: string; usage_hint: string; description: string }[];
   members: Member[];
   myId: number;
   replyTo: { message: Message; name: string } | null;
   onCancelReply(): void;
   onSend(body: string): void;
   onTyping(): void;
+  /** Keep what is typed as this conversation's draft (features/timeline/drafts.ts). */
+  draftConversationId?: number;
   disabledReason: string | null;
   maxLength?: number;
   placeholder: string;
@@ -94,6 +102,7 @@ interface Suggestion {
 
 export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Composer(p, ref) {
   const [text, setText] = useState("");
+  useComposerDraft(p.myId, p.draftConversationId, text, setText);
   const [caret, setCaret] = useState(0);
   const [active, setActive] = useState(0);
   const [dismissed, setDismissed] = useState<number | null>(null);
@@ -110,7 +119,9 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
   const shortcode = mention ? null : shortcodeQuery(text, caret);
   // The emoji data loads the first time someone types ":xx" (or opens the picker).
   const emojiIdx = useEmojiIndex(shortcode !== null);
-  const word = mention ?? shortcode;
+  const slash = mention || shortcode ? null : /^\/([A-Za-z0-9_-]*)$/.exec(text.slice(0, caret));
+  const command = slash ? { start: 0, query: (slash[1] ?? "").toLowerCase() } : null;
+  const word = mention ?? shortcode ?? command;
   let suggestions: Suggestion[] = [];
   if (mention && mention.start !== dismissed) {
     suggestions = p.members
@@ -118,6 +129,11 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
       .filter((m) => m.user.handle.toLowerCase().startsWith(mention.query) || m.user.display_name.toLowerCase().includes(mention.query))
       .slice(0, 6)
       .map((m) => ({ key: `u${m.user.id}`, main: m.user.display_name, aside: `@${m.user.handle}`, insert: `@${m.user.handle} ` }));
+  } else if (command && command.start !== dismissed && p.commands) {
+    suggestions = p.commands
+      .filter((c) => c.name.startsWith(command.query))
+      .slice(0, 6)
+      .map((c) => ({ key: `c${c.name}`, main: `/${c.name} ${c.usage_hint}`, aside: c.description, insert: `/${c.name} ` }));
   } else if (shortcode && shortcode.start !== dismissed && emojiIdx) {
     suggestions = searchEmoji(emojiIdx, shortcode.query, 40)
       .filter((e) => e.shortcodes.length > 0)
@@ -126,7 +142,9 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
         key: e.emoji,
         main: (
           <>
-            <span className="mr-2 text-lg leading-none">{e.emoji}</span>
+            <span className="mr-2 text-lg leading-none">
+              <EmojiGlyph emoji={e.emoji} />
+            </span>
             {`:${e.shortcodes.find((c) => c.startsWith(shortcode.query)) ?? e.shortcodes[0]}:`}
           </>
         ),
@@ -173,7 +191,7 @@ export const Composer = forwardRef<ComposerHandle, ComposerProps>(function Compo
   const send = () => {
     const body = text.trim();
     if ((!body && !p.hasAttachments) || body.length > max || p.disabledReason || p.sendBlocked) return;
-    p.onSend(body);
+    if (!(body.startsWith("/") && p.onCommand?.(body))) p.onSend(body);
     setText("");
     setCaret(0);
     setDismissed(null);

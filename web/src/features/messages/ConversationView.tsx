@@ -1,7 +1,8 @@
 /** A conversation on screen: header, history, typing indicator, composer; members beside it. */
 import { useQueries, useQuery } from "@tanstack/react-query";
+import { CommandAnswer, useComposerCommands } from "../integrations/Webhooks";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Link, useSearch } from "wouter";
+import { Link, useLocation, useSearch } from "wouter";
 import { ApiError, call, type Message } from "../../api/client";
 import { useConnectionState, useOutbox, useRealtime } from "../../app/realtime";
 import { useServices } from "../../app/services";
@@ -22,11 +23,18 @@ import { useTippingEnabled } from "../tips/config";
 import { TipDialog, type TipTarget } from "../tips/TipDialog";
 import { TipLines } from "../tips/TipLines";
 import { MessageList } from "./MessageList";
+import { PinnedButton } from "../timeline/PinnedPanel";
+import { usePinning } from "../timeline/pins";
+import { ReadReceipts } from "../timeline/ReadReceipts";
 import { useDeleteMessage, useEditMessage, useReact } from "./queries";
 import { timelineKey } from "./timeline";
 import { useTyping } from "./typing";
+import { useCustomEmojiSync } from "../admin/settings/queries";
+import { LevelMenu } from "../notifications/LevelMenu";
+import { ThreadPanel } from "../threads/ThreadPanel";
 
-export function ConversationView({ id, panel }: { id: number; panel: "members" | null }) {
+export function ConversationView({ id, panel, thread }: { id: number; panel: "members" | null; thread?: number | null }) {
+  useCustomEmojiSync();
   const me = useMe();
   const { api } = useServices();
   const { client, timelines, setActive } = useRealtime();
@@ -40,13 +48,18 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
     staleTime: Infinity,
   });
   const members = useMembers(id, isMember);
+  const pinning = usePinning(c, isMember);
   const outbox = useOutbox();
-  const pending = useMemo(() => outbox.filter((i) => i.conversation_id === id), [outbox, id]);
+  // Thread-only replies wait in their thread's panel, not here.
+  const pending = useMemo(() => outbox.filter((i) => i.conversation_id === id && !i.thread_only), [outbox, id]);
+  const [, navigate] = useLocation();
+  const onOpenThread = useCallback((m: Message) => navigate(`/c/${id}/t/${m.id}`), [navigate, id]);
   const state = useConnectionState();
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [olderError, setOlderError] = useState<string | null>(null);
   const composer = useRef<ComposerHandle>(null);
+  const commands = useComposerCommands(id);
   const edit = useEditMessage();
   const del = useDeleteMessage();
   const react = useReact();
@@ -231,6 +244,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               <span aria-hidden="true">◈</span> Tip
             </Button>
           )}
+          <PinnedButton conversationId={id} nameOf={nameOf} enabled={isMember} />
           {c.kind !== "direct" && isMember && (
             <Link
               href={panel === "members" ? `/c/${id}` : `/c/${id}/members`}
@@ -240,6 +254,7 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               Members <span className="text-zinc-500">{c.member_count}</span>
             </Link>
           )}
+          {isMember && <LevelMenu conversationId={id} />}
         </header>
         {!isMember ? (
           <JoinPrompt id={id} name={title} topic={c.topic} />
@@ -265,6 +280,18 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
             )}
             <MessageList
               messages={timeline.data.messages}
+              lines={timeline.data.lines}
+              pinnedIds={pinning.pinnedIds}
+              onPin={pinning.onPin}
+              footer={
+                <ReadReceipts
+                  conversationId={id}
+                  last={timeline.data.messages[timeline.data.messages.length - 1]}
+                  myId={me?.id ?? 0}
+                  members={members.data ?? []}
+                  memberCount={c.member_count}
+                />
+              }
               pending={pending}
               hasOlder={timeline.data.hasOlder}
               loadingOlder={loadingOlder}
@@ -287,19 +314,24 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
               onReport={onReport}
               onBlock={onBlock}
               onTip={canTip ? onTip : undefined}
+              onOpenThread={onOpenThread}
             />
             <TipLines conversationId={id} messageId={null} nameOf={nameOf} myId={me?.id ?? 0} />
           </>
         )}
         {isMember && <TypingLine conversationId={id} nameOf={nameOf} />}
+        {isMember && <CommandAnswer answer={commands.answer} onDismiss={commands.dismiss} />}
         {isMember && (
           <Composer
             ref={composer}
+            onCommand={commands.tryRun}
+            commands={commands.list}
             members={members.data ?? []}
             myId={me?.id ?? 0}
             replyTo={replyTo ? { message: replyTo, name: nameOf(replyTo.sender_id) } : null}
             onCancelReply={() => setReplyTo(null)}
             onSend={onSend}
+            draftConversationId={id}
             onTyping={() => client.typing(id)}
             disabledReason={disabledReason}
             placeholder={c.kind === "direct" ? `Message ${title}` : `Message ${c.kind === "public" ? "#" : ""}${title}`}
@@ -311,6 +343,9 @@ export function ConversationView({ id, panel }: { id: number; panel: "members" |
         )}
         </DropZone>
       </section>
+      {thread != null && isMember && (
+        <ThreadPanel key={thread} conversation={c} rootId={thread} members={members.data ?? []} nameOf={nameOf} isBot={isBot} />
+      )}
       {panel === "members" && isMember && (
         <MembersPanel
           conversation={c}

@@ -6,6 +6,7 @@
  * message shows as the characters that were typed.
  */
 import { useEffect, useSyncExternalStore, type ReactNode } from "react";
+import { useCustomEmoji, withCustomEmoji } from "../../lib/EmojiGlyph";
 
 // Same rule as the server's MENTION_RE (domain/messages/schemas.py).
 const TOKEN = /(?<![\w@])@([A-Za-z0-9_]{3,32})\b|\bhttps?:\/\/[^\s<>"']+/g;
@@ -68,13 +69,16 @@ function useMarkdown(needed: boolean): Markdown | null {
 }
 
 export function MessageBody({ body, myHandle }: { body: string; myHandle?: string | undefined }) {
+  useCustomEmoji(); // drawn again when the server's custom emoji arrive or change
   const md = useMarkdown(looksFormatted(body));
   if (md) {
     return (
       <div data-formatted="true">{md.renderMarkdown(body, (text, key) => <span key={key}>{inlineNodes(text, myHandle)}</span>)}</div>
     );
   }
-  return <span className="whitespace-pre-wrap break-words">{inlineNodes(body, myHandle)}</span>;
+  return (
+    <span className="whitespace-pre-wrap break-words">{withCustomEmoji(body, "b", (text, key) => <span key={key}>{inlineNodes(text, myHandle)}</span>)}</span>
+  );
 }
 
 /** Text with its @mentions highlighted and bare http(s) URLs as links. */

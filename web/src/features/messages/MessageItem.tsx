@@ -5,12 +5,16 @@ import { errorMessage } from "../../lib/errors";
 import { formatFull, formatTime } from "../../lib/format";
 import { EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from "../../lib/icons";
 import { canonicalEmoji, emojiName } from "../../lib/emoji";
+import { EmojiGlyph } from "../../lib/EmojiGlyph";
 import { EmojiPicker, useEmojiIndex } from "../../lib/EmojiPicker";
 import { Avatar, BotBadge, Button, cx } from "../../lib/ui";
 import { MessageAttachments } from "../media/MessageAttachments";
 import { TipLines, TipTotals } from "../tips/TipLines";
 import { applyFormat, type Format } from "./Composer";
 import { MessageBody } from "./MessageBody";
+import { EditedMarker } from "../timeline/EditHistory";
+import { ThreadSummary } from "../threads/ThreadSummary";
+import { PersonName } from "../people/ProfileCard";
 
 const FORMAT_KEYS: Record<string, Format> = { b: "bold", i: "italic", e: "code" };
 
@@ -43,6 +47,12 @@ export interface MessageItemProps {
   onTip?(m: Message): void;
   /** Names for the tip lines under the message. */
   nameOf?(userId: number | null): string;
+  /** The message is pinned in its conversation (a marker). */
+  pinned?: boolean;
+  /** Pin or unpin it (given when I may). */
+  onPin?(m: Message, pin: boolean): void;
+  /** Open the thread under this message ("Reply in thread", and its reply summary). */
+  onOpenThread?(m: Message): void;
 }
 
 function MessageItemInner(p: MessageItemProps) {
@@ -72,7 +82,7 @@ function MessageItemInner(p: MessageItemProps) {
       <div className="min-w-0 flex-1">
         {!p.compact && (
           <div className="flex items-baseline gap-2">
-            <span className="truncate text-sm font-semibold text-zinc-900 dark:text-zinc-50">{p.senderName}</span>
+            <PersonName userId={m.sender_id} name={p.senderName} className="text-sm font-semibold text-zinc-900 dark:text-zinc-50" />
             {p.senderIsBot && <BotBadge className="self-center" />}
             <time dateTime={m.created_at} title={formatFull(m.created_at)} className="shrink-0 text-xs text-zinc-500 dark:text-zinc-400">
               {formatTime(m.created_at)}
@@ -96,6 +106,11 @@ function MessageItemInner(p: MessageItemProps) {
             )}
           </button>
         )}
+        {p.pinned && !m.deleted && (
+          <p data-testid="pin-marker" className="text-xs font-medium text-amber-700 dark:text-amber-400">
+            <span aria-hidden="true">📌</span> Pinned
+          </p>
+        )}
         {editing ? (
           <EditBox
             initial={m.body}
@@ -114,11 +129,7 @@ function MessageItemInner(p: MessageItemProps) {
         ) : (
           <div className="text-[0.9375rem] leading-relaxed text-zinc-800 dark:text-zinc-100" data-testid="message-body">
             <MessageBody body={m.body} myHandle={p.myHandle} />
-            {m.edited_at && (
-              <span className="ml-1 text-xs text-zinc-400" title={formatFull(m.edited_at)}>
-                (edited)
-              </span>
-            )}
+            <EditedMarker message={m} />
           </div>
         )}
         {!m.deleted && m.attachments.length > 0 && <MessageAttachments attachments={m.attachments} />}
@@ -140,6 +151,7 @@ function MessageItemInner(p: MessageItemProps) {
         )}
         {!m.deleted && <TipTotals totals={m.tips} />}
         {p.nameOf && <TipLines conversationId={m.conversation_id} messageId={m.id} nameOf={p.nameOf} myId={p.myId} />}
+        {p.onOpenThread && <ThreadSummary message={m} nameOf={p.nameOf} onOpen={p.onOpenThread} />}
         {reporting && p.onReport && (
           <ReportBox
             onCancel={() => setReporting(false)}
@@ -210,12 +222,23 @@ function MessageItemInner(p: MessageItemProps) {
             <ActionButton label="Reply" onClick={() => { setActions(false); p.onReply(m); }}>
               <ReplyIcon />
             </ActionButton>
+            {p.onOpenThread && (
+              // Named without "reply": the quote-reply button keeps "Reply" to itself.
+              <ActionButton label="Answer in thread" onClick={() => { setActions(false); p.onOpenThread?.(m); }}>
+                <span aria-hidden="true">🧵</span>
+              </ActionButton>
+            )}
             <ActionButton label="Add reaction" onClick={() => setPicker((v) => !v)} expanded={picker}>
               <SmileIcon />
             </ActionButton>
             {other && p.onTip && (
               <ActionButton label={`Tip ${p.senderName}`} onClick={() => { setActions(false); p.onTip?.(m); }}>
                 <span aria-hidden="true">◈</span>
+              </ActionButton>
+            )}
+            {p.onPin && (
+              <ActionButton label={p.pinned ? "Unpin" : "Pin"} onClick={() => { setActions(false); p.onPin?.(m, !p.pinned); }}>
+                <span aria-hidden="true">📌</span>
               </ActionButton>
             )}
             {p.mine && (
@@ -406,7 +429,7 @@ function ReactionChip(p: {
             : "border-zinc-200 bg-white text-zinc-700 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-200",
         )}
       >
-        {p.emoji} {p.count}
+        <EmojiGlyph emoji={p.emoji} /> {p.count}
       </button>
       {shown && (
         <span

@@ -3,7 +3,7 @@
  * new messages (and content that grows, such as thumbnails loading) keep the view at the bottom
  * if it was there, and the reading position stays put when older messages are added above it.
  */
-import { Fragment, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { Fragment, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import type { Message } from "../../api/client";
 import { sentenceFor } from "../../lib/errors";
 import { dayKey, dayLabel, formatTime } from "../../lib/format";
@@ -11,11 +11,21 @@ import { Avatar, Button, cx, Spinner } from "../../lib/ui";
 import type { OutboxItem } from "../../realtime";
 import { MessageBody } from "./MessageBody";
 import { MessageItem } from "./MessageItem";
+import { SystemLine } from "../timeline/SystemLine";
+import { linesBetween, type SystemLine as Line } from "../timeline/systemLines";
 
 const GROUP_MS = 5 * 60_000;
 
 export interface MessageListProps {
   messages: Message[];
+  /** System lines (joined, renamed, ...) shown between the messages at their seq. */
+  lines?: readonly Line[];
+  /** Shown under the last message (read receipts). */
+  footer?: ReactNode;
+  /** Pinned messages of the conversation (a marker on each). */
+  pinnedIds?: ReadonlySet<number>;
+  /** Pin or unpin a message (given when I may). */
+  onPin?(m: Message, pin: boolean): void;
   pending: readonly OutboxItem[];
   hasOlder: boolean;
   loadingOlder: boolean;
@@ -41,6 +51,8 @@ export interface MessageListProps {
   onReport?(id: number, reason: string): Promise<unknown>;
   onBlock?(userId: number): void;
   onTip?(m: Message): void;
+  /** Open a message's thread (features/threads). */
+  onOpenThread?(m: Message): void;
 }
 
 export function MessageList(p: MessageListProps) {
@@ -184,6 +196,8 @@ export function MessageList(p: MessageListProps) {
       <ol className="flex flex-col">
         {p.messages.map((m) => {
           const newDay = !prev || dayKey(prev.created_at) !== dayKey(m.created_at);
+          // Lines above the first loaded message belong to older pages, unless there are none.
+          const linesBefore = prev || !p.hasOlder ? linesBetween(p.lines, prev ? prev.seq : null, m.seq) : [];
           // Only where the boundary itself is loaded: above the first loaded message it would
           // jump the view to the top (and pull in older pages) for nothing.
           const unreadStart =
@@ -194,6 +208,7 @@ export function MessageList(p: MessageListProps) {
           const compact =
             !newDay &&
             !unreadStart &&
+            linesBefore.length === 0 &&
             prev !== null &&
             prev.sender_id === m.sender_id &&
             !prev.deleted &&
@@ -204,6 +219,9 @@ export function MessageList(p: MessageListProps) {
           return (
             <Fragment key={m.id}>
               {newDay && <DaySeparator iso={m.created_at} />}
+              {linesBefore.map((l) => (
+                <SystemLine key={`l${l.seq}`} line={l} nameOf={p.nameOf} />
+              ))}
               {unreadStart && (
                 <li data-unread-divider className="my-2 flex items-center gap-2 px-4 text-xs font-semibold text-rose-600 dark:text-rose-400">
                   <span className="h-px flex-1 bg-rose-300 dark:bg-rose-700" />
@@ -232,10 +250,16 @@ export function MessageList(p: MessageListProps) {
                 onBlock={p.onBlock}
                 onTip={p.onTip}
                 nameOf={p.nameOf}
+                onOpenThread={p.onOpenThread}
+                pinned={p.pinnedIds?.has(m.id) ?? false}
+                onPin={p.onPin}
               />
             </Fragment>
           );
         })}
+        {linesBetween(p.lines, p.messages.length > 0 ? p.messages[p.messages.length - 1]!.seq : null, null).map((l) =>
+          p.messages.length > 0 || !p.hasOlder ? <SystemLine key={`l${l.seq}`} line={l} nameOf={p.nameOf} /> : null,
+        )}
         {pending.map((item) => (
           <PendingItem
             key={item.client_msg_id}
@@ -249,6 +273,7 @@ export function MessageList(p: MessageListProps) {
           />
         ))}
       </ol>
+      {p.footer}
       </div>
     </div>
   );

@@ -9,9 +9,14 @@ import type { ConversationEvent, RealtimeClient } from "../../realtime";
 import { conversationKey, conversationsKey, conversationTitle, membersKey, removeConversationCaches } from "../conversations/queries";
 import { refreshPresence, setPresence } from "../conversations/presence";
 import { recordTip } from "../tips/store";
+import { applyPinEvent } from "../timeline/pins";
+import { SYSTEM_EVENTS } from "../timeline/systemLines";
+import { wantsNotification } from "../notifications/levels";
+import { levelIn } from "../notifications/queries";
 import { showNotification } from "./notifications";
 import { messageFromAck, type Timelines } from "./timeline";
 import { clearTyping, noteTyping } from "./typing";
+import { applyThreadAck, applyThreadEvent } from "../threads/queries";
 
 export interface SyncOptions {
   qc: QueryClient;
@@ -57,12 +62,26 @@ export function attachSync(o: SyncOptions): () => void {
 
   function onEvent(ev: ConversationEvent): void {
     const cid = ev.conversation_id;
+    // Membership and conversation changes also show in the timeline, as system lines.
+    if (SYSTEM_EVENTS.has(ev.event)) timelines.applyEvent(ev);
+    applyPinEvent(qc, ev);
+    applyThreadEvent(qc, ev, me());
     switch (ev.event) {
+      case "thread.updated":
+        timelines.applyEvent(ev);
+        return;
       case "message.created": {
         const m = ev.data;
         timelines.applyEvent(ev);
         if (m.sender_id !== null) clearTyping(cid, m.sender_id);
         const mine = m.sender_id === me();
+        if (m.thread_only) {
+          // Not in the conversation's list entry or unread count: the Threads view counts it.
+          updateListed(cid, ev.seq, (c) => c);
+          const userId = me();
+          if (!mine && userId !== null && m.mention_ids.includes(userId)) maybeNotify(cid, m.sender_id, m.body, m.mention_ids, m.created_at);
+          return;
+        }
         const listed = updateListed(cid, ev.seq, (c) => ({
           ...c,
           last_message: { id: m.id, seq: m.seq, sender_id: m.sender_id, body: m.body, created_at: m.created_at, deleted: m.deleted },
@@ -145,7 +164,8 @@ export function attachSync(o: SyncOptions): () => void {
     const conv = qc.getQueryData<Conversation[]>(conversationsKey)?.find((c) => c.id === cid);
     const userId = me();
     const mentioned = userId !== null && mentions.includes(userId);
-    if (!conv || (conv.kind !== "direct" && !mentioned)) return;
+    // My level in this conversation (mute, mentions only, all) decides, as for push and email.
+    if (!conv || !wantsNotification(conv.kind, levelIn(qc, cid), mentioned, body)) return;
     const sender =
       qc.getQueryData<Member[]>(membersKey(cid))?.find((m) => m.user.id === senderId)?.user.display_name ??
       (conv.kind === "direct" ? conv.peer?.display_name : undefined) ??
@@ -166,8 +186,13 @@ export function attachSync(o: SyncOptions): () => void {
     client.on("ack", ({ ack, item }) => {
       const userId = me();
       if (!item || userId === null) return;
+      applyThreadAck(qc, ack, item, userId);
       const message = messageFromAck(ack, item, userId);
       timelines.insertIfAbsent(message);
+      if (item.thread_only) {
+        updateListed(ack.conversation_id, ack.seq, (c) => c);
+        return;
+      }
       updateListed(ack.conversation_id, ack.seq, (c) => ({
         ...c,
         last_message: { id: message.id, seq: message.seq, sender_id: userId, body: message.body, created_at: message.created_at, deleted: false },

@@ -10,17 +10,22 @@
 import type { QueryClient } from "@tanstack/react-query";
 import { call, type ApiClient, type Message } from "../../api/client";
 import type { AckFrame, ConversationEvent, OutboxItem } from "../../realtime";
+import { lineFromEvent, mergeLines, type SystemLine } from "../timeline/systemLines";
+import { withReply, withSummary } from "../threads/summary";
 
 export interface Timeline {
   /** Loaded messages, ascending by seq. */
   messages: Message[];
   /** More messages exist before the first loaded one. */
   hasOlder: boolean;
+  /** System lines (membership and conversation changes) in the loaded span, ascending by seq. */
+  lines?: SystemLine[];
 }
 
 export interface Page {
   messages: Message[];
   has_more: boolean;
+  system_lines?: SystemLine[];
 }
 
 export const PAGE_SIZE = 50;
@@ -49,19 +54,22 @@ function union(held: Message[], incoming: Message[]): Message[] {
 /** Merge the latest page. A page that does not touch what we hold replaces it (we were far behind). */
 export function mergeLatest(existing: Timeline | undefined, page: Page): Timeline {
   const incoming = [...page.messages].sort(bySeq);
-  if (!existing || existing.messages.length === 0) return { messages: incoming, hasOlder: page.has_more };
+  const pageLines = mergeLines(undefined, page.system_lines);
+  if (!existing || existing.messages.length === 0) {
+    return { messages: incoming, hasOlder: page.has_more, lines: mergeLines(existing?.lines, pageLines) };
+  }
   const newestHeld = existing.messages[existing.messages.length - 1]!.seq;
   const oldestIncoming = incoming[0]?.seq;
   if (page.has_more && oldestIncoming !== undefined && oldestIncoming > newestHeld) {
-    return { messages: incoming, hasOlder: true };
+    return { messages: incoming, hasOlder: true, lines: pageLines };
   }
-  return { messages: union(existing.messages, incoming), hasOlder: existing.hasOlder };
+  return { messages: union(existing.messages, incoming), hasOlder: existing.hasOlder, lines: mergeLines(existing.lines, pageLines) };
 }
 
 /** Merge a page of older messages (fetched with `before`). */
 export function mergeOlder(existing: Timeline | undefined, page: Page): Timeline {
-  if (!existing) return { messages: [...page.messages].sort(bySeq), hasOlder: page.has_more };
-  return { messages: union(existing.messages, page.messages), hasOlder: page.has_more };
+  if (!existing) return { messages: [...page.messages].sort(bySeq), hasOlder: page.has_more, lines: mergeLines(undefined, page.system_lines) };
+  return { messages: union(existing.messages, page.messages), hasOlder: page.has_more, lines: mergeLines(existing.lines, page.system_lines) };
 }
 
 function mapMessage(t: Timeline, id: number, fn: (m: Message) => Message): Timeline {
@@ -78,8 +86,14 @@ function mapMessage(t: Timeline, id: number, fn: (m: Message) => Message): Timel
 /** Apply one conversation event to a timeline. */
 export function applyEvent(t: Timeline, ev: ConversationEvent): Timeline {
   switch (ev.event) {
-    case "message.created":
-      return { ...t, messages: union(t.messages, [ev.data]) };
+    case "message.created": {
+      // A reply updates its root's thread summary; a thread-only reply stays out of the timeline.
+      const m = ev.data;
+      const next = m.reply_to_id !== null ? mapMessage(t, m.reply_to_id, (root) => withReply(root, m)) : t;
+      return m.thread_only ? next : { ...next, messages: union(next.messages, [m]) };
+    }
+    case "thread.updated":
+      return mapMessage(t, ev.data.root_id, (root) => withSummary(root, ev.data));
     case "message.edited":
       return mapMessage(t, ev.data.id, (m) =>
         m.deleted || (m.edited_at !== null && Date.parse(m.edited_at) >= Date.parse(ev.data.edited_at))
@@ -122,8 +136,10 @@ export function applyEvent(t: Timeline, ev: ConversationEvent): Timeline {
       if (message_id === null || message_totals === undefined) return t;
       return mapMessage(t, message_id, (m) => (m.deleted ? m : { ...m, tips: message_totals }));
     }
-    default:
-      return t;
+    default: {
+      const line = lineFromEvent(ev);
+      return line ? { ...t, lines: mergeLines(t.lines, [line]) } : t;
+    }
   }
 }
 
@@ -137,6 +153,8 @@ export function messageFromAck(ack: AckFrame, item: OutboxItem, senderId: number
     client_msg_id: ack.client_msg_id,
     body: item.body,
     reply_to_id: item.reply_to,
+    thread_only: item.thread_only ?? false,
+    thread: null,
     mention_ids: [],
     created_at: ack.created_at,
     edited_at: null,
@@ -176,7 +194,7 @@ export class Timelines {
   /** Add a message built locally (from an ack) unless the server's copy is already here. */
   insertIfAbsent(message: Message): void {
     this.qc.setQueryData<Timeline>(timelineKey(message.conversation_id), (t) =>
-      t && !t.messages.some((m) => m.id === message.id) ? { ...t, messages: union(t.messages, [message]) } : t,
+      t && !message.thread_only && !t.messages.some((m) => m.id === message.id) ? { ...t, messages: union(t.messages, [message]) } : t,
     );
   }
 

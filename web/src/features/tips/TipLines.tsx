@@ -39,8 +39,9 @@ export function TipTotals({ totals }: { totals: Schemas["TotalOut"][] }) {
 }
 
 export function TipLine({ tip, nameOf, myId }: { tip: LiveTip; nameOf(id: number): string; myId: number }) {
-  const who = tip.tipper_id === myId ? "You" : nameOf(tip.tipper_id);
-  const whom = tip.recipient_id === myId ? "you" : nameOf(tip.recipient_id);
+  // A null id: that person deleted their account; the tip stays as an on-chain fact.
+  const who = tip.tipper_id === myId ? "You" : tip.tipper_id === null ? "A deleted user" : nameOf(tip.tipper_id);
+  const whom = tip.recipient_id === myId ? "you" : tip.recipient_id === null ? "a deleted user" : nameOf(tip.recipient_id);
   return (
     <p data-testid="tip-line" data-state={tip.state} className="text-xs text-zinc-600 dark:text-zinc-300">
       {who} tipped {whom} {tip.amount_display} {tip.symbol} ·{" "}

@@ -1,0 +1,1 @@
+"""Webhooks and slash commands (docs/subsystems/integrations.md)."""

@@ -1,0 +1,1 @@
+"""Privacy: a person's data export and the deletion of their account (docs/subsystems/accounts.md)."""
