@@ -14,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +42,9 @@ class PendingSend:
     future: asyncio.Future[Ack] = field(repr=False)
 
 
-def _ack(row: RowMapping, *, duplicate: bool) -> Ack:
-    return Ack(
+def _ack(row: Mapping[Any, Any], *, duplicate: bool) -> Ack:
+    # Built from the database's own typed values: no validation needed, one per send.
+    return Ack.model_construct(
         conversation_id=row["conversation_id"],
         client_msg_id=row["client_msg_id"],
         message_id=row["id"],
@@ -174,14 +176,13 @@ class SendBatcher:
             plan = _plan(sends, ctx)
             inserted: list[RowMapping] = []
             if plan.rows:
-                inserted = await repo.insert_messages(conn, rows=plan.rows)
+                last = {cid: seq for cid, seq in plan.next_seq.items() if seq != ctx.locked[cid]["last_seq"]}
+                inserted = await repo.insert_messages(conn, rows=plan.rows, last=last)
                 if plan.links:
                     await media_repo.attach(
                         conn, links=[(a, inserted[pos]["id"], n) for n, (a, pos) in enumerate(plan.links)]
                     )
                 await mod_repo.mark_sent(conn, pairs=plan.sent_now & ctx.slow_pairs)
-                last = {cid: seq for cid, seq in plan.next_seq.items() if seq != ctx.locked[cid]["last_seq"]}
-                await repo.set_last_seqs(conn, last=last)
         # Committed: the acks, and the frames to publish.
         return _results(sends, plan, ctx, inserted)
 
