@@ -41,12 +41,12 @@ from tipline.api import tokens as tokens_api
 from tipline.api.apidocs import mount_api_docs
 from tipline.api.middleware import BodyLimit, RequestContext, SecurityHeaders
 from tipline.backends.cache import MessageCache, RedisMessageCache
+from tipline.backends.nodes import Nodes
 from tipline.backends.oidc import OidcClient
 from tipline.backends.presence import MemoryPresence, PresenceStore, RedisPresence
 from tipline.bus.base import Bus
 from tipline.bus.memory import MemoryBus
 from tipline.config import Settings
-from tipline.domain.messages.routing import Nodes
 from tipline.errors import DomainError, RateLimited
 from tipline.gateway.endpoint import websocket_endpoint
 from tipline.node import Node
@@ -175,7 +175,6 @@ def build_nodes(settings: Settings) -> Nodes | None:
         redis_client(settings),
         prefix=settings.bus_channel_prefix,
         ttl_s=settings.node_ttl_s,
-        sharded=settings.redis_cluster,
     )
 
 

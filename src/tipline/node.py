@@ -18,12 +18,13 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from tipline.backends.nodes import Nodes
 from tipline.bus.base import Handler, topic_node
 from tipline.domain.integrations.worker import OutgoingWebhookWorker
 from tipline.domain.mail.worker import MailWorker
 from tipline.domain.media.actions import clean_forever
 from tipline.domain.messages.batcher import SendBatcher
-from tipline.domain.messages.routing import Nodes, SendRouter
+from tipline.domain.messages.routing import SendRouter
 from tipline.domain.notifications.worker import NotifyWorker
 from tipline.domain.privacy.worker import ExportWorker
 from tipline.domain.serversettings.actions import RetentionWorker

@@ -40,3 +40,4 @@ class Runtime:
     # routing), and for NODE_UNHEALTHY_CLOSE_S (sockets closed and refused).
     degraded: bool = False
     unhealthy: bool = False
+    database_ok: bool = True  # the last probe's outcome (NodeHealth), read by /readyz

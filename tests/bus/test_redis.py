@@ -385,3 +385,19 @@ async def test_settle_waits_until_other_nodes_publishes_reach_new_subscriptions(
         await a.bus.publish(topic, b"x")
     await b.inbox.wait_for(50)
     assert [t for t, _ in b.inbox.items] == [f"c:settle{i}" for i in range(50)]
+
+
+async def test_publish_counted_says_how_many_nodes_each_message_reached(nodes: tuple[Node, Node]) -> None:
+    """Send routing forwards with it: 0 for a node's topic means that node is gone."""
+    a, b = nodes
+    b.bus.subscribe("n:b")
+    await b.bus.settle()
+    counts = await a.bus.publish_counted([("n:b", b"Fone"), ("n:gone", b"Ftwo"), ("n:b", b"Fthree")])
+    assert counts == [1, 0, 1]
+    await b.inbox.wait_for(2)
+    assert b.inbox.items == [("n:b", b"Fone"), ("n:b", b"Fthree")]
+
+
+async def test_publish_counted_reports_nothing_reached_while_redis_is_unreachable() -> None:
+    bus = RedisBus("redis://127.0.0.1:1", channel_prefix=unique_prefix())
+    assert await bus.publish_counted([("n:x", b"F")]) == [0]

@@ -227,3 +227,31 @@ async def test_events_committed_on_a_node_cut_from_the_bus_reach_the_other_nodes
         await stop_node(cut)
         await stop_node(other)
         await link.close()
+
+
+async def test_the_other_nodes_requests_of_one_outage_get_one_round_of_sync(
+    outage: tuple[Server, OutageBus, httpx.AsyncClient],
+) -> None:
+    """After a Redis outage every node asks every other to re-sync; a node answers the requests
+    that arrive together with one ``sync`` per socket, and one that arrived before its own
+    recovery round with that round."""
+    srv, bus, api = outage
+    alice = await signup(api)
+    await create_conversation(api, alice, "group")
+    ws = await Ws.open(srv.ws_url, alice)
+    guard = srv.node.guard
+    before = guard.resyncs
+    for n in range(3):
+        guard.request(f"node-{n}")
+        await asyncio.sleep(0.05)
+    await ws.expect("sync", timeout=5)
+    assert not [f for f in await ws.collect(1.0) if f.get("type") == "sync"]
+    assert guard.resyncs == before + 1
+
+    bus.go_down()
+    guard.request("node-x")  # its own recovery round, below, starts after this arrived
+    bus.come_back()
+    await ws.expect("sync", timeout=5)
+    assert not [f for f in await ws.collect(1.0) if f.get("type") == "sync"]
+    assert guard.resyncs == before + 2
+    await ws.close()

@@ -48,6 +48,11 @@ class Bus(Protocol):
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         """Publish several messages in order, in one round trip where the backend allows."""
 
+    async def publish_counted(self, items: list[tuple[str, bytes]]) -> list[int]:
+        """Publish each message as is, in order; how many nodes each reached (0 for all when the
+        publish failed). Send routing forwards this way, to a node's own topic: 0 means that
+        node is gone."""
+
     def subscribe(self, topic: str) -> None:
         """Register this node's interest in ``topic``; takes effect before the next publish."""
 

@@ -28,6 +28,11 @@ class MemoryBus:
         for topic, payload in items:
             await self.publish(topic, payload)
 
+    async def publish_counted(self, items: list[tuple[str, bytes]]) -> list[int]:
+        counts = [int(self._handler is not None and topic in self._topics) for topic, _ in items]
+        await self.publish_many(items)
+        return counts
+
     def subscribe(self, topic: str) -> None:
         self._topics.add(topic)
 

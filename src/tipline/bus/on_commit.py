@@ -8,6 +8,7 @@ data behind it can be read. (docs/subsystems/messages.md, "publish after commit"
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tipline.bus.base import Bus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,11 +27,17 @@ class Outbox:
     def add(self, topic: str, payload: bytes) -> None:
         self.items.append((topic, payload))
 
+    def extend(self, items: list[tuple[str, bytes]]) -> None:
+        self.items.extend(items)
+
 
 @dataclass
 class UnitOfWork:
     conn: AsyncConnection
     outbox: Outbox
+    # Run at once on commit, before publishing: the group commit answers its senders here, so
+    # an ack never waits for the bus. They must not raise.
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
     # Run after commit, after publishing (cache write-through); they must not raise.
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -41,7 +50,14 @@ async def unit_of_work(engine: AsyncEngine, bus: Bus) -> AsyncIterator[UnitOfWor
         uow = UnitOfWork(conn=conn, outbox=outbox)
         yield uow
     # Reached only when the block above committed (an exception skips this line).
+    for answer in uow.on_commit:
+        answer()
     if outbox.items:
-        await bus.publish_many(outbox.items)
+        try:
+            await bus.publish_many(outbox.items)
+        except Exception:
+            # Committed is committed: the caller must not see a failure. The bus is the fast
+            # path; clients repair the gap from PostgreSQL (resume, sync).
+            log.exception("publish failed after commit")
     for step in uow.after_commit:
         await step()

@@ -495,6 +495,30 @@ class RedisBus:
         except (RedisError, OSError) as exc:
             self._publish_failed(exc, count)
 
+    async def publish_counted(self, items: list[tuple[str, bytes]]) -> list[int]:
+        if not items:
+            return []
+        prefix = self.channel_prefix
+        if self._publish_down and not self._healthy:
+            self._publish_failed(None, len(items))
+            return [0] * len(items)
+        try:
+            if self._cluster is not None:
+                cpipe = self._cluster.pipeline(transaction=False)
+                for topic, payload in items:
+                    cpipe.spublish(prefix + topic, payload)
+                counts = await cpipe.execute()
+            else:
+                assert self._client is not None
+                pipe = self._client.pipeline(transaction=False)
+                for topic, payload in items:
+                    pipe.publish(prefix + topic, payload)
+                counts = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._publish_failed(exc, len(items))
+            return [0] * len(items)
+        return [int(n) for n in counts]
+
     def subscribe(self, topic: str) -> None:
         channel = (self.channel_prefix + topic).encode()
         self._topics[channel] = topic

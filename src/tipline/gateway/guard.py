@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from tipline.bus.base import TOPIC_ALL
-from tipline.bus.envelope import encode_control
-from tipline.domain.conversations.actions import read_socket_states
+from tipline.domain.conversations.actions import ask_nodes_to_recheck, read_socket_states
 from tipline.gateway.hub import Hub
 from tipline.gateway.resync import resync_all
 from tipline.protocol import Close
@@ -33,6 +33,10 @@ from tipline.runtime import Runtime
 from tipline.workers import LoopWorker
 
 log = logging.getLogger(__name__)
+
+# After a Redis outage every node asks every other to re-sync, at about the same moment: the
+# requests that arrive within this window are answered by one round of ``sync`` frames.
+RESYNC_COALESCE_S = 0.5
 
 
 class SocketGuard(LoopWorker):
@@ -46,7 +50,10 @@ class SocketGuard(LoopWorker):
         self._after_outage = False
         self._retry = False
         self._resync = False  # another node came back from a bus outage
+        self._requested_at: float | None = None  # when the oldest unanswered request arrived
+        self._synced_at = float("-inf")  # when the last round of ``sync`` frames read PostgreSQL
         self.rechecks = 0
+        self.resyncs = 0
         self.closed = 0
         self.unsubscribed = 0
 
@@ -65,9 +72,13 @@ class SocketGuard(LoopWorker):
     def request(self, node_id: str | None = None) -> None:
         """Re-check and re-sync soon: another node asked. It was cut off from the bus, so its
         controls and the events it committed meanwhile never reached this node's sockets."""
-        if node_id != self._rt.node_id:
-            self._resync = True
-            self._wake.set()
+        if node_id == self._rt.node_id:
+            return
+        if self._requested_at is None:
+            self._requested_at = time.monotonic()
+            # Not at once: the other nodes' requests of the same outage join this one.
+            asyncio.get_running_loop().call_later(RESYNC_COALESCE_S, self._wake.set)
+        self._resync = True
 
     def _lost(self) -> None:
         self._hub.hold()
@@ -87,27 +98,36 @@ class SocketGuard(LoopWorker):
             self._wake.clear()
             after_outage = self._after_outage
             resync, self._resync = self._resync, False
+            requested_at, self._requested_at = self._requested_at, None
             try:
                 self._retry = await self.recheck()
             except Exception as exc:
                 # PostgreSQL unreachable: keep holding what the bus delivers, and try again soon.
                 log.warning("socket re-check failed: %r", exc)
                 self._retry = True
-                self._resync = self._resync or resync
+                if resync:
+                    self._resync = True
+                    self._requested_at = min(filter(None, (requested_at, self._requested_at)), default=None)
                 continue
             if after_outage:
                 self._after_outage = False
                 await self._after_bus_outage()
-            elif resync:
-                # Each socket learns the conversations' last seqs and resumes what it lacks.
-                await resync_all(self._rt, self._hub)
+            elif resync and requested_at is not None and requested_at >= self._synced_at:
+                # Each socket learns the conversations' last seqs and resumes what it lacks. A
+                # request older than the last round was answered by it: that round read
+                # PostgreSQL after the asking node had committed what it asks about.
+                await self._resync_all()
+
+    async def _resync_all(self) -> None:
+        self._synced_at = time.monotonic()
+        self.resyncs += 1
+        await resync_all(self._rt, self._hub)
 
     async def _after_bus_outage(self) -> None:
-        rt = self._rt
-        await resync_all(rt, self._hub)
+        await self._resync_all()
         self._hub.release()
         # Controls this node published while cut off were lost to the others: they re-check too.
-        await rt.bus.publish(TOPIC_ALL, encode_control({"op": "recheck", "node_id": rt.node_id}))
+        await ask_nodes_to_recheck(self._rt)
 
     async def recheck(self) -> bool:
         """Correct every open socket from PostgreSQL; True if some must be checked again soon."""

@@ -40,7 +40,6 @@ class NodeHealth(LoopWorker):
         super().__init__()
         self._rt = rt
         self._hub = hub
-        self.database_ok = True
         self._since: float | None = None  # degraded since (monotonic)
         self.moved = 0  # sockets closed so their clients reconnect elsewhere
 
@@ -49,8 +48,9 @@ class NodeHealth(LoopWorker):
             every = self._rt.settings.health_probe_s
             started = time.monotonic()
             # A probe that takes two periods counts as failed: the pool, or the link, is stuck.
-            self.database_ok = await database_answers(self._rt.engine, timeout_s=max(1.0, 2 * every))
-            self.observe(database_ok=self.database_ok, bus_ok=self._rt.bus.healthy(), now=started)
+            ok = await database_answers(self._rt.engine, timeout_s=max(1.0, 2 * every))
+            self._rt.database_ok = ok
+            self.observe(database_ok=ok, bus_ok=self._rt.bus.healthy(), now=started)
             await asyncio.sleep(every)
 
     def observe(self, *, database_ok: bool, bus_ok: bool, now: float) -> None:

@@ -360,30 +360,13 @@ async def session_state(conn: AsyncConnection, *, session_id: uuid.UUID) -> RowM
 # (in memory: no row is written, unlike FOR SHARE, which cost a send batch a WAL record per session).
 # Two int4 keys: the class 24149 (0x5E55), and the user id folded into int4 (a collision only
 # orders two users' sends and revocations needlessly).
-_LOCK_SHARED = text(
-    "SELECT pg_advisory_xact_lock_shared(24149, (k % 2147483647)::int) FROM unnest(CAST(:ids AS bigint[])) AS k"
-)
+def revocation_lock_shared(user_id_sql: str) -> str:
+    """The SQL expression that takes one user's revocation lock shared (a send batch folds it
+    into its first statement: messages.repository.lock_for_send)."""
+    return f"pg_advisory_xact_lock_shared(24149, (({user_id_sql}) % 2147483647)::int)"
+
+
 _LOCK = text("SELECT pg_advisory_xact_lock(24149, (CAST(:id AS bigint) % 2147483647)::int)")
-
-
-async def session_states_for_send(
-    conn: AsyncConnection, *, user_ids: Sequence[int], session_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, RowMapping]:
-    """The state of these sessions, read after taking their users' revocation lock (shared).
-
-    A send batch reads its senders' sessions this way, in its own transaction, and holds the
-    lock until it commits: a revocation (``revoke_sessions`` takes the lock exclusively) either
-    committed before, and the batch sees it, or waits for the batch. Either way no send is
-    stored after its session's revocation committed.
-    """
-    await conn.execute(_LOCK_SHARED, {"ids": sorted(set(user_ids))})
-    stmt = (
-        select(sessions.c.id, *SESSION_STATE)
-        .join(users, users.c.id == sessions.c.user_id)
-        .where(sessions.c.id == func.any(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
-    )
-    rows = (await conn.execute(stmt, {"ids": sorted(session_ids)})).mappings()
-    return {row["id"]: row for row in rows}
 
 
 async def live_session_ids(conn: AsyncConnection, *, session_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import RowMapping, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tipline.bus.base import topic_conversation, topic_user
+from tipline.bus.base import TOPIC_ALL, topic_conversation, topic_user
 from tipline.bus.envelope import encode_control, encode_event, event_frame
 from tipline.bus.on_commit import Outbox, unit_of_work
 from tipline.domain.accounts import repository as accounts_repo
@@ -509,6 +509,12 @@ async def read_socket_states(rt: Runtime, *, user_ids: Sequence[int], session_id
         memberships = await repo.memberships_of(conn, user_ids=user_ids)
         blocked = await mod_repo.blocked_by_each(conn, blocker_ids=user_ids)
     return SocketStates(live_sessions=live, memberships=memberships, blocked=blocked)
+
+
+async def ask_nodes_to_recheck(rt: Runtime) -> None:
+    """Tell every other node to re-check and re-sync its sockets: this node was cut off from the
+    bus, so the controls it published and the events it committed meanwhile reached no one."""
+    await rt.bus.publish(TOPIC_ALL, encode_control({"op": "recheck", "node_id": rt.node_id}))
 
 
 async def read_last_seqs(rt: Runtime, conversation_ids: Sequence[int]) -> dict[int, int]:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import RowMapping
 from tipline.backends.cache import entry, write_through
 from tipline.bus.base import topic_conversation
 from tipline.bus.envelope import encode_sender_event, event_frame
+from tipline.bus.on_commit import unit_of_work
 from tipline.domain.media import repository as media_repo
 from tipline.domain.media.schemas import attachment_dict
 from tipline.domain.messages import repository as repo
@@ -43,8 +45,9 @@ class PendingSend:
     future: asyncio.Future[Ack] = field(repr=False)
 
 
-def _ack(row: RowMapping, *, duplicate: bool) -> Ack:
-    return Ack(
+def _ack(row: Mapping[Any, Any], *, duplicate: bool) -> Ack:
+    # Built from the database's own typed values: no validation needed, one per send.
+    return Ack.model_construct(
         conversation_id=row["conversation_id"],
         client_msg_id=row["client_msg_id"],
         message_id=row["id"],
@@ -114,7 +117,7 @@ class SendBatcher:
 
     async def _commit(self, batch: list[PendingSend]) -> None:
         try:
-            outcomes, published, inserted = await self._commit_batch(batch)
+            await self._commit_batch(batch)
         except Exception as exc:
             if len(batch) > 1:
                 log.warning("send batch of %d failed (%s); retrying one by one", len(batch), type(exc).__name__)
@@ -126,13 +129,39 @@ class SendBatcher:
                 batch[0].future.set_exception(
                     Unavailable("the message could not be stored; retry with the same client_msg_id")
                 )
-            return
+
+    async def _commit_batch(self, batch: list[PendingSend]) -> None:
+        """One transaction for the batch, through the one publish-after-commit path: on commit the
+        senders are answered first (an ack needs only the commit), then the events go to the bus
+        (both reach sockets in the same loop turn, acks first), then the cache is written."""
+        sends = [p.request for p in batch]
+        async with unit_of_work(self._rt.engine, self._rt.bus) as uow:
+            ctx = await rules.prefetch(uow.conn, sends, mention_all_max=self._rt.settings.mention_all_max_members)
+            plan = _plan(sends, ctx)
+            inserted: list[RowMapping] = []
+            threads: list[RowMapping] = []
+            if plan.rows:
+                last = {cid: seq for cid, seq in plan.next_seq.items() if seq != ctx.locked[cid]["last_seq"]}
+                inserted = await repo.insert_messages(uow.conn, rows=plan.rows, last=last)
+                # Thread roots' summaries and follows: one statement, only when the batch has replies.
+                threads = await threads_repo.record_replies(uow.conn, rows=inserted)
+                if plan.links:
+                    await media_repo.attach(
+                        uow.conn, links=[(a, inserted[pos]["id"], n) for n, (a, pos) in enumerate(plan.links)]
+                    )
+                await mod_repo.mark_sent(uow.conn, pairs=plan.sent_now & ctx.slow_pairs)
+            outcomes, published, created = _results(sends, plan, ctx, inserted)
+            uow.outbox.extend(published)
+            uow.outbox.extend(thread_updated_frames(threads))  # each root's summary after its replies
+            uow.on_commit.append(lambda: self._answer(batch, outcomes))
+            if self._rt.cache is not None and created:
+                uow.after_commit.append(lambda: self._write_through(created))
+
+    def _answer(self, batch: list[PendingSend], outcomes: list[Ack | DomainError]) -> None:
         self.batches += 1
         stored = sum(1 for o in outcomes if isinstance(o, Ack) and not o.duplicate)
         self.committed += stored
         MESSAGES_SENT.inc(stored)
-        # Committed: answer the senders first (an ack needs only the commit), then hand the
-        # events to the bus; both are written to sockets in the same loop turn, acks first.
         for item, outcome in zip(batch, outcomes, strict=True):
             if item.future.done():
                 continue
@@ -140,14 +169,6 @@ class SendBatcher:
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
-        if published:
-            try:
-                await self._rt.bus.publish_many(published)
-            except Exception:
-                # The bus is the fast path; clients repair the gap from PostgreSQL.
-                log.exception("publish failed after commit")
-        if self._rt.cache is not None and inserted:
-            await self._write_through(inserted)
 
     async def _write_through(self, inserted: list[tuple[RowMapping, dict[str, Any]]]) -> None:
         """Cache exactly what was published (attachments included), after the commit."""
@@ -166,30 +187,6 @@ class SendBatcher:
                 for cid, rows in by_conversation.items()
             )
         )
-
-    async def _commit_batch(
-        self, batch: list[PendingSend]
-    ) -> tuple[list[Ack | DomainError], list[tuple[str, bytes]], list[tuple[RowMapping, dict[str, Any]]]]:
-        sends = [p.request for p in batch]
-        async with self._rt.engine.begin() as conn:
-            ctx = await rules.prefetch(conn, sends, mention_all_max=self._rt.settings.mention_all_max_members)
-            plan = _plan(sends, ctx)
-            inserted: list[RowMapping] = []
-            threads: list[RowMapping] = []
-            if plan.rows:
-                inserted = await repo.insert_messages(conn, rows=plan.rows)
-                # Thread roots' summaries and follows: one statement, only when the batch has replies.
-                threads = await threads_repo.record_replies(conn, rows=inserted)
-                if plan.links:
-                    await media_repo.attach(
-                        conn, links=[(a, inserted[pos]["id"], n) for n, (a, pos) in enumerate(plan.links)]
-                    )
-                await mod_repo.mark_sent(conn, pairs=plan.sent_now & ctx.slow_pairs)
-                last = {cid: seq for cid, seq in plan.next_seq.items() if seq != ctx.locked[cid]["last_seq"]}
-                await repo.set_last_seqs(conn, last=last)
-        # Committed: the acks, and the frames to publish (each root's summary after its replies).
-        outcomes, published, created = _results(sends, plan, ctx, inserted)
-        return outcomes, published + thread_updated_frames(threads), created
 
 
 def _plan(sends: list[SendRequest], ctx: rules.BatchContext) -> _Plan:

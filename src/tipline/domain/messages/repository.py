@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
-    BigInteger,
     RowMapping,
-    Text,
-    and_,
     bindparam,
     delete,
     func,
-    insert,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import sessions, users
-from tipline.domain.accounts.repository import SESSION_STATE
+from tipline.domain.accounts.repository import SESSION_STATE, revocation_lock_shared
 from tipline.domain.conversations.models import conversations, members
 from tipline.domain.conversations.repository import CONV_COLS
 from tipline.domain.messages.models import messages, reactions
@@ -46,69 +44,97 @@ MSG_COLS = (
 )
 
 
-async def lock_conversations(conn: AsyncConnection, *, conversation_ids: list[int]) -> dict[int, RowMapping]:
-    """Lock the conversation rows (in id order, so concurrent batches cannot deadlock)."""
-    stmt = (
-        select(
-            conversations.c.id,
-            conversations.c.kind,
-            conversations.c.last_seq,
-            conversations.c.archived_at,
-            conversations.c.slow_mode_s,
-        )
-        .where(conversations.c.id.in_(conversation_ids))
-        .order_by(conversations.c.id)
-        .with_for_update()
-    )
-    return {row["id"]: row for row in (await conn.execute(stmt)).mappings()}
-
-
-def _array(name: str, item_type: Any) -> Any:
-    return bindparam(name, type_=ARRAY(item_type))
-
-
-# The group commit looks keys up by joining arrays (unnest) rather than with a row IN list: one
-# statement text for any batch size, so it stays prepared and planned once per connection (an
-# IN list of N rows is a new statement per N, planned every time, and an OR of N index scans).
-_PAIRS = (
-    func.unnest(_array("cids", BigInteger), _array("uids", BigInteger))
-    .table_valued("cid", "uid")
-    .render_derived(name="p")
-)
-_MEMBERSHIPS = select(members.c.conversation_id, members.c.user_id).join(
-    _PAIRS, and_(members.c.conversation_id == _PAIRS.c.cid, members.c.user_id == _PAIRS.c.uid)
-)
-_KEYS = (
-    func.unnest(_array("cids", BigInteger), _array("sids", BigInteger), _array("cmids", Text))
-    .table_valued("cid", "sid", "cmid")
-    .render_derived(name="k")
-)
-_EXISTING = select(*MSG_COLS).join(
-    _KEYS,
-    and_(
-        messages.c.conversation_id == _KEYS.c.cid,
-        messages.c.sender_id == _KEYS.c.sid,
-        messages.c.client_msg_id == _KEYS.c.cmid,
-    ),
+# A send batch's first statement: its senders' revocation locks (shared; taken once, before
+# any row, by the one-time filter) and its conversations' rows (in id order, so concurrent
+# batches cannot deadlock). What it reads next (send_state) is read after both are held.
+_LOCK_FOR_SEND = text(
+    f"""
+    SELECT c.id, c.kind, c.last_seq, c.archived_at, c.slow_mode_s FROM conversations AS c
+    WHERE c.id = ANY(CAST(:cids AS bigint[]))
+      AND (SELECT count({revocation_lock_shared("k")}) FROM unnest(CAST(:uids AS bigint[])) AS k) >= 0
+    ORDER BY c.id FOR UPDATE OF c
+    """  # noqa: S608 (the lock expression is a constant, no input)
 )
 
 
-async def memberships(conn: AsyncConnection, *, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Which (conversation_id, user_id) pairs are current members."""
-    ordered = sorted(pairs)
-    params = {"cids": [c for c, _ in ordered], "uids": [u for _, u in ordered]}
-    return {(row[0], row[1]) for row in await conn.execute(_MEMBERSHIPS, params)}
+async def lock_for_send(
+    conn: AsyncConnection, *, conversation_ids: list[int], user_ids: list[int]
+) -> dict[int, RowMapping]:
+    """Take the senders' revocation locks (shared) and lock the conversation rows."""
+    params = {"cids": sorted(conversation_ids), "uids": sorted(set(user_ids))}
+    return {row["id"]: row for row in (await conn.execute(_LOCK_FOR_SEND, params)).mappings()}
 
 
-async def existing_by_client_id(
-    conn: AsyncConnection, *, keys: set[tuple[int, int, str]]
-) -> dict[tuple[int, int, str], RowMapping]:
-    ordered = sorted(keys)
-    params = {"cids": [k[0] for k in ordered], "sids": [k[1] for k in ordered], "cmids": [k[2] for k in ordered]}
-    return {
-        (row["conversation_id"], row["sender_id"], row["client_msg_id"]): row
-        for row in (await conn.execute(_EXISTING, params)).mappings()
+# What a send batch's rules read after its locks, in one round trip: the senders' sessions (for
+# the commit-time revocation check: accounts.access.session_refusal), which senders are members,
+# and which keys are stored already (duplicates, and the earlier sends forwarded sends follow).
+_SEND_STATE = text(
+    """
+    SELECT
+      (SELECT coalesce(json_agg(json_build_array(s.id, s.user_id, s.revoked_at IS NOT NULL, s.expires_at,
+                                                 u.is_active, s.enrol_only)), '[]')
+         FROM sessions AS s JOIN users AS u ON u.id = s.user_id
+        WHERE s.id = ANY(CAST(:session_ids AS uuid[])))::text AS sessions,
+      (SELECT coalesce(json_agg(json_build_array(m.conversation_id, m.user_id)), '[]')
+         FROM members AS m
+         JOIN unnest(CAST(:pair_cids AS bigint[]), CAST(:pair_uids AS bigint[])) AS p(cid, uid)
+           ON m.conversation_id = p.cid AND m.user_id = p.uid)::text AS members,
+      (SELECT coalesce(json_agg(json_build_array(x.conversation_id, x.sender_id, x.client_msg_id, x.id, x.seq,
+                                                 x.created_at)), '[]')
+         FROM messages AS x
+         JOIN unnest(CAST(:key_cids AS bigint[]), CAST(:key_sids AS bigint[]), CAST(:key_cmids AS text[]))
+              AS k(cid, sid, cmid)
+           ON x.conversation_id = k.cid AND x.sender_id = k.sid AND x.client_msg_id = k.cmid)::text AS existing
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SendState:
+    sessions: dict[uuid.UUID, dict[str, Any]]
+    member_pairs: set[tuple[int, int]]
+    existing: dict[tuple[int, int, str], dict[str, Any]]
+
+
+async def send_state(
+    conn: AsyncConnection,
+    *,
+    session_ids: Sequence[uuid.UUID],
+    pairs: set[tuple[int, int]],
+    keys: set[tuple[int, int, str]],
+) -> SendState:
+    pair_list, key_list = sorted(pairs), sorted(keys)
+    params = {
+        "session_ids": sorted(set(session_ids)),
+        "pair_cids": [c for c, _ in pair_list],
+        "pair_uids": [u for _, u in pair_list],
+        "key_cids": [k[0] for k in key_list],
+        "key_sids": [k[1] for k in key_list],
+        "key_cmids": [k[2] for k in key_list],
     }
+    row = (await conn.execute(_SEND_STATE, params)).one()
+    sessions_state = {
+        uuid.UUID(sid): {
+            "user_id": uid,
+            "revoked_at": True if revoked else None,
+            "expires_at": datetime.fromisoformat(expires),
+            "is_active": active,
+            "enrol_only": enrol_only,
+        }
+        for sid, uid, revoked, expires, active, enrol_only in orjson.loads(row.sessions)
+    }
+    existing = {
+        (cid, sid, cmid): {
+            "conversation_id": cid,
+            "sender_id": sid,
+            "client_msg_id": cmid,
+            "id": mid,
+            "seq": seq,
+            "created_at": datetime.fromisoformat(created),
+        }
+        for cid, sid, cmid, mid, seq, created in orjson.loads(row.existing)
+    }
+    return SendState(sessions_state, {(c, u) for c, u in orjson.loads(row.members)}, existing)
 
 
 async def message_conversations(conn: AsyncConnection, *, message_ids: set[int]) -> dict[int, int]:
@@ -128,20 +154,55 @@ async def resolve_mentions(
     return {(row[0], row[1]): row[2] for row in await conn.execute(stmt)}
 
 
-async def insert_messages(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> list[RowMapping]:
-    result = await conn.execute(insert(messages).returning(*MSG_COLS, sort_by_parameter_order=True), rows)
-    return list(result.mappings())
+# The send batch's writes in one statement: its messages, and the conversations' new last seq.
+# Arrays in, so the text stays one prepared statement for any batch size; plain SQL out, so
+# no per-row type processing on the hot path (mention_ids arrive as lists from the driver).
+_INSERT_SENDS = text(
+    """
+    WITH ins AS (
+      INSERT INTO messages (conversation_id, seq, sender_id, client_msg_id, body, reply_to_id, thread_only,
+                            mention_ids)
+      SELECT r.cid, r.seq, r.sid, r.cmid, r.body, r.reply, r.thread_only, CAST(r.mentions AS bigint[])
+      FROM unnest(CAST(:cids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:sids AS bigint[]),
+                  CAST(:cmids AS text[]), CAST(:bodies AS text[]), CAST(:replies AS bigint[]),
+                  CAST(:thread_only AS boolean[]), CAST(:mentions AS text[]))
+           AS r(cid, seq, sid, cmid, body, reply, thread_only, mentions)
+      RETURNING id, conversation_id, seq, sender_id, client_msg_id, body, reply_to_id, thread_only, mention_ids,
+                created_at, edited_at, deleted_at
+    ), upd AS (
+      UPDATE conversations AS c SET last_seq = t.seq, last_message_at = now()
+      FROM unnest(CAST(:last_ids AS bigint[]), CAST(:last_seqs AS bigint[])) AS t(id, seq) WHERE c.id = t.id
+    )
+    SELECT * FROM ins
+    """
+)
 
 
-_SET_LAST_SEQ = text(
-    "UPDATE conversations AS c SET last_seq = t.seq, last_message_at = now() "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[])) AS t(id, seq) WHERE c.id = t.id"
-).bindparams(bindparam("ids"), bindparam("seqs"))
+def _pg_array(values: Sequence[int]) -> str:
+    return "{" + ",".join(str(int(v)) for v in values) + "}"
 
 
-async def set_last_seqs(conn: AsyncConnection, *, last: dict[int, int]) -> None:
-    ids = list(last)
-    await conn.execute(_SET_LAST_SEQ, {"ids": ids, "seqs": [last[i] for i in ids]})
+async def insert_messages(
+    conn: AsyncConnection, *, rows: list[dict[str, Any]], last: dict[int, int] | None = None
+) -> list[RowMapping]:
+    """Insert a send batch's rows and set ``last`` (conversation id -> seq); the rows come back
+    in the order given."""
+    last = last or {}
+    params = {
+        "cids": [r["conversation_id"] for r in rows],
+        "seqs": [r["seq"] for r in rows],
+        "sids": [r["sender_id"] for r in rows],
+        "cmids": [r["client_msg_id"] for r in rows],
+        "bodies": [r["body"] for r in rows],
+        "replies": [r["reply_to_id"] for r in rows],
+        "thread_only": [bool(r.get("thread_only", False)) for r in rows],
+        "mentions": [_pg_array(r["mention_ids"]) for r in rows],
+        "last_ids": list(last),
+        "last_seqs": list(last.values()),
+    }
+    result = (await conn.execute(_INSERT_SENDS, params)).mappings()
+    by_key = {(row["conversation_id"], row["seq"]): row for row in result}
+    return [by_key[(r["conversation_id"], r["seq"])] for r in rows]
 
 
 async def message(conn: AsyncConnection, *, message_id: int) -> RowMapping | None:

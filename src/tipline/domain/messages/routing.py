@@ -29,8 +29,8 @@ from functools import partial
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
+from tipline.backends.nodes import Nodes
 from tipline.bus.base import topic_node
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.domain.messages.schemas import Ack, SendRequest
@@ -89,43 +89,6 @@ def error_from_dict(data: dict[str, Any]) -> DomainError:
     exc = cls(data["message"], code=data["code"])
     exc.status = data["status"]
     return exc
-
-
-class Nodes:
-    """The live nodes (a Redis sorted set scored by each entry's expiry) and node-addressed messages."""
-
-    def __init__(self, client: Any, *, prefix: str, ttl_s: float, sharded: bool) -> None:
-        self._client = client
-        self._prefix = prefix
-        self.key = f"{prefix}nodes"
-        self.ttl_s = ttl_s
-        self._sharded = sharded
-
-    async def beat(self, node_id: str) -> list[str]:
-        """Refresh this node's entry; returns the live nodes (this one included), sorted."""
-        now = time.time()
-        pipe = self._client.pipeline(transaction=False)
-        pipe.zadd(self.key, {node_id: now + self.ttl_s})
-        pipe.zremrangebyscore(self.key, "-inf", now)
-        pipe.zrangebyscore(self.key, now, "+inf")
-        *_, live = await pipe.execute()
-        return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in live)
-
-    async def leave(self, node_id: str) -> None:
-        await self._client.zrem(self.key, node_id)
-
-    async def publish(self, items: list[tuple[str, bytes]]) -> list[int]:
-        """Publish on the bus's channels of these topics; how many subscribers each reached."""
-        pipe = self._client.pipeline(transaction=False)
-        for topic, payload in items:
-            if self._sharded:
-                pipe.spublish(self._prefix + topic, payload)
-            else:
-                pipe.publish(self._prefix + topic, payload)
-        return [int(n) for n in await pipe.execute()]
-
-    async def close(self) -> None:
-        await self._client.aclose()
 
 
 @dataclass(slots=True)
@@ -193,7 +156,7 @@ class SendRouter:
         self._set_live([n for n in self.live if n != self._rt.node_id])
         try:
             await self._nodes.leave(self._rt.node_id)
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # any failure: the entry expires by itself
             log.warning("could not leave the node registry (%s); the entry expires by itself", exc)
 
     async def drain(self) -> None:
@@ -413,7 +376,7 @@ class SendRouter:
                 batch = [(topic_node(node), kind + orjson.dumps(items)) for (kind, node), items in outbox.items()]
                 self._publishing = True
                 try:
-                    counts = await self._nodes.publish(batch)
+                    counts = await self._rt.bus.publish_counted(batch)
                 except Exception as exc:  # any failure: the pump must live on, and these commit here
                     log.warning("forwarding sends failed (%s); committing them here", exc)
                     counts = [0] * len(batch)

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tipline.domain.accounts import repository as accounts_repo
 from tipline.domain.accounts.access import session_refusal
 from tipline.domain.conversations.access import MANAGERS
 from tipline.domain.media import repository as media_repo
@@ -44,8 +43,8 @@ class BatchContext:
     """What one batch's rules read, fetched once with the batch's conversations locked."""
 
     locked: dict[int, RowMapping]
-    sessions: dict[uuid.UUID, RowMapping]
-    existing: dict[tuple[int, int, str], RowMapping]
+    sessions: Mapping[uuid.UUID, Mapping[Any, Any]]
+    existing: Mapping[tuple[int, int, str], Mapping[Any, Any]]
     member_pairs: set[tuple[int, int]]
     reply_convs: dict[int, int]
     mentions: dict[tuple[int, str], int]
@@ -63,22 +62,18 @@ class BatchContext:
 async def prefetch(conn: AsyncConnection, batch: Sequence[SendRequest], *, mention_all_max: int = 0) -> BatchContext:
     """Lock the batch's conversations (in id order) and read what its rules need: the senders'
     sessions after their revocation locks, then the rest."""
-    locked = await repo.lock_conversations(conn, conversation_ids=sorted({s.conversation_id for s in batch}))
-    with_session = [s for s in batch if s.session_id is not None]
-    sessions = (
-        await accounts_repo.session_states_for_send(
-            conn,
-            user_ids=[s.user_id for s in with_session],
-            session_ids=sorted({s.session_id for s in with_session if s.session_id is not None}),
-        )
-        if with_session
-        else {}
+    locked = await repo.lock_for_send(
+        conn, conversation_ids=list({s.conversation_id for s in batch}), user_ids=[s.user_id for s in batch]
     )
     # The keys of earlier sends that forwarded sends must follow are looked up with the batch's own.
     keys = {s.key for s in batch} | {(s.conversation_id, s.user_id, s.after) for s in batch if s.after is not None}
-    existing = await repo.existing_by_client_id(conn, keys=keys)
-    pairs = {(s.conversation_id, s.user_id) for s in batch if s.conversation_id in locked}
-    member_pairs = await repo.memberships(conn, pairs=pairs) if pairs else set()
+    state = await repo.send_state(
+        conn,
+        session_ids=[s.session_id for s in batch if s.session_id is not None],
+        pairs={(s.conversation_id, s.user_id) for s in batch if s.conversation_id in locked},
+        keys=keys,
+    )
+    sessions, existing, member_pairs = state.sessions, state.existing, state.member_pairs
     reply_ids = {s.reply_to for s in batch if s.reply_to is not None}
     reply_convs = await repo.message_conversations(conn, message_ids=reply_ids) if reply_ids else {}
     handles = [mentioned_handles(s.body) for s in batch]
