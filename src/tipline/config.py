@@ -292,7 +292,7 @@ class Settings(BaseSettings):
     read_receipts_max_members: int = Field(
         20,
         ge=0,
-        description="Read positions are pushed live, and shown as \"Seen by\" names, in conversations of at most "
+        description='Read positions are pushed live, and shown as "Seen by" names, in conversations of at most '
         "this many members; larger ones show a count (GET /conversations/{id}/receipts).",
     )
     read_receipts_interval_s: float = Field(
@@ -373,9 +373,7 @@ class Settings(BaseSettings):
     integration_response_max_bytes: int = Field(
         65536, ge=1024, description="Largest answer read from a slash command or outgoing webhook."
     )
-    rate_incoming_webhook: str = Field(
-        "60/60", description="Messages posted per incoming webhook: `count/seconds`."
-    )
+    rate_incoming_webhook: str = Field("60/60", description="Messages posted per incoming webhook: `count/seconds`.")
     rate_slash_command_per_user: str = Field("30/60", description="Slash commands run per user: `count/seconds`.")
 
     # --- wallets (Sign-In with Ethereum) ---------------------------------------------------

@@ -121,6 +121,7 @@ SECRET_PATH_RE = re.compile(r"^(/hooks/incoming/[^/]+/)[^/]+")
 def redact_path(path: str) -> str:
     return SECRET_PATH_RE.sub(r"\1[redacted]", path)
 
+
 access_log = logging.getLogger("tipline.access")
 
 
