@@ -418,4 +418,14 @@ async def test_status_page(api: httpx.AsyncClient, server: Server, mail_rows: in
     assert s["watcher"]["configured"] is False and s["watcher"]["pending_tips"] == 0
     queues = {q["name"]: q for q in s["queues"]}
     assert queues["mail_outbox"]["pending"] == mail_rows and queues["tips_pending"]["pending"] == 0
+    # Every background queue a node works through is on the page.
+    assert set(queues) == {
+        "mail_outbox",
+        "tips_pending",
+        "push_outbox",
+        "email_digests_due",
+        "webhook_deliveries",
+        "data_exports",
+    }
+    assert all(q["pending"] == 0 for name, q in queues.items() if name not in ("mail_outbox",))
     await ws.close()

@@ -94,6 +94,28 @@ async def test_scopes_map_routes(api: httpx.AsyncClient) -> None:
     assert listing.status_code == 403 and listing.json()["code"] == "insufficient_scope"
 
 
+async def test_threads_history_pins_and_receipts_follow_the_message_scopes(api: httpx.AsyncClient) -> None:
+    alice = await signup(api)
+    conv = await create_conversation(api, alice)
+    sent = await send_http(api, alice, conv["id"], "root")
+    mid = sent.json()["message_id"]
+    reader = as_token(alice, (await make_token(api, alice, ["messages:read"]))["token"])
+    writer = as_token(alice, (await make_token(api, alice, ["messages:write"]))["token"])
+    for path in (
+        f"/messages/{mid}/thread",
+        "/threads",
+        f"/messages/{mid}/revisions",
+        f"/conversations/{conv['id']}/pins",
+        f"/conversations/{conv['id']}/receipts",
+    ):
+        assert (await api.get(path, headers=reader.headers)).status_code == 200, path
+        refused = await api.get(path, headers=writer.headers)
+        assert refused.status_code == 403 and refused.json()["code"] == "insufficient_scope", path
+    no_pin = await api.put(f"/messages/{mid}/pin", headers=reader.headers)
+    assert no_pin.status_code == 403 and no_pin.json()["code"] == "insufficient_scope"
+    assert (await api.put(f"/messages/{mid}/pin", headers=writer.headers)).status_code in (200, 201, 204)
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

@@ -72,6 +72,37 @@ QUEUES: list[Queue] = [
         "count(*) FILTER (WHERE state = 'failed' AND updated_at > now() - interval '1 hour') AS failed, "
         "count(*) FILTER (WHERE confirmed_at > now() - interval '1 hour') AS done_last_hour FROM tip_intents",
     ),
+    Queue(
+        name="push_outbox",
+        table="push_outbox",
+        sql="SELECT count(*) FILTER (WHERE sent_at IS NULL AND next_attempt_at IS NOT NULL) AS pending, "
+        "EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE sent_at IS NULL AND next_attempt_at IS NOT NULL)) "
+        "AS oldest_pending_s, count(*) FILTER (WHERE sent_at IS NULL AND next_attempt_at IS NULL) AS failed, "
+        "count(*) FILTER (WHERE sent_at > now() - interval '1 hour') AS done_last_hour FROM push_outbox",
+    ),
+    Queue(
+        name="email_digests_due",
+        table="notify_email_pending",
+        sql="SELECT count(*) AS pending, EXTRACT(EPOCH FROM now() - min(due_at)) AS oldest_pending_s "
+        "FROM notify_email_pending WHERE due_at <= now()",
+    ),
+    Queue(
+        name="webhook_deliveries",
+        table="webhook_deliveries",
+        sql="SELECT count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL) AS pending, "
+        "EXTRACT(EPOCH FROM now() - min(created_at) "
+        "FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL)) "
+        "AS oldest_pending_s, count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NULL) AS failed, "
+        "count(*) FILTER (WHERE delivered_at > now() - interval '1 hour') AS done_last_hour FROM webhook_deliveries",
+    ),
+    Queue(
+        name="data_exports",
+        table="data_exports",
+        sql="SELECT count(*) FILTER (WHERE state IN ('queued', 'running')) AS pending, "
+        "EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state IN ('queued', 'running'))) "
+        "AS oldest_pending_s, count(*) FILTER (WHERE state = 'failed') AS failed, "
+        "count(*) FILTER (WHERE finished_at > now() - interval '1 hour') AS done_last_hour FROM data_exports",
+    ),
 ]
 
 

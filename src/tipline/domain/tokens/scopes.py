@@ -32,6 +32,14 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("GET", "/media/attachments/{upload_id}"): "messages:read",
     ("GET", "/media/attachments/{upload_id}/url"): "messages:read",
     ("POST", "/conversations/{conversation_id}/read"): "messages:read",
+    ("GET", "/messages/{message_id}/thread"): "messages:read",
+    ("PUT", "/messages/{message_id}/thread/follow"): "messages:read",
+    ("DELETE", "/messages/{message_id}/thread/follow"): "messages:read",
+    ("POST", "/messages/{message_id}/thread/read"): "messages:read",
+    ("GET", "/threads"): "messages:read",
+    ("GET", "/messages/{message_id}/revisions"): "messages:read",
+    ("GET", "/conversations/{conversation_id}/pins"): "messages:read",
+    ("GET", "/conversations/{conversation_id}/receipts"): "messages:read",
     # messages:write: send, edit, delete, react, upload an attachment
     ("POST", "/conversations/{conversation_id}/messages"): "messages:write",
     ("PATCH", "/messages/{message_id}"): "messages:write",
@@ -40,6 +48,8 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("DELETE", "/messages/{message_id}/reactions/{emoji}"): "messages:write",
     ("POST", "/media/uploads"): "messages:write",
     ("POST", "/media/uploads/{upload_id}/complete"): "messages:write",
+    ("PUT", "/messages/{message_id}/pin"): "messages:write",
+    ("DELETE", "/messages/{message_id}/pin"): "messages:write",
     # conversations:read: conversations, members, people, presence
     ("GET", "/conversations"): "conversations:read",
     ("GET", "/conversations/public"): "conversations:read",
