@@ -632,3 +632,31 @@ async def test_unverified_accounts_allow_signs_in_at_once(database_url: str, smt
         assert (await api.get("/me", headers=bearer(pair))).json()["handle"] == account["handle"]
         r = await api.post("/auth/signin", json={"email": account["email"], "password": other["password"]})
         assert r.status_code == 401
+
+
+async def test_sign_ups_during_a_mail_server_outage_lose_no_mail(database_url: str) -> None:
+    """The mail server is down while people sign up: every sign-up is answered at once (the mail
+    waits in the outbox, retried with backoff), and when the server is back every verification
+    mail arrives, once each, and works. The outage lasts a few seconds here (retry delays
+    shortened to match); the worker keeps retrying for as long as it takes (MAIL_RETRY_MAX_S
+    caps the delay between attempts, not their number)."""
+    smtp = SmtpServer()  # not started: its port refuses connections
+    retries = {"mail_retry_base_s": 0.2, "mail_retry_max_s": 0.5}
+    async with verifying(database_url, smtp, **retries) as api:
+        people = [new_account() for _ in range(6)]
+        for person in people:
+            started = time.perf_counter()
+            assert (await api.post("/auth/signup", json=person)).status_code == 202
+            assert time.perf_counter() - started < 5  # answered without waiting for the mail server
+        await asyncio.sleep(2.0)  # several failed attempts at each mail
+        assert smtp.received == []
+        smtp.start()
+        try:
+            got = await smtp.wait_for(len(people), timeout=30)
+            await asyncio.sleep(1.0)  # more worker turns: nothing is sent twice
+            assert len(smtp.received) == len(people)
+            assert sorted(to for m in got for to in m.rcpt_tos) == sorted(p["email"] for p in people)
+            for mail in got:
+                assert (await api.post("/auth/verify", json={"token": token_of(mail.link())})).status_code == 201
+        finally:
+            smtp.stop()
