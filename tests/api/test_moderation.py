@@ -109,6 +109,26 @@ async def test_blocked_senders_messages_are_hidden_from_the_blocker_only(
     await carol_ws.close()
 
 
+async def test_the_conversation_list_does_not_preview_a_blocked_persons_message(api: httpx.AsyncClient) -> None:
+    alice, bob, carol = await signup(api), await signup(api), await signup(api)
+    cid = (await create_conversation(api, alice, "group", [bob, carol]))["id"]
+    assert (await send_http(api, bob, cid, "words alice chose not to see")).status_code == 201
+    assert (await block(api, alice, bob)).status_code == 200
+
+    def last(listing: httpx.Response) -> dict[str, object]:
+        [conv] = [c for c in listing.json()["conversations"] if c["id"] == cid]
+        message: dict[str, object] = conv["last_message"]
+        return message
+
+    mine = last(await api.get("/conversations", headers=alice.headers))
+    assert mine["hidden"] is True and mine["body"] == "" and mine["sender_id"] == bob.id
+    theirs = last(await api.get("/conversations", headers=carol.headers))
+    assert theirs["hidden"] is False and theirs["body"] == "words alice chose not to see"
+    assert (await api.delete(f"/me/blocks/{bob.id}", headers=alice.headers)).status_code in (200, 204)
+    again = last(await api.get("/conversations", headers=alice.headers))
+    assert again["hidden"] is False and again["body"] == "words alice chose not to see"
+
+
 async def test_is_blocked_between_for_other_areas(api: httpx.AsyncClient, server: Server) -> None:
     from tipline.domain.moderation.access import is_blocked_between
 

@@ -2500,7 +2500,10 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description Ready for traffic: not shutting down, the database answers, the bus is connected.
+         * @description Ready for traffic: not shutting down, the database answered the last probe, the bus is connected.
+         *
+         *     The database check is the node's own probe (gateway/health.py, every ``HEALTH_PROBE_S``):
+         *     the load balancer's checks cost no query, and readiness agrees with what the node does.
          */
         get: operations["readyz_readyz_get"];
         put?: never;
@@ -4092,6 +4095,11 @@ export interface components {
             created_at: string;
             /** Deleted */
             deleted: boolean;
+            /**
+             * Hidden
+             * @default false
+             */
+            hidden: boolean;
             /** Id */
             id: number;
             /** Sender Id */

@@ -779,6 +779,7 @@ class LastMessage(BaseModel):
     body: str = Field(..., title="Body")
     created_at: AwareDatetime = Field(..., title="Created At")
     deleted: bool = Field(..., title="Deleted")
+    hidden: bool | None = Field(False, title="Hidden")
     id: int = Field(..., title="Id")
     sender_id: int | None = Field(..., title="Sender Id")
     seq: int = Field(..., title="Seq")

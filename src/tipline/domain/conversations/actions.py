@@ -40,7 +40,7 @@ from tipline.domain.conversations.schemas import (
     conversation_event_data,
 )
 from tipline.domain.moderation import repository as mod_repo
-from tipline.domain.moderation.access import require_not_blocked
+from tipline.domain.moderation.access import hidden_senders, require_not_blocked
 from tipline.domain.timeline import repository as timeline_repo
 from tipline.domain.timeline.receipts import publish_read
 from tipline.errors import Conflict, Forbidden, Invalid, NotFound
@@ -52,17 +52,21 @@ def _user(row: RowMapping) -> dict[str, Any]:
     return {"id": row["id"], "handle": row["handle"], "display_name": row["display_name"], "is_bot": row["is_bot"]}
 
 
-def _conversation_out(row: Row, *, member_count: int, peer: RowMapping | None = None) -> ConversationOut:
+def _conversation_out(
+    row: Row, *, member_count: int, peer: RowMapping | None = None, blocked: frozenset[int] = frozenset()
+) -> ConversationOut:
     last = None
     if row.get("lm_id") is not None:
         deleted = row["lm_deleted_at"] is not None
+        hidden = row["lm_sender_id"] in blocked
         last = LastMessage(
             id=row["lm_id"],
             seq=row["lm_seq"],
             sender_id=row["lm_sender_id"],
-            body="" if deleted else row["lm_body"],
+            body="" if deleted or hidden else row["lm_body"],
             created_at=row["lm_created_at"],
             deleted=deleted,
+            hidden=hidden,
         )
     return ConversationOut(
         id=row["id"],
@@ -454,7 +458,10 @@ async def list_conversations(rt: Runtime, *, user_id: int) -> list[ConversationO
         rows = await repo.list_for_user(conn, user_id=user_id)
         direct = [r["id"] for r in rows if r["kind"] == "direct"]
         peers = await repo.direct_peers(conn, user_id=user_id, conversation_ids=direct)
-    return [_conversation_out(r, member_count=r["member_count"], peer=peers.get(r["id"])) for r in rows]
+        blocked = await hidden_senders(conn, viewer_id=user_id)
+    return [
+        _conversation_out(r, member_count=r["member_count"], peer=peers.get(r["id"]), blocked=blocked) for r in rows
+    ]
 
 
 async def list_public_channels(

@@ -57,6 +57,8 @@ class LastMessage(BaseModel):
     body: str
     created_at: datetime
     deleted: bool
+    # From someone the viewer blocked: the body is left out, as everywhere else their messages show.
+    hidden: bool = False
 
 
 class ConversationOut(BaseModel):

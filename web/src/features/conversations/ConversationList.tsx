@@ -60,7 +60,9 @@ function Row({ c, active }: { c: Conversation; active: boolean }) {
   const preview = draft ?? (last
     ? last.deleted
       ? "Message deleted"
-      : `${last.sender_id === me?.id ? "You: " : ""}${last.body.replace(/\s+/g, " ")}`
+      : last.hidden
+        ? "Message from someone you blocked"
+        : `${last.sender_id === me?.id ? "You: " : ""}${last.body.replace(/\s+/g, " ")}`
     : c.topic || "No messages yet");
   return (
     <li>

@@ -84,7 +84,7 @@ export function attachSync(o: SyncOptions): () => void {
         }
         const listed = updateListed(cid, ev.seq, (c) => ({
           ...c,
-          last_message: { id: m.id, seq: m.seq, sender_id: m.sender_id, body: m.body, created_at: m.created_at, deleted: m.deleted },
+          last_message: { id: m.id, seq: m.seq, sender_id: m.sender_id, body: m.body, created_at: m.created_at, deleted: m.deleted, hidden: m.hidden ?? false },
           last_message_at: m.created_at,
           unread: mine ? c.unread : (c.unread ?? 0) + 1,
         }));
@@ -195,7 +195,7 @@ export function attachSync(o: SyncOptions): () => void {
       }
       updateListed(ack.conversation_id, ack.seq, (c) => ({
         ...c,
-        last_message: { id: message.id, seq: message.seq, sender_id: userId, body: message.body, created_at: message.created_at, deleted: false },
+        last_message: { id: message.id, seq: message.seq, sender_id: userId, body: message.body, created_at: message.created_at, deleted: false, hidden: false },
         last_message_at: message.created_at,
       }));
     }),
