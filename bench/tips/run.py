@@ -66,6 +66,11 @@ async def frames_until(ws: ClientConnection, event: str, intent_id: str) -> floa
                 return time.perf_counter()
 
 
+def is_ready(frame: dict[str, Any]) -> bool:
+    first = frame["frames"][0] if frame.get("type") == "batch" and frame.get("frames") else frame
+    return bool(first.get("type") == "ready")
+
+
 async def sign_up(api: httpx.AsyncClient, handle: str) -> dict[str, Any]:
     r = await api.post(
         "/auth/signup",
@@ -86,6 +91,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         jar = await deploy(rpc, "TipJar")
         url = await db.create()
         await upgrade_async(url)
+        log("migrated")
         port = free_port()
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
@@ -110,8 +116,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning"))
         server.install_signals = lambda: None  # type: ignore[method-assign]
         task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
+        log(f"starting the server on port {port}")
+        async with asyncio.timeout(60):
+            while not server.started:
+                if task.done():  # it could not start (a taken port, a failed startup): say why
+                    task.result()
+                    raise SystemExit("the server stopped before it started")
+                await asyncio.sleep(0.05)
+        log("server started")
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base, timeout=30) as api:
             tag = secrets.token_hex(3)
@@ -142,9 +154,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     subprotocols=["tipline.v1", f"tipline.auth.{u['access_token']}"],  # type: ignore[list-item]
                     max_size=None,
                 )
-                while orjson.loads(await ws.recv()).get("type") != "ready":
-                    pass
+                async with asyncio.timeout(30):
+                    # `ready` comes first, alone or as the first element of a `batch` (with the
+                    # user's own presence, when both are queued in one loop turn: docs/protocol.md).
+                    while not is_ready(orjson.loads(await ws.recv())):
+                        pass
                 sockets.append(ws)
+            log("both members connected")
             pending: list[float] = []
             confirmed: list[float] = []
             for i in range(args.tips):
@@ -166,9 +182,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 ).json()
                 call = intent["call"]
-                receipt = await rpc.transact(
-                    sender=DEV_ACCOUNTS[1], to=call["to"], data=call["data"], value=int(call["value"])
-                )
+                async with asyncio.timeout(30):
+                    receipt = await rpc.transact(
+                        sender=DEV_ACCOUNTS[1], to=call["to"], data=call["data"], value=int(call["value"])
+                    )
+                log(f"tip {i + 1}: paid on chain")
                 iid = intent["intent_id"]
                 waits = [asyncio.create_task(frames_until(ws, "tip.pending", iid)) for ws in sockets]
                 start = time.perf_counter()

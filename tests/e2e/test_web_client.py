@@ -371,7 +371,8 @@ async def test_public_channel_browse_join_mention_and_roles(people: People, arti
     await expect(composer).to_have_value(f"thanks @{ann.handle} ")
     await composer.press("Enter")
     await ann.wait_message("thanks @")
-    mention = ann.message("thanks @").first.locator("span span", has_text="@" + ann.handle)
+    # Highlighted as a mention of the reader (the amber mark), once.
+    mention = ann.message("thanks @").first.locator("span.bg-amber-200", has_text="@" + ann.handle)
     await expect(mention).to_have_count(1)
     await expect(ann.page.get_by_test_id("conversation-title")).to_contain_text(name)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import HTMLResponse
 
 from tipline.api.deps import CurrentCaller, Rt
@@ -20,6 +20,9 @@ from tipline.domain.notifications.schemas import (
     PushSubscriptionOut,
 )
 from tipline.errors import DomainError
+
+# Ids are bigints: a larger number is a 422, never a query.
+IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(tags=["notifications"])
 
@@ -41,14 +44,14 @@ async def set_settings(body: NotificationSettingsIn, rt: Rt, caller: CurrentCall
 
 
 @router.get("/conversations/{conversation_id}/notifications", response_model=NotificationLevelOut)
-async def get_level(conversation_id: int, rt: Rt, caller: CurrentCaller) -> NotificationLevelOut:
+async def get_level(conversation_id: IdPath, rt: Rt, caller: CurrentCaller) -> NotificationLevelOut:
     """My notification level in a conversation I am a member of."""
     return await actions.conversation_level(rt, user_id=caller.user_id, conversation_id=conversation_id)
 
 
 @router.put("/conversations/{conversation_id}/notifications", response_model=NotificationLevelOut)
 async def set_level(
-    conversation_id: int, body: NotificationLevelIn, rt: Rt, caller: CurrentCaller
+    conversation_id: IdPath, body: NotificationLevelIn, rt: Rt, caller: CurrentCaller
 ) -> NotificationLevelOut:
     """Set my level: `all` (the default), `mentions` (mentions, @here and @channel only) or `mute`.
     It applies to the web client's notifications, Web Push and email."""
@@ -68,7 +71,7 @@ async def subscribe(body: PushSubscriptionIn, rt: Rt, caller: CurrentCaller) -> 
 
 
 @router.delete("/me/push-subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_subscription(subscription_id: int, rt: Rt, caller: CurrentCaller) -> None:
+async def remove_subscription(subscription_id: IdPath, rt: Rt, caller: CurrentCaller) -> None:
     """Stop pushing to one of my devices."""
     await actions.do_remove_subscription(rt, user_id=caller.user_id, subscription_id=subscription_id)
 
