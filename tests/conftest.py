@@ -70,6 +70,8 @@ def make_settings(**overrides: object) -> Settings:
         "mail_worker": False,
         # Likewise one notification cursor and push outbox: only tests/domain/notifications' servers run it.
         "notify_worker": False,
+        # Links in the suite's messages are not fetched: tests/api/test_previews.py turns it on.
+        "link_previews": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -191,13 +193,28 @@ async def reset_database(database_url: str, server: Server | None = None) -> Non
     sockets tests closed (shared by the per-test cleanup and modules that clean once)."""
     if server is not None:
         await server.node.batcher.drain()
+        if server.node.webhooks is not None:
+            # Cut short deliveries still in flight for this test's hooks: ids restart below, and a
+            # late outcome must not land on the next test's rows.
+            await server.node.webhooks.stop()
+            server.node.webhooks.start()
         for _ in range(100):
             if not server.node.hub.users:
                 break
             await asyncio.sleep(0.02)
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        for attempt in range(5):
+            try:
+                await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+                break
+            except asyncpg.DeadlockDetectedError:
+                # The server's background workers keep reading these tables while TRUNCATE takes
+                # its exclusive locks one table after another: PostgreSQL aborts one side of such
+                # a cycle, and the transaction it aborted is to be run again.
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.05)
     finally:
         await conn.close()
 

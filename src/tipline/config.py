@@ -358,6 +358,9 @@ class Settings(BaseSettings):
     outgoing_webhook_timeout_s: float = Field(
         10.0, gt=0, description="Time limit of one outgoing-webhook delivery (connection, redirects, answer)."
     )
+    outgoing_webhook_concurrency: int = Field(
+        16, ge=1, description="Outgoing-webhook deliveries one node makes at once (a hanging endpoint holds one slot)."
+    )
     outgoing_webhook_max_attempts: int = Field(
         6, ge=1, description="Attempts per outgoing-webhook delivery before it is given up (and counted as failed)."
     )

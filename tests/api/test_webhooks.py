@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from tests.conftest import Server, start_server
 from tests.helpers import User, create_conversation, send_http, signup
-from tests.integration_endpoint import run_endpoint
+from tests.integration_endpoint import Endpoint, Received, run_endpoint
 from tipline.domain.integrations.signing import verify
 
 
@@ -171,6 +174,34 @@ async def test_incoming_webhooks_are_rate_limited_per_hook(database_url: str) ->
 # --- outgoing webhooks ------------------------------------------------------------------------
 
 
+async def worker_report(server: Server) -> str:
+    """What the node's outgoing-webhook worker and its tables look like: shown when a delivery does
+    not arrive, so a failure says where it stuck."""
+    worker = server.node.webhooks
+    assert worker is not None
+    task = worker._task
+    state = "not started" if task is None else ("running" if not task.done() else f"ended: {task!r}")
+    db = await asyncpg.connect(server.database_url)
+    try:
+        hooks = await db.fetch("SELECT id, url, cursor_seq, failure_count, last_error FROM outgoing_webhooks")
+        deliveries = await db.fetch(
+            "SELECT id, hook_id, attempts, next_attempt_at, delivered_at, last_error FROM webhook_deliveries"
+        )
+    finally:
+        await db.close()
+    return (
+        f"worker {state}, {len(worker._deliveries)} deliveries in flight, {worker.delivered} delivered;"
+        f" hooks {[dict(h) for h in hooks]}; deliveries {[dict(d) for d in deliveries]}"
+    )
+
+
+async def wait_for_requests(endpoint: Endpoint, server: Server, count: int, timeout: float) -> list[Received]:
+    try:
+        return await endpoint.wait_for(count, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {await worker_report(server)}") from None
+
+
 async def test_outgoing_webhook_delivers_signed_messages_and_posts_the_answer(
     api: httpx.AsyncClient, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,9 +223,7 @@ async def test_outgoing_webhook_delivers_signed_messages_and_posts_the_answer(
 
         await send_http(api, bob, conv["id"], "hello there")  # no trigger word
         sent = (await send_http(api, bob, conv["id"], "!deploy main")).json()
-        # Generous: on the suite's shared server the worker may first be busy with other tests'
-        # hooks (their endpoints gone, each attempt waiting out its timeout).
-        (got,) = await endpoint.wait_for(1, timeout=60)
+        (got,) = await wait_for_requests(endpoint, server, 1, timeout=30)
         assert verify(
             hook["secret"],
             timestamp=got.headers["x-tipline-timestamp"],
@@ -242,7 +271,7 @@ async def test_outgoing_webhook_retries_with_backoff_and_shows_failures(
             )
         ).json()
         await send_http(api, ann, conv["id"], "anything")
-        await endpoint.wait_for(2, timeout=60)
+        await wait_for_requests(endpoint, server, 2, timeout=30)
         listed = (await api.get(f"/conversations/{conv['id']}/webhooks/outgoing", headers=ann.headers)).json()[0]
         assert listed["failure_count"] >= 1 and listed["last_status"] == 503
         assert "HTTP 503" in listed["last_error"]
@@ -256,3 +285,57 @@ async def test_outgoing_webhook_retries_with_backoff_and_shows_failures(
         bodies = {r.json()["message_id"] for r in endpoint.received}
         assert len(bodies) == 1  # the same delivery, retried
         assert hook["id"] == listed["id"]
+
+
+@contextlib.asynccontextmanager
+async def hanging_server() -> AsyncIterator[tuple[str, list[int]]]:
+    """A loopback server that accepts connections, reads, and never answers; yields its URL and a
+    list that grows by one per connection."""
+    accepted: list[int] = []
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        held.append(writer)
+        await reader.read(65536)
+        await asyncio.Event().wait()
+
+    srv = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/never-answers", accepted
+    finally:
+        for writer in held:
+            writer.close()
+        srv.close()
+
+
+async def test_a_hanging_endpoint_holds_up_no_other_hook(
+    api: httpx.AsyncClient, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = server.rt.settings
+    monkeypatch.setattr(settings, "outbound_allow", ["127.0.0.1"])
+    monkeypatch.setattr(settings, "outgoing_webhook_poll_s", 0.1)
+    # Far longer than the test waits below: a worker that waited out the hanging deliveries one
+    # after the other would miss the deadline.
+    monkeypatch.setattr(settings, "outgoing_webhook_timeout_s", 60.0)
+    ann = await signup(api)
+    stuck, fine = await create_conversation(api, ann), await create_conversation(api, ann)
+    async with hanging_server() as (hang_url, accepted), run_endpoint() as endpoint:
+        for conv, url in ((stuck, hang_url), (fine, endpoint.url("/fine"))):
+            r = await api.post(
+                f"/conversations/{conv['id']}/webhooks/outgoing",
+                headers=ann.headers,
+                json={"name": "Hook", "url": url},
+            )
+            assert r.status_code == 201, r.text
+        for i in range(3):
+            await send_http(api, ann, stuck["id"], f"stuck {i}")
+        for _ in range(300):
+            if len(accepted) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(accepted) == 3, "the three deliveries to the hanging endpoint are all in flight"
+        sent = (await send_http(api, ann, fine["id"], "through")).json()
+        (got,) = await wait_for_requests(endpoint, server, 1, timeout=20)
+        assert got.json()["message_id"] == sent["message_id"]

@@ -175,14 +175,31 @@ async def claim_due(conn: AsyncConnection, *, limit: int, lease_s: float) -> lis
 
 
 async def finish_delivery(
-    conn: AsyncConnection, *, delivery_id: int, delivered: bool, error: str | None, retry_at: datetime | None
-) -> None:
+    conn: AsyncConnection,
+    *,
+    delivery_id: int,
+    attempts: int,
+    delivered: bool,
+    error: str | None,
+    retry_at: datetime | None,
+) -> bool:
+    """Record an attempt's outcome if the caller still holds the lease (``attempts`` unchanged since
+    it claimed the row); whether it did."""
     values: dict[str, Any] = (
         {"delivered_at": func.now(), "last_error": None}
         if delivered
         else {"last_error": (error or "")[:1000], "next_attempt_at": retry_at}
     )
-    await conn.execute(update(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id).values(**values))
+    stmt = (
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.id == delivery_id,
+            webhook_deliveries.c.attempts == attempts,
+            webhook_deliveries.c.delivered_at.is_(None),
+        )
+        .values(**values)
+    )
+    return bool((await conn.execute(stmt)).rowcount)
 
 
 async def delivery_state(conn: AsyncConnection, *, hook_id: int) -> list[RowMapping]:

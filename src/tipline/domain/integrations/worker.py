@@ -9,11 +9,14 @@ Nothing is added to the send path. Each turn:
    left out, become rows of ``webhook_deliveries``; the cursor moves in the same transaction. A
    crash before the commit scans again; after it, the deliveries are durable.
 2. **Deliver.** Due deliveries are leased (like the mail outbox) and POSTed, signed, through the
-   outbound guard. A 2xx is done; its answer's ``text``, if any, is posted as the hook's bot with
-   ``client_msg_id`` ``hook-out:<delivery id>`` (a retry after a crash posts nothing twice). A
-   failure is retried with exponential backoff and jitter up to OUTGOING_WEBHOOK_MAX_ATTEMPTS; a
-   refused address or a 4xx (but 408 and 429) is given up at once. The hook row keeps what its
-   owner sees: failures in a row, the last status and error.
+   outbound guard, up to OUTGOING_WEBHOOK_CONCURRENCY at once: each is its own task, so an endpoint
+   that hangs until its timeout holds up nobody else's deliveries. Only the lease's holder records
+   the outcome (the row's ``attempts`` is the lease token), so a delivery whose lease ran out and
+   was claimed again is not finished twice. A 2xx is done; its answer's ``text``, if any, is posted
+   as the hook's bot with ``client_msg_id`` ``hook-out:<delivery id>`` (a retry after a crash posts
+   nothing twice). A failure is retried with exponential backoff and jitter up to
+   OUTGOING_WEBHOOK_MAX_ATTEMPTS; a refused address or a 4xx (but 408 and 429) is given up at once.
+   The hook row keeps what its owner sees: failures in a row, the last status and error.
 
 See docs/subsystems/integrations.md.
 """
@@ -25,7 +28,6 @@ import contextlib
 import logging
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import orjson
 from sqlalchemy import RowMapping, func
@@ -49,7 +51,6 @@ log = logging.getLogger(__name__)
 
 HOOKS_PER_SCAN = 50
 MESSAGES_PER_HOOK = 500
-BATCH = 10
 
 
 def trigger_word(words: list[str], body: str) -> str | None:
@@ -131,7 +132,7 @@ class OutgoingWebhookWorker:
         self.sends = sends
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self._inflight: asyncio.Future[Any] | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
         self.delivered = 0
 
     def start(self) -> None:
@@ -139,13 +140,16 @@ class OutgoingWebhookWorker:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
+        """Stop scanning and cut the deliveries in flight short: their leases run out and they are
+        attempted again (delivery is at least once)."""
         if self._task is None:
             return
         self._stopping.set()
-        if self._inflight is not None:
-            self._inflight.cancel()
         await self._task
         self._task = None
+        for task in self._deliveries:
+            task.cancel()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
@@ -157,58 +161,51 @@ class OutgoingWebhookWorker:
                 await asyncio.wait_for(self._stopping.wait(), self.rt.settings.outgoing_webhook_poll_s)
 
     async def run_once(self) -> int:
-        """Scan, then deliver what is due; the number of deliveries attempted."""
+        """Scan, then start the deliveries that are due, as many as there are free slots; the number
+        started (they finish in the background)."""
         await scan(self.rt)
-        lease_s = self.rt.settings.outgoing_webhook_timeout_s * BATCH + 30
+        free = self.rt.settings.outgoing_webhook_concurrency - len(self._deliveries)
+        if free <= 0:
+            return 0
         async with self.rt.engine.begin() as conn:
-            rows = await repo.claim_due(conn, limit=BATCH, lease_s=lease_s)
+            rows = await repo.claim_due(conn, limit=free, lease_s=self.rt.settings.outgoing_webhook_timeout_s + 30)
         for row in rows:
-            if self._stopping.is_set():
-                break  # the rest is due again when its lease ends
-            await self._deliver(row)
+            task = asyncio.create_task(self._deliver(row), name=f"{self.name}:{row['id']}")
+            self._deliveries.add(task)
+            task.add_done_callback(self._delivery_done)
         return len(rows)
 
-    async def _attempt(self, row: RowMapping) -> safehttp.SafeResponse | None:
-        """POST the delivery; None when stopping interrupted it."""
-        self._inflight = asyncio.ensure_future(
-            call_integration(
-                self.rt,
-                url=row["url"],
-                secret=row["secret"],
-                payload=orjson.loads(row["payload"]),
-                timeout_s=self.rt.settings.outgoing_webhook_timeout_s,
-            )
-        )
-        try:
-            response: safehttp.SafeResponse = await self._inflight
-            return response
-        except asyncio.CancelledError:
-            if not self._stopping.is_set():
-                raise
-            return None
-        finally:
-            self._inflight = None
+    def _delivery_done(self, task: asyncio.Task[None]) -> None:
+        self._deliveries.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # The database went away mid-delivery: the lease runs out and the delivery is retried.
+            log.warning("outgoing webhook delivery failed", exc_info=exc)
 
     async def _deliver(self, row: RowMapping) -> None:
         rt = self.rt
         attempted = {"last_attempt_at": func.now()}
+        lease = {"delivery_id": row["id"], "attempts": row["attempts"]}
         try:
-            response = await self._attempt(row)
+            response = await call_integration(
+                rt,
+                url=row["url"],
+                secret=row["secret"],
+                payload=orjson.loads(row["payload"]),
+                timeout_s=rt.settings.outgoing_webhook_timeout_s,
+            )
         except safehttp.FetchFailed as exc:
             give_up = _permanent(exc) or row["attempts"] >= rt.settings.outgoing_webhook_max_attempts
             retry_at = None if give_up else datetime.now(UTC) + timedelta(seconds=backoff_s(rt, row["attempts"]))
             async with rt.engine.begin() as conn:
-                await repo.finish_delivery(
-                    conn, delivery_id=row["id"], delivered=False, error=exc.reason, retry_at=retry_at
-                )
+                if not await repo.finish_delivery(conn, **lease, delivered=False, error=exc.reason, retry_at=retry_at):
+                    return  # the lease ran out and another turn owns the delivery now
             await record_outcome(
                 rt, outgoing_webhooks, row_id=row["hook_id"], status=exc.status, error=exc.reason, extra=attempted
             )
             return
-        if response is None:
-            return
         async with rt.engine.begin() as conn:
-            await repo.finish_delivery(conn, delivery_id=row["id"], delivered=True, error=None, retry_at=None)
+            if not await repo.finish_delivery(conn, **lease, delivered=True, error=None, retry_at=None):
+                return
         self.delivered += 1
         error = await self._answer(row, response)
         await record_outcome(
