@@ -144,10 +144,10 @@ def _now() -> datetime:
 @pytest.mark.parametrize(
     ("overrides", "status", "code"),
     [
-        ({"expiration_time": _now() - timedelta(minutes=5)}, 403, "siwe_expired"),
-        ({"issued_at": _now() - timedelta(hours=1)}, 403, "siwe_expired"),
-        ({"not_before": _now() + timedelta(minutes=10)}, 403, "siwe_not_yet_valid"),
-        ({"issued_at": _now() + timedelta(minutes=10)}, 403, "siwe_not_yet_valid"),
+        ({"expiration_time": -timedelta(minutes=5)}, 403, "siwe_expired"),
+        ({"issued_at": -timedelta(hours=1)}, 403, "siwe_expired"),
+        ({"not_before": timedelta(minutes=10)}, 403, "siwe_not_yet_valid"),
+        ({"issued_at": timedelta(minutes=10)}, 403, "siwe_not_yet_valid"),
         ({"domain": "evil.example"}, 422, "siwe_wrong_domain"),
         ({"scheme": "ftp"}, 422, "siwe_wrong_domain"),
         ({"uri": "https://evil.example/login"}, 422, "siwe_wrong_uri"),
@@ -172,6 +172,9 @@ async def test_refused_messages_create_nothing(
 ) -> None:
     user = await signup(api)
     wallet = new_wallet()
+    # Times are offsets from when the test runs, not from when the suite was collected (a test
+    # that runs ten minutes into the suite would otherwise send a "future" time that has passed).
+    overrides = {k: _now() + v if isinstance(v, timedelta) else v for k, v in overrides.items()}
     body = await siwe_body(api, wallet, **overrides)
     if route == "signin":
         r = await api.post("/auth/siwe/signin", json=body)
