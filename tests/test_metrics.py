@@ -82,6 +82,6 @@ async def test_metrics_need_the_token_when_one_is_set(api: httpx.AsyncClient, se
 
 async def test_metrics_refuse_other_hosts_without_a_token(server: Server) -> None:
     transport = httpx.ASGITransport(app=create_app(server.rt), client=("10.20.30.40", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://tipline") as remote:
+    async with httpx.AsyncClient(timeout=30, transport=transport, base_url="http://tipline") as remote:
         r = await remote.get("/metrics")
     assert r.status_code == 403 and r.json()["code"] == "metrics_forbidden"

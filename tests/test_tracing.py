@@ -40,7 +40,7 @@ async def test_spans_by_route_without_query_strings() -> None:
     assert provider is not None
     code = secrets.token_urlsafe(16)
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://tipline") as client:
+    async with httpx.AsyncClient(timeout=30, transport=transport, base_url="http://tipline") as client:
         assert (await client.get("/auth/oidc/providers")).status_code == 200
         r = await client.get("/auth/oidc/nobody/callback", params={"state": "s" * 20, "code": code})
         assert r.status_code == 404

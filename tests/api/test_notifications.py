@@ -73,7 +73,7 @@ async def push_server(database_url: str) -> AsyncIterator[Server]:
 
 
 async def test_push_subscriptions_per_device(push_server: Server) -> None:
-    async with httpx.AsyncClient(base_url=push_server.base_url) as api:
+    async with httpx.AsyncClient(timeout=30, base_url=push_server.base_url) as api:
         alice, bob = await signup(api), await signup(api)
         settings = (await api.get("/me/notifications", headers=alice.headers)).json()
         assert settings["push_available"] is True and len(settings["vapid_public_key"]) == 87
@@ -110,7 +110,7 @@ async def test_push_subscriptions_per_device(push_server: Server) -> None:
 
 
 async def test_here_and_channel_need_a_manager_in_large_conversations(push_server: Server) -> None:
-    async with httpx.AsyncClient(base_url=push_server.base_url) as api:
+    async with httpx.AsyncClient(timeout=30, base_url=push_server.base_url) as api:
         owner, bob, carol = await signup(api), await signup(api), await signup(api)
         small = await create_conversation(api, owner, members=[bob])
         large = await create_conversation(api, owner, kind="public", members=[bob, carol])

@@ -173,7 +173,7 @@ async def test_first_sign_in_creates_an_account_and_the_next_reuses_it(browser: 
 
 
 async def test_verified_email_links_to_the_existing_account(browser: httpx.AsyncClient, env: Env) -> None:
-    async with httpx.AsyncClient(base_url=env.server.base_url) as other:
+    async with httpx.AsyncClient(timeout=30, base_url=env.server.base_url) as other:
         existing = await signup(other, "alice")
     assert existing.email == "alice@example.com"
     body = await sign_in(browser, env, "alice")
@@ -193,7 +193,7 @@ async def test_verified_email_takes_over_an_account_never_verified(
     }
     async with (
         start_server(database_url, email_verification=True) as verifying,
-        httpx.AsyncClient(base_url=verifying.base_url) as other,
+        httpx.AsyncClient(timeout=30, base_url=verifying.base_url) as other,
     ):
         assert (await other.post("/auth/signup", json=squatter)).status_code == 202
         body = await sign_in(browser, env, "carol")
@@ -209,7 +209,7 @@ async def test_verified_email_takes_over_an_account_never_verified(
 
 
 async def test_unverified_email_does_not_link(browser: httpx.AsyncClient, env: Env) -> None:
-    async with httpx.AsyncClient(base_url=env.server.base_url) as other:
+    async with httpx.AsyncClient(timeout=30, base_url=env.server.base_url) as other:
         victim = await signup(other, "victim")
     body = await sign_in(browser, env, "unverified")
     user = body["user"]
@@ -232,7 +232,9 @@ async def test_handoff_works_once(browser: httpx.AsyncClient, env: Env) -> None:
     handoff = browser.cookies.get("tipline_oidc_handoff")
     assert handoff
     assert (await browser.post("/auth/oidc/complete")).status_code == 200
-    async with httpx.AsyncClient(base_url=env.server.base_url, cookies={"tipline_oidc_handoff": handoff}) as replay:
+    async with httpx.AsyncClient(
+        timeout=30, base_url=env.server.base_url, cookies={"tipline_oidc_handoff": handoff}
+    ) as replay:
         r = await replay.post("/auth/oidc/complete")
     assert r.status_code == 401 and r.json()["code"] == "oidc_handoff_invalid"
     r = await browser.post("/auth/oidc/complete")  # the cookie was cleared
@@ -258,7 +260,7 @@ async def test_replayed_state_is_refused(browser: httpx.AsyncClient, env: Env) -
 
 async def test_callback_in_another_browser_is_refused(browser: httpx.AsyncClient, env: Env) -> None:
     callback = await to_callback(browser, env, "erin")
-    async with httpx.AsyncClient() as elsewhere:  # no state cookie: not the browser that started
+    async with httpx.AsyncClient(timeout=30) as elsewhere:  # no state cookie: not the browser that started
         r = await elsewhere.get(callback)
     assert r.status_code == 401 and r.json()["code"] == "oidc_browser_mismatch"
     r = await browser.get(callback)  # and the state is spent

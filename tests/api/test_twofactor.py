@@ -187,7 +187,7 @@ async def test_code_checks_are_rate_limited_per_account_and_ip(api: httpx.AsyncC
 
 async def test_second_factor_applies_to_a_password_reset(database_url: str) -> None:
     """A reset link proves the mailbox, not the authenticator: the second step still comes."""
-    async with start_server(database_url) as srv, httpx.AsyncClient(base_url=srv.base_url) as api:
+    async with start_server(database_url) as srv, httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api:
         user = await signup(api)
         enrolled = await enrol_totp(api, user)
         conn = await asyncpg.connect(database_url)
@@ -214,7 +214,7 @@ async def test_second_factor_applies_to_a_password_reset(database_url: str) -> N
 async def test_require_2fa_everyone_sends_a_new_session_to_enrolment(database_url: str) -> None:
     async with (
         start_server(database_url, require_2fa="everyone") as srv,
-        httpx.AsyncClient(base_url=srv.base_url) as api,
+        httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api,
     ):
         user = await signup(api)
         r = await api.post("/auth/signin", json={"email": user.email, "password": PASSWORD})
@@ -244,7 +244,10 @@ async def test_require_2fa_everyone_sends_a_new_session_to_enrolment(database_ur
 
 
 async def test_require_2fa_admins_leaves_members_alone(database_url: str) -> None:
-    async with start_server(database_url, require_2fa="admins") as srv, httpx.AsyncClient(base_url=srv.base_url) as api:
+    async with (
+        start_server(database_url, require_2fa="admins") as srv,
+        httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api,
+    ):
         member = await signup(api)
         admin = await signup(api)
         conn = await asyncpg.connect(database_url)

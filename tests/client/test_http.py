@@ -19,7 +19,7 @@ from tipline.domain.moderation.actions import do_grant_admin
 async def test_the_async_client_reads_and_sends_with_a_token(api: httpx.AsyncClient, server: Server) -> None:
     s = await scene(api)
     seen: list[httpx.Request] = []
-    http = httpx.AsyncClient(base_url=server.base_url, event_hooks={"request": [lambda r: _seen(seen, r)]})
+    http = httpx.AsyncClient(timeout=30, base_url=server.base_url, event_hooks={"request": [lambda r: _seen(seen, r)]})
     async with AsyncTipline(server.base_url, s.alice_token, http=http) as client:
         me = await client.me()
         assert isinstance(me, models.MeOut) and me.id == s.alice.id and me.is_bot is False

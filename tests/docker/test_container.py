@@ -152,7 +152,7 @@ async def test_entrypoint_migrates_then_serves_ready() -> None:
         try:
             body: dict[str, object] = {}
             deadline = time.monotonic() + 60
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with httpx.AsyncClient(timeout=30, base_url=f"http://127.0.0.1:{port}") as client:
                 while time.monotonic() < deadline and proc.poll() is None:
                     try:
                         r = await client.get("/readyz")

@@ -42,7 +42,9 @@ def make_app() -> FastAPI:
 async def http(dist: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = make_app()
     mount_web(app, dist)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://chat.test") as client:
+    async with httpx.AsyncClient(
+        timeout=30, transport=httpx.ASGITransport(app=app), base_url="http://chat.test"
+    ) as client:
         yield client
 
 

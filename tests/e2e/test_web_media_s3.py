@@ -280,7 +280,7 @@ async def test_the_served_page_carries_the_s3_policy_and_the_local_store_adds_no
         rt = build_runtime(settings, database_url="postgresql://localhost/unused", jwt_key=b"k" * 32)
         app = create_app(rt)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://chat.test") as http:
+        async with httpx.AsyncClient(timeout=30, transport=transport, base_url="http://chat.test") as http:
             r = await http.get("/c/12")
         policy = r.headers["content-security-policy"]
         assert policy == content_security_policy("chat.test", media=media_origins(settings))

@@ -53,7 +53,7 @@ async def serve(database_url: str, **extra: str) -> AsyncIterator[tuple[subproce
     }
     proc = subprocess.Popen([sys.executable, "-m", "tipline.cli", "serve"], env=env)
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(timeout=30, base_url=base) as client:
         # Up to a minute: a busy machine starts a Python process slowly.
         for _ in range(1200):
             assert proc.poll() is None, "tipline serve exited during start-up"

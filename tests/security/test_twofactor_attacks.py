@@ -26,7 +26,7 @@ async def test_brute_force_of_codes_is_stopped_by_the_limits(database_url: str) 
         start_server(
             database_url, rate_limits=True, rate_signin_per_ip="1000/60", rate_signin_per_email="1000/60"
         ) as srv,
-        httpx.AsyncClient(base_url=srv.base_url) as api,
+        httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api,
     ):
         user = await signup(api)
         enrolled = await enrol_totp(api, user)  # one code check of the ten
@@ -79,7 +79,7 @@ async def test_two_racing_uses_of_one_code_give_one_session(api: httpx.AsyncClie
 async def test_a_challenge_is_single_use_and_expires(database_url: str) -> None:
     async with (
         start_server(database_url, two_factor_challenge_ttl_s=30) as srv,
-        httpx.AsyncClient(base_url=srv.base_url) as api,
+        httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api,
     ):
         user = await signup(api)
         enrolled = await enrol_totp(api, user)
@@ -137,7 +137,7 @@ async def test_an_enrol_only_session_cannot_use_the_socket(database_url: str) ->
 
     async with (
         start_server(database_url, require_2fa="everyone") as srv,
-        httpx.AsyncClient(base_url=srv.base_url) as api,
+        httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api,
     ):
         user = await signup(api)
         assert (await api.get("/conversations", headers=user.headers)).status_code == 403

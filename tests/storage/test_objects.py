@@ -94,7 +94,7 @@ async def test_presigned_get_carries_expiry_and_headers(store: ObjectStore) -> N
     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     if isinstance(store, S3Store):
         assert query["X-Amz-Expires"] == "42"
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             got = await client.get(url)
         assert got.status_code == 200 and got.content == b"<b>x</b>"
         assert got.headers["content-type"] == "application/octet-stream"

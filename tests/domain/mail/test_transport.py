@@ -70,7 +70,10 @@ async def test_sign_up_mails_its_verification_link_through_ses(database_url: str
     handle = f"s{uuid.uuid4().hex[:10]}"
     account = {"email": f"{handle}@example.com", "password": PASSWORD, "handle": handle, "display_name": "S"}
     settings = {**ses.settings(), "email_verification": True}
-    async with start_server(database_url, **settings) as srv, httpx.AsyncClient(base_url=srv.base_url) as api:
+    async with (
+        start_server(database_url, **settings) as srv,
+        httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api,
+    ):
         r = await api.post("/auth/signup", json=account)
         assert r.status_code == 202 and r.json() == {"status": "verification_sent"}
         [sent] = await ses.wait_for(1)
@@ -169,7 +172,7 @@ class FaultyFront:
                     extra = f"x-amzn-ErrorType: {code}\r\n"
                 else:
                     passed = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
-                    async with httpx.AsyncClient() as client:
+                    async with httpx.AsyncClient(timeout=30) as client:
                         r = await client.request(method, self.upstream + path, headers=passed, content=body)
                     status, payload, extra = r.status_code, r.content, ""
                 writer.write(
