@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bench(script: str, args: list[str], *, timeout: float) -> tuple[int, str, str]:
-    """``python bench/<script> <args>``: the exit code, stdout and stderr."""
+    """``python bench/<script> <args>``: the exit code, stdout and stderr.
+
+    ``timeout`` guards against a hung run, not a slow one: give it several times the run's usual
+    length (on a busy 2-core machine a server alone can take 25 s to start)."""
     cmd = [sys.executable, str(ROOT / "bench" / script), *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

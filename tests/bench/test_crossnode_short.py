@@ -42,7 +42,7 @@ KEYS = {
 
 def test_crossnode_short_form(tmp_path: Path) -> None:
     args = ["--conversations", "6", "--members", "5", "--rate", "20", "--warmup", "1", "--duration", "3"]
-    code, stdout, stderr = run_bench("crossnode/run.py", [*args, "--out", str(tmp_path)], timeout=90)
+    code, stdout, stderr = run_bench("crossnode/run.py", [*args, "--out", str(tmp_path)], timeout=400)
     assert code == 0, stderr[-3000:]
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result == json.loads((tmp_path / "crossnode.json").read_text())
