@@ -36,6 +36,8 @@ class Endpoint:
     # path -> (status, JSON answer or raw bytes, extra headers); default 200 {}.
     answers: dict[str, tuple[int, Any, dict[str, str]]] = field(default_factory=dict)
     on_request: Callable[[Received], None] | None = None
+    # path -> seconds to wait before answering (a slow site).
+    delays: dict[str, float] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -60,6 +62,8 @@ async def run_endpoint() -> AsyncIterator[Endpoint]:
     async def handle(request: Request) -> Response:
         got = Received(path=request.url.path, headers=dict(request.headers), body=await request.body())
         endpoint.received.append(got)
+        if request.url.path in endpoint.delays:
+            await asyncio.sleep(endpoint.delays[request.url.path])
         status, body, headers = endpoint.answers.get(request.url.path, (200, {}, {}))
         if isinstance(body, bytes):
             return Response(body, status_code=status, headers=headers)

@@ -71,6 +71,8 @@ async def node_process(command: list[str], log: Path, *, prefix: str, **env: str
         "EMAIL_VERIFICATION": "false",
         # The suite's database, so its outbox, is shared: only the mail tests' servers send from it.
         "MAIL_WORKER": "false",
+        # Links in the suite's messages are not fetched: the link preview tests turn it on.
+        "LINK_PREVIEWS": "false",
         "LOG_LEVEL": "warning",
         "MEDIA_DIR": str(log.parent / "media"),
         **env,

@@ -33,6 +33,7 @@ from tipline.api import integrations as integrations_api
 from tipline.api import metrics as metrics_api
 from tipline.api import notifications as notifications_api
 from tipline.api import oidc as oidc_api
+from tipline.api import previews as previews_api
 from tipline.api import privacy as privacy_api
 from tipline.api import serversettings as serversettings_api
 from tipline.api import threads as threads_api
@@ -266,6 +267,7 @@ ROUTERS = (
     notifications_api.router,
     threads_api.router,
     timeline_api.router,
+    previews_api.router,
 )
 
 

@@ -370,6 +370,27 @@ class Settings(BaseSettings):
     outgoing_webhook_retry_max_s: float = Field(
         600.0, gt=0, description="Longest delay between two attempts of an outgoing-webhook delivery."
     )
+    link_previews: bool = Field(
+        True,
+        description="Fetch a preview (title, description, image) of the first links of new messages, through the "
+        "outbound guard, and run the link preview worker on this node (docs/subsystems/previews.md).",
+    )
+    link_preview_max_links: int = Field(3, ge=1, le=10, description="Links of one message that get a preview.")
+    link_preview_poll_s: float = Field(
+        1.0, gt=0, description="How often the link preview worker looks for new messages with links, in seconds."
+    )
+    link_preview_timeout_s: float = Field(
+        5.0, gt=0, description="Time limit of fetching one linked page, or its image (connection, redirects, answer)."
+    )
+    link_preview_max_bytes: int = Field(
+        524288, ge=1024, description="Largest linked page read for its preview (a larger one gets no preview)."
+    )
+    link_preview_image_max_bytes: int = Field(
+        2097152, ge=1024, description="Largest preview image fetched (a larger one is left out of the preview)."
+    )
+    link_preview_concurrency: int = Field(
+        8, ge=1, description="Links one node fetches at once for previews (a slow site holds one slot)."
+    )
     slash_command_timeout_s: float = Field(
         5.0, gt=0, description="How long a slash command's integration has to answer before the caller gets an error."
     )
@@ -655,6 +676,12 @@ class Settings(BaseSettings):
     chain_poll_interval_s: float = Field(0.5, gt=0, description="How often the chain watcher looks for new blocks.")
     chain_reorg_depth: int = Field(
         64, ge=1, description="How many blocks back the watcher re-checks confirmed tips for reorgs."
+    )
+    chain_explorer_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="A block explorer's base URL (e.g. `https://basescan.org`): the web client links a tip's "
+        "transaction to `<url>/tx/<hash>`. Unset: the hash is shown without a link.",
     )
     tip_native_symbol: str = Field("ETH", description="Symbol shown for tips in the chain's native coin.")
     tip_tokens: Annotated[list[str], NoDecode] = Field(

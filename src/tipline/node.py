@@ -2,7 +2,8 @@
 
 It owns the hub (this node's sockets), the send pipeline (batcher and router) and every
 background worker: the socket guard, the health probe, the chain watcher, the media cleaner,
-the idle sweeper, the presence refresher, the bus probe, the mail worker and the export worker. ``start`` starts
+the idle sweeper, the presence refresher, the bus probe, the mail worker, the export worker and the
+link preview worker. ``start`` starts
 them in order (the guard listens before the bus starts, the pipeline before traffic) and
 ``stop`` stops them in reverse. Transports get what they need from it (the gateway the hub and
 the router, the HTTP API the router); the domain never sees it. See docs/architecture.md.
@@ -26,6 +27,7 @@ from tipline.domain.media.actions import clean_forever
 from tipline.domain.messages.batcher import SendBatcher
 from tipline.domain.messages.routing import SendRouter
 from tipline.domain.notifications.worker import NotifyWorker
+from tipline.domain.previews.worker import LinkPreviewWorker
 from tipline.domain.privacy.worker import ExportWorker
 from tipline.domain.serversettings.actions import RetentionWorker
 from tipline.gateway.guard import SocketGuard
@@ -84,6 +86,7 @@ class Node:
     chain_watcher: ChainWatcher | None = None  # when tipping is configured
     webhooks: OutgoingWebhookWorker | None = None  # with INTEGRATIONS_WORKER
     notifier: NotifyWorker | None = None  # with NOTIFY_WORKER
+    previews: LinkPreviewWorker | None = None  # with LINK_PREVIEWS
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -109,6 +112,7 @@ class Node:
             chain_watcher=watcher,
             webhooks=OutgoingWebhookWorker(rt, router) if settings.integrations_worker else None,
             notifier=NotifyWorker(rt) if settings.notify_worker else None,
+            previews=LinkPreviewWorker(rt) if settings.link_previews else None,
         )
 
     def bus_handler(self) -> Handler:
@@ -159,6 +163,8 @@ class Node:
             self.webhooks.start()
         if self.notifier is not None:
             self.notifier.start()
+        if self.previews is not None:
+            self.previews.start()
         self.exporter.start()
         # Counted from start-up to shutdown: a node that never served is not in /metrics.
         COLLECTOR.track(self)
@@ -182,6 +188,8 @@ class Node:
             await self.webhooks.stop()
         if self.notifier is not None:
             await self.notifier.stop()
+        if self.previews is not None:
+            await self.previews.stop()
         await self.mailer.stop()
         await self.retention.stop()
         if self.chain_watcher is not None:

@@ -128,6 +128,7 @@ class _Out(TypedDict):
 COMPONENT = "x-tipline-component"
 MessageOutRef = Annotated[dict[str, Any], WithJsonSchema({COMPONENT: "MessageOut"})]
 TotalOutRef = Annotated[dict[str, Any], WithJsonSchema({COMPONENT: "TotalOut"})]
+PreviewOutRef = Annotated[dict[str, Any], WithJsonSchema({COMPONENT: "PreviewOut"})]
 Role = Literal["owner", "admin", "member"]
 Kind = Literal["direct", "group", "public", "private"]
 
@@ -294,6 +295,20 @@ class ThreadUpdatedData(_Out):
     last_repliers: list[int]
 
 
+class PreviewData(_Out):
+    """A message's link previews after a change (docs/subsystems/previews.md)."""
+
+    message_id: int
+    sender_id: int | None
+    # The message's previews now, in the order of its links: a client replaces its list.
+    previews: list[PreviewOutRef]
+    # preview.removed only: the preview removed, and who removed it.
+    preview_id: NotRequired[int]
+    by: NotRequired[int]
+    # For a reader who blocked the sender: previews is [] (schemas.masked).
+    hidden: NotRequired[bool]
+
+
 class _Event(_Out):
     type: Literal["event"]
     conversation_id: int
@@ -365,6 +380,12 @@ class PinEvent(_Event):
     data: PinData
 
 
+class PreviewEvent(_Event):
+    event: Literal["preview.added", "preview.removed"]
+    seq: int
+    data: PreviewData
+
+
 class ConversationJoinedEvent(_Event):
     event: Literal["conversation.joined"]
     seq: None
@@ -395,6 +416,7 @@ EventFrameOut = Annotated[
     | SlowModeEvent
     | TipEvent
     | PinEvent
+    | PreviewEvent
     | ConversationJoinedEvent
     | ReportEvent
     | ThreadUpdatedEvent,
@@ -499,6 +521,7 @@ EVENT_NAMES = tuple(
         SlowModeEvent,
         TipEvent,
         PinEvent,
+        PreviewEvent,
         ConversationJoinedEvent,
         ReportEvent,
         ThreadUpdatedEvent,

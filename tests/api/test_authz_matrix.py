@@ -731,12 +731,20 @@ async def test_profiles_are_for_signed_in_users_and_minimal(http: httpx.AsyncCli
     for url, params in ((f"/users/{target.id}", None), ("/users", {"handle": target.handle})):
         r = await http.get(url, params=params, headers=stranger.headers)
         assert r.status_code == 200
+        # The profile card's public fields (status, time zone: issue 19) and nothing else: no email.
         assert r.json() == {
             "id": target.id,
             "handle": target.handle,
             "display_name": target.handle.title(),
             "is_bot": False,
+            "status": None,
+            "timezone": None,
         }
+    # Linked wallets are not for strangers (tests/api/test_profile_card.py has every relation): one
+    # who shares no conversation at all with the target (the cast's outsider may, by now).
+    nobody = await signup(http)
+    r = await http.get(f"/users/{target.id}/wallets", headers=nobody.headers)
+    assert r.status_code == 404 and r.json()["code"] == "user_not_found"
     r = await http.get(f"/users/{GHOST}", headers=stranger.headers)
     assert r.status_code == 404 and r.json()["code"] == "user_not_found"
 

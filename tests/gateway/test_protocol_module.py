@@ -58,7 +58,7 @@ def test_every_frame_schema_is_published_and_refers_only_to_published_schemas() 
     assert {"ClientFrame", "ServerFrame", "ReadyFrameOut", "SyncFrameOut", "TipEventData"} <= set(schemas)
     refs = set(re.findall(r"#/components/schemas/(\w+)", str(schemas)))
     # What the frames borrow from the HTTP API must exist there (the OpenAPI document holds both).
-    assert refs - set(schemas) == {"MessageOut", "TotalOut"}
+    assert refs - set(schemas) == {"MessageOut", "PreviewOut", "TotalOut"}
 
 
 @pytest.mark.parametrize(

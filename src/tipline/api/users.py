@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from tipline.api.deps import CurrentCaller, Rt, client_ip
 from tipline.api.twofactor import EnrollingCaller
 from tipline.domain.accounts import actions
-from tipline.domain.accounts.schemas import EmailChangeIn, EmailChangeRequested, MeOut, ProfilePatch, UserOut
+from tipline.domain.accounts.schemas import EmailChangeIn, EmailChangeRequested, MeOut, ProfileOut, ProfilePatch
 from tipline.domain.conversations.actions import get_presence
 
 router = APIRouter(tags=["users"])
@@ -48,17 +48,17 @@ async def change_email(body: EmailChangeIn, rt: Rt, caller: CurrentCaller, reque
     return EmailChangeRequested()
 
 
-@router.get("/users/{user_id}", response_model=UserOut)
-async def get_user(user_id: UserIdPath, rt: Rt, caller: CurrentCaller) -> UserOut:
+@router.get("/users/{user_id}", response_model=ProfileOut)
+async def get_user(user_id: UserIdPath, rt: Rt, caller: CurrentCaller) -> ProfileOut:
     return await actions.get_user(rt, user_id=user_id)
 
 
-@router.get("/users", response_model=UserOut)
+@router.get("/users", response_model=ProfileOut)
 async def user_by_handle(
     rt: Rt,
     caller: CurrentCaller,
     handle: Annotated[str, Query(min_length=1, max_length=33, pattern=r"^@?[A-Za-z0-9_]+$")],
-) -> UserOut:
+) -> ProfileOut:
     """Look a user up by exact @handle."""
     return await actions.get_user(rt, handle=handle)
 

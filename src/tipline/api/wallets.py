@@ -1,4 +1,5 @@
-"""HTTP routes for Sign-In with Ethereum: nonces, wallet sign-in, and my linked wallets."""
+"""HTTP routes for Sign-In with Ethereum: nonces, wallet sign-in, my linked wallets, and the
+addresses another person's profile card shows."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from fastapi import APIRouter, Path, Request, status
 from tipline.api.deps import CurrentCaller, Rt, client_ip, user_agent
 from tipline.domain.accounts.schemas import TokenPair
 from tipline.domain.wallets import actions
-from tipline.domain.wallets.schemas import NonceOut, SiweIn, WalletOut
+from tipline.domain.wallets.schemas import NonceOut, PublicWalletOut, SiweIn, WalletOut
 
 router = APIRouter(tags=["wallets"])
 
 WalletIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 REFUSALS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "bad signature, expired or not yet valid message, unknown or expired nonce"},
+    403: {
+        "description": "bad signature, expired or not yet valid message, unknown or expired nonce; "
+        "wallet_not_linked: a new account is not allowed by the server's sign-up settings"
+    },
     409: {"description": "nonce already used, message replayed, or wallet linked to another account"},
     422: {"description": "malformed message, or wrong domain, URI or chain id"},
     429: {"description": "rate limited; see Retry-After"},
@@ -52,3 +56,10 @@ async def link_wallet(body: SiweIn, rt: Rt, caller: CurrentCaller) -> WalletOut:
 async def unlink_wallet(wallet_id: WalletIdPath, rt: Rt, caller: CurrentCaller) -> None:
     """Unlink one of my wallets (not the last one of an account without a password)."""
     await actions.do_unlink_wallet(rt, user_id=caller.user_id, wallet_id=wallet_id)
+
+
+@router.get("/users/{user_id}/wallets", response_model=list[PublicWalletOut])
+async def user_wallets(user_id: WalletIdPath, rt: Rt, caller: CurrentCaller) -> list[PublicWalletOut]:
+    """A person's linked wallet addresses, for their profile card: mine, or someone who shares a
+    conversation with me; anyone else answers ``404 user_not_found``."""
+    return await actions.list_user_wallets(rt, user_id=caller.user_id, owner_id=user_id)

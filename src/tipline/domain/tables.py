@@ -30,6 +30,7 @@ from tipline.domain.notifications.models import (
     push_outbox,
     push_subscriptions,
 )
+from tipline.domain.previews.models import link_preview_jobs, link_previews
 from tipline.domain.privacy.models import data_exports
 from tipline.domain.serversettings.models import custom_emoji, invites, server_settings
 from tipline.domain.threads.models import thread_follows, threads
@@ -54,6 +55,8 @@ __all__ = [
     "import_runs",
     "incoming_webhooks",
     "invites",
+    "link_preview_jobs",
+    "link_previews",
     "mail_outbox",
     "members",
     "message_revisions",

@@ -2491,6 +2491,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/previews/{preview_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Preview
+         * @description Remove a link preview from a message: its sender, or the conversation's owners and admins.
+         *     Members see ``preview.removed``. Answers the message as it is now.
+         */
+        delete: operations["remove_preview_previews__preview_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/previews/{preview_id}/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview Image
+         * @description A short-lived URL of the preview's image, Tipline's own copy (members of its conversation).
+         */
+        get: operations["preview_image_previews__preview_id__image_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -2796,6 +2837,27 @@ export interface paths {
         };
         /** Get Avatar */
         get: operations["get_avatar_users__user_id__avatar_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user_id}/wallets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * User Wallets
+         * @description A person's linked wallet addresses, for their profile card: mine, or someone who shares a
+         *     conversation with me; anyone else answers ``404 user_not_found``.
+         */
+        get: operations["user_wallets_users__user_id__wallets_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3269,7 +3331,7 @@ export interface components {
         /** BatchFrameOut */
         BatchFrameOut: {
             /** Frames */
-            frames: (components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["PinEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"] | components["schemas"]["ThreadUpdatedEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"])[];
+            frames: (components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["PinEvent"] | components["schemas"]["PreviewEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"] | components["schemas"]["ThreadUpdatedEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"])[];
             /**
              * Type
              * @constant
@@ -4174,6 +4236,9 @@ export interface components {
              * @default false
              */
             is_bot: boolean;
+            status?: components["schemas"]["ProfileStatusOut"] | null;
+            /** Timezone */
+            timezone?: string | null;
         };
         /** MemberGoneData */
         MemberGoneData: {
@@ -4415,6 +4480,8 @@ export interface components {
             id: number;
             /** Mention Ids */
             mention_ids: number[];
+            /** Previews */
+            previews?: components["schemas"]["PreviewOut"][];
             /**
              * Reactions
              * @default []
@@ -4818,12 +4885,126 @@ export interface components {
             /** Url */
             url: string;
         };
+        /**
+         * PreviewData
+         * @description A message's link previews after a change (docs/subsystems/previews.md).
+         */
+        PreviewData: {
+            /** By */
+            by?: number;
+            /** Hidden */
+            hidden?: boolean;
+            /** Message Id */
+            message_id: number;
+            /** Preview Id */
+            preview_id?: number;
+            /** Previews */
+            previews: components["schemas"]["PreviewOut"][];
+            /** Sender Id */
+            sender_id: number | null;
+        };
+        /** PreviewEvent */
+        PreviewEvent: {
+            /** Conversation Id */
+            conversation_id: number;
+            data: components["schemas"]["PreviewData"];
+            /**
+             * Event
+             * @enum {string}
+             */
+            event: "preview.added" | "preview.removed";
+            /** Seq */
+            seq: number;
+            /**
+             * Type
+             * @constant
+             */
+            type: "event";
+        };
+        /** PreviewImageOut */
+        PreviewImageOut: {
+            /** Height */
+            height: number;
+            /** Width */
+            width: number;
+        };
+        /**
+         * PreviewOut
+         * @description A link's preview under its message. The image, if any, is Tipline's copy.
+         */
+        PreviewOut: {
+            /** Description */
+            description: string | null;
+            /** Id */
+            id: number;
+            image: components["schemas"]["PreviewImageOut"] | null;
+            /** Site Name */
+            site_name: string | null;
+            /** Title */
+            title: string | null;
+            /** Url */
+            url: string;
+        };
+        /**
+         * ProfileOut
+         * @description A person's profile card: the public shape, their status (never an expired one) and time zone.
+         */
+        ProfileOut: {
+            /** Display Name */
+            display_name: string;
+            /** Handle */
+            handle: string;
+            /** Id */
+            id: number;
+            /**
+             * Is Bot
+             * @default false
+             */
+            is_bot: boolean;
+            status?: components["schemas"]["ProfileStatusOut"] | null;
+            /** Timezone */
+            timezone?: string | null;
+        };
         /** ProfilePatch */
         ProfilePatch: {
             /** Display Name */
             display_name?: string | null;
             /** Handle */
             handle?: string | null;
+            /** @description Set my status; `null` clears it (absent: unchanged). */
+            status?: components["schemas"]["ProfileStatusIn"] | null;
+            /**
+             * Timezone
+             * @description An IANA time zone name such as `Europe/Berlin`; `null` clears it (absent: unchanged).
+             */
+            timezone?: string | null;
+        };
+        /**
+         * ProfileStatusIn
+         * @description A status as a person sets it: some text, an emoji, or both, until an optional time.
+         */
+        ProfileStatusIn: {
+            /** Emoji */
+            emoji?: string | null;
+            /**
+             * Expires At
+             * @description When the status disappears (with a UTC offset; in the future, within a year).
+             */
+            expires_at?: string | null;
+            /**
+             * Text
+             * @default
+             */
+            text: string;
+        };
+        /** ProfileStatusOut */
+        ProfileStatusOut: {
+            /** Emoji */
+            emoji: string | null;
+            /** Expires At */
+            expires_at: string | null;
+            /** Text */
+            text: string;
         };
         /** ProviderOut */
         ProviderOut: {
@@ -4833,6 +5014,16 @@ export interface components {
             name: string;
             /** Start Url */
             start_url: string;
+        };
+        /**
+         * PublicWalletOut
+         * @description Another person's linked wallet as their profile card shows it: the public address only.
+         */
+        PublicWalletOut: {
+            /** Address */
+            address: string;
+            /** Chain Id */
+            chain_id: number;
         };
         /** PushKeys */
         PushKeys: {
@@ -5384,7 +5575,7 @@ export interface components {
              */
             thread_only?: boolean;
         };
-        ServerFrame: components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["PinEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"] | components["schemas"]["ThreadUpdatedEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"] | components["schemas"]["BatchFrameOut"];
+        ServerFrame: components["schemas"]["ReadyFrameOut"] | components["schemas"]["AckFrameOut"] | components["schemas"]["ErrorFrameOut"] | (components["schemas"]["MessageCreatedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ReactionEvent"] | components["schemas"]["MemberJoinedEvent"] | components["schemas"]["MemberGoneEvent"] | components["schemas"]["MemberRoleEvent"] | components["schemas"]["ConversationEvent"] | components["schemas"]["SlowModeEvent"] | components["schemas"]["TipEvent"] | components["schemas"]["PinEvent"] | components["schemas"]["PreviewEvent"] | components["schemas"]["ConversationJoinedEvent"] | components["schemas"]["ReportEvent"] | components["schemas"]["ThreadUpdatedEvent"]) | components["schemas"]["TypingFrameOut"] | components["schemas"]["PresenceFrameOut"] | components["schemas"]["ReadFrameOut"] | components["schemas"]["ResumedFrameOut"] | components["schemas"]["ReloadFrameOut"] | components["schemas"]["SyncFrameOut"] | components["schemas"]["PongFrameOut"] | components["schemas"]["BatchFrameOut"];
         /** ServerSettingsOut */
         ServerSettingsOut: {
             /** Allowed Email Domains */
@@ -5772,6 +5963,8 @@ export interface components {
             contract: string | null;
             /** Enabled */
             enabled: boolean;
+            /** Explorer Url */
+            explorer_url?: string | null;
             /** Max Amount */
             max_amount: string;
             /** Min Amount */
@@ -5861,6 +6054,11 @@ export interface components {
         TokenPair: {
             /** Access Token */
             access_token: string;
+            /**
+             * Account Created
+             * @default false
+             */
+            account_created: boolean;
             /**
              * Enrollment Required
              * @default false
@@ -7593,7 +7791,7 @@ export interface operations {
                     "application/json": components["schemas"]["NonceOut"];
                 };
             };
-            /** @description bad signature, expired or not yet valid message, unknown or expired nonce */
+            /** @description bad signature, expired or not yet valid message, unknown or expired nonce; wallet_not_linked: a new account is not allowed by the server's sign-up settings */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7647,7 +7845,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description bad signature, expired or not yet valid message, unknown or expired nonce */
+            /** @description bad signature, expired or not yet valid message, unknown or expired nonce; wallet_not_linked: a new account is not allowed by the server's sign-up settings */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10240,7 +10438,7 @@ export interface operations {
                     "application/json": components["schemas"]["WalletOut"];
                 };
             };
-            /** @description bad signature, expired or not yet valid message, unknown or expired nonce */
+            /** @description bad signature, expired or not yet valid message, unknown or expired nonce; wallet_not_linked: a new account is not allowed by the server's sign-up settings */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10945,6 +11143,68 @@ export interface operations {
             };
         };
     };
+    remove_preview_previews__preview_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                preview_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    preview_image_previews__preview_id__image_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                preview_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DownloadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     readyz_readyz_get: {
         parameters: {
             query?: never;
@@ -11372,7 +11632,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserOut"];
+                    "application/json": components["schemas"]["ProfileOut"];
                 };
             };
             /** @description Validation Error */
@@ -11403,7 +11663,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserOut"];
+                    "application/json": components["schemas"]["ProfileOut"];
                 };
             };
             /** @description Validation Error */
@@ -11435,6 +11695,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AvatarOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    user_wallets_users__user_id__wallets_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicWalletOut"][];
                 };
             };
             /** @description Validation Error */

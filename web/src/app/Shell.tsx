@@ -2,6 +2,9 @@
 import { useEffect, useState } from "react";
 import { Link, Redirect, Route, Switch, useLocation, useSearch } from "wouter";
 import { PeopleDirectory } from "../features/people/PeopleDirectory";
+import { useTimeZoneFromBrowser } from "../features/people/StatusEditor";
+import { TipHistory } from "../features/tips/TipHistory";
+import { NewWalletAccountNotice } from "../features/wallets/WalletSignIn";
 import { useMe } from "../features/accounts/queries";
 import { Settings } from "../features/accounts/Settings";
 import { AdminConsole } from "../features/admin/AdminConsole";
@@ -23,6 +26,7 @@ export function Shell() {
   const list = useConversations();
   const atHome = location === "/";
   const [, navigate] = useLocation();
+  useTimeZoneFromBrowser();
 
   // Alt+↑ / Alt+↓: previous / next conversation in the list, from anywhere.
   useEffect(() => {
@@ -51,6 +55,7 @@ export function Shell() {
         Skip to content
       </a>
       <ConnectionBanner />
+      <NewWalletAccountNotice />
       <UnreadIndicators />
       <div className="relative flex min-h-0 flex-1">
         <aside
@@ -147,6 +152,11 @@ export function Shell() {
             <Route path="/settings">
               <Page>
                 <Settings />
+              </Page>
+            </Route>
+            <Route path="/my-tips">
+              <Page>
+                <TipHistory />
               </Page>
             </Route>
             <Route path="/console/:tab?">

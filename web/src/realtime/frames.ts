@@ -43,6 +43,7 @@ export type ConversationEvent =
   | S["SlowModeEvent"]
   | S["TipEvent"]
   | S["PinEvent"]
+  | S["PreviewEvent"]
   | S["ConversationJoinedEvent"]
   | S["ReportEvent"]
   | S["ThreadUpdatedEvent"];

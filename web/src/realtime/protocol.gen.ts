@@ -46,6 +46,8 @@ export const EVENT_NAMES = [
   "tip.expired",
   "message.pinned",
   "message.unpinned",
+  "preview.added",
+  "preview.removed",
   "conversation.joined",
   "report.created",
   "thread.updated",

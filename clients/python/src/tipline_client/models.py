@@ -815,16 +815,6 @@ class MailOutboxOut(BaseModel):
     worker_enabled: bool = Field(..., title="Worker Enabled")
 
 
-class MeOut(BaseModel):
-    created_at: AwareDatetime = Field(..., title="Created At")
-    display_name: str = Field(..., title="Display Name")
-    email: str | None = Field(..., title="Email")
-    handle: str = Field(..., title="Handle")
-    id: int = Field(..., title="Id")
-    is_admin: bool = Field(..., title="Is Admin")
-    is_bot: bool | None = Field(False, title="Is Bot")
-
-
 class Event1(StrEnum):
     member_left = "member.left"
     member_removed = "member.removed"
@@ -1169,18 +1159,79 @@ class PresignedPostOut(BaseModel):
     url: str = Field(..., title="Url")
 
 
-class ProfilePatch(BaseModel):
+class Event3(StrEnum):
+    preview_added = "preview.added"
+    preview_removed = "preview.removed"
+
+
+class PreviewImageOut(BaseModel):
+    height: int = Field(..., title="Height")
+    width: int = Field(..., title="Width")
+
+
+class PreviewOut(BaseModel):
+    """
+    A link's preview under its message. The image, if any, is Tipline's copy.
+    """
+
+    description: str | None = Field(..., title="Description")
+    id: int = Field(..., title="Id")
+    image: PreviewImageOut | None
+    site_name: str | None = Field(..., title="Site Name")
+    title: str | None = Field(..., title="Title")
+    url: str = Field(..., title="Url")
+
+
+class Timezone(RootModel[str]):
+    root: str = Field(
+        ...,
+        description="An IANA time zone name such as `Europe/Berlin`; `null` clears it (absent: unchanged).",
+        max_length=64,
+        min_length=1,
+        title="Timezone",
+    )
+
+
+class Emoji(RootModel[str]):
+    root: str = Field(..., max_length=16, min_length=1, title="Emoji")
+
+
+class ProfileStatusIn(BaseModel):
+    """
+    A status as a person sets it: some text, an emoji, or both, until an optional time.
+    """
+
     model_config = ConfigDict(
         extra="forbid",
     )
-    display_name: DisplayName | None = Field(None, title="Display Name")
-    handle: str | None = Field(None, title="Handle")
+    emoji: Emoji | None = Field(None, title="Emoji")
+    expires_at: AwareDatetime | None = Field(
+        None,
+        description="When the status disappears (with a UTC offset; in the future, within a year).",
+        title="Expires At",
+    )
+    text: str | None = Field("", max_length=100, title="Text")
+
+
+class ProfileStatusOut(BaseModel):
+    emoji: str | None = Field(..., title="Emoji")
+    expires_at: AwareDatetime | None = Field(..., title="Expires At")
+    text: str = Field(..., title="Text")
 
 
 class ProviderOut(BaseModel):
     display_name: str = Field(..., title="Display Name")
     name: str = Field(..., title="Name")
     start_url: str = Field(..., title="Start Url")
+
+
+class PublicWalletOut(BaseModel):
+    """
+    Another person's linked wallet as their profile card shows it: the public address only.
+    """
+
+    address: str = Field(..., title="Address")
+    chain_id: int = Field(..., title="Chain Id")
 
 
 class PushKeys(BaseModel):
@@ -1236,7 +1287,7 @@ class ReactionData(BaseModel):
     user_id: int = Field(..., title="User Id")
 
 
-class Event3(StrEnum):
+class Event4(StrEnum):
     reaction_added = "reaction.added"
     reaction_removed = "reaction.removed"
 
@@ -1247,7 +1298,7 @@ class ReactionEvent(BaseModel):
     )
     conversation_id: int = Field(..., title="Conversation Id")
     data: ReactionData
-    event: Event3 = Field(..., title="Event")
+    event: Event4 = Field(..., title="Event")
     seq: int = Field(..., title="Seq")
     type: Literal["event"] = Field(..., title="Type")
 
@@ -1884,7 +1935,7 @@ class TipCheckOut(BaseModel):
     detail: str | None = Field(..., title="Detail")
 
 
-class Event4(StrEnum):
+class Event5(StrEnum):
     tip_pending = "tip.pending"
     tip_confirmed = "tip.confirmed"
     tip_failed = "tip.failed"
@@ -1899,16 +1950,6 @@ class TokenOut(BaseModel):
     address: str = Field(..., title="Address")
     decimals: int = Field(..., title="Decimals")
     symbol: str = Field(..., title="Symbol")
-
-
-class TokenPair(BaseModel):
-    access_token: str = Field(..., title="Access Token")
-    enrollment_required: bool | None = Field(False, title="Enrollment Required")
-    expires_in: int = Field(..., title="Expires In")
-    refresh_token: str = Field(..., title="Refresh Token")
-    session_id: UUID = Field(..., title="Session Id")
-    token_type: str | None = Field("bearer", title="Token Type")
-    user: MeOut
 
 
 class TotalOut(BaseModel):
@@ -2249,6 +2290,18 @@ class IncomingWebhookOut(BaseModel):
     name: str = Field(..., title="Name")
 
 
+class MeOut(BaseModel):
+    created_at: AwareDatetime = Field(..., title="Created At")
+    display_name: str = Field(..., title="Display Name")
+    email: str | None = Field(..., title="Email")
+    handle: str = Field(..., title="Handle")
+    id: int = Field(..., title="Id")
+    is_admin: bool = Field(..., title="Is Admin")
+    is_bot: bool | None = Field(False, title="Is Bot")
+    status: ProfileStatusOut | None = None
+    timezone: str | None = Field(None, title="Timezone")
+
+
 class MemberGoneData(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -2326,6 +2379,7 @@ class MessageOut(BaseModel):
     hidden: bool | None = Field(False, title="Hidden")
     id: int = Field(..., title="Id")
     mention_ids: list[int] = Field(..., title="Mention Ids")
+    previews: list[PreviewOut] | None = Field(None, title="Previews")
     reactions: list[ReactionOut] | None = Field(
         [], title="Reactions", validate_default=True
     )
@@ -2412,6 +2466,62 @@ class PinOut(BaseModel):
 
 class PinsOut(BaseModel):
     pins: list[PinOut] = Field(..., title="Pins")
+
+
+class PreviewData(BaseModel):
+    """
+    A message's link previews after a change (docs/subsystems/previews.md).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    by: int | None = Field(None, title="By")
+    hidden: bool | None = Field(None, title="Hidden")
+    message_id: int = Field(..., title="Message Id")
+    preview_id: int | None = Field(None, title="Preview Id")
+    previews: list[PreviewOut] = Field(..., title="Previews")
+    sender_id: int | None = Field(..., title="Sender Id")
+
+
+class PreviewEvent(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    conversation_id: int = Field(..., title="Conversation Id")
+    data: PreviewData
+    event: Event3 = Field(..., title="Event")
+    seq: int = Field(..., title="Seq")
+    type: Literal["event"] = Field(..., title="Type")
+
+
+class ProfileOut(BaseModel):
+    """
+    A person's profile card: the public shape, their status (never an expired one) and time zone.
+    """
+
+    display_name: str = Field(..., title="Display Name")
+    handle: str = Field(..., title="Handle")
+    id: int = Field(..., title="Id")
+    is_bot: bool | None = Field(False, title="Is Bot")
+    status: ProfileStatusOut | None = None
+    timezone: str | None = Field(None, title="Timezone")
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    display_name: DisplayName | None = Field(None, title="Display Name")
+    handle: str | None = Field(None, title="Handle")
+    status: ProfileStatusIn | None = Field(
+        None, description="Set my status; `null` clears it (absent: unchanged)."
+    )
+    timezone: Timezone | None = Field(
+        None,
+        description="An IANA time zone name such as `Europe/Berlin`; `null` clears it (absent: unchanged).",
+        title="Timezone",
+    )
 
 
 class ServerSettingsOut(BaseModel):
@@ -2510,6 +2620,7 @@ class TipConfigOut(BaseModel):
     confirmations: int = Field(..., title="Confirmations")
     contract: str | None = Field(..., title="Contract")
     enabled: bool = Field(..., title="Enabled")
+    explorer_url: str | None = Field(None, title="Explorer Url")
     max_amount: str = Field(..., title="Max Amount")
     min_amount: str = Field(..., title="Min Amount")
     tokens: list[TokenOut] = Field(..., title="Tokens")
@@ -2543,6 +2654,17 @@ class TipEventData(BaseModel):
     tipper_id: int | None = Field(..., title="Tipper Id")
     token: str = Field(..., title="Token")
     tx_hash: str | None = Field(..., title="Tx Hash")
+
+
+class TokenPair(BaseModel):
+    access_token: str = Field(..., title="Access Token")
+    account_created: bool | None = Field(False, title="Account Created")
+    enrollment_required: bool | None = Field(False, title="Enrollment Required")
+    expires_in: int = Field(..., title="Expires In")
+    refresh_token: str = Field(..., title="Refresh Token")
+    session_id: UUID = Field(..., title="Session Id")
+    token_type: str | None = Field("bearer", title="Token Type")
+    user: MeOut
 
 
 class FollowedThreadOut(BaseModel):
@@ -2582,7 +2704,7 @@ class TipEvent(BaseModel):
     )
     conversation_id: int = Field(..., title="Conversation Id")
     data: TipEventData
-    event: Event4 = Field(..., title="Event")
+    event: Event5 = Field(..., title="Event")
     seq: int = Field(..., title="Seq")
     type: Literal["event"] = Field(..., title="Type")
 
@@ -2591,7 +2713,7 @@ class BatchFrameOut(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    frames: list[ReadyFrameOut | AckFrameOut | ErrorFrameOut | MessageCreatedEvent | MessageEditedEvent | MessageDeletedEvent | ReactionEvent | MemberJoinedEvent | MemberGoneEvent | MemberRoleEvent | ConversationEvent | SlowModeEvent | TipEvent | PinEvent | ConversationJoinedEvent | ReportEvent | ThreadUpdatedEvent | TypingFrameOut | PresenceFrameOut | ReadFrameOut | ResumedFrameOut | ReloadFrameOut | SyncFrameOut | PongFrameOut] = (
+    frames: list[ReadyFrameOut | AckFrameOut | ErrorFrameOut | MessageCreatedEvent | MessageEditedEvent | MessageDeletedEvent | ReactionEvent | MemberJoinedEvent | MemberGoneEvent | MemberRoleEvent | ConversationEvent | SlowModeEvent | TipEvent | PinEvent | PreviewEvent | ConversationJoinedEvent | ReportEvent | ThreadUpdatedEvent | TypingFrameOut | PresenceFrameOut | ReadFrameOut | ResumedFrameOut | ReloadFrameOut | SyncFrameOut | PongFrameOut] = (
         Field(..., title="Frames")
     )
     type: Literal["batch"] = Field(..., title="Type")
@@ -2613,6 +2735,7 @@ class ServerFrame(
         | SlowModeEvent
         | TipEvent
         | PinEvent
+        | PreviewEvent
         | ConversationJoinedEvent
         | ReportEvent
         | ThreadUpdatedEvent
@@ -2626,4 +2749,4 @@ class ServerFrame(
         | BatchFrameOut
     ]
 ):
-    root: ReadyFrameOut | AckFrameOut | ErrorFrameOut | MessageCreatedEvent | MessageEditedEvent | MessageDeletedEvent | ReactionEvent | MemberJoinedEvent | MemberGoneEvent | MemberRoleEvent | ConversationEvent | SlowModeEvent | TipEvent | PinEvent | ConversationJoinedEvent | ReportEvent | ThreadUpdatedEvent | TypingFrameOut | PresenceFrameOut | ReadFrameOut | ResumedFrameOut | ReloadFrameOut | SyncFrameOut | PongFrameOut | BatchFrameOut
+    root: ReadyFrameOut | AckFrameOut | ErrorFrameOut | MessageCreatedEvent | MessageEditedEvent | MessageDeletedEvent | ReactionEvent | MemberJoinedEvent | MemberGoneEvent | MemberRoleEvent | ConversationEvent | SlowModeEvent | TipEvent | PinEvent | PreviewEvent | ConversationJoinedEvent | ReportEvent | ThreadUpdatedEvent | TypingFrameOut | PresenceFrameOut | ReadFrameOut | ResumedFrameOut | ReloadFrameOut | SyncFrameOut | PongFrameOut | BatchFrameOut

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import re
 import secrets
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import webauthn
 from email_validator import EmailNotValidError, validate_email
@@ -37,7 +40,10 @@ from tipline.domain.accounts.schemas import (
     MeOut,
     PasskeyOptions,
     PasskeyOut,
+    ProfileOut,
     ProfilePatch,
+    ProfileStatusIn,
+    ProfileStatusOut,
     RecoveryCodes,
     SecondFactorMethod,
     SecondFactorRequired,
@@ -47,7 +53,6 @@ from tipline.domain.accounts.schemas import (
     TokenPair,
     TotpEnrolment,
     TwoFactorStatus,
-    UserOut,
 )
 from tipline.domain.accounts.tokens import (
     check_password_policy,
@@ -66,7 +71,18 @@ from tipline.runtime import Runtime
 INVALID_CREDENTIALS = "invalid email or password"
 
 
+def _status(row: RowMapping, now: datetime | None = None) -> ProfileStatusOut | None:
+    """The row's status, unless it has none or it has expired (an expired one is never answered)."""
+    text, emoji, expires_at = row.get("status_text"), row.get("status_emoji"), row.get("status_expires_at")
+    if text is None and emoji is None:
+        return None
+    if expires_at is not None and expires_at <= (now or datetime.now(UTC)):
+        return None
+    return ProfileStatusOut(text=text or "", emoji=emoji, expires_at=expires_at)
+
+
 def _me(row: RowMapping) -> MeOut:
+    # Rows without the profile fields (a new account's insert) answer null for status and time zone.
     return MeOut(
         id=row["id"],
         handle=row["handle"],
@@ -75,6 +91,8 @@ def _me(row: RowMapping) -> MeOut:
         email=row["email"],
         is_admin=row["is_admin"],
         created_at=row["created_at"],
+        status=_status(row),
+        timezone=row.get("timezone"),
     )
 
 
@@ -547,8 +565,56 @@ async def do_sign_out(rt: Runtime, *, user_id: int, session_id: uuid.UUID | None
     return len(revoked)
 
 
+# A status lasts at most this long ahead: clients offer "today", "this week" and the like.
+STATUS_MAX_AHEAD = timedelta(days=366)
+# ASCII letters and digits would make "emoji" free text; keycaps (1️⃣) keep their digit with U+20E3.
+_NOT_EMOJI = re.compile(r"[\sA-Za-z]|^[0-9#*]+$")
+
+
+def _status_values(status: ProfileStatusIn | None, *, now: datetime) -> dict[str, Any]:
+    """The users columns for a new status (or for clearing it), refused with a reason when unusable."""
+    if status is None:
+        return {"status_text": None, "status_emoji": None, "status_expires_at": None}
+    if not status.text and status.emoji is None:
+        raise Invalid("a status needs some text or an emoji; send null to clear it", code="status_empty")
+    if status.emoji is not None and _NOT_EMOJI.search(status.emoji):
+        raise Invalid("the status emoji must be an emoji, such as 🌴", code="status_emoji_invalid")
+    expires_at = status.expires_at
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise Invalid(
+                "the status expiry needs a UTC offset, such as 2026-12-08T09:00:00Z", code="status_expiry_invalid"
+            )
+        if expires_at <= now:
+            raise Invalid("the status expiry is in the past", code="status_expiry_past")
+        if expires_at > now + STATUS_MAX_AHEAD:
+            raise Invalid("a status can last at most a year", code="status_expiry_too_far")
+    return {"status_text": status.text, "status_emoji": status.emoji, "status_expires_at": expires_at}
+
+
+def check_timezone(name: str) -> str:
+    """An IANA time zone name the server's tz database knows (``zoneinfo``), e.g. ``Europe/Berlin``."""
+    if name not in _time_zones():
+        raise Invalid(
+            f"unknown time zone {name[:64]!r}: use an IANA name such as Europe/Berlin", code="timezone_invalid"
+        )
+    return name
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # available_timezones() reads the tz database from disk: once per process is enough.
+    return frozenset(zoneinfo.available_timezones())
+
+
 async def do_update_profile(rt: Runtime, *, user_id: int, patch: ProfilePatch) -> MeOut:
-    values = patch.model_dump(exclude_none=True)
+    """Change my name, @handle, status or time zone (docs/subsystems/accounts.md)."""
+    values: dict[str, Any] = patch.model_dump(include={"display_name", "handle"}, exclude_none=True)
+    # status and timezone: null clears, absent leaves alone.
+    if "status" in patch.model_fields_set:
+        values.update(_status_values(patch.status, now=datetime.now(UTC)))
+    if "timezone" in patch.model_fields_set:
+        values["timezone"] = check_timezone(patch.timezone) if patch.timezone is not None else None
     async with rt.engine.begin() as conn:
         if "handle" in values and await repo.handle_taken(conn, handle=values["handle"]):
             current = await repo.user_by_id(conn, user_id=user_id)
@@ -575,16 +641,24 @@ async def get_me(rt: Runtime, *, user_id: int) -> MeOut:
     return _me(row)
 
 
-async def get_user(rt: Runtime, *, user_id: int | None = None, handle: str | None = None) -> UserOut:
-    """A user's public profile (id, @handle, display name), by id or exact @handle."""
+async def get_user(rt: Runtime, *, user_id: int | None = None, handle: str | None = None) -> ProfileOut:
+    """A user's public profile (id, @handle, display name, status unless expired, time zone), by id
+    or exact @handle. Any signed-in user may read it, as handles are public."""
     async with rt.engine.connect() as conn:
         if user_id is not None:
-            row = await repo.public_user(conn, user_id=user_id)
+            row = await repo.public_profile(conn, user_id=user_id)
         else:
-            row = await repo.public_user_by_handle(conn, handle=(handle or "").lstrip("@").lower())
+            row = await repo.public_profile(conn, handle=(handle or "").lstrip("@").lower())
     if row is None:
         raise NotFound("user not found", code="user_not_found")
-    return UserOut(**row)
+    return ProfileOut(
+        id=row["id"],
+        handle=row["handle"],
+        display_name=row["display_name"],
+        is_bot=row["is_bot"],
+        status=_status(row),
+        timezone=row["timezone"],
+    )
 
 
 async def list_sessions(rt: Runtime, *, user_id: int, current_session_id: str) -> list[SessionOut]:

@@ -39,6 +39,11 @@ users = Table(
     Column("is_bot", Boolean, nullable=False, server_default=text("false")),
     Column("owner_id", BigInteger, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("bot_description", Text, nullable=False, server_default=""),
+    # The profile card's status and local time (migration 0026): an expired status is never answered.
+    Column("status_text", Text, nullable=True),
+    Column("status_emoji", Text, nullable=True),
+    Column("status_expires_at", DateTime(timezone=True), nullable=True),
+    Column("timezone", Text, nullable=True),  # an IANA name checked against zoneinfo
     CheckConstraint("is_bot OR owner_id IS NULL", name="bot_owner"),
     Index("ix_users_owner_id", "owner_id", postgresql_where=text("owner_id IS NOT NULL")),
 )

@@ -29,6 +29,8 @@ from tipline.domain.accounts.models import (
 
 USER_PUBLIC = (users.c.id, users.c.handle, users.c.display_name, users.c.is_bot)
 USER_ME = (*USER_PUBLIC, users.c.email, users.c.is_admin, users.c.created_at, users.c.is_active)
+# What a profile card shows beyond the public user shape (docs/subsystems/accounts.md, "Status and local time").
+USER_PROFILE = (users.c.status_text, users.c.status_emoji, users.c.status_expires_at, users.c.timezone)
 
 
 async def insert_user(
@@ -250,11 +252,22 @@ async def email_taken(conn: AsyncConnection, *, email: str) -> bool:
 
 
 async def user_by_id(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:
-    return (await conn.execute(select(*USER_ME).where(users.c.id == user_id))).mappings().first()
+    """The account's row, with the profile card's fields (so every MeOut, sign-ins' too, is whole)."""
+    stmt = select(*USER_ME, *USER_PROFILE).where(users.c.id == user_id)
+    return (await conn.execute(stmt)).mappings().first()
 
 
 async def public_user(conn: AsyncConnection, *, user_id: int) -> RowMapping | None:
     stmt = select(*USER_PUBLIC).where(users.c.id == user_id, users.c.is_active)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def public_profile(
+    conn: AsyncConnection, *, user_id: int | None = None, handle: str | None = None
+) -> RowMapping | None:
+    """A profile card's row (the public shape, status and time zone), by id or exact handle."""
+    key = users.c.id == user_id if user_id is not None else users.c.handle == handle
+    stmt = select(*USER_PUBLIC, *USER_PROFILE).where(key, users.c.is_active)
     return (await conn.execute(stmt)).mappings().first()
 
 
@@ -264,7 +277,7 @@ async def public_user_by_handle(conn: AsyncConnection, *, handle: str) -> RowMap
 
 
 async def update_profile(conn: AsyncConnection, *, user_id: int, values: dict[str, Any]) -> RowMapping | None:
-    stmt = update(users).where(users.c.id == user_id).values(**values).returning(*USER_ME)
+    stmt = update(users).where(users.c.id == user_id).values(**values).returning(*USER_ME, *USER_PROFILE)
     return (await conn.execute(stmt)).mappings().first()
 
 

@@ -101,9 +101,36 @@ class RefreshIn(Strict):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+StatusText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(check_storable)]
+StatusEmoji = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16), AfterValidator(check_storable)
+]
+TimeZoneName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class ProfileStatusIn(Strict):
+    """A status as a person sets it: some text, an emoji, or both, until an optional time."""
+
+    text: StatusText = ""
+    emoji: StatusEmoji | None = None
+    expires_at: datetime | None = Field(
+        None, description="When the status disappears (with a UTC offset; in the future, within a year)."
+    )
+
+
 class ProfilePatch(Strict):
     display_name: DisplayName | None = None
     handle: Handle | None = None
+    status: ProfileStatusIn | None = Field(None, description="Set my status; `null` clears it (absent: unchanged).")
+    timezone: TimeZoneName | None = Field(
+        None, description="An IANA time zone name such as `Europe/Berlin`; `null` clears it (absent: unchanged)."
+    )
+
+
+class ProfileStatusOut(BaseModel):
+    text: str
+    emoji: str | None
+    expires_at: datetime | None
 
 
 class UserOut(BaseModel):
@@ -114,7 +141,14 @@ class UserOut(BaseModel):
     is_bot: bool = False
 
 
-class MeOut(UserOut):
+class ProfileOut(UserOut):
+    """A person's profile card: the public shape, their status (never an expired one) and time zone."""
+
+    status: ProfileStatusOut | None = None
+    timezone: str | None = None
+
+
+class MeOut(ProfileOut):
     email: str | None
     is_admin: bool
     created_at: datetime
@@ -129,6 +163,8 @@ class TokenPair(BaseModel):
     user: MeOut
     # REQUIRE_2FA: this session may only enrol a second factor until the account has one.
     enrollment_required: bool = False
+    # Sign-In with Ethereum only: this sign-in made a new account for the wallet (docs/subsystems/wallets.md).
+    account_created: bool = False
 
 
 class SessionOut(BaseModel):

@@ -5,6 +5,7 @@ replay. The only code that writes messages and reactions. See docs/subsystems/me
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -47,6 +48,8 @@ from tipline.domain.messages.schemas import (
     message_dict,
 )
 from tipline.domain.moderation.access import hidden_senders, unblocked_mentions
+from tipline.domain.previews import repository as previews_repo
+from tipline.domain.previews.schemas import preview_dict
 from tipline.domain.serversettings.repository import emoji_exists
 from tipline.domain.threads import repository as threads_repo
 from tipline.domain.threads import views as thread_views
@@ -59,7 +62,10 @@ from tipline.metrics import CACHE_HITS, CACHE_MISSES
 from tipline.runtime import Runtime
 from tipline.storage.db import read_connection
 
+log = logging.getLogger(__name__)
 MAX_EMOJI_PER_MESSAGE = 50
+# Logged events that carry a sender's words, masked in replay for readers who blocked them.
+SENDERS_WORDS = frozenset({"message.edited", "preview.added", "preview.removed"})
 # A custom emoji reaction (docs/subsystems/media.md, Custom emoji) must name one that exists.
 CUSTOM_EMOJI = re.compile(r":([a-z0-9_+-]{2,32}):")
 # System lines a history page carries at most (the newest of its span).
@@ -171,6 +177,17 @@ async def _tombstone(rt: Runtime, uow: UnitOfWork, *, message: RowMapping, by: i
     await timeline_repo.delete_pins_of(uow.conn, message_id=message_id)
     # Its attachments go with it: rows now, objects once this has committed.
     gone = await media_repo.mark_message_uploads_deleted(uow.conn, message_id=message_id)
+    # So do its link previews: rows now, their stored images once committed.
+    preview_images = await previews_repo.delete_previews_of(uow.conn, message_id=message_id)
+    if preview_images:
+
+        async def purge_preview_images() -> None:
+            try:
+                await rt.objects.delete(preview_images)
+            except Exception:
+                log.exception("could not delete %d preview images", len(preview_images))
+
+        uow.after_commit.append(purge_preview_images)
     # A tombstone: the row (and its seq) stays so history and replay keep their shape.
     row = await repo.update_message(
         uow.conn, message_id=message_id, values={"body": "", "mention_ids": [], "deleted_at": func.now()}
@@ -274,6 +291,7 @@ async def _decorate(
     counts = await repo.reply_counts(conn, message_ids=ids)
     tips = await message_tip_totals(conn, message_ids=ids)
     files = await media_repo.attachments_for(conn, message_ids=ids)
+    links = await previews_repo.previews_for(conn, message_ids=ids)
     out = [
         message_dict(
             r,
@@ -281,6 +299,7 @@ async def _decorate(
             reply_count=counts.get(r["id"], 0),
             attachments=[attachment_dict(a) for a in files.get(r["id"], [])],
             hidden=r["sender_id"] in hidden,
+            previews=[preview_dict(p) for p in links.get(r["id"], [])],
         )
         for r in rows
     ]
@@ -312,9 +331,9 @@ def _frame_for_reader(frame: dict[str, Any], hidden: frozenset[int]) -> dict[str
 
 
 def _unless_hidden(event: Mapping[str, Any], hidden: frozenset[int]) -> dict[str, Any]:
-    """An edit's words, unless its author is someone the reader blocked."""
+    """An edit's words (or a link preview's), unless its author is someone the reader blocked."""
     data: dict[str, Any] = event["data"]
-    if event["event"] == "message.edited" and data.get("sender_id") in hidden:
+    if event["event"] in SENDERS_WORDS and data.get("sender_id") in hidden:
         return masked(data)
     return data
 

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy import RowMapping
 
 from tipline.domain.media.schemas import AttachmentOut
+from tipline.domain.previews.schemas import PreviewOut
 from tipline.domain.text import check_storable
 from tipline.domain.tips.schemas import TotalOut
 
@@ -103,6 +104,9 @@ class MessageOut(BaseModel):
     reply_count: int = 0
     tips: list[TotalOut] = []
     attachments: list[AttachmentOut] = []
+    # Link previews attached after the send (docs/subsystems/previews.md); [] in message.created.
+    # Optional in the published schema: clients written before previews build messages without it.
+    previews: list[PreviewOut] = Field(default_factory=list, json_schema_extra=_no_default)
     # From someone the reader blocked: kept in place (its seq, its thread) with no words.
     hidden: bool = False
     # A reply shown in its thread only (not in the conversation's timeline). Optional in the
@@ -238,6 +242,7 @@ def message_dict(
     reply_count: int = 0,
     attachments: list[dict[str, Any]] | None = None,
     hidden: bool = False,
+    previews: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A message as clients see it; a deleted message is a tombstone with no body, and so is,
     for its reader, a message from someone they blocked (``masked``)."""
@@ -258,6 +263,7 @@ def message_dict(
         "reply_count": reply_count,
         "tips": [],  # confirmed tip totals, filled in where messages are read (actions._decorate)
         "attachments": [] if deleted else (attachments or []),
+        "previews": [] if deleted else (previews or []),
         # Always present, so every copy of a message (the cache's, the database's, an event's) is
         # the same shape.
         "hidden": False,
@@ -268,7 +274,7 @@ def message_dict(
 
 
 # What a reader who blocked a sender does not get of theirs: each field keeps its place, empty.
-WORDS = ("body", "mention_ids", "reactions", "attachments")
+WORDS = ("body", "mention_ids", "reactions", "attachments", "previews")
 
 
 def masked(data: Mapping[str, Any]) -> dict[str, Any]:

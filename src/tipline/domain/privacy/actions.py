@@ -23,6 +23,7 @@ from tipline.domain.accounts.actions import reauthenticate, revoke_all_sessions
 from tipline.domain.admin.audit import record_audit
 from tipline.domain.conversations import repository as conv_repo
 from tipline.domain.media.actions import purge_uploads
+from tipline.domain.previews import repository as previews_repo
 from tipline.domain.privacy import repository as repo
 from tipline.domain.privacy.access import (
     access_export,
@@ -192,6 +193,9 @@ async def _erase(rt: Runtime, *, user_id: int) -> AccountDeleted:
         await repo.mark_uploads_deleted(conn, user_ids=ids)
         upload_ids = await repo.upload_ids_of(conn, user_ids=ids)
         keys = await repo.object_keys(conn, user_ids=ids)
+        if rt.settings.deleted_user_messages != "keep":
+            # Erased messages take their link previews with them (rows by foreign key, images here).
+            keys += await previews_repo.image_keys_of_senders(conn, user_ids=ids)
     purged = await purge_uploads(rt, upload_ids=upload_ids)
     try:
         if keys:

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.admin.audit import record_audit
 from tipline.domain.media.actions import purge_uploads
+from tipline.domain.previews import repository as previews_repo
+from tipline.domain.previews.actions import delete_preview_images
 from tipline.domain.serversettings import repository as repo
 from tipline.domain.serversettings.access import access_admin
 from tipline.domain.serversettings.current import current, forget, largest_attachment
@@ -154,6 +156,18 @@ async def admit_provider_account(conn: AsyncConnection, *, email: str | None) ->
     domains = row["allowed_email_domains"]
     if domains and (email is None or email.rpartition("@")[2] not in domains):
         raise Forbidden("sign-up is limited to addresses at " + ", ".join(domains), code="email_domain_not_allowed")
+
+
+async def admit_wallet_account(conn: AsyncConnection) -> None:
+    """A new account from a first Sign-In with Ethereum: only while sign-up is open (a wallet's
+    sign-in carries no invite) and not limited to email domains (such an account has no email)."""
+    row = await repo.settings_row(conn)
+    if row["signup_mode"] != "open" or row["allowed_email_domains"]:
+        raise Forbidden(
+            "this wallet is not linked to an account here, and new accounts need an invite or an admin: "
+            "sign in another way and link the wallet in Settings → Wallets",
+            code="wallet_not_linked",
+        )
 
 
 async def _use_invite(conn: AsyncConnection, invite: str | None) -> None:
@@ -362,9 +376,11 @@ async def _expire_batch(rt: Runtime, *, kind: str, cutoff: datetime, batch: int)
             return 0
         ids = [r["id"] for r in rows]
         gone = await repo.mark_uploads_deleted(conn, message_ids=ids)
+        images = await previews_repo.image_keys_of_messages(conn, message_ids=ids)
         conversation_ids = await repo.delete_messages(conn, message_ids=ids)
     if gone:
         await purge_uploads(rt, upload_ids=gone)
+    await delete_preview_images(rt, images)
     if rt.cache is not None:
         # The recent-message cache may hold them (a quiet conversation's last messages): it is
         # dropped for these conversations and refilled from PostgreSQL on the next read.

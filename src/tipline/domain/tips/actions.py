@@ -70,6 +70,7 @@ def get_config(rt: Runtime) -> TipConfigOut:
         ],
         min_amount=str(s.tip_min_amount),
         max_amount=str(s.tip_max_amount),
+        explorer_url=s.chain_explorer_url.rstrip("/") if s.chain_explorer_url else None,
     )
 
 

@@ -87,6 +87,8 @@ class TipConfigOut(BaseModel):
     tokens: list[TokenOut]
     min_amount: str
     max_amount: str
+    # CHAIN_EXPLORER_URL without a trailing slash: a transaction is at `<explorer_url>/tx/<hash>`.
+    explorer_url: str | None = None
 
 
 class TipCheckOut(BaseModel):

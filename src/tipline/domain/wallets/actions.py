@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tipline.domain.accounts import repository as accounts_repo
 from tipline.domain.accounts.actions import open_session
 from tipline.domain.accounts.schemas import TokenPair
+from tipline.domain.serversettings.actions import admit_wallet_account
 from tipline.domain.wallets import repository as repo
-from tipline.domain.wallets.access import access_own_wallet
-from tipline.domain.wallets.schemas import NonceOut, SiweIn, WalletOut
+from tipline.domain.wallets.access import access_own_wallet, access_user_wallets
+from tipline.domain.wallets.schemas import NonceOut, PublicWalletOut, SiweIn, WalletOut
 from tipline.domain.wallets.siwe import SiweMessage, parse_message
 from tipline.domain.wallets.verify import check_message, check_signature, expected_domain, expected_uri, new_nonce
 from tipline.errors import Conflict, Forbidden, Unauthorized
@@ -102,6 +103,7 @@ async def do_sign_in_with_wallet(rt: Runtime, *, data: SiweIn, user_agent: str, 
     msg, message_hash = await _verified(rt, data)
     address = msg.address.lower()
     user: RowMapping | None = None
+    created = False
     for _ in range(2):
         try:
             async with rt.engine.begin() as conn:
@@ -110,20 +112,26 @@ async def do_sign_in_with_wallet(rt: Runtime, *, data: SiweIn, user_agent: str, 
                 if wallet is not None:
                     user = await accounts_repo.user_by_id(conn, user_id=wallet["user_id"])
                 else:
+                    # Refused (rolled back, nonce unspent) where the server settings allow no new accounts.
+                    await admit_wallet_account(conn)
                     user = await _create_wallet_user(conn, address=msg.address)
+                    created = True
                     linked = await repo.insert_wallet(conn, user_id=user["id"], address=address, chain_id=msg.chain_id)
                     if linked is None:
                         raise _AddressRaced
             break
         except _AddressRaced:
             # Rolled back (the nonce too); the next turn finds the other request's account.
+            created = False
             continue
     else:
         # Only if the address was linked and unlinked again between the two turns.
         raise Conflict("this wallet changed accounts while signing in; try again", code="wallet_busy")
     if user is None or not user["is_active"]:
         raise Unauthorized("this account is deactivated", code="account_inactive")
-    return await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+    pair = await open_session(rt, user=user, user_agent=user_agent, ip=ip)
+    # The client tells the person a new account was made, in case they meant an existing one.
+    return pair.model_copy(update={"account_created": created}) if created else pair
 
 
 async def do_unlink_wallet(rt: Runtime, *, user_id: int, wallet_id: int) -> None:
@@ -146,3 +154,11 @@ async def list_wallets(rt: Runtime, *, user_id: int) -> list[WalletOut]:
     async with rt.engine.connect() as conn:
         rows = await repo.list_wallets(conn, user_id=user_id)
     return [_wallet(r) for r in rows]
+
+
+async def list_user_wallets(rt: Runtime, *, user_id: int, owner_id: int) -> list[PublicWalletOut]:
+    """A person's linked addresses, oldest first, for their profile card (access_user_wallets)."""
+    async with rt.engine.connect() as conn:
+        await access_user_wallets(conn, user_id=user_id, owner_id=owner_id)
+        rows = await repo.list_wallets(conn, user_id=owner_id)
+    return [PublicWalletOut(address=r["address"], chain_id=r["chain_id"]) for r in rows]

@@ -33,3 +33,10 @@ class WalletOut(BaseModel):
     address: str
     chain_id: int
     created_at: datetime
+
+
+class PublicWalletOut(BaseModel):
+    """Another person's linked wallet as their profile card shows it: the public address only."""
+
+    address: str
+    chain_id: int

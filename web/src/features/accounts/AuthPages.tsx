@@ -6,6 +6,7 @@ import { useServices } from "../../app/services";
 import { Button, ErrorText, TextField } from "../../lib/ui";
 import { accountErrorMessage } from "./errors";
 import { PasskeySignInButton } from "./TwoFactor";
+import { WalletSignIn } from "../wallets/WalletSignIn";
 import {
   useCompleteOidc,
   useConfirmEmailChange,
@@ -118,6 +119,7 @@ export function SignIn() {
       </p>
       {signIn.error instanceof ApiError && signIn.error.code === "invalid_credentials" && <NotConfirmedYet email={email} />}
       <PasskeySignInButton />
+      <WalletSignIn />
       <OidcSignIn />
     </AuthLayout>
   );

@@ -14,6 +14,8 @@ import {
   notificationsSupported,
 } from "../messages/notifications";
 import { Wallets } from "../wallets/Wallets";
+import { Link } from "wouter";
+import { StatusEditor, TimeZoneSetting } from "../people/StatusEditor";
 import { NotificationSettings } from "../notifications/NotificationSettings";
 import { ApiTokens, Bots } from "../integrations/Integrations";
 import { SlashCommands, Webhooks } from "../integrations/Webhooks";
@@ -55,6 +57,12 @@ export function Settings() {
       <div className="mx-auto w-full max-w-xl p-4 sm:p-6">
         <h1 className="text-xl font-semibold">Profile and settings</h1>
         <ProfileForm />
+        <Section title="Status and time zone">
+          <div className="flex flex-col gap-6">
+            <StatusEditor />
+            <TimeZoneSetting />
+          </div>
+        </Section>
         <EmailForm />
         <Picture />
         <Appearance />
@@ -63,6 +71,11 @@ export function Settings() {
         <ReceiptSetting />
         <Section title="Wallets">
           <Wallets />
+        </Section>
+        <Section title="Tips">
+          <Link href="/my-tips" className="text-sm font-medium text-indigo-700 underline dark:text-indigo-300" data-testid="tips-link">
+            My tips: sent and received, and the CSV download
+          </Link>
         </Section>
         <Section title="Two-factor authentication">
           <TwoFactorSettings />

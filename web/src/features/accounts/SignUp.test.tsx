@@ -12,6 +12,7 @@ const pair: TokenPair = {
   expires_in: 900,
   session_id: "00000000-0000-4000-8000-000000000001",
   enrollment_required: false,
+  account_created: false,
   user: { id: 7, handle: "newbie", display_name: "Newbie", email: "newbie@example.com", is_admin: false, is_bot: false, created_at: "2026-12-01T12:00:00Z" },
 };
 

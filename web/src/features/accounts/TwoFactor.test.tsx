@@ -14,6 +14,7 @@ const pair: TokenPair = {
   expires_in: 900,
   session_id: "00000000-0000-4000-8000-000000000003",
   enrollment_required: false,
+  account_created: false,
   user: { id: 9, handle: "guarded", display_name: "Guarded", email: "guarded@example.com", is_admin: false, is_bot: false, created_at: "2026-12-01T12:00:00Z" },
 };
 const step = { second_factor_required: true as const, challenge: "chal-1", methods: ["totp" as const, "recovery" as const], expires_in: 300 };

@@ -1,7 +1,7 @@
 /** Server state for accounts: my profile and sessions, and the sign-in/up/out calls. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSyncExternalStore } from "react";
-import { call, type Me, type SessionInfo } from "../../api/client";
+import { call, type Me, type Schemas, type SessionInfo } from "../../api/client";
 import { useServices } from "../../app/services";
 import type { StoredSession } from "./session";
 import { forgetDrafts } from "../timeline/drafts";
@@ -140,10 +140,12 @@ export function useUpdateProfile() {
   const { api, session } = useServices();
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: { display_name?: string; handle?: string }) => call(api.PATCH("/me", { body })),
+    mutationFn: (body: Schemas["ProfilePatch"]) => call(api.PATCH("/me", { body })),
     onSuccess: (me) => {
       session.setUser(me);
       qc.setQueryData(["me"], me);
+      // My own profile card (status, time zone) reads GET /users/{id}.
+      void qc.invalidateQueries({ queryKey: ["user", me.id] });
     },
   });
 }

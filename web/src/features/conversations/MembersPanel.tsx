@@ -5,6 +5,8 @@ import { ApiError, type Conversation, type Member } from "../../api/client";
 import { errorMessage } from "../../lib/errors";
 import { Avatar, BotBadge, Button, ConfirmDialog, ErrorText, PresenceDot, Spinner, TextField } from "../../lib/ui";
 import { useMe } from "../accounts/queries";
+import { Leaderboard } from "../tips/Leaderboard";
+import { useTippingEnabled } from "../tips/config";
 import { usePresence } from "./presence";
 import {
   conversationTitle,
@@ -41,6 +43,7 @@ export function MembersPanel({
   const owner = c.role === "owner";
   const [confirmLeave, setConfirmLeave] = useState(false);
   const what = c.kind === "group" ? "group" : "channel";
+  const tipping = useTippingEnabled();
 
   const onInvite = async (e: FormEvent) => {
     e.preventDefault();
@@ -108,6 +111,7 @@ export function MembersPanel({
             ))}
           </ul>
         )}
+        {tipping && <Leaderboard conversationId={c.id} />}
         <div className="mt-6 border-t border-zinc-200 pt-4 dark:border-zinc-700">
           <Button variant="secondary" onClick={() => setConfirmLeave(true)}>
             Leave {what}

@@ -9,6 +9,7 @@ import { EmojiGlyph } from "../../lib/EmojiGlyph";
 import { EmojiPicker, useEmojiIndex } from "../../lib/EmojiPicker";
 import { Avatar, BotBadge, Button, cx } from "../../lib/ui";
 import { MessageAttachments } from "../media/MessageAttachments";
+import { LinkPreviews } from "../previews/LinkPreviews";
 import { TipLines, TipTotals } from "../tips/TipLines";
 import { applyFormat, type Format } from "./Composer";
 import { MessageBody } from "./MessageBody";
@@ -133,6 +134,7 @@ function MessageItemInner(p: MessageItemProps) {
           </div>
         )}
         {!m.deleted && m.attachments.length > 0 && <MessageAttachments attachments={m.attachments} />}
+        {!m.deleted && !m.hidden && m.previews && m.previews.length > 0 && <LinkPreviews previews={m.previews} removable={p.mine && !p.readOnly} />}
         {m.reactions.length > 0 && (
           <div className="mt-1 flex flex-wrap gap-1">
             {m.reactions.map((r) => (

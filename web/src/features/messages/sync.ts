@@ -108,6 +108,8 @@ export function attachSync(o: SyncOptions): () => void {
       }
       case "reaction.added":
       case "reaction.removed":
+      case "preview.added":
+      case "preview.removed":
         timelines.applyEvent(ev);
         updateListed(cid, ev.seq, (c) => c);
         return;

@@ -102,7 +102,7 @@ export function applyEvent(t: Timeline, ev: ConversationEvent): Timeline {
       );
     case "message.deleted":
       return mapMessage(t, ev.data.id, (m) =>
-        m.deleted ? m : { ...m, deleted: true, body: "", mention_ids: [], reactions: [] },
+        m.deleted ? m : { ...m, deleted: true, body: "", mention_ids: [], reactions: [], previews: [] },
       );
     case "reaction.added":
     case "reaction.removed": {
@@ -127,6 +127,10 @@ export function applyEvent(t: Timeline, ev: ConversationEvent): Timeline {
         return { ...m, reactions };
       });
     }
+    case "preview.added":
+    case "preview.removed":
+      // The event carries the message's whole list after the change (docs/protocol.md, Link previews).
+      return mapMessage(t, ev.data.message_id, (m) => (m.deleted ? m : { ...m, previews: ev.data.previews }));
     case "tip.pending":
     case "tip.confirmed":
     case "tip.failed":

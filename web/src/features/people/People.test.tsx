@@ -14,6 +14,7 @@ const pair: TokenPair = {
   expires_in: 900,
   session_id: "00000000-0000-4000-8000-000000000007",
   enrollment_required: false,
+  account_created: false,
   user: me,
 };
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });

@@ -13,6 +13,7 @@ const pair: TokenPair = {
   expires_in: 900,
   session_id: "00000000-0000-4000-8000-000000000007",
   enrollment_required: false,
+  account_created: false,
   user: me,
 };
 const base = { id: "11111111-1111-4111-8111-111111111111", user_id: 7, size: null, created_at: "2026-12-07T11:00:00Z", finished_at: null, expires_at: null, error: null };

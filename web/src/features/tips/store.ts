@@ -21,6 +21,9 @@ export function recordTip(qc: QueryClient, tip: LiveTip): void {
     void _totals;
     return { ...(held ?? {}), [tip.intent_id]: rest };
   });
+  // The history page and the leaderboard read these afresh when next shown.
+  void qc.invalidateQueries({ queryKey: ["tips", "mine"] });
+  if (tip.state === "confirmed") void qc.invalidateQueries({ queryKey: ["tips", "leaderboard", tip.conversation_id] });
 }
 
 /** The live tips of one conversation, on one message (or `null`: tips to a person, not a message).

@@ -62,3 +62,11 @@ export async function linkWallet(api: ApiClient, provider: Eip1193Provider): Pro
   const body = await signSiwe(provider, info, "Link this wallet to my Tipline account.");
   return call(api.POST("/me/wallets", { body }));
 }
+
+/** Sign in with the wallet's current account alone (`POST /auth/siwe/signin`): the same tokens as
+ * a password sign-in; `account_created` says the server made a new account for the address. */
+export async function signInWithWallet(api: ApiClient, provider: Eip1193Provider): Promise<Schemas["TokenPair"]> {
+  const info = await call(api.POST("/auth/siwe/nonce"));
+  const body = await signSiwe(provider, info, "Sign in to Tipline.");
+  return call(api.POST("/auth/siwe/signin", { body }));
+}
