@@ -55,7 +55,10 @@ def page(
 async def previewing(database_url: str, **overrides: Any) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
     settings: dict[str, Any] = {"link_previews": True, "outbound_allow": "127.0.0.1", "link_preview_poll_s": 0.1}
     settings.update(overrides)
-    async with start_server(database_url, **settings) as srv, httpx.AsyncClient(base_url=srv.base_url) as api:
+    async with (
+        start_server(database_url, **settings) as srv,
+        httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api,
+    ):
         yield srv, api
 
 

@@ -15,7 +15,7 @@ from tipline.domain.previews.worker import scan
 
 async def test_scan_queues_each_message_with_links_once_and_finds_late_commits(database_url: str) -> None:
     # The worker is off: the test turns the scan itself.
-    async with start_server(database_url) as srv, httpx.AsyncClient(base_url=srv.base_url) as api:
+    async with start_server(database_url) as srv, httpx.AsyncClient(timeout=30, base_url=srv.base_url) as api:
         ann = await signup(api)
         cid = (await create_conversation(api, ann, "group", []))["id"]
         # The late message's own conversation: its open transaction holds that row's key lock.
