@@ -350,6 +350,8 @@ class TiplineServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: list[ServerProcess] = field(default_factory=list)
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48)[:64])
+    # What runs in place of the `tipline` command (e.g. bench/memory/serve.py, which wraps it).
+    launcher: list[str] = field(default_factory=lambda: ["tipline"])
 
     async def start(self) -> ServerProcess:
         assert self.nodes == 1 or not self.embedded, "several nodes share one external PostgreSQL"
@@ -378,13 +380,13 @@ class TiplineServer:
         if self.embedded:
             self.data_dir = Path(tempfile.mkdtemp(prefix="tlbench-"))
             env["DATA_DIR"] = str(self.data_dir)
-            cmd = ["uv", "run", "--no-sync", "tipline", "dev"]
+            cmd = ["uv", "run", "--no-sync", *self.launcher, "dev"]
         else:
             if self.db is None:
                 self.db = BenchDatabase(self.admin_url)
                 await self.db.create()
             env["DATABASE_URL"] = self.db_url = self.db.url
-            cmd = ["uv", "run", "--no-sync", "tipline", "serve", "--migrate"]
+            cmd = ["uv", "run", "--no-sync", *self.launcher, "serve", "--migrate"]
         suffix = "" if self.nodes == 1 else "-node{}"
         self.processes = []
         for i, port in enumerate(ports):
@@ -726,9 +728,12 @@ async def connect_ws(
     origin: str | None,
     path: str = "/ws",
     timeout: float = 30.0,
+    source: str | None = None,
 ) -> WSClient:
+    """``source``: a loopback address to connect from (127.0.0.x), each with its own ephemeral ports."""
     loop = asyncio.get_running_loop()
-    _transport, client = await loop.create_connection(lambda: WSClient(index), "127.0.0.1", port)
+    local_addr = (source, 0) if source is not None else None
+    _transport, client = await loop.create_connection(lambda: WSClient(index), "127.0.0.1", port, local_addr=local_addr)
     client.send_handshake("127.0.0.1", port, path, subprotocols, origin)
     await asyncio.wait_for(client.handshake, timeout)
     await asyncio.wait_for(client.ready, timeout)
@@ -742,16 +747,19 @@ async def connect_many(
     origin: str | None,
     concurrency: int = 50,
     into: list[WSClient] | None = None,
+    sources: Callable[[int], str | None] | None = None,
+    timeout: float = 30.0,
 ) -> list[WSClient]:
     """Connect one socket per token (None: no auth subprotocol), appending each to ``into`` as
-    it is ready; returns them in token order."""
+    it is ready; returns them in token order. ``sources(i)``: the source address of socket i."""
     sem = asyncio.Semaphore(concurrency)
     into = [] if into is None else into
 
     async def one(i: int, token: str | None) -> WSClient:
         protos = ["tipline.v1"] + ([f"tipline.auth.{token}"] if token else [])
         async with sem:
-            client = await connect_ws(i, port, subprotocols=protos, origin=origin)
+            source = sources(i) if sources is not None else None
+            client = await connect_ws(i, port, subprotocols=protos, origin=origin, source=source, timeout=timeout)
         into.append(client)
         return client
 

@@ -3,6 +3,7 @@ falls back to with another WebSocket implementation."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 
 from tests.conftest import free_port, make_settings, run_server
 from tests.helpers import Ws, create_conversation, is_event, signup
+from tipline.gateway.wire import Flag, Inbox, LeanServerProtocol
 
 
 @pytest.mark.parametrize("ws_impl", ["websockets-sansio", "wsproto"])
@@ -42,3 +44,67 @@ async def test_fan_out_arrives_whole_and_in_order_on_either_write_path(database_
         assert pong["ref"] == "after"
         for ws in sockets:
             await ws.close()
+
+
+async def test_inbox_keeps_order_and_wakes_its_reader() -> None:
+    inbox = Inbox()
+    assert inbox.empty() and inbox.qsize() == 0
+    waiter = inbox.wait()
+    assert not waiter.done()
+    inbox.put_nowait({"n": 1})
+    inbox.put_nowait({"n": 2})
+    assert waiter.done() and inbox.qsize() == 2
+    assert [inbox.get_nowait(), inbox.get_nowait()] == [{"n": 1}, {"n": 2}]
+    assert inbox.empty()
+    with pytest.raises(asyncio.QueueEmpty):
+        inbox.get_nowait()
+    # A reader cancelled while waiting leaves the inbox usable.
+    waiter = inbox.wait()
+    waiter.cancel()
+    later = inbox.wait()
+    assert later is not waiter
+    inbox.put_nowait("x")
+    assert later.done() and inbox.get_nowait() == "x"
+
+
+async def test_flag_behaves_as_an_event() -> None:
+    flag = Flag()
+    assert not flag.is_set()
+    waiters = [asyncio.create_task(flag.wait()) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    flag.set()
+    assert await asyncio.gather(*waiters) == [True, True]
+    assert flag.is_set() and await flag.wait()
+    flag.clear()
+    waiter = asyncio.create_task(flag.wait())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    flag.set()
+    assert flag.is_set()
+
+
+async def test_an_accepted_socket_keeps_no_handshake_state(database_url: str) -> None:
+    port = free_port()
+    settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}")
+    async with run_server(settings, database_url) as srv, httpx.AsyncClient(base_url=srv.base_url, timeout=30) as api:
+        alice = await signup(api)
+        ws = await Ws.open(srv.ws_url, alice)
+        (conn,) = srv.node.hub.all_connections()
+        assert conn.wire is not None
+        protocol = conn.wire._protocol  # type: ignore[attr-defined]
+        # The request and response of the handshake, the headers and the subprotocols (with
+        # the token) are dropped once the socket is authenticated (bench/memory).
+        assert protocol.request is None and protocol.response is None
+        # websockets' parser still holds the request: its headers are emptied.
+        request = protocol.conn.parser.gi_frame.f_locals["request"]
+        assert not list(request.headers.raw_items())
+        assert protocol.scope["headers"] == [] and protocol.scope["subprotocols"] == []
+        assert isinstance(protocol.queue, Inbox) and isinstance(protocol.writable, Flag)
+        assert isinstance(protocol.conn, LeanServerProtocol)
+        assert protocol.__dict__ == {} and protocol.conn.__dict__ == {}
+        await ws.send({"type": "ping", "ref": "p"})
+        assert (await ws.expect("pong"))["ref"] == "p"
+        await ws.close()

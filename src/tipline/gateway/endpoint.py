@@ -25,7 +25,7 @@ from tipline.domain.moderation.access import hidden_senders
 from tipline.domain.tokens.access import access_api_token, is_api_token, require_scope
 from tipline.domain.tokens.scopes import WS_CONNECT, WS_SEND
 from tipline.errors import DomainError, RateLimited
-from tipline.gateway.hub import Connection, Hub, WireLike
+from tipline.gateway.hub import NOBODY, Connection, Hub, WireLike
 from tipline.gateway.wire import WIRE
 from tipline.logs import CONNECTION_ID
 from tipline.protocol import (
@@ -124,16 +124,16 @@ async def websocket_endpoint(
     if claims is None:
         return
     ip = str((scope.get("client") or ("",))[0])
-
-    async def closer(code: int, reason: str) -> None:
-        await ws.close(code=code, reason=reason)
-
+    # Nothing reads the request headers or the subprotocols (the token among them) again, and an
+    # idle socket would hold them for its whole life (the server keeps the scope too).
+    scope["headers"] = []
+    scope["subprotocols"] = []
     wire: WireLike | None = (scope.get("extensions") or {}).get(WIRE)
     conn = Connection(
         user_id=claims.user_id,
         session_id=claims.session_id,
         send_text=ws.send_text,
-        closer=closer,
+        closer=ws.close,
         max_queue=rt.settings.ws_queue_max,
         flusher=hub.flusher,
         wire=wire,
@@ -148,7 +148,8 @@ async def websocket_endpoint(
     CONNECTION_ID.set(conn.id)
     log.info("websocket open", extra={"user_id": claims.user_id})
     convs = await _subscribe(rt, hub, conn)
-    session = Session(rt, hub, sends, conn, ws.receive, ip, scopes=claims.scopes)
+    # The server's own receive: a wrapper would be one more coroutine frame per idle socket.
+    session = Session(rt, hub, sends, conn, receive, ip, scopes=claims.scopes)
     try:
         conn.start(encode(ready_frame(rt, claims, convs)))
         await session.presence_changed()
@@ -239,7 +240,7 @@ async def _subscribe(rt: Runtime, hub: Hub, conn: Connection) -> list[tuple[int,
     async with rt.engine.connect() as db:
         first = await conv_repo.user_conversation_ids(db, user_id=user_id)
         # Read after registering, so a block committed meanwhile arrives as a control.
-        conn.hidden = await hidden_senders(db, viewer_id=user_id)
+        conn.hidden = await hidden_senders(db, viewer_id=user_id) or NOBODY
     for cid, _ in first:
         hub.add_conversation(conn, cid)
     # Once the node's subscriptions are live on the bus, nothing published from here on is
@@ -269,6 +270,8 @@ def ready_frame(rt: Runtime, claims: AccessClaims, convs: list[tuple[int, int]])
 
 class Session:
     """One authenticated socket's frame loop."""
+
+    __slots__ = ("_receive", "conn", "hub", "ip", "rt", "scopes", "sends")
 
     def __init__(
         self,

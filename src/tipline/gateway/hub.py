@@ -39,6 +39,8 @@ BATCH_MAX_FRAMES = 200
 BATCH_MAX_BYTES = 64 * 1024
 BATCH_HEAD = b'{"type":"batch","frames":['
 BATCH_TAIL = b"]}"
+# The blocked-senders set of a socket whose user blocked nobody (most): one object for them all.
+NOBODY: frozenset[int] = frozenset()
 
 SendText = Callable[[str], Coroutine[Any, Any, None]]
 CloseSocket = Callable[[int, str], Awaitable[None]]
@@ -168,7 +170,7 @@ class Connection:
         self.flusher = flusher
         self.conversations: set[int] = set()
         # Senders this user blocked: their words are left out of what this socket receives.
-        self.hidden: frozenset[int] = frozenset()
+        self.hidden: frozenset[int] = NOBODY
         self.queue: list[bytes] = []
         self.queued_bytes = 0
         self.task: asyncio.Task[None] | None = None
@@ -355,20 +357,25 @@ class Hub:
     # --- registration ------------------------------------------------------------------------
 
     def register(self, conn: Connection, conversation_ids: list[int]) -> None:
-        self.users.setdefault(conn.user_id, set()).add(conn)
-        self._join(conn, topic_user(conn.user_id))
+        conns = self.users.get(conn.user_id)
+        if conns is None:
+            # The user's topic reaches exactly the user's sockets: one set serves both maps.
+            conns = self.users[conn.user_id] = self.topics[topic_user(conn.user_id)] = set()
+            self.bus.subscribe(topic_user(conn.user_id))
+        conns.add(conn)
         for cid in conversation_ids:
             self.add_conversation(conn, cid)
 
     def unregister(self, conn: Connection) -> None:
         for cid in list(conn.conversations):
             self.remove_conversation(conn, cid)
-        self._leave(conn, topic_user(conn.user_id))
         conns = self.users.get(conn.user_id)
         if conns is not None:
             conns.discard(conn)
             if not conns:
                 del self.users[conn.user_id]
+                del self.topics[topic_user(conn.user_id)]
+                self.bus.unsubscribe(topic_user(conn.user_id))
 
     def add_conversation(self, conn: Connection, conversation_id: int) -> None:
         conn.conversations.add(conversation_id)
