@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.messages.models import messages
 from tipline.domain.notifications.models import notify_cursor
+from tipline.domain.notifications.repository import settled_id as settled_id  # the same settling rule
 from tipline.domain.previews.models import link_preview_jobs, link_previews
 
 # The scan's row in notify_cursor (a table of named cursors over the messages table).
@@ -43,14 +44,6 @@ async def lock_cursor(conn: AsyncConnection) -> tuple[int, list[int]] | None:
         )
         row = (await conn.execute(locked)).first()
     return None if row is None else (int(row[0]), list(row[1]))
-
-
-async def settled_id(conn: AsyncConnection, *, after: int, settle_s: float) -> int:
-    """The newest message id old enough that no lower id can still commit (``after`` if none)."""
-    ago = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, settle_s)
-    stmt = select(func.max(messages.c.id)).where(messages.c.id > after, messages.c.created_at < ago)
-    value = (await conn.execute(stmt)).scalar_one_or_none()
-    return after if value is None else int(value)
 
 
 async def save_cursor(conn: AsyncConnection, *, last_message_id: int, recent_ids: list[int]) -> None:
