@@ -215,8 +215,9 @@ class Settings(BaseSettings):
     )
     mail_worker: bool = Field(
         True,
-        description="Send the outbox's mail from this node. Any number of nodes may: each claims different "
-        "mails (FOR UPDATE SKIP LOCKED). Off: other nodes send it.",
+        description="Send the outbox's mail from this node, and settle password reset and verification resend "
+        "requests into it. Any number of nodes may: each claims different rows (FOR UPDATE SKIP LOCKED). Off: "
+        "other nodes do.",
     )
     mail_poll_interval_s: float = Field(
         2.0, gt=0, description="How often each node looks for mail due to be sent in the outbox, in seconds."

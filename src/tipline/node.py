@@ -2,11 +2,11 @@
 
 It owns the hub (this node's sockets), the send pipeline (batcher and router) and every
 background worker: the socket guard, the health probe, the chain watcher, the media cleaner,
-the idle sweeper, the presence refresher, the bus probe, the mail worker, the export worker and the
-link preview worker. ``start`` starts
-them in order (the guard listens before the bus starts, the pipeline before traffic) and
-``stop`` stops them in reverse. Transports get what they need from it (the gateway the hub and
-the router, the HTTP API the router); the domain never sees it. See docs/architecture.md.
+the idle sweeper, the presence refresher, the bus probe, the mail worker, the address worker, the
+export worker and the link preview worker. ``start`` starts them in order (the guard listens
+before the bus starts, the pipeline before traffic) and ``stop`` stops them in reverse.
+Transports get what they need from it (the gateway the hub and the router, the HTTP API the
+router); the domain never sees it. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from tipline.backends.nodes import Nodes
 from tipline.bus.base import Handler, topic_node
+from tipline.domain.accounts.worker import AddressWorker
 from tipline.domain.integrations.worker import OutgoingWebhookWorker
 from tipline.domain.mail.worker import MailWorker
 from tipline.domain.media.actions import clean_forever
@@ -81,6 +82,7 @@ class Node:
     health: NodeHealth
     probe: BusProbe
     mailer: MailWorker
+    addresses: AddressWorker
     exporter: ExportWorker
     retention: RetentionWorker
     chain_watcher: ChainWatcher | None = None  # when tipping is configured
@@ -107,6 +109,7 @@ class Node:
             health=NodeHealth(rt, hub),
             probe=BusProbe(rt),
             mailer=MailWorker(settings, rt.engine),
+            addresses=AddressWorker(rt),
             exporter=ExportWorker(rt),
             retention=RetentionWorker(rt),
             chain_watcher=watcher,
@@ -159,6 +162,7 @@ class Node:
         self.retention.start()
         if rt.settings.mail_worker:
             self.mailer.start()
+            self.addresses.start()
         if self.webhooks is not None:
             self.webhooks.start()
         if self.notifier is not None:
@@ -190,6 +194,7 @@ class Node:
             await self.notifier.stop()
         if self.previews is not None:
             await self.previews.stop()
+        await self.addresses.stop()
         await self.mailer.stop()
         await self.retention.stop()
         if self.chain_watcher is not None:

@@ -481,6 +481,40 @@ async def test_forgot_password_answers_the_same_for_any_address(database_url: st
         assert len(smtp.received) == 3  # the verification, the reset link, the "no account here"
 
 
+async def test_reset_and_resend_requests_wait_for_a_node_that_sends_mail(database_url: str, smtp: SmtpServer) -> None:
+    """The answer only stores the request: with no node sending mail it waits in the database, and
+    the next node that does settles each request once."""
+    async with verifying(database_url, smtp) as api:
+        account, _ = await verified(api, smtp)
+        unverified = new_account()
+        assert (await api.post("/auth/signup", json=unverified)).status_code == 202
+        await mails_to(smtp, unverified["email"])
+    async with verifying(database_url, smtp, mail_worker=False) as api:
+        for email in (account["email"], "nobody@example.com"):
+            assert (await api.post("/auth/password/forgot", json={"email": email})).status_code == 202
+        assert (await api.post("/auth/verify/resend", json={"email": unverified["email"]})).status_code == 202
+        conn = await asyncpg.connect(database_url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM address_requests") == 3
+            assert await conn.fetchval("SELECT count(*) FROM mail_outbox") == 2  # only the two sign-ups'
+        finally:
+            await conn.close()
+        await asyncio.sleep(0.3)
+        assert len(smtp.received) == 2
+    async with verifying(database_url, smtp):
+        [_, reset] = await mails_to(smtp, account["email"], 2)
+        [none] = await mails_to(smtp, "nobody@example.com")
+        [_, again] = await mails_to(smtp, unverified["email"], 2)
+        assert link_token(reset.link(), "reset") and none.link().endswith("/signup") and token_of(again.link())
+        await asyncio.sleep(0.3)
+        assert len(smtp.received) == 5
+        conn = await asyncpg.connect(database_url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM address_requests") == 0
+        finally:
+            await conn.close()
+
+
 async def test_an_expired_or_replaced_reset_link_is_refused(database_url: str, smtp: SmtpServer) -> None:
     async with verifying(database_url, smtp, password_reset_ttl_s=600) as api:
         account, _ = await verified(api, smtp)
@@ -510,6 +544,7 @@ async def test_an_expired_or_replaced_reset_link_is_refused(database_url: str, s
         try:
             await conn.execute("UPDATE account_tokens SET expires_at = now() - interval '25 hours'")
             await api.post("/auth/password/forgot", json={"email": "nobody@example.com"})
+            await mails_to(smtp, "nobody@example.com")  # settled (with the sweep) in the mail's transaction
             assert await conn.fetchval("SELECT count(*) FROM account_tokens") == 0
         finally:
             await conn.close()

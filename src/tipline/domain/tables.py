@@ -2,6 +2,7 @@
 
 from tipline.domain.accounts.models import (
     account_tokens,
+    address_requests,
     auth_challenges,
     email_verifications,
     oidc_handoffs,
@@ -41,6 +42,7 @@ from tipline.domain.wallets.models import siwe_nonces, wallets
 
 __all__ = [
     "account_tokens",
+    "address_requests",
     "api_tokens",
     "audit_log",
     "auth_challenges",

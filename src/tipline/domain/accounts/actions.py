@@ -233,23 +233,32 @@ def _hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+@dataclass(frozen=True)
+class _Link:
+    """A new mailed link's secret: the token for the mail, its SHA-256 for the table, its expiry."""
+
+    token: str
+    token_hash: bytes
+    expires_at: datetime
+
+
+def _new_link(ttl_s: float) -> _Link:
+    token = secrets.token_urlsafe(32)
+    return _Link(token, _hash_token(token), datetime.now(UTC) + timedelta(seconds=ttl_s))
+
+
 async def _send_verification(rt: Runtime, conn: AsyncConnection, *, user: RowMapping) -> None:
     """A new single-use verification link for ``user``, mailed with the caller's transaction."""
-    token = secrets.token_urlsafe(32)
     ttl_s = rt.settings.email_verification_ttl_s
-    await repo.insert_verification(
-        conn,
-        token_hash=_hash_token(token),
-        user_id=user["id"],
-        expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
-    )
+    fresh = _new_link(ttl_s)
+    await repo.insert_verification(conn, token_hash=fresh.token_hash, user_id=user["id"], expires_at=fresh.expires_at)
     # The token travels in the URL's fragment, which browsers never send: it stays out of
     # server and proxy logs and Referer headers.
     mail = templates.verify_email(
         to=user["email"],
         display_name=user["display_name"],
         handle=user["handle"],
-        link=_web_link(rt, f"/verify#token={token}"),
+        link=_web_link(rt, f"/verify#token={fresh.token}"),
         ttl_s=ttl_s,
     )
     await queue_mail(conn, mail)
@@ -274,60 +283,70 @@ async def do_verify_email(rt: Runtime, *, token: str, user_agent: str, ip: str) 
 
 
 async def do_resend_verification(rt: Runtime, *, email: str) -> None:
-    """Mail a new verification link if the address has an unverified account; nothing otherwise.
-
-    The caller answers the same either way.
-    """
-    normalized = normalize_email(email)
-    if normalized is None:
-        return
-    async with rt.engine.begin() as conn:
-        user = await repo.user_by_email_for_update(conn, email=normalized)
-        if user is not None and user["email_verified_at"] is None and user["is_active"]:
-            await _send_verification(rt, conn, user=user)
+    """Ask for a new verification link for the address (``settle_address_request`` mails it if the
+    address has an unverified account). The caller answers the same either way."""
+    await _request_for_address(rt, kind=RESEND_VERIFICATION, email=email)
 
 
 # --- password reset and email change (docs/subsystems/accounts.md) ------------------------------
 
 PASSWORD_RESET = "password_reset"
 EMAIL_CHANGE = "email_change"
+RESEND_VERIFICATION = "resend_verification"
 
 
 async def do_request_password_reset(rt: Runtime, *, email: str) -> None:
-    """Mail a reset link to the address's active account, or a "no account here" mail otherwise.
-
-    Both paths run the same statements in one write transaction (a locked read of the address,
-    a sweep of old links, which for an account also stores the new one, and one mail queued), so
-    the answer (the caller sends the same 202 either way) takes about the same time. See
-    docs/subsystems/accounts.md (Password reset).
+    """Ask for a reset link for the address: ``settle_address_request`` mails one to its active
+    account, or a "no account here" mail otherwise. See docs/subsystems/accounts.md (Password reset).
     """
+    await _request_for_address(rt, kind=PASSWORD_RESET, email=email)
+
+
+async def _request_for_address(rt: Runtime, *, kind: str, email: str) -> None:
+    """Store the request, whatever the address: the same one insert for an address with an account
+    and one without, so the caller's answer takes the same time (docs/security.md). Nothing is
+    stored for what cannot be an address: its sender knows that already."""
     normalized = normalize_email(email)
     if normalized is None:
         return
     async with rt.engine.begin() as conn:
-        user = await repo.user_by_email_for_update(conn, email=normalized)
-        if user is not None and user["is_active"]:
-            token = secrets.token_urlsafe(32)
-            ttl_s = rt.settings.password_reset_ttl_s
-            await repo.insert_account_token(
-                conn,
-                token_hash=_hash_token(token),
-                user_id=user["id"],
-                purpose=PASSWORD_RESET,
-                expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
-            )
-            mail = templates.password_reset(
-                to=normalized,
-                display_name=user["display_name"],
-                handle=user["handle"],
-                link=_web_link(rt, f"/reset#token={token}"),  # the fragment: never sent to a server
-                ttl_s=ttl_s,
-            )
+        await repo.insert_address_request(conn, kind=kind, email=normalized)
+
+
+async def settle_address_request(rt: Runtime) -> bool:
+    """Settle the oldest waiting request for an address, in the transaction that takes it (so it
+    is settled exactly once, on one node); False when none waits. Run by ``worker.AddressWorker``."""
+    async with rt.engine.begin() as conn:
+        request = await repo.take_address_request(conn)
+        if request is None:
+            return False
+        email = request["email"]
+        user = await repo.user_by_email_for_update(conn, email=email)
+        if request["kind"] == RESEND_VERIFICATION:
+            if user is not None and user["email_verified_at"] is None and user["is_active"]:
+                await _send_verification(rt, conn, user=user)
+        elif user is not None and user["is_active"]:
+            await queue_mail(conn, await _reset_link_mail(rt, conn, user=user))
         else:
-            # The statement the other path runs with its insert: the same round trips either way.
             await repo.sweep_account_tokens(conn)
-            mail = templates.reset_no_account(to=normalized, link=_web_link(rt, "/signup"))
-        await queue_mail(conn, mail)
+            await queue_mail(conn, templates.reset_no_account(to=email, link=_web_link(rt, "/signup")))
+    return True
+
+
+async def _reset_link_mail(rt: Runtime, conn: AsyncConnection, *, user: RowMapping) -> templates.Mail:
+    """A new reset link for ``user`` (earlier unused ones stop working) and the mail carrying it."""
+    ttl_s = rt.settings.password_reset_ttl_s
+    fresh = _new_link(ttl_s)
+    await repo.insert_account_token(
+        conn, token_hash=fresh.token_hash, user_id=user["id"], purpose=PASSWORD_RESET, expires_at=fresh.expires_at
+    )
+    return templates.password_reset(
+        to=user["email"],
+        display_name=user["display_name"],
+        handle=user["handle"],
+        link=_web_link(rt, f"/reset#token={fresh.token}"),  # the fragment: never sent to a server
+        ttl_s=ttl_s,
+    )
 
 
 def _check_link(row: RowMapping | None, *, prefix: str, what: str) -> RowMapping:
@@ -417,15 +436,15 @@ async def do_request_email_change(rt: Runtime, *, user_id: int, new_email: str, 
         if await repo.email_taken(conn, email=normalized):
             await queue_mail(conn, templates.email_change_taken(to=normalized, link=_web_link(rt, "/signin")))
         else:
-            token = secrets.token_urlsafe(32)
             ttl_s = rt.settings.email_change_ttl_s
+            fresh = _new_link(ttl_s)
             await repo.insert_account_token(
                 conn,
-                token_hash=_hash_token(token),
+                token_hash=fresh.token_hash,
                 user_id=user_id,
                 purpose=EMAIL_CHANGE,
                 new_email=normalized,
-                expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+                expires_at=fresh.expires_at,
             )
             await queue_mail(
                 conn,
@@ -433,7 +452,7 @@ async def do_request_email_change(rt: Runtime, *, user_id: int, new_email: str, 
                     to=normalized,
                     display_name=user["display_name"],
                     handle=user["handle"],
-                    link=_web_link(rt, f"/email/confirm#token={token}"),
+                    link=_web_link(rt, f"/email/confirm#token={fresh.token}"),
                     ttl_s=ttl_s,
                 ),
             )

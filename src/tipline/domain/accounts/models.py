@@ -79,6 +79,19 @@ account_tokens = Table(
     Index("ix_account_tokens_user_id", "user_id"),
 )
 
+# A password reset or verification resend asked for an address (migration 0027): stored and
+# answered the same for every address, and settled by the accounts worker (accounts/worker.py),
+# so the answer's time tells nothing about the address.
+address_requests = Table(
+    "address_requests",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("email", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind IN ('password_reset', 'resend_verification')", name="kind"),
+)
+
 # A session is a refresh-token family: rotating its token keeps the session; reusing an
 # already-rotated token revokes the whole session (the family).
 sessions = Table(

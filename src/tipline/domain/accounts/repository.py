@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.domain.accounts.models import (
     account_tokens,
+    address_requests,
     auth_challenges,
     email_verifications,
     oidc_handoffs,
@@ -139,8 +140,7 @@ async def mark_email_verified(conn: AsyncConnection, *, user_id: int) -> RowMapp
 # --- password reset and email change links (account_tokens) ---------------------------------------
 
 
-# One statement: the sweep and the insert cost one round trip, as the sweep alone does on the
-# path for an address without an account (do_request_password_reset keeps the two alike in time).
+# One statement: the sweep of old links and the insert of the new one cost one round trip.
 _INSERT_ACCOUNT_TOKEN = text(
     """
     WITH gone AS (
@@ -152,6 +152,25 @@ _INSERT_ACCOUNT_TOKEN = text(
     VALUES (:token_hash, :user_id, :purpose, :new_email, :expires_at)
     """
 )
+
+
+async def insert_address_request(conn: AsyncConnection, *, kind: str, email: str) -> None:
+    await conn.execute(insert(address_requests).values(kind=kind, email=email))
+
+
+# The oldest request no other node holds, deleted: it is settled in the same transaction, so a
+# node that dies midway rolls the delete back and the request waits for the next turn.
+_TAKE_ADDRESS_REQUEST = text(
+    """
+    DELETE FROM address_requests
+    WHERE id = (SELECT id FROM address_requests ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING kind, email
+    """
+)
+
+
+async def take_address_request(conn: AsyncConnection) -> RowMapping | None:
+    return (await conn.execute(_TAKE_ADDRESS_REQUEST)).mappings().first()
 
 
 async def insert_account_token(
