@@ -139,6 +139,8 @@ def build_slack(
                 m["thread_ts"] = root_ts
                 m["parent_user_id"] = who[0]
                 fx.replies += 1
+                if k == 1:
+                    m["subtype"] = "thread_broadcast"  # also shown in the channel
             if k % 11 == 0:
                 m["edited"] = {"user": author, "ts": slack_ts(i + 5)}
             if k % 13 == 0:

@@ -100,6 +100,31 @@ async def test_a_workspace_export_is_imported_with_threads_edits_reactions_files
     assert len(replies) == 300  # k % 10 in (1, 2) for k < 1500
     assert all(by_id[r["reply_to_id"]]["reply_to_id"] is None for r in replies)
     assert summary.created["replies"] == fx.replies
+    # In their thread only, as in Slack, but for the one sent "also to the channel".
+    assert [r["body"] for r in replies if not r["thread_only"]] == ["message 1 in C100"]
+    # Each thread's summary and follows, as the send path writes them; the history counts as read.
+    threads = {
+        r["root_id"]: r for r in await fetch(db_url, "SELECT * FROM threads WHERE conversation_id = $1", general)
+    }
+    assert sorted(threads) == sorted({r["reply_to_id"] for r in replies})
+    for root, t in threads.items():
+        mine = [r for r in replies if r["reply_to_id"] == root]
+        assert t["reply_count"] == len(mine) and t["last_reply_seq"] == mine[-1]["seq"]
+        assert t["last_reply_at"] == mine[-1]["created_at"]
+        assert t["last_repliers"] == list(dict.fromkeys(r["sender_id"] for r in reversed(mine)))[:3]
+    follows = await fetch(
+        db_url,
+        "SELECT f.*, t.last_reply_seq FROM thread_follows f JOIN threads t USING (root_id) WHERE t.conversation_id = $1",
+        general,
+    )
+    assert {(f["root_id"], f["user_id"]) for f in follows} == {
+        (root, uid)
+        for root in threads
+        for uid in {by_id[root]["sender_id"]}
+        | {r["sender_id"] for r in replies if r["reply_to_id"] == root}
+        | {u for r in replies if r["reply_to_id"] == root for u in r["mention_ids"]}
+    }
+    assert all(f["following"] and f["last_read_seq"] == f["last_reply_seq"] for f in follows)
 
     # Edits and reactions.
     assert any(r["edited_at"] is not None for r in rows)
@@ -127,7 +152,17 @@ async def test_a_workspace_export_is_imported_with_threads_edits_reactions_files
 async def test_running_it_twice_creates_nothing_new(tmp_path: Path, rt: Runtime, db_url: str) -> None:
     fx = build_slack(tmp_path / "export.zip", per_channel=300)
     first = await do_import(rt, export=slack(fx.path), batch_size=250)
-    tables = ("users", "conversations", "members", "messages", "reactions", "uploads", "import_map")
+    tables = (
+        "users",
+        "conversations",
+        "members",
+        "messages",
+        "reactions",
+        "uploads",
+        "import_map",
+        "threads",
+        "thread_follows",
+    )
     before = {t: await count(db_url, t) for t in tables}
     second = await do_import(rt, export=slack(fx.path), batch_size=250)
     assert {t: await count(db_url, t) for t in tables} == before

@@ -51,6 +51,7 @@ from tipline.domain.imports.schemas import (
 from tipline.domain.media.actions import max_bytes
 from tipline.domain.media.processing import SNIFF_BYTES, Sniffed, normalize_type, process_image, sniff
 from tipline.domain.moderation.access import require_server_admin
+from tipline.domain.threads import repository as threads_repo
 from tipline.errors import Conflict, DomainError, Invalid, NotFound
 from tipline.runtime import Runtime
 
@@ -140,6 +141,7 @@ class _Prepared:
     edited_at: datetime | None
     mention_ids: list[int]
     parent_key: str | None
+    thread_only: bool  # a reply not shown in the conversation's timeline (unless its root is missing)
     key: str
     remember: bool  # a thread root: later replies look its id up
     reactions: list[tuple[int, str, datetime]]
@@ -281,6 +283,8 @@ async def _import(
                 # Not in a DM the two already had: what they had not read there stays unread.
                 ours = set(run.conversations.values()) - run.joined_directs
                 await repo.mark_history_read(conn, conversation_ids=sorted(ours))
+                # Imported replies were written by COPY, past the send path's summaries and follows.
+                await threads_repo.rebuild(conn, conversation_ids=sorted(set(run.conversations.values())))
         finally:
             await repo.unlock(lock_conn)
             await lock_conn.commit()
@@ -457,6 +461,7 @@ def _prepare(run: _Run, msg: ImportMessage) -> _Prepared | None:
         edited_at=msg.edited_at,
         mention_ids=mentions,
         parent_key=msg.parent_key,
+        thread_only=msg.parent_key is not None and not msg.broadcast,
         key=msg.key,
         remember=msg.parent_key is None,
         reactions=[(u, e, at) for (u, e), at in reactions.items()],
@@ -566,7 +571,10 @@ async def _write_batch(run: _Run, batch: list[_Prepared]) -> None:
                     run.summary.notes["reply whose thread root is not in the export: imported as a message"] += 1
             if p.remember:
                 local[p.key] = mid
-            records.append((mid, p.cid, seq, p.sid, p.cmid, p.body, parent, p.mention_ids, p.created_at, p.edited_at))
+            thread_only = p.thread_only and parent is not None
+            records.append(
+                (mid, p.cid, seq, p.sid, p.cmid, p.body, parent, thread_only, p.mention_ids, p.created_at, p.edited_at)
+            )
             reactions.extend((mid, uid, emoji, at) for uid, emoji, at in p.reactions)
             for row in upload_rows.get(p.cmid, []):
                 row["message_id"] = mid

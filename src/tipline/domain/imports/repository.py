@@ -29,6 +29,7 @@ MESSAGE_COLUMNS = [
     "client_msg_id",
     "body",
     "reply_to_id",
+    "thread_only",
     "mention_ids",
     "created_at",
     "edited_at",

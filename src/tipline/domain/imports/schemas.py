@@ -101,6 +101,9 @@ class ImportMessage:
     created_at: datetime
     edited_at: datetime | None = None
     parent_key: str | None = None
+    # A reply shown in the conversation too (Slack's thread_broadcast); other replies are in
+    # their thread only, as in Slack and in Mattermost's collapsed reply threads.
+    broadcast: bool = False
     reactions: list[ImportReaction] = field(default_factory=list)
     files: list[ImportFile] = field(default_factory=list)
     mention_keys: tuple[str, ...] = ()

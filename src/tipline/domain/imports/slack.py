@@ -271,6 +271,7 @@ class SlackExport:
         created = parse_ts(ts, file=day)
         body, mentions = convert_text(str(m.get("text") or ""), handles=handles, channel_names=self._channel_names)
         thread_ts = m.get("thread_ts")
+        broadcast = subtype in ("thread_broadcast", "reply_broadcast")
         parent = f"{cid}/{thread_ts}" if isinstance(thread_ts, str) and thread_ts != ts else None
         edited = m.get("edited")
         edited_at = None
@@ -308,6 +309,7 @@ class SlackExport:
             created_at=created,
             edited_at=edited_at,
             parent_key=parent,
+            broadcast=broadcast,
             reactions=reactions,
             files=files,
             mention_keys=mentions,

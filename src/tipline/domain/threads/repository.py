@@ -103,6 +103,46 @@ async def record_replies(conn: AsyncConnection, *, rows: Sequence[RowMapping]) -
     return list((await conn.execute(_RECORD, params)).mappings())
 
 
+# Every thread of the conversations, from their stored replies: the summaries (count, the last
+# reply's time and seq, the latest three distinct repliers) and the follows of each replier, each
+# person mentioned in a reply and each root's author, with the thread read to its last reply.
+# For history written past the send path (an import); run again, it gives the same rows.
+_REBUILD = text(
+    """
+WITH r AS (
+  SELECT m.reply_to_id AS root, m.conversation_id AS cid, m.seq, m.sender_id, m.mention_ids, m.created_at
+  FROM messages AS m
+  WHERE m.conversation_id = ANY(CAST(:cids AS bigint[])) AND m.reply_to_id IS NOT NULL AND m.deleted_at IS NULL
+), s AS (
+  INSERT INTO threads AS t (root_id, conversation_id, reply_count, last_reply_at, last_reply_seq, last_repliers)
+  SELECT r.root, min(r.cid), count(*), max(r.created_at), max(r.seq), coalesce((
+      SELECT array_agg(x.sender_id ORDER BY x.last DESC) FROM (
+        SELECT q.sender_id, max(q.seq) AS last FROM r AS q WHERE q.root = r.root AND q.sender_id IS NOT NULL
+        GROUP BY q.sender_id ORDER BY max(q.seq) DESC LIMIT 3) AS x), '{}')
+  FROM r GROUP BY r.root
+  ON CONFLICT (root_id) DO UPDATE SET
+    reply_count = excluded.reply_count, last_reply_at = excluded.last_reply_at,
+    last_reply_seq = excluded.last_reply_seq, last_repliers = excluded.last_repliers
+  RETURNING t.root_id, t.last_reply_seq
+), who AS (
+  SELECT r.root, r.sender_id AS uid FROM r WHERE r.sender_id IS NOT NULL
+  UNION SELECT r.root, unnest(r.mention_ids) FROM r
+  UNION SELECT m.id, m.sender_id FROM messages AS m
+  WHERE m.id IN (SELECT r.root FROM r) AND m.sender_id IS NOT NULL
+)
+INSERT INTO thread_follows AS f (root_id, user_id, following, last_read_seq)
+SELECT who.root, who.uid, true, s.last_reply_seq FROM who JOIN s ON s.root_id = who.root
+ON CONFLICT (root_id, user_id) DO UPDATE SET last_read_seq = greatest(f.last_read_seq, excluded.last_read_seq)
+"""
+).bindparams(bindparam("cids"))
+
+
+async def rebuild(conn: AsyncConnection, *, conversation_ids: Sequence[int]) -> None:
+    """Summaries and follows of every thread in the conversations, from their stored replies."""
+    if conversation_ids:
+        await conn.execute(_REBUILD, {"cids": list(conversation_ids)})
+
+
 async def reply_deleted(conn: AsyncConnection, *, root_id: int) -> RowMapping | None:
     stmt = (
         update(threads)
