@@ -4,6 +4,7 @@ import type { Message } from "../../api/client";
 import type { ConversationEvent } from "../../realtime";
 import { messageEvent } from "../../test/fakeSocket";
 import { applyEvent, timelineKey, type Timeline } from "../messages/timeline";
+import type { Preview } from "../previews/queries";
 import { applyThreadEvent, threadKey, threadsKey, type FollowedThread, type ThreadData } from "./queries";
 import { summaryOf, withReply } from "./summary";
 
@@ -60,5 +61,13 @@ describe("threads in the timeline", () => {
     // An edit of a reply reaches the open thread.
     applyThreadEvent(qc, { type: "event", event: "message.edited", conversation_id: 1, seq: 6, data: { id: theirs.id, body: "changed", edited_at: "2026-11-22T10:05:00Z", mention_ids: [] } }, 1);
     expect(qc.getQueryData<ThreadData>(threadKey(root.id))?.messages[0]?.body).toBe("changed");
+    // So does a link preview of a reply, added and removed, while the thread stays open.
+    const preview: Preview = { id: 7, url: "https://example.com/post", title: "A post", description: null, site_name: null, image: null };
+    const previewEvent = (event: "preview.added" | "preview.removed", seq: number, previews: Preview[]) =>
+      ({ type: "event", event, conversation_id: 1, seq, data: { message_id: theirs.id, sender_id: 2, previews } }) as ConversationEvent;
+    applyThreadEvent(qc, previewEvent("preview.added", 7, [preview]), 1);
+    expect(qc.getQueryData<ThreadData>(threadKey(root.id))?.messages[0]?.previews).toEqual([preview]);
+    applyThreadEvent(qc, previewEvent("preview.removed", 8, []), 1);
+    expect(qc.getQueryData<ThreadData>(threadKey(root.id))?.messages[0]?.previews).toEqual([]);
   });
 });
