@@ -11,11 +11,13 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from tests.api.test_server_settings import emoji_png, make_admin
 from tests.conftest import Server
 from tests.domain.wallets.helpers import new_wallet, siwe_body, wallet_sign_in
 from tests.helpers import User, create_conversation, signup
 from tipline.domain.accounts.models import users
 from tipline.domain.serversettings.current import forget
+from tipline.runtime import Runtime
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +64,24 @@ async def test_status_and_time_zone_are_set_shown_and_cleared(api: httpx.AsyncCl
     assert (await api.get(f"/users/{alice.id}", headers=bob.headers)).json()["status"] is None
     # Not answered to the signed-out.
     assert (await api.get(f"/users/{alice.id}")).status_code == 401
+
+
+async def test_a_custom_emoji_of_the_server_can_be_a_status(api: httpx.AsyncClient, rt: Runtime) -> None:
+    admin, alice = await make_admin(rt, await signup(api)), await signup(api)
+    r = await api.post(
+        "/admin/emoji", headers=admin.headers, data={"name": "party_parrot"}, files={"file": ("p.png", emoji_png())}
+    )
+    assert r.status_code == 201, r.text
+    r = await patch_me(api, alice, status={"text": "Shipped", "emoji": ":party_parrot:"})
+    assert r.status_code == 200 and r.json()["status"]["emoji"] == ":party_parrot:", r.text
+    # One the server does not have is refused, and the status stays as it was.
+    r = await patch_me(api, alice, status={"text": "x", "emoji": ":no_such_emoji:"})
+    assert r.status_code == 422 and r.json()["code"] == "status_emoji_invalid"
+    assert ":no_such_emoji:" in r.json()["detail"]
+    assert (await api.get("/me", headers=alice.headers)).json()["status"]["emoji"] == ":party_parrot:"
+    # Colons make no other text an emoji.
+    r = await patch_me(api, alice, status={"text": "x", "emoji": ":Party Parrot:"})
+    assert r.status_code == 422 and r.json()["code"] == "status_emoji_invalid"
 
 
 async def test_an_expired_status_is_never_answered(api: httpx.AsyncClient, server: Server) -> None:

@@ -1193,7 +1193,7 @@ class Timezone(RootModel[str]):
 
 
 class Emoji(RootModel[str]):
-    root: str = Field(..., max_length=16, min_length=1, title="Emoji")
+    root: str = Field(..., max_length=34, min_length=1, title="Emoji")
 
 
 class ProfileStatusIn(BaseModel):

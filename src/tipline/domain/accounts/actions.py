@@ -65,6 +65,8 @@ from tipline.domain.accounts.tokens import (
 from tipline.domain.mail import templates
 from tipline.domain.mail.actions import queue_mail
 from tipline.domain.serversettings.actions import admit_provider_account, admit_sign_up
+from tipline.domain.serversettings.repository import emoji_exists
+from tipline.domain.serversettings.schemas import CUSTOM_EMOJI
 from tipline.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from tipline.runtime import Runtime
 
@@ -596,7 +598,8 @@ def _status_values(status: ProfileStatusIn | None, *, now: datetime) -> dict[str
         return {"status_text": None, "status_emoji": None, "status_expires_at": None}
     if not status.text and status.emoji is None:
         raise Invalid("a status needs some text or an emoji; send null to clear it", code="status_empty")
-    if status.emoji is not None and _NOT_EMOJI.search(status.emoji):
+    emoji = status.emoji
+    if emoji is not None and not CUSTOM_EMOJI.fullmatch(emoji) and (len(emoji) > 16 or _NOT_EMOJI.search(emoji)):
         raise Invalid("the status emoji must be an emoji, such as 🌴", code="status_emoji_invalid")
     expires_at = status.expires_at
     if expires_at is not None:
@@ -635,6 +638,10 @@ async def do_update_profile(rt: Runtime, *, user_id: int, patch: ProfilePatch) -
     if "timezone" in patch.model_fields_set:
         values["timezone"] = check_timezone(patch.timezone) if patch.timezone is not None else None
     async with rt.engine.begin() as conn:
+        if (custom := CUSTOM_EMOJI.fullmatch(values.get("status_emoji") or "")) and not await emoji_exists(
+            conn, name=custom[1]
+        ):
+            raise Invalid(f"there is no custom emoji {custom[0]} on this server", code="status_emoji_invalid")
         if "handle" in values and await repo.handle_taken(conn, handle=values["handle"]):
             current = await repo.user_by_id(conn, user_id=user_id)
             if current is None or current["handle"] != values["handle"]:

@@ -102,8 +102,9 @@ class RefreshIn(Strict):
 
 
 StatusText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(check_storable)]
+# Up to 16 characters of Unicode emoji, or a custom emoji's ":name:" (a name is 2-32 characters).
 StatusEmoji = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16), AfterValidator(check_storable)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=34), AfterValidator(check_storable)
 ]
 TimeZoneName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 

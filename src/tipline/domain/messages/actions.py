@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -51,6 +50,7 @@ from tipline.domain.moderation.access import hidden_senders, unblocked_mentions
 from tipline.domain.previews import repository as previews_repo
 from tipline.domain.previews.schemas import preview_dict
 from tipline.domain.serversettings.repository import emoji_exists
+from tipline.domain.serversettings.schemas import CUSTOM_EMOJI  # a reaction naming one: it must exist
 from tipline.domain.threads import repository as threads_repo
 from tipline.domain.threads import views as thread_views
 from tipline.domain.threads.schemas import thread_updated_frames
@@ -66,8 +66,6 @@ log = logging.getLogger(__name__)
 MAX_EMOJI_PER_MESSAGE = 50
 # Logged events that carry a sender's words, masked in replay for readers who blocked them.
 SENDERS_WORDS = frozenset({"message.edited", "preview.added", "preview.removed"})
-# A custom emoji reaction (docs/subsystems/media.md, Custom emoji) must name one that exists.
-CUSTOM_EMOJI = re.compile(r":([a-z0-9_+-]{2,32}):")
 # System lines a history page carries at most (the newest of its span).
 MAX_SYSTEM_LINES = 500
 T = TypeVar("T")

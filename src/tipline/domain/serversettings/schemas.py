@@ -18,6 +18,8 @@ KINDS: tuple[ConversationKind, ...] = ("direct", "group", "public", "private")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/([a-z0-9][a-z0-9!#$&^_.+-]{0,126}|\*)$")
 EMOJI_NAME = re.compile(r"^[a-z0-9_+-]{2,32}$")
+# A custom emoji where an emoji goes (a reaction, a status): its name between colons.
+CUSTOM_EMOJI = re.compile(r":([a-z0-9_+-]{2,32}):")
 
 
 def _domain(value: str) -> str:

@@ -3,6 +3,7 @@ import { fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { TokenPair } from "../../api/client";
 import { createServices, ServicesContext } from "../../app/services";
+import { setCustomEmoji } from "../../lib/emoji";
 import { ProfileCard } from "./ProfileCard";
 import { expiryFor, localTime, statusShowing, statusUntil } from "./status";
 
@@ -89,6 +90,21 @@ describe("profile card", () => {
     await screen.findByRole("heading", { name: "Tip Bob" });
     expect(seen.some((s) => s.key === "POST /conversations/direct" && (s.body as { user_id: number }).user_id === 3)).toBe(true);
     await waitFor(() => expect(seen.some((s) => s.key === "GET /conversations/42/tips/recipients/3")).toBe(true));
+  });
+
+  it("draws a custom server emoji status from its image", async () => {
+    setCustomEmoji([{ name: "party_parrot", url: "/emoji/party_parrot.png" }]);
+    serve({
+      "GET /users/3": () => json(bob({ status: { text: "Shipped", emoji: ":party_parrot:", expires_at: null } })),
+      "GET /users/3/wallets": () => json([]),
+      "GET /tips/config": () => json(tipConfig),
+    });
+    mount(3);
+    const status = await screen.findByTestId("profile-status");
+    const image = status.querySelector("img[data-custom-emoji]");
+    expect(image?.getAttribute("src")).toBe("/emoji/party_parrot.png");
+    expect(status.textContent).toBe("Shipped");
+    setCustomEmoji([]);
   });
 
   it("says why there is no tipping before anything is pressed when the person has no wallet", async () => {

@@ -9,6 +9,7 @@ import { ApiError, call } from "../../api/client";
 import { useServices } from "../../app/services";
 import { useMe } from "../accounts/queries";
 import { useOpenDirect } from "../conversations/queries";
+import { EmojiGlyph } from "../../lib/EmojiGlyph";
 import { Avatar, BotBadge, Button, cx, ErrorText, Spinner } from "../../lib/ui";
 import { accountErrorMessage } from "../accounts/errors";
 import { useTippingEnabled } from "../tips/config";
@@ -136,7 +137,7 @@ export function ProfileCard({ userId, onClose, anchor = null }: { userId: number
             <p className="text-sm break-words" data-testid="profile-status">
               {status.emoji && (
                 <span className="mr-1" aria-hidden={status.text ? true : undefined}>
-                  {status.emoji}
+                  <EmojiGlyph emoji={status.emoji} />
                 </span>
               )}
               {status.text}

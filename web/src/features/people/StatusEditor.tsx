@@ -1,5 +1,6 @@
 /** Set my status (emoji, text, when it clears) and my time zone: in Settings and from my own card. */
 import { useEffect, useRef, useState, type FormEvent } from "react";
+import { EmojiGlyph } from "../../lib/EmojiGlyph";
 import { EmojiPicker } from "../../lib/EmojiPicker";
 import { errorMessage } from "../../lib/errors";
 import { Button, ErrorText, TextField } from "../../lib/ui";
@@ -46,13 +47,13 @@ export function StatusEditor({ onDone }: { onDone?(): void }) {
     <form onSubmit={submit} className="flex flex-col gap-3" data-testid="status-editor">
       {current && (
         <p className="text-sm text-zinc-600 dark:text-zinc-400">
-          Now: {current.emoji} {current.text} {statusUntil(current)}
+          Now: {current.emoji && <EmojiGlyph emoji={current.emoji} />} {current.text} {statusUntil(current)}
         </p>
       )}
       <div className="flex items-end gap-2">
         <div className="relative">
           <Button variant="secondary" className="h-[2.625rem] w-12 text-lg" onClick={() => setPicking((v) => !v)} aria-label={emoji ? `Emoji ${emoji}: pick another` : "Pick an emoji"} data-testid="status-emoji">
-            {emoji || "🙂"}
+            <EmojiGlyph emoji={emoji || "🙂"} />
           </Button>
           {picking && (
             <EmojiPicker
