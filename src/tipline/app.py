@@ -276,8 +276,9 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await node.start()
         try:
+            # A start that fails halfway is stopped too: what it started must not run on.
+            await node.start()
             yield
         finally:
             await node.stop()

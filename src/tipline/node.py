@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ from tipline.gateway.hub import Hub
 from tipline.metrics import BUS_ROUNDTRIP, COLLECTOR, NodeStats
 from tipline.runtime import Runtime
 from tipline.watcher import ChainWatcher
+
+log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 10.0
 PROBE_KIND = b"P"
@@ -90,6 +93,7 @@ class Node:
     notifier: NotifyWorker | None = None  # with NOTIFY_WORKER
     previews: LinkPreviewWorker | None = None  # with LINK_PREVIEWS
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
+    stopped: bool = False  # every step of ``stop`` has run
 
     @classmethod
     def build(cls, rt: Runtime, nodes: Nodes | None) -> Node:
@@ -179,6 +183,8 @@ class Node:
             gc.freeze()
 
     async def stop(self) -> None:
+        """Stop everything ``start`` started, in reverse. A step that fails is logged and the
+        rest still run: a worker left running would go on writing after the node is gone."""
         rt = self.rt
         COLLECTOR.untrack(self)
         rt.shutting_down = True
@@ -187,30 +193,32 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops = []
-        await self.exporter.stop()
-        if self.webhooks is not None:
-            await self.webhooks.stop()
-        if self.notifier is not None:
-            await self.notifier.stop()
-        if self.previews is not None:
-            await self.previews.stop()
-        await self.addresses.stop()
-        await self.mailer.stop()
-        await self.retention.stop()
-        if self.chain_watcher is not None:
-            await self.chain_watcher.stop()
-        await self.health.stop()
-        await self.guard.stop()
-        # Forwards still unanswered are committed here, so before the batcher stops.
-        await self.router.stop()
-        await self.batcher.stop()
-        await rt.bus.close()
-        await rt.limits.limiter.close()
-        await rt.presence.close()
-        await rt.oidc.close()
-        if rt.cache is not None:
-            await rt.cache.close()
-        await rt.engine.dispose()
+        workers = (self.webhooks, self.notifier, self.previews, self.chain_watcher)
+        steps: list[Callable[[], Awaitable[None]]] = [
+            self.exporter.stop,
+            *(w.stop for w in workers[:3] if w is not None),
+            self.addresses.stop,
+            self.mailer.stop,
+            self.retention.stop,
+            *(w.stop for w in workers[3:] if w is not None),
+            self.health.stop,
+            self.guard.stop,
+            # Forwards still unanswered are committed here, so before the batcher stops.
+            self.router.stop,
+            self.batcher.stop,
+            rt.bus.close,
+            rt.limits.limiter.close,
+            rt.presence.close,
+            rt.oidc.close,
+            *([rt.cache.close] if rt.cache is not None else []),
+            rt.engine.dispose,
+        ]
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping the node: %s failed", getattr(step, "__qualname__", step))
+        self.stopped = True
 
     def _loop(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._loops.append(asyncio.get_running_loop().create_task(coro, name=name))

@@ -325,7 +325,7 @@ async def test_a_later_sign_up_takes_over_an_account_never_verified(database_url
         owner = new_account(handle="victim1", email="victim@example.com")
         assert (await api.post("/auth/signup", json=squatter)).status_code == 202
         assert (await api.post("/auth/signup", json=owner)).status_code == 202
-        [first, second] = await smtp.wait_for(2)
+        [first, second] = sorted(await smtp.wait_for(2), key=lambda m: m.outbox_id)
         assert (await api.post("/auth/verify", json={"token": token_of(first.link())})).status_code == 400
         r = await api.post("/auth/verify", json={"token": token_of(second.link())})
         assert r.status_code == 201 and r.json()["user"]["handle"] == "victim1"

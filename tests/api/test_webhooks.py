@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,10 +14,11 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Server, start_server
+from tests.conftest import STARTED_BY, Server, start_server
 from tests.helpers import User, create_conversation, send_http, signup
 from tests.integration_endpoint import Endpoint, Received, run_endpoint
 from tipline.domain.integrations.signing import verify
+from tipline.domain.integrations.worker import OutgoingWebhookWorker
 
 
 async def make_incoming(api: httpx.AsyncClient, owner: User, cid: int, **extra: Any) -> dict[str, Any]:
@@ -189,7 +191,15 @@ async def worker_report(server: Server) -> str:
         )
     finally:
         await db.close()
+    # Any other node's worker in this process that still runs would claim deliveries too.
+    others = [
+        f"port {w.rt.settings.port} ({STARTED_BY.get(w.rt.settings.port)}, shutting down {w.rt.shutting_down})"
+        f" allow {w.rt.settings.outbound_allow} task {w._task!r}"
+        for w in gc.get_objects()
+        if isinstance(w, OutgoingWebhookWorker) and w is not worker and w._task is not None
+    ]
     return (
+        f"other workers {others}; "
         f"worker {state}, {len(worker._deliveries)} deliveries in flight, {worker.delivered} delivered;"
         f" hooks {[dict(h) for h in hooks]}; deliveries {[dict(d) for d in deliveries]}"
     )

@@ -114,7 +114,8 @@ async def test_a_workspace_export_is_imported_with_threads_edits_reactions_files
         assert t["last_repliers"] == list(dict.fromkeys(r["sender_id"] for r in reversed(mine)))[:3]
     follows = await fetch(
         db_url,
-        "SELECT f.*, t.last_reply_seq FROM thread_follows f JOIN threads t USING (root_id) WHERE t.conversation_id = $1",
+        "SELECT f.*, t.last_reply_seq FROM thread_follows f JOIN threads t USING (root_id)"
+        " WHERE t.conversation_id = $1",
         general,
     )
     assert {(f["root_id"], f["user_id"]) for f in follows} == {

@@ -36,6 +36,14 @@ class Received:
     def html(self) -> str:
         return self.part("html")
 
+    @property
+    def outbox_id(self) -> int:
+        """The outbox row it was sent from (in its Message-ID): the order the mails were queued in,
+        which the worker's concurrent sends do not keep on arrival."""
+        found = re.search(r"tipline-mail-(\d+)", self.message["Message-ID"] or "")
+        assert found is not None, self.message["Message-ID"]
+        return int(found.group(1))
+
     def link(self) -> str:
         found = re.search(r"https?://\S+", self.text)
         assert found is not None, self.text
