@@ -102,11 +102,12 @@ class SmtpServer:
             self._controller = None
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
-        """The first ``count`` mails, once they have arrived."""
+        """The first ``count`` mails queued, once they have arrived: in the order they were queued
+        (the worker sends a batch concurrently, so they may arrive in another)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while len(self.received) < count:
             if loop.time() > deadline:
                 raise AssertionError(f"{len(self.received)} of {count} mails arrived within {timeout}s")
             await asyncio.sleep(0.02)
-        return self.received[:count]
+        return sorted(self.received, key=lambda m: m.outbox_id)[:count]
