@@ -109,17 +109,22 @@ async def record_replies(conn: AsyncConnection, *, rows: Sequence[RowMapping]) -
 # For history written past the send path (an import); run again, it gives the same rows.
 _REBUILD = text(
     """
-WITH r AS (
+WITH r AS MATERIALIZED (
   SELECT m.reply_to_id AS root, m.conversation_id AS cid, m.seq, m.sender_id, m.mention_ids, m.created_at
   FROM messages AS m
   WHERE m.conversation_id = ANY(CAST(:cids AS bigint[])) AND m.reply_to_id IS NOT NULL AND m.deleted_at IS NULL
+), latest AS (
+  SELECT x.root, array_agg(x.sender_id ORDER BY x.last DESC) AS repliers FROM (
+    SELECT y.root, y.sender_id, y.last, row_number() OVER (PARTITION BY y.root ORDER BY y.last DESC) AS n
+    FROM (SELECT r.root, r.sender_id, max(r.seq) AS last FROM r WHERE r.sender_id IS NOT NULL
+          GROUP BY r.root, r.sender_id) AS y
+  ) AS x WHERE x.n <= 3 GROUP BY x.root
 ), s AS (
   INSERT INTO threads AS t (root_id, conversation_id, reply_count, last_reply_at, last_reply_seq, last_repliers)
-  SELECT r.root, min(r.cid), count(*), max(r.created_at), max(r.seq), coalesce((
-      SELECT array_agg(x.sender_id ORDER BY x.last DESC) FROM (
-        SELECT q.sender_id, max(q.seq) AS last FROM r AS q WHERE q.root = r.root AND q.sender_id IS NOT NULL
-        GROUP BY q.sender_id ORDER BY max(q.seq) DESC LIMIT 3) AS x), '{}')
-  FROM r GROUP BY r.root
+  SELECT a.root, a.cid, a.n, a.at, a.seq, coalesce(latest.repliers, '{}')
+  FROM (SELECT r.root, min(r.cid) AS cid, count(*) AS n, max(r.created_at) AS at, max(r.seq) AS seq
+        FROM r GROUP BY r.root) AS a
+  LEFT JOIN latest ON latest.root = a.root
   ON CONFLICT (root_id) DO UPDATE SET
     reply_count = excluded.reply_count, last_reply_at = excluded.last_reply_at,
     last_reply_seq = excluded.last_reply_seq, last_repliers = excluded.last_repliers
