@@ -290,6 +290,12 @@ class Settings(BaseSettings):
         2000, description="Events queued for one socket before it is closed as a slow consumer (4008)."
     )
     typing_throttle_s: float = Field(2.0, description="At most one typing event per user per conversation.")
+    typing_fanout_max_members: int = Field(
+        100,
+        ge=0,
+        description="`typing` frames are passed on only in conversations of at most this many members; in "
+        "larger ones they are dropped without an error. Each node keeps a conversation's member count up to 10 s.",
+    )
     read_receipts_max_members: int = Field(
         20,
         ge=0,

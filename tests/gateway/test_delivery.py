@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import socket
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import event
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.conftest import Server
+from tests.conftest import Server, start_server
 from tests.helpers import Ws, create_conversation, is_event, send_http, signup
 from tipline.domain.messages import repository as messages_repo
 
@@ -310,6 +312,59 @@ async def test_typing_is_throttled_and_checked(api: httpx.AsyncClient, server: S
     await wb.close()
 
 
+@pytest.fixture
+async def small_typing_server(database_url: str) -> AsyncIterator[Server]:
+    """A server that passes typing on only in conversations of at most 3 members. Its own, so no
+    member count another test's conversation left under the same id is remembered."""
+    async with start_server(database_url, typing_fanout_max_members=3) as srv:
+        yield srv
+
+
+async def test_typing_reaches_everyone_in_a_conversation_at_the_limit(small_typing_server: Server) -> None:
+    async with httpx.AsyncClient(base_url=small_typing_server.base_url, timeout=30) as api:
+        alice, bob, carol = await signup(api), await signup(api), await signup(api)
+        cid = (await create_conversation(api, alice, "group", [bob, carol]))["id"]  # 3 members: at the limit
+        sockets = [await Ws.open(small_typing_server.ws_url, u) for u in (alice, bob, carol)]
+        await sockets[0].send({"type": "typing", "conversation_id": cid})
+        for ws in sockets:  # the typist's own socket included
+            assert await ws.expect("typing") == {"type": "typing", "conversation_id": cid, "user_id": alice.id}
+        for ws in sockets:
+            await ws.close()
+
+
+async def test_typing_over_the_limit_reaches_no_one_and_messages_still_do(small_typing_server: Server) -> None:
+    srv = small_typing_server
+    async with httpx.AsyncClient(base_url=srv.base_url, timeout=30) as api:
+        alice, bob, carol, dave = await signup(api), await signup(api), await signup(api), await signup(api)
+        cid = (await create_conversation(api, alice, "public", [bob, carol, dave]))["id"]  # 4 members: over it
+        sockets = [await Ws.open(srv.ws_url, u) for u in (alice, bob, carol, dave)]
+        statements: list[str] = []
+
+        def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+            statements.append(statement)
+
+        event.listen(srv.rt.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            for round_ in range(2):
+                for i, ws in enumerate(sockets):  # everyone types
+                    await ws.send({"type": "typing", "conversation_id": cid, "ref": f"t{round_}{i}"})
+                    await ws.send({"type": "ping", "ref": f"p{round_}{i}"})
+                    # Handled in order: no error (typing is a hint) came before the pong.
+                    assert (await ws.expect(lambda f: f.get("type") in ("pong", "error")))["type"] == "pong"
+        finally:
+            event.remove(srv.rt.engine.sync_engine, "before_cursor_execute", seen)
+        # Eight typing frames, one member count: the node remembers the conversation's size.
+        counts = [s for s in statements if "count(*)" in s and "FROM members" in s]
+        assert len(counts) == 1, counts
+        await sockets[0].send(send_frame(cid, "still heard", "k-over"))
+        for ws in sockets[1:]:
+            assert (await ws.expect(is_event("message.created")))["data"]["body"] == "still heard"
+        for ws in sockets:
+            frames = await ws.collect(0.3)
+            assert not [f for f in frames if f.get("type") in ("typing", "error")], frames
+            await ws.close()
+
+
 async def test_presence_online_away_offline(api: httpx.AsyncClient, server: Server) -> None:
     alice, bob, stranger = await signup(api), await signup(api), await signup(api)
     await create_conversation(api, alice, "group", [bob])
@@ -352,13 +407,18 @@ async def test_presence_is_not_pushed_through_large_channels(
     api: httpx.AsyncClient, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server.rt.settings, "presence_fanout_max_members", 2)
-    alice, bob, carol = await signup(api), await signup(api), await signup(api)
+    alice, bob, carol, dave = await signup(api), await signup(api), await signup(api), await signup(api)
     await create_conversation(api, alice, "public", [bob, carol])  # 3 members: over the cap
-    wb = await Ws.open(server.ws_url, bob)
+    await create_conversation(api, alice, "group", [dave])  # 2 members: at the cap
+    wb, wc, wd = [await Ws.open(server.ws_url, u) for u in (bob, carol, dave)]
     wa = await Ws.open(server.ws_url, alice)
-    assert not [f for f in await wb.collect(0.3) if f.get("type") == "presence"]
+    # Dave, who shares a small conversation with Alice, is told; by then the same change has been
+    # published, so Bob and Carol, who share only the large channel with her, would have it too.
+    assert await wd.expect("presence") == {"type": "presence", "user_id": alice.id, "status": "online"}
+    for ws in (wb, wc):
+        assert not [f for f in await ws.collect(0.3) if f.get("type") == "presence"]
     # Still answered on request.
     r = await api.get("/presence", params={"ids": str(alice.id)}, headers=bob.headers)
     assert r.json() == {str(alice.id): "online"}
-    await wa.close()
-    await wb.close()
+    for ws in (wa, wb, wc, wd):
+        await ws.close()

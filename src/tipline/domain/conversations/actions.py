@@ -6,13 +6,15 @@ See docs/subsystems/conversations.md.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import RowMapping, func
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tipline.bus.base import TOPIC_ALL, topic_conversation, topic_user
 from tipline.bus.envelope import encode_control, encode_event, event_frame
@@ -381,7 +383,8 @@ async def do_mark_read(rt: Runtime, *, user_id: int, conversation_id: int, seq: 
 
 
 async def do_typing(rt: Runtime, *, user_id: int, conversation_id: int, subscribed: bool) -> None:
-    """Tell a conversation the user is typing, at most once per ``TYPING_THROTTLE_S``.
+    """Tell a conversation the user is typing, at most once per ``TYPING_THROTTLE_S``, unless it
+    has more than ``TYPING_FANOUT_MAX_MEMBERS`` members. See docs/subsystems/presence.md (Typing).
 
     ``subscribed``: the socket already receives this conversation, which proves membership
     without a query (its subscription follows membership changes live).
@@ -391,10 +394,39 @@ async def do_typing(rt: Runtime, *, user_id: int, conversation_id: int, subscrib
         async with rt.engine.connect() as conn:
             await access_member(conn, user_id=user_id, conversation_id=conversation_id)
         raise NotFound(NOT_FOUND)
+    # Bounded like presence: one typist in a 10,000-member channel must not cost 10,000 frames
+    # every throttle period. Dropped without an error, as a throttled frame is.
+    if await _typing_size(rt, conversation_id) > rt.settings.typing_fanout_max_members:
+        return
     if not await rt.presence.typing_allowed(user_id, conversation_id, rt.settings.typing_throttle_s):
         return  # throttled: typing is a hint, dropping it is harmless
     frame = {"type": "typing", "conversation_id": conversation_id, "user_id": user_id}
     await rt.bus.publish(topic_conversation(conversation_id), encode_event(frame))
+
+
+# Member counts for the typing limit, per engine (one per Runtime; weak keys, so a stopped
+# runtime's entries go with it): conversation id -> (monotonic time read, count). Nothing keeps a
+# conversation's size at hand (no column, and the hub sees only this node's sockets), so it takes
+# a query; typing is the busiest client frame, so each node reads a conversation's size about
+# once per TYPING_SIZE_TTL_S however many people type there (typists who miss at the same moment
+# each count). Until then a conversation that just crossed TYPING_FANOUT_MAX_MEMBERS keeps its
+# old behaviour: typing is a hint, so that is harmless.
+TYPING_SIZE_TTL_S: Final = 10.0
+_typing_sizes: weakref.WeakKeyDictionary[AsyncEngine, dict[int, tuple[float, int]]] = weakref.WeakKeyDictionary()
+
+
+async def _typing_size(rt: Runtime, conversation_id: int) -> int:
+    sizes = _typing_sizes.setdefault(rt.engine, {})
+    now = time.monotonic()
+    hit = sizes.get(conversation_id)
+    if hit is not None and now - hit[0] < TYPING_SIZE_TTL_S:
+        return hit[1]
+    async with rt.engine.connect() as conn:
+        count = await repo.member_count(conn, conversation_id=conversation_id)
+    if len(sizes) >= 10_000:
+        sizes.clear()  # bounded memory; at worst each conversation is counted once more
+    sizes[conversation_id] = (now, count)
+    return count
 
 
 async def do_sync_presence(rt: Runtime, *, user_id: int, local_status: Callable[[int], str | None]) -> None:
