@@ -19,7 +19,8 @@ import re
 import secrets
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,10 @@ from tipline.runtime import Runtime
 log = logging.getLogger(__name__)
 
 BATCH = 5000
+# Connections a batch is written on at once, each with its own conversations. COPY's work per row
+# (the search vector, five indexes, the key checks) is one PostgreSQL backend's: on one connection
+# the database used a single core while the parser waited for it.
+LANES = 2
 # Messages parsed between two yields to the writer: about 1.5 ms of parsing, so a round trip of the
 # writer waits at most that long for the loop, and the yields cost under 1 % of the parse.
 YIELD_EVERY = 50
@@ -162,6 +167,7 @@ class _Run:
     roots: dict[str, int] = field(default_factory=dict)  # thread root key -> message id
     seen: set[str] = field(default_factory=set)  # client_msg_ids of this run
     joined_directs: set[int] = field(default_factory=set)  # DMs that existed before this run
+    written: Counter[int] = field(default_factory=Counter)  # messages this run wrote, by conversation
     batches: int = 0
 
 
@@ -283,8 +289,7 @@ async def _import(
                 # Not in a DM the two already had: what they had not read there stays unread.
                 ours = set(run.conversations.values()) - run.joined_directs
                 await repo.mark_history_read(conn, conversation_ids=sorted(ours))
-                # Imported replies were written by COPY, past the send path's summaries and follows.
-                await threads_repo.rebuild(conn, conversation_ids=sorted(set(run.conversations.values())))
+            await _rebuild_threads(run)
         finally:
             await repo.unlock(lock_conn)
             await lock_conn.commit()
@@ -481,7 +486,7 @@ async def _import_messages(run: _Run, *, batch_size: int, crash_after_batches: i
     async def writer() -> None:
         while (item := await queue.get()) is not None:
             batch, read = item
-            await _write_batch(run, batch)
+            await _write_parts(run, split_by_conversation(batch, LANES))
             run.batches += 1
             await _record(run, processed=read)
             if crash_after_batches is not None and run.batches >= crash_after_batches:
@@ -529,6 +534,55 @@ async def _put(
     if task.done():
         put.cancel()
         task.result()  # raises the writer's exception
+
+
+def split_by_conversation(batch: list[_Prepared], lanes: int) -> list[list[_Prepared]]:
+    """At most ``lanes`` parts of a batch, each conversation's messages whole and in order in one
+    part (its seqs are taken in order, and a reply finds its root in the same part), the largest
+    conversations first into the part with the fewest messages so far."""
+    by_cid: dict[int, list[_Prepared]] = {}
+    for p in batch:
+        by_cid.setdefault(p.cid, []).append(p)
+    parts: list[list[_Prepared]] = [[] for _ in range(lanes)]
+    for group in sorted(by_cid.values(), key=len, reverse=True):
+        min(parts, key=len).extend(group)
+    return [part for part in parts if part]
+
+
+async def _write_parts(run: _Run, parts: list[list[_Prepared]]) -> None:
+    """Write the parts of one batch at once, each in its own transaction. Their conversations are
+    disjoint, so they never wait on each other's row locks; what committed before a failure is
+    found and skipped by the next run, as after a crash."""
+    await _at_once([_write_batch(run, part) for part in parts])
+
+
+async def _rebuild_threads(run: _Run) -> None:
+    """Imported replies were written by COPY, past the send path's summaries and follows: rebuild
+    them, the conversations shared out over LANES connections by the messages this run wrote
+    (each group its own transaction; a run that stops here rebuilds them all again next time)."""
+    groups: list[list[int]] = [[] for _ in range(LANES)]
+    weight = [0] * LANES
+    for cid in sorted(set(run.conversations.values()), key=lambda c: -run.written[c]):
+        lane = weight.index(min(weight))
+        groups[lane].append(cid)
+        weight[lane] += run.written[cid]
+
+    async def rebuild(cids: list[int]) -> None:
+        async with run.rt.engine.begin() as conn:
+            await threads_repo.rebuild(conn, conversation_ids=sorted(cids))
+
+    await _at_once([rebuild(group) for group in groups if group])
+
+
+async def _at_once(work: list[Coroutine[Any, Any, None]]) -> None:
+    """Run them all concurrently; if one fails, stop the others and raise its error."""
+    tasks = [asyncio.create_task(w) for w in work]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _write_batch(run: _Run, batch: list[_Prepared]) -> None:
@@ -584,6 +638,7 @@ async def _write_batch(run: _Run, batch: list[_Prepared]) -> None:
         await repo.advance_conversations(conn, last=advanced)
     run.roots.update(local)
     for p in fresh:
+        run.written[p.cid] += 1
         run.summary.created["replies" if p.parent_key else "messages"] += 1
         run.summary.created["reactions"] += len(p.reactions)
     run.summary.created["files"] += sum(len(rows) for rows in upload_rows.values())

@@ -176,8 +176,9 @@ async def existing_messages(conn: AsyncConnection, *, keys: Sequence[tuple[int, 
 async def next_message_ids(conn: AsyncConnection, *, n: int) -> list[int]:
     """Ids taken from the messages' own identity sequence, so replies in the same COPY can point
     at their parents."""
-    stmt = text("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :n)")
-    return [row[0] for row in await conn.execute(stmt, {"n": n})]
+    # One array, not n rows: decoding 5,000 rows cost more than taking the 5,000 values.
+    stmt = text("SELECT array(SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :n))")
+    return list((await conn.execute(stmt, {"n": n})).scalar_one())
 
 
 async def copy_messages(conn: AsyncConnection, *, records: list[tuple[Any, ...]]) -> None:
