@@ -291,7 +291,7 @@ class Settings(BaseSettings):
     )
     typing_throttle_s: float = Field(2.0, description="At most one typing event per user per conversation.")
     typing_fanout_max_members: int = Field(
-        100,
+        1000,
         ge=0,
         description="`typing` frames are passed on only in conversations of at most this many members; in "
         "larger ones they are dropped without an error. Each node keeps a conversation's member count up to 10 s.",
