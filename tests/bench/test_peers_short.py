@@ -15,7 +15,7 @@ TARGETS = ("tipline_1", "tipline_4", "django_channels", "python_socketio")
 
 
 def run_peers(out: Path) -> tuple[int, str, str]:
-    args = ["--no-synapse", "--members", "50", "--duration", "2", "--warmup", "1", "--latency-duration", "2"]
+    args = ["--no-synapse", "--members", "50", "--duration", "2", "--warmup", "0.5", "--latency-duration", "1"]
     args += ["--steady-msgs-per-s", "10", "20"]
     return run_bench("peers/run.py", [*args, "--out", str(out)], timeout=600)
 
