@@ -193,14 +193,18 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops = []
-        workers = (self.webhooks, self.notifier, self.previews, self.chain_watcher)
+        def stop_of(worker: Any) -> list[Callable[[], Awaitable[None]]]:
+            return [] if worker is None else [worker.stop]
+
         steps: list[Callable[[], Awaitable[None]]] = [
             self.exporter.stop,
-            *(w.stop for w in workers[:3] if w is not None),
+            *stop_of(self.previews),
+            *stop_of(self.notifier),
+            *stop_of(self.webhooks),
             self.addresses.stop,
             self.mailer.stop,
             self.retention.stop,
-            *(w.stop for w in workers[3:] if w is not None),
+            *stop_of(self.chain_watcher),
             self.health.stop,
             self.guard.stop,
             # Forwards still unanswered are committed here, so before the batcher stops.
@@ -210,7 +214,7 @@ class Node:
             rt.limits.limiter.close,
             rt.presence.close,
             rt.oidc.close,
-            *([rt.cache.close] if rt.cache is not None else []),
+            *([] if rt.cache is None else [rt.cache.close]),
             rt.engine.dispose,
         ]
         for step in steps:

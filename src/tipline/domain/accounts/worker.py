@@ -9,19 +9,12 @@ waits, one request per transaction (``actions.settle_address_request``: rows are
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Coroutine
-from typing import Any
-
 from tipline.domain.accounts.actions import settle_address_request
 from tipline.runtime import Runtime
-from tipline.workers import LoopWorker
-
-log = logging.getLogger(__name__)
+from tipline.workers import PollingWorker
 
 
-class AddressWorker(LoopWorker):
+class AddressWorker(PollingWorker):
     """One per node, started and stopped by the node (or a test). Polls like the mail worker, whose
     queue it fills: MAIL_POLL_INTERVAL_S."""
 
@@ -30,16 +23,10 @@ class AddressWorker(LoopWorker):
     def __init__(self, rt: Runtime) -> None:
         super().__init__()
         self.rt = rt
-        self.settled = 0
 
-    def _run(self) -> Coroutine[Any, Any, None]:
-        return self._loop()
+    async def turn(self) -> None:
+        while await settle_address_request(self.rt):
+            pass
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                while await settle_address_request(self.rt):
-                    self.settled += 1
-            except Exception:  # the database is away: try again next turn
-                log.warning("address worker turn failed", exc_info=True)
-            await asyncio.sleep(self.rt.settings.mail_poll_interval_s)
+    def interval(self) -> float:
+        return self.rt.settings.mail_poll_interval_s

@@ -13,7 +13,6 @@ import logging
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy import RowMapping
 from tipline.domain.privacy import repository as repo
 from tipline.domain.privacy.actions import do_purge_expired_exports, export_expiry, storage_name
 from tipline.runtime import Runtime
-from tipline.workers import LoopWorker
+from tipline.workers import PollingWorker
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ def _safe_name(name: str) -> str:
     return cleaned[:100] or "file"
 
 
-class ExportWorker(LoopWorker):
+class ExportWorker(PollingWorker):
     """One per node, started and stopped by the node (or a test)."""
 
     name = "export-worker"
@@ -69,20 +68,14 @@ class ExportWorker(LoopWorker):
     def __init__(self, rt: Runtime) -> None:
         super().__init__()
         self.rt = rt
-        self.built = 0
 
-    def _run(self) -> Coroutine[Any, Any, None]:
-        return self._loop()
+    async def turn(self) -> None:
+        while await self.run_once():
+            pass
+        await do_purge_expired_exports(self.rt)
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                while await self.run_once():
-                    pass
-                await do_purge_expired_exports(self.rt)
-            except Exception:  # the database or the store is away: try again next turn
-                log.warning("export worker turn failed", exc_info=True)
-            await asyncio.sleep(self.rt.settings.export_poll_interval_s)
+    def interval(self) -> float:
+        return self.rt.settings.export_poll_interval_s
 
     async def run_once(self) -> bool:
         """Build one due export; False when none was due."""
@@ -121,7 +114,6 @@ class ExportWorker(LoopWorker):
         if not done:  # the account (and its export row) went while this was built
             await rt.objects.delete([key])
             return
-        self.built += 1
 
     async def _write_account(self, zf: zipfile.ZipFile, job: RowMapping) -> None:
         async with self.rt.engine.connect() as conn:

@@ -6,7 +6,6 @@ own transaction. See docs/subsystems/admin.md (Server settings).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import logging
@@ -42,7 +41,7 @@ from tipline.domain.serversettings.schemas import (
 )
 from tipline.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from tipline.runtime import Runtime
-from tipline.workers import LoopWorker
+from tipline.workers import PollingWorker
 
 log = logging.getLogger(__name__)
 EMOJI_PATH = "/media/emoji/"
@@ -417,7 +416,7 @@ async def _delete_events(rt: Runtime, *, kind: str, cutoff: datetime, batch: int
         return await repo.delete_message_events(conn, kind=kind, cutoff=cutoff, limit=batch)
 
 
-class RetentionWorker(LoopWorker):
+class RetentionWorker(PollingWorker):
     """Every node runs it; SKIP LOCKED keeps two nodes off the same messages."""
 
     name = "retention"
@@ -426,12 +425,10 @@ class RetentionWorker(LoopWorker):
         super().__init__()
         self.rt = rt
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                removed = await do_apply_retention(self.rt)
-                if removed:
-                    log.info("retention removed %d messages", removed)
-            except Exception:
-                log.exception("retention pass failed")
-            await asyncio.sleep(self.rt.settings.retention_interval_s)
+    async def turn(self) -> None:
+        removed = await do_apply_retention(self.rt)
+        if removed:
+            log.info("retention removed %d messages", removed)
+
+    def interval(self) -> float:
+        return self.rt.settings.retention_interval_s
