@@ -1,16 +1,21 @@
-"""Monthly AWS cost of Tipline for 1k, 10k and 100k daily active users, from its own benchmarks.
+"""Monthly AWS cost of Tipline for 1k, 10k, 100k and 1M daily active users, from its own benchmarks.
 
     uv run python -m infra.cost_model             # prints the table in docs/deploy-aws.md
     uv run python -m infra.cost_model --json      # the same, itemised, as JSON
 
 Capacity comes from bench/results/*.json (measured on this project's 2-vCPU benchmark machine):
 
-- fanout-websockets-sansio.json `bytes_per_conn`: server memory per connected socket;
+- memory.json `bytes_per_conn` (10,000 idle authenticated sockets on one process; without it,
+  fanout-websockets-sansio.json's, at 1,000): server memory per connected socket;
 - fanout-websockets-sansio.json `tipline.rss_before_connect_mib`: the process's own memory;
 - fanout-websockets-sansio.json `server_us_per_delivery_unbatched`: server CPU per delivered event when
   nothing coalesces (the conservative figure: under load, coalescing makes deliveries far cheaper);
 - sends.json `acked_messages_per_s` with `server_cpu_pct` and `postgres_cpu_pct`: server and database
-  CPU per durable (committed, acknowledged) message.
+  CPU per durable (committed, acknowledged) message;
+- history.json `cpu_ms_per_page_db`: server CPU per history page read from PostgreSQL (the dearer of
+  its two paths), counted for every HTTP request that reaches the app;
+- memory.json `connections`: the most sockets one process was measured holding; a task is never
+  sized for more, whatever its memory would allow.
 
 Everything else is an assumption, listed in ASSUMPTIONS and PRICES and printed with the table.
 """
@@ -93,7 +98,17 @@ ASSUMPTIONS: dict[str, float] = {
     "old_media_read_share_month": 0.05,  # of the media past its first month, the share read again each month
     "months_of_media": 12,  # the media table shows the bill after a year of uploads
 }
-TIERS = (1_000, 10_000, 100_000)
+TIERS = (1_000, 10_000, 100_000, 1_000_000)
+
+# Mattermost's published reference architectures (docs.mattermost.com, "Scale Mattermost up to N
+# users", read 2026-12): concurrent users, application nodes, vCPUs per node. The comparison puts
+# Tipline's concurrent users per application vCPU beside theirs.
+MATTERMOST_REFERENCE: tuple[tuple[int, int, int], ...] = (
+    (200, 1, 2),
+    (2_000, 2, 2),
+    (30_000, 2, 8),
+    (88_000, 6, 16),
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,8 @@ class Capacity:
     cpu_s_per_delivery: float
     cpu_s_per_send: float
     db_cpu_s_per_send: float
+    cpu_s_per_request: float
+    max_sockets_per_process: int
     sources: tuple[str, ...]
 
     @classmethod
@@ -112,24 +129,84 @@ class Capacity:
         fanout = json.loads((results / "fanout-websockets-sansio.json").read_text())
         sends = json.loads((results / "sends.json").read_text())
         acked = float(sends["acked_messages_per_s"])
+        sources = [
+            f"fanout-websockets-sansio.json ({fanout['date'][:10]}, commit {fanout['git_commit']})",
+            f"sends.json ({sends['date'][:10]}, commit {sends['git_commit']})",
+        ]
+        history = json.loads((results / "history.json").read_text())
+        sources.append(f"history.json ({history['date'][:10]}, commit {history['git_commit']})")
+        bytes_per_conn = float(fanout["bytes_per_conn"])
+        max_sockets = int(fanout["members"])
+        memory_path = results / "memory.json"
+        if memory_path.exists():
+            # Measured at 10,000 sockets, the scale a task holds: the 1,000-socket figure carries
+            # more of the process's fixed overhead per socket.
+            memory = json.loads(memory_path.read_text())
+            bytes_per_conn = float(memory["bytes_per_conn"])
+            max_sockets = max(max_sockets, int(memory["connections"]))
+            sources.append(f"memory.json ({memory['date'][:10]}, commit {memory['git_commit']})")
         return cls(
-            bytes_per_conn=float(fanout["bytes_per_conn"]),
+            bytes_per_conn=bytes_per_conn,
             base_rss_mib=float(fanout["tipline"]["rss_before_connect_mib"]),
             cpu_s_per_delivery=float(fanout["server_us_per_delivery_unbatched"]) / 1e6,
             cpu_s_per_send=float(sends["server_cpu_pct"]) / 100 / acked,
             db_cpu_s_per_send=float(sends["postgres_cpu_pct"]) / 100 / acked,
-            sources=(
-                f"fanout-websockets-sansio.json ({fanout['date'][:10]}, commit {fanout['git_commit']})",
-                f"sends.json ({sends['date'][:10]}, commit {sends['git_commit']})",
-            ),
+            cpu_s_per_request=float(history["cpu_ms_per_page_db"]) / 1e3,
+            max_sockets_per_process=max_sockets,
+            sources=tuple(sources),
         )
 
 
-def _redis_node(need_gb: float) -> str:
+def _redis(need_gb: float, min_shards: int) -> tuple[int, str]:
+    """Shards and node type: the smallest node that holds a shard's share with 25 % free (the
+    memory alarm is at 80 %); more shards of the largest node when even that is too small."""
+    largest = max(REDIS_NODE_GB, key=REDIS_NODE_GB.__getitem__)
+    shards = max(min_shards, 1, math.ceil(need_gb / (REDIS_NODE_GB[largest] * 0.75)))
     for node, gb in REDIS_NODE_GB.items():
-        if gb * 0.75 >= need_gb:  # keep 25 % free (the memory alarm is at 80 %)
-            return node
-    return "cache.r7g.xlarge"
+        if gb * 0.75 >= need_gb / shards:
+            return shards, node
+    return shards, largest
+
+
+def concurrent_users_per_vcpu(cap: Capacity, a: dict[str, float] = ASSUMPTIONS) -> dict[str, float]:
+    """Online users one application vCPU carries at the peak hour, by CPU (messages, deliveries and
+    HTTP requests at the autoscaling target) and by sockets (a prod task's, per vCPU), and the
+    smaller of the two: the figure Mattermost's reference architectures give as concurrent users per
+    application vCPU."""
+    cfg = ENVIRONMENTS["prod"]
+    vcpu = cfg.app_cpu / 1024
+    online = 1_000_000 * a["peak_online_share"]
+    msgs_per_s = 1_000_000 * a["messages_per_dau_day"] * a["peak_hour_share"] / 3600
+    requests_per_s = 1_000_000 * a["requests_per_dau_day"] * a["peak_hour_share"] / 3600
+    cpu_per_online = (
+        msgs_per_s * a["online_recipients_per_message"] * cap.cpu_s_per_delivery
+        + msgs_per_s * cap.cpu_s_per_send
+        + requests_per_s * cap.cpu_s_per_request
+    ) / online
+    by_cpu = a["cpu_target"] / cpu_per_online
+    sockets_per_task = min(
+        (cfg.app_memory_mib * a["memory_usable_share"] - cap.base_rss_mib) * 2**20 / cap.bytes_per_conn,
+        cap.max_sockets_per_process,
+    )
+    by_sockets = sockets_per_task / vcpu / a["sockets_per_online_user"]
+    return {"by_cpu": round(by_cpu), "by_sockets": round(by_sockets), "users": round(min(by_cpu, by_sockets))}
+
+
+def mattermost_comparison(cap: Capacity) -> list[dict[str, Any]]:
+    ours = concurrent_users_per_vcpu(cap)["users"]
+    rows = []
+    for users, nodes, vcpus in MATTERMOST_REFERENCE:
+        theirs = users / (nodes * vcpus)
+        rows.append(
+            {
+                "concurrent_users": users,
+                "mattermost_app_vcpus": nodes * vcpus,
+                "mattermost_users_per_vcpu": round(theirs),
+                "tipline_app_vcpus": max(1, math.ceil(users / ours)),
+                "ratio": round(ours / theirs, 1),
+            }
+        )
+    return rows
 
 
 def estimate(
@@ -143,8 +220,16 @@ def estimate(
     sockets = dau * a["peak_online_share"] * a["sockets_per_online_user"]
     msgs_per_s = dau * a["messages_per_dau_day"] * a["peak_hour_share"] / 3600
     deliveries_per_s = msgs_per_s * a["online_recipients_per_message"]
-    cpu_needed = deliveries_per_s * cap.cpu_s_per_delivery + msgs_per_s * cap.cpu_s_per_send
-    sockets_per_task = (mem_gb * 1024 * a["memory_usable_share"] - cap.base_rss_mib) * 2**20 / cap.bytes_per_conn
+    requests_per_s = dau * a["requests_per_dau_day"] * a["peak_hour_share"] / 3600
+    cpu_needed = (
+        deliveries_per_s * cap.cpu_s_per_delivery
+        + msgs_per_s * cap.cpu_s_per_send
+        + requests_per_s * cap.cpu_s_per_request
+    )
+    sockets_per_task = min(
+        (mem_gb * 1024 * a["memory_usable_share"] - cap.base_rss_mib) * 2**20 / cap.bytes_per_conn,
+        cap.max_sockets_per_process,
+    )
     tasks_cpu = math.ceil(cpu_needed / (vcpu * a["cpu_target"]))
     tasks_mem = math.ceil(sockets / sockets_per_task)
     peak_tasks = max(cfg.app_min_tasks, tasks_cpu, tasks_mem)
@@ -161,8 +246,16 @@ def estimate(
     db_io_million = msgs_month * 10 / 1e6  # ~10 I/Os per stored message (row, indexes, WAL)
 
     redis_need_gb = sockets * 2048 / 1e9 + msgs_month / 30 * 1024 / 1e9
-    redis_node = _redis_node(redis_need_gb / max(cfg.redis_shards, 1))
-    redis_nodes = cfg.redis_shards * (1 + cfg.redis_replicas_per_shard)
+    redis_shards, redis_node = _redis(redis_need_gb, cfg.redis_shards)
+    redis_nodes = redis_shards * (1 + cfg.redis_replicas_per_shard)
+    # Past what the profile allows, say what to raise rather than price what it cannot run.
+    over = []
+    if peak_tasks > cfg.app_max_tasks:
+        over.append(f"app_max_tasks {cfg.app_max_tasks} -> {peak_tasks}")
+    if acu_peak > cfg.db_max_acu:
+        over.append(f"db_max_acu {cfg.db_max_acu:g} -> {math.ceil(acu_peak)}")
+    if redis_shards > cfg.redis_shards:
+        over.append(f"redis_shards {cfg.redis_shards} -> {redis_shards}")
 
     requests_month = dau * a["requests_per_dau_day"] * 30
     transfer_gb = dau * a["transfer_mb_per_dau_day"] * 30 / 1024
@@ -212,6 +305,7 @@ def estimate(
             "peak_sockets": round(sockets),
             "peak_messages_per_s": round(msgs_per_s, 1),
             "peak_deliveries_per_s": round(deliveries_per_s),
+            "peak_requests_per_s": round(requests_per_s),
             "sockets_per_task": round(sockets_per_task),
             "tasks_for_cpu": tasks_cpu,
             "tasks_for_memory": tasks_mem,
@@ -220,9 +314,11 @@ def estimate(
             "aurora_acu_peak": round(acu_peak, 2),
             "aurora_instances": db_instances,
             "redis": f"{redis_nodes} x {redis_node}",
+            "profile_limits_to_raise": over,
         },
         "items": items,
         "total": round(sum(items.values()), 2),
+        "per_1000_dau": round(sum(items.values()) / dau * 1000, 2),
     }
 
 
@@ -232,14 +328,37 @@ def table(cap: Capacity | None = None) -> str:
     rows = [estimate(d, cap) for d in TIERS]
     head = "| Monthly, USD | " + " | ".join(f"{r['dau']:,} DAU ({r['profile']})" for r in rows) + " |"
     lines = [head, "| --- |" + " ---: |" * len(rows)]
-    for key in ("peak_sockets", "peak_deliveries_per_s", "peak_tasks", "task_size", "aurora_acu_peak", "redis"):
+    keys = ("peak_sockets", "peak_deliveries_per_s", "sockets_per_task", "peak_tasks", "task_size")
+    for key in (*keys, "aurora_acu_peak", "redis"):
         values = [r["sizing"][key] for r in rows]
         shown = [f"{v:,}" if isinstance(v, int) else str(v) for v in values]
         lines.append(f"| *{key.replace('_', ' ')}* | " + " | ".join(shown) + " |")
+    limits = [", ".join(r["sizing"]["profile_limits_to_raise"]) or "-" for r in rows]
+    lines.append("| *profile limits to raise* | " + " | ".join(limits) + " |")
     for item in rows[0]["items"]:
         lines.append(f"| {item} | " + " | ".join(f"{r['items'][item]:,.2f}" for r in rows) + " |")
     lines.append("| **Total** | " + " | ".join(f"**{r['total']:,.2f}**" for r in rows) + " |")
-    lines.append("| per DAU | " + " | ".join(f"{r['total'] / r['dau']:.3f}" for r in rows) + " |")
+    lines.append("| per 1,000 DAU | " + " | ".join(f"{r['per_1000_dau']:,.2f}" for r in rows) + " |")
+    return "\n".join(lines)
+
+
+def comparison_table(cap: Capacity | None = None) -> str:
+    """Concurrent users per application vCPU, Tipline's (from the benchmarks) beside Mattermost's."""
+    cap = cap or Capacity.from_results()
+    per = concurrent_users_per_vcpu(cap)
+    lines = [
+        f"Tipline: **{per['users']:,} concurrent users per application vCPU** (by CPU {per['by_cpu']:,}, "
+        f"by sockets {per['by_sockets']:,}).",
+        "",
+        "| Concurrent users | Mattermost app vCPUs | Mattermost users per vCPU | Tipline app vCPUs "
+        "| Tipline / Mattermost |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in mattermost_comparison(cap):
+        lines.append(
+            f"| {r['concurrent_users']:,} | {r['mattermost_app_vcpus']} | {r['mattermost_users_per_vcpu']:,} "
+            f"| {r['tipline_app_vcpus']} | {r['ratio']}x |"
+        )
     return "\n".join(lines)
 
 
@@ -258,12 +377,16 @@ def main() -> None:
                     "prices": PRICES,
                     "prices_date": PRICES_DATE,
                     "tiers": [estimate(d, cap) for d in TIERS],
+                    "concurrent_users_per_app_vcpu": concurrent_users_per_vcpu(cap),
+                    "mattermost_comparison": mattermost_comparison(cap),
                 },
                 indent=2,
             )
         )
     else:
         print(table(cap))
+        print()
+        print(comparison_table(cap))
 
 
 if __name__ == "__main__":
