@@ -241,7 +241,7 @@ async def reset_database(database_url: str, server: Server | None = None) -> Non
                 # table's ids start again, as with RESTART IDENTITY on all of them.
                 used = [row[0] for row in await conn.fetch(_USED_TABLES)]
                 if used:
-                    await conn.execute(f"TRUNCATE {', '.join(used)} RESTART IDENTITY CASCADE")
+                    await conn.execute(f"TRUNCATE {', '.join(used)} CASCADE")
                 await conn.execute(_RESTART_IDS)
                 break
             except asyncpg.DeadlockDetectedError:
