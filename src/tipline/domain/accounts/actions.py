@@ -598,9 +598,6 @@ def _status_values(status: ProfileStatusIn | None, *, now: datetime) -> dict[str
         return {"status_text": None, "status_emoji": None, "status_expires_at": None}
     if not status.text and status.emoji is None:
         raise Invalid("a status needs some text or an emoji; send null to clear it", code="status_empty")
-    emoji = status.emoji
-    if emoji is not None and not CUSTOM_EMOJI.fullmatch(emoji) and (len(emoji) > 16 or _NOT_EMOJI.search(emoji)):
-        raise Invalid("the status emoji must be an emoji, such as 🌴", code="status_emoji_invalid")
     expires_at = status.expires_at
     if expires_at is not None:
         if expires_at.tzinfo is None:
@@ -612,6 +609,16 @@ def _status_values(status: ProfileStatusIn | None, *, now: datetime) -> dict[str
         if expires_at > now + STATUS_MAX_AHEAD:
             raise Invalid("a status can last at most a year", code="status_expiry_too_far")
     return {"status_text": status.text, "status_emoji": status.emoji, "status_expires_at": expires_at}
+
+
+async def _check_status_emoji(conn: AsyncConnection, emoji: str) -> None:
+    """The one rule for a status emoji: up to 16 characters of Unicode emoji, or the ``:name:`` of
+    a custom emoji this server has."""
+    if custom := CUSTOM_EMOJI.fullmatch(emoji):
+        if not await emoji_exists(conn, name=custom[1]):
+            raise Invalid(f"there is no custom emoji {custom[0]} on this server", code="status_emoji_invalid")
+    elif len(emoji) > 16 or _NOT_EMOJI.search(emoji):
+        raise Invalid("the status emoji must be an emoji, such as 🌴", code="status_emoji_invalid")
 
 
 def check_timezone(name: str) -> str:
@@ -638,10 +645,8 @@ async def do_update_profile(rt: Runtime, *, user_id: int, patch: ProfilePatch) -
     if "timezone" in patch.model_fields_set:
         values["timezone"] = check_timezone(patch.timezone) if patch.timezone is not None else None
     async with rt.engine.begin() as conn:
-        if (custom := CUSTOM_EMOJI.fullmatch(values.get("status_emoji") or "")) and not await emoji_exists(
-            conn, name=custom[1]
-        ):
-            raise Invalid(f"there is no custom emoji {custom[0]} on this server", code="status_emoji_invalid")
+        if values.get("status_emoji") is not None:
+            await _check_status_emoji(conn, values["status_emoji"])
         if "handle" in values and await repo.handle_taken(conn, handle=values["handle"]):
             current = await repo.user_by_id(conn, user_id=user_id)
             if current is None or current["handle"] != values["handle"]:
