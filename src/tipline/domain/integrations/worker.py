@@ -24,7 +24,6 @@ See docs/subsystems/integrations.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,7 @@ from tipline.domain.integrations.render import render
 from tipline.domain.messages.routing import SendRouter
 from tipline.errors import DomainError
 from tipline.runtime import Runtime
+from tipline.workers import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -122,43 +122,30 @@ def _permanent(exc: safehttp.FetchFailed) -> bool:
     return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429)
 
 
-class OutgoingWebhookWorker:
-    """One per node, started and stopped by the node (or a test); ``run_once`` is one turn."""
+class OutgoingWebhookWorker(QueueWorker):
+    """One per node, started and stopped by the node (or a test); ``run_once`` is one turn.
+    Stopping cuts the deliveries in flight short: their leases run out and they are attempted
+    again (delivery is at least once)."""
 
     name = "outgoing-webhooks"
 
     def __init__(self, rt: Runtime, sends: SendRouter) -> None:
+        super().__init__()
         self.rt = rt
         self.sends = sends
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._deliveries: set[asyncio.Task[None]] = set()
         self.delivered = 0
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        """Stop scanning and cut the deliveries in flight short: their leases run out and they are
-        attempted again (delivery is at least once)."""
-        if self._task is None:
-            return
-        self._stopping.set()
-        await self._task
-        self._task = None
+    async def _after_stop(self) -> None:
         for task in self._deliveries:
             task.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except Exception:  # the database is away: try again next turn
-                log.warning("outgoing webhook turn failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.rt.settings.outgoing_webhook_poll_s)
+    async def turn(self) -> None:
+        await self.run_once()
+
+    def interval(self) -> float:
+        return self.rt.settings.outgoing_webhook_poll_s
 
     async def run_once(self) -> int:
         """Scan, then start the deliveries that are due, as many as there are free slots; the number

@@ -10,7 +10,6 @@ given up and recorded. See docs/subsystems/accounts.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tipline.config import Settings
 from tipline.domain.mail import repository as repo
 from tipline.domain.mail.transport import PermanentFailure, Transport, mail_dir, transport_for
+from tipline.workers import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -89,44 +89,30 @@ def backoff_s(settings: Settings, attempts: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-class MailWorker:
-    """One per node, started and stopped by the app's lifespan (or by a test).
+class MailWorker(QueueWorker):
+    """One per node, started and stopped by the app's lifespan (or by a test). Stopping also
+    cancels the sends in flight (their rows stay leased and are sent again after the lease)."""
 
-    Stopping interrupts only the wait between turns and a send in flight, never a database
-    write: a transaction cut in the middle would leave its connection holding row locks.
-    """
+    name = "mail-worker"
 
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+        super().__init__()
         self.settings = settings
         self.engine = engine
         self.transport: Transport = transport_for(settings)
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._deliveries: set[asyncio.Future[None]] = set()
         self.sent = 0
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="mail-worker")
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._stopping.set()
+    def _cut_short(self) -> None:
         for delivery in list(self._deliveries):
             delivery.cancel()
-        await self._task
-        self._task = None
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                while not self._stopping.is_set() and await self.run_once():
-                    pass
-            except Exception:  # the database is away: try again next turn
-                log.warning("mail worker turn failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.mail_poll_interval_s)
+    async def turn(self) -> None:
+        while not self.stopping and await self.run_once():
+            pass
+
+    def interval(self) -> float:
+        return self.settings.mail_poll_interval_s
 
     async def run_once(self) -> int:
         """Send what is due now; the number of mails leased (0: nothing was due)."""
@@ -161,7 +147,7 @@ class MailWorker:
 
     async def _send(self, row: RowMapping) -> _Outcome | None:
         """Send one mail: (sent, error, retry at); None when stopping interrupted the send."""
-        if self._stopping.is_set():
+        if self.stopping:
             return None
         delivery = asyncio.ensure_future(self.transport.send(build_message(self.settings, row), mail_id=row["id"]))
         self._deliveries.add(delivery)
@@ -169,7 +155,7 @@ class MailWorker:
             await delivery
             return (True, "", None)
         except asyncio.CancelledError:
-            if not self._stopping.is_set():
+            if not self.stopping:
                 raise
             return None
         except PermanentFailure as exc:

@@ -10,7 +10,6 @@ outbox and the pending digest items are rows in PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from tipline.domain.notifications.digest import digest_mail
 from tipline.domain.notifications.push import push_enabled, send_push
 from tipline.domain.notifications.schemas import mentions_all
 from tipline.runtime import Runtime
+from tipline.workers import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -70,40 +70,31 @@ def notify_targets(
     return out
 
 
-class NotifyWorker:
+class NotifyWorker(QueueWorker):
     """Started and stopped by the node (or a test). Stopping interrupts the wait between turns."""
 
+    name = "notify-worker"
+
     def __init__(self, rt: Runtime) -> None:
+        super().__init__()
         self.rt = rt
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
         self.pushed = 0
         self.mailed = 0
 
-    def start(self) -> None:
-        self._stopping.clear()
+    def _on_start(self) -> None:
         self._client = httpx.AsyncClient(trust_env=False, headers={"User-Agent": "Tipline"})
-        self._task = asyncio.create_task(self._run(), name="notify-worker")
 
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._stopping.set()
-        await self._task
-        self._task = None
+    async def _after_stop(self) -> None:
         if self._client is not None:
             await self._client.aclose()
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                while not self._stopping.is_set() and await self.run_once():
-                    pass
-            except Exception:  # the database is away: try again next turn
-                log.warning("notification worker turn failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.rt.settings.notify_poll_interval_s)
+    async def turn(self) -> None:
+        while not self.stopping and await self.run_once():
+            pass
+
+    def interval(self) -> float:
+        return self.rt.settings.notify_poll_interval_s
 
     async def run_once(self) -> int:
         """One turn: scan new messages, send due pushes, mail due digests; how much was done."""

@@ -25,7 +25,6 @@ See docs/subsystems/previews.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy import RowMapping
@@ -34,6 +33,7 @@ from tipline.domain.previews import repository as repo
 from tipline.domain.previews.actions import Found, do_attach_previews, fetch_preview
 from tipline.domain.previews.parse import extract_urls
 from tipline.runtime import Runtime
+from tipline.workers import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,15 @@ async def scan(rt: Runtime, *, seen: int = 0) -> tuple[int, int]:
     return len(jobs), top
 
 
-class LinkPreviewWorker:
-    """One per node with LINK_PREVIEWS on, started and stopped by the node (or a test)."""
+class LinkPreviewWorker(QueueWorker):
+    """One per node with LINK_PREVIEWS on, started and stopped by the node (or a test). Jobs cut
+    short by a stop stay leased; another turn takes them again when the lease ends."""
 
     name = "link-previews"
 
     def __init__(self, rt: Runtime) -> None:
+        super().__init__()
         self.rt = rt
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(rt.settings.link_preview_concurrency)
         self._jobs: set[asyncio.Task[None]] = set()
@@ -88,29 +88,16 @@ class LinkPreviewWorker:
         self._turns = 0
         self.attached = 0
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._stopping.set()
-        await self._task
-        self._task = None
-        # Jobs cut short stay leased; another turn takes them again when the lease ends.
+    async def _after_stop(self) -> None:
         for job in list(self._jobs):
             job.cancel()
         await asyncio.gather(*self._jobs, return_exceptions=True)
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.run_once(wait=False)
-            except Exception:  # the database is away: try again next turn
-                log.warning("link preview turn failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.rt.settings.link_preview_poll_s)
+    async def turn(self) -> None:
+        await self.run_once(wait=False)
+
+    def interval(self) -> float:
+        return self.rt.settings.link_preview_poll_s
 
     async def run_once(self, *, wait: bool = True) -> int:
         """Scan, then start the jobs there is room for; the number started. ``wait``: until they end."""
