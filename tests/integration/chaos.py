@@ -42,6 +42,20 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RETRYABLE = {"unavailable", "rate_limited", "internal"}
 
 
+def web_backoff(
+    rng: random.Random | None = None, *, base_s: float = 0.5, cap_s: float = 30.0
+) -> Callable[[int], float]:
+    """The web client's reconnect delays (web/src/realtime/backoff.ts): exponential with equal
+    jitter, half fixed and half random, capped; attempt 0 is the first retry after a close."""
+    draw = (rng or random.Random()).random
+
+    def delay(attempt: int) -> float:
+        exp = min(cap_s, base_s * 2 ** max(0, min(attempt, 30)))
+        return exp / 2 + draw() * exp / 2
+
+    return delay
+
+
 # --- a PostgreSQL of the run's own (the machine's PG 15 binaries, as the postgres user) --------
 
 
@@ -163,6 +177,15 @@ class Member:
     _renewer: asyncio.Task[None] | None = None
     _renewing: asyncio.Lock = field(default_factory=asyncio.Lock)
     signins: int = 0
+    # Seconds to wait before reconnect attempt n (0 the first after a close, back to 0 once a
+    # socket is ready), as the web client does (``web_backoff``). None: reconnect at once after a
+    # close, and retry a failed attempt within 0.05-2 s (the chaos tests' clients).
+    backoff: Callable[[int], float] | None = None
+    attempts: int = 0  # sockets tried (handshakes begun)
+    connects: int = 0  # `ready` frames received
+    ready_at: float | None = None  # when the last `ready` arrived
+    reloads_behind: list[int] = field(default_factory=list)  # per `reload`: seqs this client was behind
+    _attempt: int = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -209,14 +232,21 @@ class Member:
 
     async def _run(self) -> None:
         backoff = 0.05
+        first = True
         while not self._stop:
+            if self.backoff is not None and not first:
+                await asyncio.sleep(self.backoff(self._attempt))
+                self._attempt += 1
+            first = False
             try:
                 if self._token_stale or time.monotonic() - self._token_at > self.refresh_every_s:
                     await self._refresh()
+                self.attempts += 1
                 self.conn = await self._open()
             except (OSError, TimeoutError, ConnectionClosed, Exception):
-                await asyncio.sleep(backoff + random.random() * backoff)
-                backoff = min(1.0, backoff * 2)
+                if self.backoff is None:
+                    await asyncio.sleep(backoff + random.random() * backoff)
+                    backoff = min(1.0, backoff * 2)
                 continue
             backoff = 0.05
             self.direct_url = None  # reconnects go through the load balancer
@@ -258,6 +288,9 @@ class Member:
             frames = frame["frames"] if frame.get("type") == "batch" else [frame]
             for f in frames:
                 if f.get("type") == "ready":
+                    self.connects += 1
+                    self.ready_at = time.monotonic()
+                    self._attempt = 0
                     self._connected.set()
                     await self.resume(self.conversations)
                     # Whatever waits in the outbox goes out again, in order, with its ids.
@@ -307,6 +340,7 @@ class Member:
         elif kind == "reload":
             # Further behind than a replay: a real client reloads the window; the run counts it.
             self.errors["reload"] = self.errors.get("reload", 0) + 1
+            self.reloads_behind.append(f["last_seq"] - self.last.get(f["conversation_id"], 0))
             self._resuming.pop(f["conversation_id"], None)
         elif kind == "sync":
             behind = [c["id"] for c in f["conversations"] if c["last_seq"] > self.last.get(c["id"], 0)]
