@@ -193,6 +193,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops = []
+
         def stop_of(worker: Any) -> list[Callable[[], Awaitable[None]]]:
             return [] if worker is None else [worker.stop]
 

@@ -11,10 +11,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from tipline.api.deps import CurrentCaller, Rt, client_ip
+from tipline.api.deps import CurrentCaller, IdPath, Rt, client_ip
 from tipline.domain.admin import actions
 from tipline.domain.admin.access import require_admin
 from tipline.domain.admin.schemas import (
@@ -48,7 +48,6 @@ router = APIRouter(
     dependencies=[Depends(admin_only)],
     responses={403: {"description": "not an active server admin (`not_a_server_admin`)"}},
 )
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Before = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Entries older than this id (paging).")]
 
@@ -68,13 +67,13 @@ async def list_users(
 
 
 @router.get("/users/{user_id}", response_model=AdminUserDetail)
-async def get_user(user_id: Id, rt: Rt, caller: CurrentCaller) -> AdminUserDetail:
+async def get_user(user_id: IdPath, rt: Rt, caller: CurrentCaller) -> AdminUserDetail:
     """An account with its second factors and live sessions (personal access tokens included)."""
     return await actions.get_user(rt, user_id=caller.user_id, target_id=user_id)
 
 
 @router.post("/users/{user_id}/deactivate", response_model=AccountStateOut)
-async def deactivate(user_id: Id, rt: Rt, caller: CurrentCaller, request: Request) -> AccountStateOut:
+async def deactivate(user_id: IdPath, rt: Rt, caller: CurrentCaller, request: Request) -> AccountStateOut:
     """End every session of the account at once (every node) and refuse sign-in. Refused for
     yourself (409 `deactivate_self`) and for the last active admin (409 `last_admin`)."""
     return await actions.do_set_active(
@@ -83,14 +82,16 @@ async def deactivate(user_id: Id, rt: Rt, caller: CurrentCaller, request: Reques
 
 
 @router.post("/users/{user_id}/reactivate", response_model=AccountStateOut)
-async def reactivate(user_id: Id, rt: Rt, caller: CurrentCaller, request: Request) -> AccountStateOut:
+async def reactivate(user_id: IdPath, rt: Rt, caller: CurrentCaller, request: Request) -> AccountStateOut:
     return await actions.do_set_active(
         rt, user_id=caller.user_id, target_id=user_id, active=True, ip=client_ip(request)
     )
 
 
 @router.put("/users/{user_id}/admin", response_model=AdminUserOut)
-async def set_admin(user_id: Id, body: AdminFlagIn, rt: Rt, caller: CurrentCaller, request: Request) -> AdminUserOut:
+async def set_admin(
+    user_id: IdPath, body: AdminFlagIn, rt: Rt, caller: CurrentCaller, request: Request
+) -> AdminUserOut:
     """Make the account a server admin or take that away; the last active admin stays (409 `last_admin`)."""
     return await actions.do_set_admin(
         rt, user_id=caller.user_id, target_id=user_id, is_admin=body.is_admin, ip=client_ip(request)
@@ -98,13 +99,13 @@ async def set_admin(user_id: Id, body: AdminFlagIn, rt: Rt, caller: CurrentCalle
 
 
 @router.post("/users/{user_id}/reset-2fa", response_model=TwoFactorResetOut)
-async def reset_two_factor(user_id: Id, rt: Rt, caller: CurrentCaller, request: Request) -> TwoFactorResetOut:
+async def reset_two_factor(user_id: IdPath, rt: Rt, caller: CurrentCaller, request: Request) -> TwoFactorResetOut:
     """Remove the account's authenticator app, recovery codes and passkeys."""
     return await actions.do_reset_two_factor(rt, user_id=caller.user_id, target_id=user_id, ip=client_ip(request))
 
 
 @router.delete("/users/{user_id}/sessions", response_model=SessionsRevokedOut)
-async def revoke_all_sessions(user_id: Id, rt: Rt, caller: CurrentCaller, request: Request) -> SessionsRevokedOut:
+async def revoke_all_sessions(user_id: IdPath, rt: Rt, caller: CurrentCaller, request: Request) -> SessionsRevokedOut:
     """Sign the account out everywhere (its personal access tokens too)."""
     return await actions.do_revoke_sessions(
         rt, user_id=caller.user_id, target_id=user_id, session_id=None, ip=client_ip(request)
@@ -113,7 +114,7 @@ async def revoke_all_sessions(user_id: Id, rt: Rt, caller: CurrentCaller, reques
 
 @router.delete("/users/{user_id}/sessions/{session_id}", response_model=SessionsRevokedOut)
 async def revoke_session(
-    user_id: Id, session_id: uuid.UUID, rt: Rt, caller: CurrentCaller, request: Request
+    user_id: IdPath, session_id: uuid.UUID, rt: Rt, caller: CurrentCaller, request: Request
 ) -> SessionsRevokedOut:
     return await actions.do_revoke_sessions(
         rt, user_id=caller.user_id, target_id=user_id, session_id=session_id, ip=client_ip(request)
@@ -132,13 +133,13 @@ async def list_reports(
 
 
 @router.get("/reports/{report_id}", response_model=ReportDetail)
-async def get_report(report_id: Id, rt: Rt, caller: CurrentCaller) -> ReportDetail:
+async def get_report(report_id: IdPath, rt: Rt, caller: CurrentCaller) -> ReportDetail:
     return await actions.get_report(rt, user_id=caller.user_id, report_id=report_id)
 
 
 @router.post("/reports/{report_id}/actions", response_model=ReportDetail)
 async def act_on_report(
-    report_id: Id, body: ReportActionIn, rt: Rt, caller: CurrentCaller, request: Request
+    report_id: IdPath, body: ReportActionIn, rt: Rt, caller: CurrentCaller, request: Request
 ) -> ReportDetail:
     """Dismiss the report, delete the reported message (every open report of it is resolved), or
     deactivate its sender. 409 `report_resolved` when it was resolved already."""

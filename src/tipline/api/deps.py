@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tipline.domain.accounts.access import access_session
@@ -38,6 +38,8 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 Rt = Annotated[Runtime, Depends(get_runtime)]
+# A row id in a URL: PostgreSQL's bigint, so an id past it is a 422, never a database error.
+IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 async def get_sends(request: Request) -> SendRouter:

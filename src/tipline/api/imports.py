@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, IdPath, Rt
 from tipline.domain.imports import actions
 from tipline.domain.imports.schemas import ImportRunOut
 
@@ -23,6 +23,6 @@ async def list_imports(
 
 
 @router.get("/{run_id}", response_model=ImportRunOut)
-async def get_import(run_id: Annotated[int, Path(ge=1, le=2**63 - 1)], rt: Rt, caller: CurrentCaller) -> ImportRunOut:
+async def get_import(run_id: IdPath, rt: Rt, caller: CurrentCaller) -> ImportRunOut:
     """One import run (`404 import_not_found`)."""
     return await actions.get_run(rt, caller_id=caller.user_id, run_id=run_id)

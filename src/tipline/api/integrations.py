@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Header, Path, Request, status
 from pydantic import ValidationError
 
-from tipline.api.deps import CurrentCaller, Rt, Sends, client_ip
+from tipline.api.deps import CurrentCaller, IdPath, Rt, Sends, client_ip
 from tipline.domain.integrations import actions
 from tipline.domain.integrations.models import incoming_webhooks, outgoing_webhooks
 from tipline.domain.integrations.schemas import (
@@ -30,7 +30,6 @@ from tipline.domain.integrations.schemas import (
 from tipline.errors import Invalid, NotFound
 
 router = APIRouter(tags=["integrations"])
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9_\-:.]{1,48}$")
 
 # --- incoming webhooks: management ------------------------------------------------------------

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, IdPath, Rt
 from tipline.config import Settings
 from tipline.domain.media import actions
 from tipline.domain.media.schemas import AttachmentOut, AvatarIn, AvatarOut, DownloadOut, UploadIn, UploadOut
@@ -22,7 +22,6 @@ from tipline.storage.objects import LocalDiskStore
 
 router = APIRouter(tags=["media"])
 UploadIdPath = Annotated[uuid.UUID, Path()]
-UserIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 # Served with every stored object: never sniffed into something else, never a live page.
 OBJECT_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -75,13 +74,13 @@ async def set_avatar(body: AvatarIn, rt: Rt, caller: CurrentCaller) -> AvatarOut
 
 
 @router.get("/users/{user_id}/avatar", response_model=AvatarOut)
-async def get_avatar(user_id: UserIdPath, rt: Rt, caller: CurrentCaller) -> AvatarOut:
+async def get_avatar(user_id: IdPath, rt: Rt, caller: CurrentCaller) -> AvatarOut:
     return await actions.get_avatar(rt, user_id=user_id)
 
 
 @router.get("/media/avatars/{user_id}/{name}", response_class=Response, include_in_schema=False)
 async def avatar_image(
-    user_id: UserIdPath, name: Annotated[str, Path(pattern=r"^[0-9a-f]{32}\.webp$")], rt: Rt
+    user_id: IdPath, name: Annotated[str, Path(pattern=r"^[0-9a-f]{32}\.webp$")], rt: Rt
 ) -> Response:
     # Public (avatars are), and immutable: a new avatar gets a new name.
     data = await actions.read_avatar(rt, user_id=user_id, name=name)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from tipline.api.deps import CurrentCaller, Rt, Sends, UncheckedSession, client_ip
+from tipline.api.deps import CurrentCaller, IdPath, Rt, Sends, UncheckedSession, client_ip
 from tipline.domain.messages import actions
 from tipline.domain.messages.schemas import (
     Ack,
@@ -21,14 +21,12 @@ from tipline.domain.messages.schemas import (
 )
 
 router = APIRouter(tags=["messages"])
-ConversationIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
-MessageIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 SeqQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=HistoryPage)
 async def history(
-    conversation_id: ConversationIdPath,
+    conversation_id: IdPath,
     rt: Rt,
     session: UncheckedSession,
     before: SeqQuery = None,
@@ -51,7 +49,7 @@ async def history(
     responses={429: {"description": "rate limited; see Retry-After"}},
 )
 async def send(
-    conversation_id: ConversationIdPath,
+    conversation_id: IdPath,
     body: SendIn,
     rt: Rt,
     sends: Sends,
@@ -74,7 +72,7 @@ async def send(
 
 @router.get("/conversations/{conversation_id}/events", response_model=ReplayOut)
 async def replay(
-    conversation_id: ConversationIdPath,
+    conversation_id: IdPath,
     rt: Rt,
     caller: CurrentCaller,
     since: Annotated[int, Query(ge=0, le=2**63 - 1)],
@@ -84,37 +82,37 @@ async def replay(
 
 
 @router.get("/messages/{message_id}", response_model=MessageOut)
-async def get_message(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> MessageOut:
+async def get_message(message_id: IdPath, rt: Rt, caller: CurrentCaller) -> MessageOut:
     return await actions.get_message(rt, user_id=caller.user_id, message_id=message_id)
 
 
 @router.patch("/messages/{message_id}", response_model=MessageOut)
-async def edit(message_id: MessageIdPath, body: EditIn, rt: Rt, caller: CurrentCaller) -> MessageOut:
+async def edit(message_id: IdPath, body: EditIn, rt: Rt, caller: CurrentCaller) -> MessageOut:
     """Edit my own message (it is marked edited)."""
     return await actions.do_edit_message(rt, user_id=caller.user_id, message_id=message_id, body=body.body)
 
 
 @router.delete("/messages/{message_id}", response_model=MessageOut)
-async def delete(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller, request: Request) -> MessageOut:
+async def delete(message_id: IdPath, rt: Rt, caller: CurrentCaller, request: Request) -> MessageOut:
     """Delete my message, or any message as an owner or admin; a tombstone remains."""
     return await actions.do_delete_message(rt, user_id=caller.user_id, message_id=message_id, ip=client_ip(request))
 
 
 @router.get("/messages/{message_id}/replies", response_model=HistoryPage)
-async def replies(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller, after: SeqQuery = None) -> HistoryPage:
+async def replies(message_id: IdPath, rt: Rt, caller: CurrentCaller, after: SeqQuery = None) -> HistoryPage:
     """The thread under a message, oldest first; ``after`` pages on."""
     return await actions.get_replies(rt, user_id=caller.user_id, message_id=message_id, after=after)
 
 
 @router.put("/messages/{message_id}/reactions/{emoji}", response_model=MessageOut)
 async def add_reaction(
-    message_id: MessageIdPath, emoji: Annotated[Emoji, Path()], rt: Rt, caller: CurrentCaller
+    message_id: IdPath, emoji: Annotated[Emoji, Path()], rt: Rt, caller: CurrentCaller
 ) -> MessageOut:
     return await actions.do_react(rt, user_id=caller.user_id, message_id=message_id, emoji=emoji, add=True)
 
 
 @router.delete("/messages/{message_id}/reactions/{emoji}", response_model=MessageOut)
 async def remove_reaction(
-    message_id: MessageIdPath, emoji: Annotated[Emoji, Path()], rt: Rt, caller: CurrentCaller
+    message_id: IdPath, emoji: Annotated[Emoji, Path()], rt: Rt, caller: CurrentCaller
 ) -> MessageOut:
     return await actions.do_react(rt, user_id=caller.user_id, message_id=message_id, emoji=emoji, add=False)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
-from tipline.api.deps import CurrentCaller, Rt, client_ip
+from tipline.api.deps import CurrentCaller, IdPath, Rt, client_ip
 from tipline.domain.moderation import actions
 from tipline.domain.moderation.schemas import (
     BlockedUserOut,
@@ -18,7 +18,6 @@ from tipline.domain.moderation.schemas import (
 )
 
 router = APIRouter(tags=["moderation"])
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/me/blocks", response_model=list[BlockedUserOut])
@@ -28,18 +27,18 @@ async def list_blocks(rt: Rt, caller: CurrentCaller) -> list[BlockedUserOut]:
 
 
 @router.put("/me/blocks/{user_id}", response_model=list[BlockedUserOut])
-async def block(user_id: Id, rt: Rt, caller: CurrentCaller) -> list[BlockedUserOut]:
+async def block(user_id: IdPath, rt: Rt, caller: CurrentCaller) -> list[BlockedUserOut]:
     """Block a user: no DMs and no mention notices either way; their messages are hidden from me."""
     return await actions.do_block(rt, user_id=caller.user_id, target_id=user_id)
 
 
 @router.delete("/me/blocks/{user_id}", response_model=list[BlockedUserOut])
-async def unblock(user_id: Id, rt: Rt, caller: CurrentCaller) -> list[BlockedUserOut]:
+async def unblock(user_id: IdPath, rt: Rt, caller: CurrentCaller) -> list[BlockedUserOut]:
     return await actions.do_unblock(rt, user_id=caller.user_id, target_id=user_id)
 
 
 @router.post("/messages/{message_id}/reports", status_code=status.HTTP_201_CREATED, response_model=ReportOut)
-async def report(message_id: Id, body: ReportIn, rt: Rt, caller: CurrentCaller) -> ReportOut:
+async def report(message_id: IdPath, body: ReportIn, rt: Rt, caller: CurrentCaller) -> ReportOut:
     """Report a message to its conversation's owners and admins and to the server admins."""
     return await actions.do_report(rt, user_id=caller.user_id, message_id=message_id, reason=body.reason)
 
@@ -56,7 +55,7 @@ async def list_reports(
 
 
 @router.post("/reports/{report_id}/resolve", response_model=ReportOut)
-async def resolve(report_id: Id, body: ResolveIn, rt: Rt, caller: CurrentCaller, request: Request) -> ReportOut:
+async def resolve(report_id: IdPath, body: ResolveIn, rt: Rt, caller: CurrentCaller, request: Request) -> ReportOut:
     return await actions.do_resolve_report(
         rt,
         user_id=caller.user_id,
@@ -68,13 +67,13 @@ async def resolve(report_id: Id, body: ResolveIn, rt: Rt, caller: CurrentCaller,
 
 
 @router.get("/conversations/{conversation_id}/slow-mode", response_model=SlowModeOut)
-async def get_slow_mode(conversation_id: Id, rt: Rt, caller: CurrentCaller) -> SlowModeOut:
+async def get_slow_mode(conversation_id: IdPath, rt: Rt, caller: CurrentCaller) -> SlowModeOut:
     return await actions.get_slow_mode(rt, user_id=caller.user_id, conversation_id=conversation_id)
 
 
 @router.put("/conversations/{conversation_id}/slow-mode", response_model=SlowModeOut)
 async def set_slow_mode(
-    conversation_id: Id, body: SlowModeIn, rt: Rt, caller: CurrentCaller, request: Request
+    conversation_id: IdPath, body: SlowModeIn, rt: Rt, caller: CurrentCaller, request: Request
 ) -> SlowModeOut:
     """Owners and admins: members may send one message per ``seconds`` (0 turns it off)."""
     return await actions.do_set_slow_mode(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import html
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, IdPath, Rt
 from tipline.domain.notifications import actions
 from tipline.domain.notifications.schemas import (
     NotificationLevelIn,
@@ -22,7 +22,6 @@ from tipline.domain.notifications.schemas import (
 from tipline.errors import DomainError
 
 # Ids are bigints: a larger number is a 422, never a query.
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(tags=["notifications"])
 

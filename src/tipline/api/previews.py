@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Path
-
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, IdPath, Rt
 from tipline.domain.media.schemas import DownloadOut
 from tipline.domain.messages.schemas import MessageOut
 from tipline.domain.previews import actions
 
 router = APIRouter(tags=["previews"])
-PreviewIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/previews/{preview_id}/image", response_model=DownloadOut)
-async def preview_image(preview_id: PreviewIdPath, rt: Rt, caller: CurrentCaller) -> DownloadOut:
+async def preview_image(preview_id: IdPath, rt: Rt, caller: CurrentCaller) -> DownloadOut:
     """A short-lived URL of the preview's image, Tipline's own copy (members of its conversation)."""
     return await actions.get_preview_image(rt, user_id=caller.user_id, preview_id=preview_id)
 
 
 @router.delete("/previews/{preview_id}", response_model=MessageOut)
-async def remove_preview(preview_id: PreviewIdPath, rt: Rt, caller: CurrentCaller) -> MessageOut:
+async def remove_preview(preview_id: IdPath, rt: Rt, caller: CurrentCaller) -> MessageOut:
     """Remove a link preview from a message: its sender, or the conversation's owners and admins.
     Members see ``preview.removed``. Answers the message as it is now."""
     return await actions.do_remove_preview(rt, user_id=caller.user_id, preview_id=preview_id)

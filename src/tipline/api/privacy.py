@@ -6,16 +6,14 @@ See docs/subsystems/accounts.md ("Your data: export and deletion").
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from tipline.api.deps import CurrentCaller, Rt, client_ip
+from tipline.api.deps import CurrentCaller, IdPath, Rt, client_ip
 from tipline.domain.privacy import actions
 from tipline.domain.privacy.schemas import AccountDeleted, DeleteAccountIn, ExportOut
 from tipline.storage.objects import Delivery
-
-UserIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(tags=["privacy"])
 
@@ -65,12 +63,12 @@ async def delete_account(body: DeleteAccountIn, rt: Rt, caller: CurrentCaller) -
 
 
 @router.post("/admin/users/{user_id}/export", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
-async def admin_export_user(user_id: UserIdPath, rt: Rt, caller: CurrentCaller, request: Request) -> ExportOut:
+async def admin_export_user(user_id: IdPath, rt: Rt, caller: CurrentCaller, request: Request) -> ExportOut:
     """Admins only: an export of someone's data, downloadable by the admin (audit-logged)."""
     return await actions.do_admin_request_export(rt, admin_id=caller.user_id, target_id=user_id, ip=client_ip(request))
 
 
 @router.post("/admin/users/{user_id}/delete", response_model=AccountDeleted)
-async def admin_delete_user(user_id: UserIdPath, rt: Rt, caller: CurrentCaller, request: Request) -> AccountDeleted:
+async def admin_delete_user(user_id: IdPath, rt: Rt, caller: CurrentCaller, request: Request) -> AccountDeleted:
     """Admins only: delete someone's account as they could themselves (audit-logged)."""
     return await actions.do_admin_delete_user(rt, admin_id=caller.user_id, target_id=user_id, ip=client_ip(request))

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, IdPath, Rt
 from tipline.domain.threads import actions
 from tipline.domain.threads.schemas import FollowedThreads, FollowOut, ThreadPage, ThreadReadIn
 
 router = APIRouter(tags=["threads"])
-MessageIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 SeqQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
 
 
 @router.get("/messages/{message_id}/thread", response_model=ThreadPage)
 async def thread(
-    message_id: MessageIdPath,
+    message_id: IdPath,
     rt: Rt,
     caller: CurrentCaller,
     before: SeqQuery = None,
@@ -33,19 +32,19 @@ async def thread(
 
 
 @router.put("/messages/{message_id}/thread/follow", response_model=FollowOut)
-async def follow(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> FollowOut:
+async def follow(message_id: IdPath, rt: Rt, caller: CurrentCaller) -> FollowOut:
     """Follow a thread: its new replies count as unread in my Threads view."""
     return await actions.do_follow(rt, user_id=caller.user_id, root_id=message_id, following=True)
 
 
 @router.delete("/messages/{message_id}/thread/follow", response_model=FollowOut)
-async def unfollow(message_id: MessageIdPath, rt: Rt, caller: CurrentCaller) -> FollowOut:
+async def unfollow(message_id: IdPath, rt: Rt, caller: CurrentCaller) -> FollowOut:
     """Stop following a thread (posting in it, or a mention there, follows it again)."""
     return await actions.do_follow(rt, user_id=caller.user_id, root_id=message_id, following=False)
 
 
 @router.post("/messages/{message_id}/thread/read", response_model=FollowOut)
-async def mark_read(message_id: MessageIdPath, body: ThreadReadIn, rt: Rt, caller: CurrentCaller) -> FollowOut:
+async def mark_read(message_id: IdPath, body: ThreadReadIn, rt: Rt, caller: CurrentCaller) -> FollowOut:
     """Move my read position in the thread forward to ``seq`` (a reply's seq)."""
     return await actions.do_mark_thread_read(rt, user_id=caller.user_id, root_id=message_id, seq=body.seq)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 
-from tipline.api.deps import CurrentCaller, Rt
+from tipline.api.deps import CurrentCaller, IdPath, Rt
 from tipline.domain.tips import actions
 from tipline.domain.tips.schemas import (
     IntentId,
@@ -23,7 +23,6 @@ from tipline.domain.tips.schemas import (
 )
 
 router = APIRouter(tags=["tips"])
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 IntentPath = Annotated[IntentId, Path(description="The intent id (0x + 64 hex digits).")]
 
 

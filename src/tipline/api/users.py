@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
-from tipline.api.deps import CurrentCaller, Rt, client_ip
+from tipline.api.deps import CurrentCaller, IdPath, Rt, client_ip
 from tipline.api.twofactor import EnrollingCaller
 from tipline.domain.accounts import actions
 from tipline.domain.accounts.schemas import EmailChangeIn, EmailChangeRequested, MeOut, ProfileOut, ProfilePatch
 from tipline.domain.conversations.actions import get_presence
 
 router = APIRouter(tags=["users"])
-UserIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/me", response_model=MeOut)
@@ -49,7 +48,7 @@ async def change_email(body: EmailChangeIn, rt: Rt, caller: CurrentCaller, reque
 
 
 @router.get("/users/{user_id}", response_model=ProfileOut)
-async def get_user(user_id: UserIdPath, rt: Rt, caller: CurrentCaller) -> ProfileOut:
+async def get_user(user_id: IdPath, rt: Rt, caller: CurrentCaller) -> ProfileOut:
     return await actions.get_user(rt, user_id=user_id)
 
 

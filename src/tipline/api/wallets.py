@@ -3,18 +3,17 @@ addresses another person's profile card shows."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Request, status
 
-from tipline.api.deps import CurrentCaller, Rt, client_ip, user_agent
+from tipline.api.deps import CurrentCaller, IdPath, Rt, client_ip, user_agent
 from tipline.domain.accounts.schemas import TokenPair
 from tipline.domain.wallets import actions
 from tipline.domain.wallets.schemas import NonceOut, PublicWalletOut, SiweIn, WalletOut
 
 router = APIRouter(tags=["wallets"])
 
-WalletIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 REFUSALS: dict[int | str, dict[str, Any]] = {
     403: {
         "description": "bad signature, expired or not yet valid message, unknown or expired nonce; "
@@ -53,13 +52,13 @@ async def link_wallet(body: SiweIn, rt: Rt, caller: CurrentCaller) -> WalletOut:
 
 
 @router.delete("/me/wallets/{wallet_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def unlink_wallet(wallet_id: WalletIdPath, rt: Rt, caller: CurrentCaller) -> None:
+async def unlink_wallet(wallet_id: IdPath, rt: Rt, caller: CurrentCaller) -> None:
     """Unlink one of my wallets (not the last one of an account without a password)."""
     await actions.do_unlink_wallet(rt, user_id=caller.user_id, wallet_id=wallet_id)
 
 
 @router.get("/users/{user_id}/wallets", response_model=list[PublicWalletOut])
-async def user_wallets(user_id: WalletIdPath, rt: Rt, caller: CurrentCaller) -> list[PublicWalletOut]:
+async def user_wallets(user_id: IdPath, rt: Rt, caller: CurrentCaller) -> list[PublicWalletOut]:
     """A person's linked wallet addresses, for their profile card: mine, or someone who shares a
     conversation with me; anyone else answers ``404 user_not_found``."""
     return await actions.list_user_wallets(rt, user_id=caller.user_id, owner_id=user_id)
