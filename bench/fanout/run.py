@@ -1,6 +1,6 @@
 """Fan-out benchmark: one Tipline process, one group of N members, all connected.
 
-    uv run python bench/fanout/run.py [--members 1000] [--ws-impl websockets-sansio|websockets|wsproto]
+    uv run python bench/fanout/run.py [--members 1000|1000,10000] [--ws-impl websockets-sansio|websockets|wsproto]
                                       [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
                                       [--embedded] [--out bench/results]
 
@@ -14,6 +14,11 @@ Measures, for Tipline and then for a bare broadcast server on the same WebSocket
   come back), and every event received by every member is counted over a fixed window.
 
 Prints one JSON object last on stdout, and writes bench/results/fanout-<ws_impl>.json and .png.
+
+Rooms mode, ``--members 1000,10000``: Tipline only (``--baseline`` to add it), one server
+process, one group per size measured in turn with the same steps, then what typing and presence
+in each room send to the other members; writes bench/results/fanout-rooms.json and .png with
+the sizes side by side and deliveries/s at the largest over the smallest.
 See bench/README.md.
 """
 
@@ -23,9 +28,10 @@ import argparse
 import asyncio
 import itertools
 import os
+import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +53,7 @@ from common import (
     WSClient,
     client_pool,
     connect_many,
+    connect_ws,
     create_group,
     free_port,
     install_sigterm_handler,
@@ -404,8 +411,12 @@ async def measure_target(
     heartbeat: bool,
     check: bool,
     pg_cpu: Callable[[], float | None] = lambda: None,
+    signals: Callable[[list[WSClient], ServerProcess], Awaitable[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Connect N sockets (memory), then the latency phase, then saturation; the same for both servers."""
+    """Connect N sockets (memory), then the latency phase, then saturation; the same for both servers.
+
+    ``signals``: run last, with every socket still connected (rooms mode: typing and presence).
+    """
     async with client_pool(heartbeat=heartbeat) as clients:
         await asyncio.sleep(0.5)
         rss_before = proc.rss()
@@ -442,6 +453,7 @@ async def measure_target(
             pg_cpu=pg_cpu,
             profile=TMP / f"pyspy-saturation-{label}-{args.ws_impl}.txt" if args.profile else None,
         )
+        extra = {"signals": await signals(clients, proc)} if signals is not None else {}
         return {
             "bytes_per_conn": per_conn,
             "rss_before_connect_mib": round(rss_before / 2**20, 1),
@@ -456,6 +468,7 @@ async def measure_target(
             "settle_after_connect_s": round(settle_s, 1),
             "latency": latency,
             "saturation": saturation,
+            **extra,
         }
 
 
@@ -498,6 +511,274 @@ async def bench_baseline(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         await asyncio.to_thread(proc.stop)
+
+
+# --- rooms: several sizes in one run ---------------------------------------------------------------
+
+ROOMS_TARGET_RATIO = 0.75  # deliveries/s at the largest room over the smallest, same run
+TYPING = b'"type":"typing"'
+PRESENCE = b'"type":"presence"'
+PONG = b'"type":"pong"'
+
+
+def raise_nofile(needed: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE (the server and the floor writer inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        sys.exit(f"RLIMIT_NOFILE hard limit {hard} < {needed} needed for this many sockets")
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Tally:
+    """Typing and presence frames (and anything else but pongs) received by everyone but the actor."""
+
+    def __init__(self, actor: int) -> None:
+        self.actor = actor
+        self.typing = 0
+        self.presence = 0
+        self.other_frames = 0
+        self.receivers: set[int] = set()
+
+    def sink(self, client: WSClient, data: bytes, start: int, end: int, now: int) -> None:
+        if client.index == self.actor:
+            return
+        typing = data.count(TYPING, start, end)
+        presence = data.count(PRESENCE, start, end)
+        if typing or presence:
+            self.typing += typing
+            self.presence += presence
+            self.receivers.add(client.index)
+        elif data.find(PONG, start, end) < 0:
+            self.other_frames += 1
+
+    def figures(self) -> dict[str, int]:
+        return {
+            "typing_frames": self.typing,
+            "presence_frames": self.presence,
+            "members_reached": len(self.receivers),
+            "other_frames": self.other_frames,
+        }
+
+
+def signals_check(
+    cid: int, tokens: list[str | None], *, typing_frames: int = 3, wait_s: float = 3.0
+) -> Callable[[list[WSClient], ServerProcess], Awaitable[dict[str, Any]]]:
+    """What typing and presence cost in the room: frames every other member receives when one
+    member types (``typing_frames`` frames, 2.2 s apart, past the 2 s throttle) and when one
+    member's only socket closes and comes back (``wait_s`` after each)."""
+
+    async def run(clients: list[WSClient], proc: ServerProcess) -> dict[str, Any]:
+        n = len(clients)
+        typist, mover = clients[-1], clients[-2]
+        for c in clients:
+            c.sink = None
+        await wait_quiet(clients, quiet_s=0.5, timeout=20, what="events")
+
+        tally = Tally(typist.index)
+        for c in clients:
+            c.sink = tally.sink
+        t0 = time.monotonic()
+        frame = orjson.dumps({"type": "typing", "conversation_id": cid})
+        for i in range(typing_frames):
+            if i:
+                await asyncio.sleep(2.2)
+            typist.send_text(frame)
+        await asyncio.sleep(wait_s)
+        typing = {
+            "frames_sent": typing_frames,
+            "window_s": round(time.monotonic() - t0, 1),
+            "if_fanned_out": typing_frames * (n - 1),
+            **tally.figures(),
+        }
+
+        tally = Tally(mover.index)
+        for c in clients:
+            c.sink = tally.sink
+        mover.sink = None
+        mover.close()
+        await asyncio.sleep(wait_s)
+        offline = tally.figures()
+        tally = Tally(mover.index)
+        for c in clients:
+            c.sink = tally.sink
+        back = await connect_ws(
+            mover.index,
+            proc.port,
+            subprotocols=["tipline.v1", f"tipline.auth.{tokens[mover.index]}"],
+            origin=f"http://127.0.0.1:{proc.port}",
+        )
+        clients.append(back)  # closed with the others
+        await asyncio.sleep(wait_s)
+        online = tally.figures()
+        for c in clients:
+            c.sink = None
+        result = {
+            "typing": typing,
+            "presence": {"window_s": wait_s, "if_fanned_out": n - 1, "offline": offline, "online": online},
+        }
+        log(
+            f"{n} members: one member typing {typing_frames}x -> {typing['typing_frames']} typing frames to "
+            f"{typing['members_reached']} others (fanned out: {typing['if_fanned_out']}); one member offline/online "
+            f"-> {offline['presence_frames']}/{online['presence_frames']} presence frames to others "
+            f"(fanned out: {n - 1} each)"
+        )
+        return result
+
+    return run
+
+
+async def bench_rooms(args: argparse.Namespace) -> dict[str, Any]:
+    """One Tipline process; one group per size (the first N users of one sign-up), measured in turn."""
+    sizes: list[int] = args.sizes
+    server = TiplineServer(ws_impl=args.ws_impl, admin_url=args.database_url, embedded=args.embedded, cpu=args.pin)
+    by_size: dict[int, dict[str, Any]] = {}
+    try:
+        proc = await server.start()
+        t0 = time.monotonic()
+        users = await sign_up_users(proc.base_url, max(sizes), concurrency=args.setup_concurrency)
+        signup_s = round(time.monotonic() - t0, 1)
+        for n in sizes:
+            members = users[:n]
+            cid, timings = await create_group(
+                proc.base_url, members[0], members, name=f"room {n}", invite_concurrency=args.setup_concurrency
+            )
+            log(f"group {cid} with {n} members: {timings}")
+            tokens: list[str | None] = [u.token for u in members]
+            # The latency phase sends 2,000/N messages/s: at least ``latency_min_messages`` of them,
+            # so that first-delivery and spread percentiles are over messages, not one or two.
+            duration = max(args.latency_duration, args.latency_min_messages * n / args.latency_deliveries)
+            tip = await measure_target(
+                argparse.Namespace(**{**vars(args), "members": n, "latency_duration": duration}),
+                proc,
+                tokens,
+                tipline_payload(cid),
+                label=f"tipline-{n}",
+                heartbeat=True,
+                check=True,
+                pg_cpu=server.pg_cpu_seconds,
+                signals=signals_check(cid, tokens),
+            )
+            tip["setup"] = {
+                "signup_s": signup_s,
+                "signed_up": len(users),
+                "signup_concurrency": args.setup_concurrency,
+                **timings,
+            }
+            by_size[n] = tip
+    finally:
+        await server.stop()
+    return by_size
+
+
+def summarize_rooms(
+    args: argparse.Namespace, per_size: dict[int, dict[str, Any]], t0: float, facts: dict[str, Any]
+) -> dict[str, Any]:
+    small, large = min(args.sizes), max(args.sizes)
+    rate = {n: r["deliveries_per_s"] for n, r in per_size.items()}
+    ratio = round(rate[large] / rate[small], 3) if rate[small] else None
+    per_cpu_rate = {n: r["deliveries_per_server_cpu_s"] for n, r in per_size.items()}
+    rows = {}
+    for n, r in per_size.items():
+        sig = r["tipline"]["signals"]
+        rows[str(n)] = {
+            "deliveries_per_s": r["deliveries_per_s"],
+            "deliveries_per_server_cpu_s": r["deliveries_per_server_cpu_s"],
+            "events_per_frame": r["events_per_frame"],
+            "server_cpu_pct": r["server_cpu_pct"],
+            "client_cpu_pct": r["client_cpu_pct"],
+            "other_processes_cpu_pct": r["other_processes_cpu_pct"],
+            "p50_ms": r["p50_ms"],
+            "p99_ms": r["p99_ms"],
+            "latency_deliveries_per_s": r["latency_deliveries_per_s"],
+            "latency_msgs_per_s": r["latency_msgs_per_s"],
+            "latency_messages": r["tipline"]["latency"]["messages"],
+            "first_delivery_p50_ms": r["first_delivery_p50_ms"],
+            "fanout_spread_p50_ms": r["fanout_spread_p50_ms"],
+            "kernel_floor_us_per_write": r["kernel_floor_us_per_write"],
+            "kernel_floor_spread_ms": r["kernel_floor_spread_ms"],
+            "spread_over_floor": round(r["fanout_spread_p50_ms"] / r["kernel_floor_spread_ms"], 2)
+            if r["fanout_spread_p50_ms"] and r["kernel_floor_spread_ms"]
+            else None,
+            "p99_over_floor": round(r["p99_ms"] / r["kernel_floor_spread_ms"], 2)
+            if r["p99_ms"] and r["kernel_floor_spread_ms"]
+            else None,
+            "server_us_per_delivery_unbatched": r["server_us_per_delivery_unbatched"],
+            "bytes_per_conn": r["bytes_per_conn"],
+            "connect_s": r["connect_s"],
+            "frames_received_while_connecting": r["frames_received_while_connecting"],
+            "seq_gaps": r["seq_gaps"],
+            "closed_connections": r["closed_connections"],
+            "typing_frames_received": sig["typing"]["typing_frames"],
+            "typing_if_fanned_out": sig["typing"]["if_fanned_out"],
+            "presence_frames_received": sig["presence"]["offline"]["presence_frames"]
+            + sig["presence"]["online"]["presence_frames"],
+            "presence_if_fanned_out": 2 * sig["presence"]["if_fanned_out"],
+            "baseline_deliveries_per_s": r["baseline_deliveries_per_s"],
+            "ratio_to_baseline": r["ratio_to_baseline"],
+            "setup": r["tipline"]["setup"],
+        }
+    large_sig = rows[str(large)]
+    result: dict[str, Any] = {
+        "benchmark": "fanout-rooms",
+        "sizes": args.sizes,
+        "ws_impl": args.ws_impl,
+        f"ratio_{large}_to_{small}": ratio,
+        "ratio_large_to_small": ratio,
+        "ratio_per_server_cpu": round(per_cpu_rate[large] / per_cpu_rate[small], 3) if per_cpu_rate[small] else None,
+        "by_size": rows,
+        "database": "embedded" if args.embedded else "postgresql (fresh database)",
+        "senders": args.senders,
+        "window_per_sender": args.window,
+        "note": ARGON2_NOTE,
+        **facts,
+        "duration_s": round(time.monotonic() - t0, 1),
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        # Each size's full record, shaped as fanout-<ws_impl>.json.
+        "runs": {str(n): r for n, r in per_size.items()},
+    }
+    result["targets"] = {
+        f"deliveries_per_s at {large} >= {ROOMS_TARGET_RATIO} x at {small}": ratio is not None
+        and ratio >= ROOMS_TARGET_RATIO,
+        f"typing does not fan out at {large}": large_sig["typing_frames_received"] == 0
+        if large > TYPING_FANOUT_DEFAULT
+        else None,
+        f"presence does not fan out at {large}": large_sig["presence_frames_received"] == 0
+        if large > PRESENCE_FANOUT_DEFAULT
+        else None,
+    }
+    return result
+
+
+TYPING_FANOUT_DEFAULT = 1000  # TYPING_FANOUT_MAX_MEMBERS, src/tipline/config.py
+PRESENCE_FANOUT_DEFAULT = 100  # PRESENCE_FANOUT_MAX_MEMBERS
+
+
+async def rooms_async(args: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.monotonic()
+    facts = run_facts()
+    nofile = raise_nofile(max(args.sizes) + 1024)  # each process holds one end of N sockets
+    log(f"fan-out rooms bench: {args.sizes} members, ws={args.ws_impl}, RLIMIT_NOFILE {nofile}. {ARGON2_NOTE}.")
+    tip = await bench_rooms(args)
+    per_size: dict[int, dict[str, Any]] = {}
+    for n in args.sizes:
+        sub = argparse.Namespace(**{**vars(args), "members": n})
+        base = await bench_baseline(sub) if args.baseline else None
+        size = round(tip[n]["saturation"].get("bytes_per_event") or 450)
+        floor = await measure_floor(n, size)
+        log(
+            f"kernel floor: {floor['us_per_write_p50']} us per {size}-byte write to one of {n} loopback "
+            f"sockets, so one fan-out spreads over at least {floor['spread_ms_p50']} ms"
+        )
+        per_size[n] = summarize(sub, tip[n], base, t0, facts, floor)
+    result = summarize_rooms(args, per_size, t0, facts)
+    log(
+        "deliveries/s: "
+        + ", ".join(f"{int(n):,} members {r['deliveries_per_s']:,}" for n, r in result["by_size"].items())
+        + f"; ratio {result['ratio_large_to_small']}"
+    )
+    return result
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -552,6 +833,72 @@ def chart(result: dict[str, Any], path: Path) -> None:
     ax.legend(loc="upper right")
     fig.suptitle(
         f"Tipline fan-out, ws={result['ws_impl']}, one server process, {result['cpu_count']} CPUs, {result['date']}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def chart_rooms(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    rows = result["by_size"]
+    sizes = list(rows)
+    names = [f"{int(n):,} members" for n in sizes]
+    blue, grey = "#3b6fb6", "#c8c8c8"
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+
+    ax = axes[0]
+    vals = [rows[n]["deliveries_per_s"] for n in sizes]
+    bars = ax.bar(names, vals, color=blue)
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in vals])
+    small = vals[0]
+    ax.axhline(
+        ROOMS_TARGET_RATIO * small, color="red", ls="--", lw=1, label=f"{ROOMS_TARGET_RATIO} x the smallest room"
+    )
+    ax.set_title(f"Deliveries/s at saturation, one room\nratio largest/smallest {result['ratio_large_to_small']}")
+    ax.yaxis.set_major_formatter(thousands)
+    ax.legend(loc="lower right")
+
+    ax = axes[1]
+    x = list(range(len(sizes)))
+    p50 = [rows[n]["p50_ms"] or 0 for n in sizes]
+    p99 = [rows[n]["p99_ms"] or 0 for n in sizes]
+    floor = [rows[n]["kernel_floor_spread_ms"] or 0 for n in sizes]
+    b1 = ax.bar([i - 0.27 for i in x], p50, 0.27, color="#8fb0de", label="p50")
+    b2 = ax.bar(x, p99, 0.27, color=blue, label="p99")
+    b3 = ax.bar([i + 0.27 for i in x], floor, 0.27, color=grey, label="kernel floor for one fan-out")
+    for b in (b1, b2, b3):
+        ax.bar_label(b, fmt="%.0f")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("ms")
+    ax.set_title("Send-to-deliver latency at ~2,000 deliveries/s\n(each room: 2,000/N messages/s)")
+    ax.legend()
+
+    ax = axes[2]
+    typing = [rows[n]["typing_frames_received"] for n in sizes]
+    typing_all = [rows[n]["typing_if_fanned_out"] for n in sizes]
+    presence = [rows[n]["presence_frames_received"] for n in sizes]
+    presence_all = [rows[n]["presence_if_fanned_out"] for n in sizes]
+    ax.bar([i - 0.2 for i in x], typing_all, 0.4, color="none", edgecolor=grey, hatch="//", label="if fanned out")
+    ax.bar([i + 0.2 for i in x], presence_all, 0.4, color="none", edgecolor=grey, hatch="//")
+    t = ax.bar([i - 0.2 for i in x], typing, 0.4, color=blue, label="typing frames received")
+    p = ax.bar([i + 0.2 for i in x], presence, 0.4, color="#e08a3c", label="presence frames received")
+    ax.bar_label(t, labels=[f"{v:,}" for v in typing])
+    ax.bar_label(p, labels=[f"{v:,}" for v in presence])
+    ax.set_xticks(x, names)
+    ax.yaxis.set_major_formatter(thousands)
+    ax.set_title("Frames to the other members: one member types 3x;\none member goes offline and back online")
+    ax.legend(loc="upper left")
+    fig.suptitle(
+        f"Tipline rooms, ws={result['ws_impl']}, one server process, {result['cpu_count']} CPUs, {result['date']}, "
+        f"load avg at end {result['load_avg_at_end'][0]}",
         fontsize=10,
     )
     fig.tight_layout()
@@ -658,7 +1005,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL")
     parser.add_argument("--embedded", action="store_true", help="run `tipline dev` (embedded PostgreSQL) instead")
-    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument(
+        "--members",
+        default="1000",
+        help="members of the group; several, comma-separated (e.g. 1000,10000), for rooms mode: Tipline at "
+        "each size in one run, written to fanout-rooms.json",
+    )
     parser.add_argument("--ws-impl", default="websockets-sansio", choices=WS_IMPLS)
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument("--senders", type=int, default=4, help="sender connections at saturation")
@@ -669,10 +1021,30 @@ def main() -> None:
     parser.add_argument("--latency-duration", type=float, default=10.0)
     parser.add_argument("--pin", type=int, default=None, metavar="CPU", help="pin the servers to this CPU")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--baseline", action="store_true", help="rooms mode: measure the baseline at each size too")
+    parser.add_argument(
+        "--latency-min-messages",
+        type=int,
+        default=20,
+        help="rooms mode: the latency phase at each size lasts long enough for this many messages",
+    )
+    parser.add_argument(
+        "--setup-concurrency", type=int, default=16, help="rooms mode: sign-ups and invites in flight at once"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the servers during the saturation window")
     args = parser.parse_args()
+    args.sizes = sorted({int(n) for n in str(args.members).split(",") if n.strip()})
     install_sigterm_handler()
     pin_client(args.pin)
+    if len(args.sizes) > 1:
+        rooms = uvloop.run(rooms_async(args))
+        name = "fanout-rooms" if args.ws_impl == "websockets-sansio" else f"fanout-rooms-{args.ws_impl}"
+        path = write_result(rooms, args.out, name)
+        chart_rooms(rooms, args.out / f"{name}.png")
+        log(f"wrote {path} and {path.with_suffix('.png')}")
+        print(orjson.dumps(rooms).decode())
+        return
+    args.members = args.sizes[0]
     result = uvloop.run(main_async(args))
     path = write_result(result, args.out, f"fanout-{args.ws_impl}")
     chart(result, args.out / f"fanout-{args.ws_impl}.png")
