@@ -52,7 +52,7 @@ async def test_group_lifecycle_and_roles(api: httpx.AsyncClient) -> None:
     r = await api.post(f"/conversations/{cid}/members", headers=member.headers, json={"user_id": outsider.id})
     assert r.status_code == 403
     r = await api.post(f"/conversations/{cid}/members", headers=admin.headers, json={"user_id": outsider.id})
-    assert r.status_code == 201 and r.json()["user"]["id"] == outsider.id
+    assert r.status_code == 201 and r.json()["user"]["id"] == outsider.id and r.json()["role"] == "member"
     r = await api.post(f"/conversations/{cid}/members", headers=admin.headers, json={"user_id": outsider.id})
     assert r.status_code == 409
 

@@ -454,7 +454,7 @@ async def do_sync_presence(rt: Runtime, *, user_id: int, local_status: Callable[
 
 
 async def _member(conn: AsyncConnection, *, conversation_id: int, user_id: int) -> MemberOut:
-    for row in await repo.list_members(conn, conversation_id=conversation_id):
+    for row in await repo.list_members(conn, conversation_id=conversation_id, user_id=user_id):
         if row["id"] == user_id:
             return MemberOut(
                 user=UserOut(**_user(row)),

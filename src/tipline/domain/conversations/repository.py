@@ -244,7 +244,9 @@ async def list_public(
     return list((await conn.execute(stmt)).mappings())
 
 
-async def list_members(conn: AsyncConnection, *, conversation_id: int) -> list[RowMapping]:
+async def list_members(conn: AsyncConnection, *, conversation_id: int, user_id: int | None = None) -> list[RowMapping]:
+    """The conversation's members (oldest first), or only ``user_id``'s row: one member's read
+    must not cost the whole list in a 10,000-member channel."""
     stmt = (
         select(
             members.c.role,
@@ -259,6 +261,8 @@ async def list_members(conn: AsyncConnection, *, conversation_id: int) -> list[R
         .where(members.c.conversation_id == conversation_id)
         .order_by(members.c.joined_at, users.c.id)
     )
+    if user_id is not None:
+        stmt = stmt.where(members.c.user_id == user_id)
     return list((await conn.execute(stmt)).mappings())
 
 
