@@ -274,3 +274,17 @@ async def test_a_killed_import_carries_on_where_it_stopped(database_url: str, tm
         if proc.poll() is None:
             proc.kill()
         await conn.close()
+
+
+def test_the_server_sends_no_transport_pings_and_keeps_the_documented_limits() -> None:
+    """docs/protocol.md (Heartbeats and timeouts): no WebSocket-level pings from the server; the
+    client's heartbeat and the idle sweeper find dead peers."""
+    from starlette.applications import Starlette
+
+    from tests.conftest import make_settings
+    from tipline.cli import _uvicorn_config
+
+    settings = make_settings(ws_max_frame_bytes=65_536)
+    config = _uvicorn_config(settings, Starlette())
+    assert config.ws_ping_interval is None and config.ws_ping_timeout is None
+    assert config.ws_max_size == 65_536 and config.timeout_graceful_shutdown == settings.shutdown_close_s
