@@ -15,7 +15,11 @@ Capacity comes from bench/results/*.json (measured on this project's 2-vCPU benc
 - history.json `cpu_ms_per_page_db`: server CPU per history page read from PostgreSQL (the dearer of
   its two paths), counted for every HTTP request that reaches the app;
 - memory.json `connections`: the most sockets one process was measured holding; a task is never
-  sized for more, whatever its memory would allow.
+  sized for more, whatever its memory would allow;
+- idle.json (idle authenticated sockets sending the protocol's heartbeat, up to 50,000 on one
+  process): where it held more sockets than memory.json, its `bytes_per_socket_idle` and `sockets`
+  replace those two, and its `idle.server_cpu_pct` above `base_cpu_pct` gives the CPU each held
+  socket costs per second (heartbeats, the idle sweep).
 
 Everything else is an assumption, listed in ASSUMPTIONS and PRICES and printed with the table.
 """
@@ -122,6 +126,7 @@ class Capacity:
     db_cpu_s_per_send: float
     cpu_s_per_request: float
     max_sockets_per_process: int
+    cpu_s_per_socket_s: float  # an idle socket's heartbeats and sweeps, per second held
     sources: tuple[str, ...]
 
     @classmethod
@@ -145,6 +150,16 @@ class Capacity:
             bytes_per_conn = float(memory["bytes_per_conn"])
             max_sockets = max(max_sockets, int(memory["connections"]))
             sources.append(f"memory.json ({memory['date'][:10]}, commit {memory['git_commit']})")
+        cpu_s_per_socket_s = 0.0
+        idle_path = results / "idle.json"
+        if idle_path.exists():
+            idle = json.loads(idle_path.read_text())
+            if int(idle["sockets"]) > max_sockets:
+                bytes_per_conn = float(idle["bytes_per_socket_idle"])
+                max_sockets = int(idle["sockets"])
+            busy = max(0.0, float(idle["idle"]["server_cpu_pct"]) - float(idle["base_cpu_pct"]))
+            cpu_s_per_socket_s = busy / 100 / int(idle["sockets"])
+            sources.append(f"idle.json ({idle['date'][:10]}, commit {idle['git_commit']})")
         return cls(
             bytes_per_conn=bytes_per_conn,
             base_rss_mib=float(fanout["tipline"]["rss_before_connect_mib"]),
@@ -153,6 +168,7 @@ class Capacity:
             db_cpu_s_per_send=float(sends["postgres_cpu_pct"]) / 100 / acked,
             cpu_s_per_request=float(history["cpu_ms_per_page_db"]) / 1e3,
             max_sockets_per_process=max_sockets,
+            cpu_s_per_socket_s=cpu_s_per_socket_s,
             sources=tuple(sources),
         )
 
@@ -182,7 +198,7 @@ def concurrent_users_per_vcpu(cap: Capacity, a: dict[str, float] = ASSUMPTIONS) 
         msgs_per_s * a["online_recipients_per_message"] * cap.cpu_s_per_delivery
         + msgs_per_s * cap.cpu_s_per_send
         + requests_per_s * cap.cpu_s_per_request
-    ) / online
+    ) / online + a["sockets_per_online_user"] * cap.cpu_s_per_socket_s
     by_cpu = a["cpu_target"] / cpu_per_online
     sockets_per_task = min(
         (cfg.app_memory_mib * a["memory_usable_share"] - cap.base_rss_mib) * 2**20 / cap.bytes_per_conn,
@@ -225,6 +241,7 @@ def estimate(
         deliveries_per_s * cap.cpu_s_per_delivery
         + msgs_per_s * cap.cpu_s_per_send
         + requests_per_s * cap.cpu_s_per_request
+        + sockets * cap.cpu_s_per_socket_s
     )
     sockets_per_task = min(
         (mem_gb * 1024 * a["memory_usable_share"] - cap.base_rss_mib) * 2**20 / cap.bytes_per_conn,

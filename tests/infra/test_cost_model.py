@@ -31,12 +31,28 @@ def test_capacity_is_read_from_the_benchmark_results() -> None:
     sends = json.loads((ROOT / "bench/results/sends.json").read_text())
     memory = json.loads((ROOT / "bench/results/memory.json").read_text())
     history = json.loads((ROOT / "bench/results/history.json").read_text())
-    assert cap.bytes_per_conn == memory["bytes_per_conn"]  # at 10,000 sockets, not fanout's 1,000
-    assert cap.max_sockets_per_process == max(memory["connections"], fanout["members"])
+    idle = json.loads((ROOT / "bench/results/idle.json").read_text())
+    # Memory per socket from the run that held the most sockets on one process.
+    largest = max((memory["connections"], memory["bytes_per_conn"]), (idle["sockets"], idle["bytes_per_socket_idle"]))
+    assert (cap.max_sockets_per_process, cap.bytes_per_conn) == largest
+    held = idle["idle"]["server_cpu_pct"] - idle["base_cpu_pct"]
+    assert cap.cpu_s_per_socket_s == max(0.0, held) / 100 / idle["sockets"]
     assert cap.cpu_s_per_delivery == fanout["server_us_per_delivery_unbatched"] / 1e6
     assert cap.cpu_s_per_send == sends["server_cpu_pct"] / 100 / sends["acked_messages_per_s"]
     assert cap.cpu_s_per_request == history["cpu_ms_per_page_db"] / 1e3
-    assert all(any(name in s for s in cap.sources) for name in ("sends.json", "memory.json", "history.json"))
+    names = ("sends.json", "memory.json", "history.json", "idle.json")
+    assert all(any(name in s for s in cap.sources) for name in names)
+
+
+def test_held_sockets_cost_cpu_of_their_own() -> None:
+    cap = Capacity.from_results()
+    quiet = estimate(1_000_000, replace(cap, cpu_s_per_socket_s=0.0))["sizing"]
+    noisy = estimate(1_000_000, replace(cap, cpu_s_per_socket_s=1e-4))["sizing"]  # 30 vCPU at 300,000 sockets
+    assert noisy["tasks_for_cpu"] > quiet["tasks_for_cpu"]
+    assert (
+        concurrent_users_per_vcpu(replace(cap, cpu_s_per_socket_s=1e-4))["by_cpu"]
+        < concurrent_users_per_vcpu(replace(cap, cpu_s_per_socket_s=0.0))["by_cpu"]
+    )
 
 
 def test_a_task_never_holds_more_sockets_than_one_process_was_measured_holding() -> None:
@@ -97,7 +113,7 @@ def test_a_server_that_measured_worse_needs_more_tasks() -> None:
 
 
 def test_script_recomputes_the_table_from_another_results_folder(tmp_path: Path) -> None:
-    # No memory.json: the fanout run's figures stand in.
+    # No memory.json or idle.json: the fanout run's figures stand in, and held sockets cost no CPU.
     for name in ("fanout-websockets-sansio.json", "sends.json", "history.json"):
         shutil.copy(ROOT / "bench/results" / name, tmp_path / name)
     fanout = json.loads((tmp_path / "fanout-websockets-sansio.json").read_text())
@@ -113,6 +129,7 @@ def test_script_recomputes_the_table_from_another_results_folder(tmp_path: Path)
     report = json.loads(done.stdout)
     assert report["capacity"]["bytes_per_conn"] == fanout["bytes_per_conn"]
     assert report["capacity"]["max_sockets_per_process"] == fanout["members"]
+    assert report["capacity"]["cpu_s_per_socket_s"] == 0.0
     assert report["concurrent_users_per_app_vcpu"]["users"] > 0 and report["mattermost_comparison"]
     assert report["prices_date"] and report["assumptions"] == ASSUMPTIONS
     hungry = report["tiers"][-1]["sizing"]["peak_tasks"]
