@@ -185,6 +185,8 @@ class Member:
     connects: int = 0  # `ready` frames received
     ready_at: float | None = None  # when the last `ready` arrived
     reloads_behind: list[int] = field(default_factory=list)  # per `reload`: seqs this client was behind
+    failures: dict[str, int] = field(default_factory=dict)  # failed attempts by exception (or status)
+    open_timeout_s: float = 5.0  # the opening handshake's limit (the web client waits 15 s for `ready`)
     _attempt: int = 0
 
     def start(self) -> None:
@@ -224,7 +226,7 @@ class Member:
         return await connect(
             url,
             subprotocols=["tipline.v1", f"tipline.auth.{self.user.token}"],  # type: ignore[list-item]
-            open_timeout=5,
+            open_timeout=self.open_timeout_s,
             max_size=None,
             ping_interval=None,
             **kwargs,
@@ -243,7 +245,10 @@ class Member:
                     await self._refresh()
                 self.attempts += 1
                 self.conn = await self._open()
-            except (OSError, TimeoutError, ConnectionClosed, Exception):
+            except (OSError, TimeoutError, ConnectionClosed, Exception) as exc:
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                reason = type(exc).__name__ + (f" {status}" if status is not None else "")
+                self.failures[reason] = self.failures.get(reason, 0) + 1
                 if self.backoff is None:
                     await asyncio.sleep(backoff + random.random() * backoff)
                     backoff = min(1.0, backoff * 2)
