@@ -53,13 +53,24 @@ def free_port() -> int:
         return port
 
 
-def haproxy_config(*, port: int, node_ports: list[int]) -> str:
+def haproxy_maxconn() -> int:
+    """Connections HAProxy may hold: two descriptors each, under the open-files limit it can raise
+    itself to (the hard limit: 20,000 on many machines, so 9,900), never fewer than 1,000."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        hard = 1_048_576
+    return max(1_000, min(500_000, (hard - 200) // 2))
+
+
+def haproxy_config(*, port: int, node_ports: list[int], maxconn: int | None = None) -> str:
     """Least connections (sockets are long-lived), /readyz checks every second, and timeouts
     that let an idle WebSocket live as long as the nodes' own idle timeout allows."""
     servers = "\n".join(f"    server node{i + 1} 127.0.0.1:{p} check" for i, p in enumerate(node_ports))
     return f"""global
-    # Two descriptors per proxied connection; stays under a default 20,000 open-files limit.
-    maxconn 8000
+    # Two descriptors per proxied connection, under the open-files limit (haproxy_maxconn).
+    maxconn {maxconn or haproxy_maxconn()}
 
 defaults
     mode http
