@@ -184,27 +184,47 @@ def _redis(need_gb: float, min_shards: int) -> tuple[int, str]:
     return shards, largest
 
 
+@dataclass(frozen=True)
+class PeakLoad:
+    """The busiest hour of `dau` daily users, and the application CPU it needs."""
+
+    sockets: float
+    msgs_per_s: float
+    deliveries_per_s: float
+    requests_per_s: float
+    cpu: float  # vCPU-seconds per second
+
+
+def peak_load(dau: float, cap: Capacity, a: dict[str, float] = ASSUMPTIONS) -> PeakLoad:
+    sockets = dau * a["peak_online_share"] * a["sockets_per_online_user"]
+    msgs_per_s = dau * a["messages_per_dau_day"] * a["peak_hour_share"] / 3600
+    deliveries_per_s = msgs_per_s * a["online_recipients_per_message"]
+    requests_per_s = dau * a["requests_per_dau_day"] * a["peak_hour_share"] / 3600
+    cpu = (
+        deliveries_per_s * cap.cpu_s_per_delivery
+        + msgs_per_s * cap.cpu_s_per_send
+        + requests_per_s * cap.cpu_s_per_request
+        + sockets * cap.cpu_s_per_socket_s
+    )
+    return PeakLoad(sockets, msgs_per_s, deliveries_per_s, requests_per_s, cpu)
+
+
+def sockets_per_task(cfg: EnvConfig, cap: Capacity, a: dict[str, float] = ASSUMPTIONS) -> float:
+    """By the task's memory, and never more than one process was measured holding."""
+    by_memory = (cfg.app_memory_mib * a["memory_usable_share"] - cap.base_rss_mib) * 2**20 / cap.bytes_per_conn
+    return min(by_memory, cap.max_sockets_per_process)
+
+
 def concurrent_users_per_vcpu(cap: Capacity, a: dict[str, float] = ASSUMPTIONS) -> dict[str, float]:
-    """Online users one application vCPU carries at the peak hour, by CPU (messages, deliveries and
-    HTTP requests at the autoscaling target) and by sockets (a prod task's, per vCPU), and the
-    smaller of the two: the figure Mattermost's reference architectures give as concurrent users per
-    application vCPU."""
+    """Online users one application vCPU carries at the peak hour, by CPU (messages, deliveries,
+    HTTP requests and held sockets at the autoscaling target) and by sockets (a prod task's, per
+    vCPU), and the smaller of the two: the figure Mattermost's reference architectures give as
+    concurrent users per application vCPU."""
     cfg = ENVIRONMENTS["prod"]
     vcpu = cfg.app_cpu / 1024
     online = 1_000_000 * a["peak_online_share"]
-    msgs_per_s = 1_000_000 * a["messages_per_dau_day"] * a["peak_hour_share"] / 3600
-    requests_per_s = 1_000_000 * a["requests_per_dau_day"] * a["peak_hour_share"] / 3600
-    cpu_per_online = (
-        msgs_per_s * a["online_recipients_per_message"] * cap.cpu_s_per_delivery
-        + msgs_per_s * cap.cpu_s_per_send
-        + requests_per_s * cap.cpu_s_per_request
-    ) / online + a["sockets_per_online_user"] * cap.cpu_s_per_socket_s
-    by_cpu = a["cpu_target"] / cpu_per_online
-    sockets_per_task = min(
-        (cfg.app_memory_mib * a["memory_usable_share"] - cap.base_rss_mib) * 2**20 / cap.bytes_per_conn,
-        cap.max_sockets_per_process,
-    )
-    by_sockets = sockets_per_task / vcpu / a["sockets_per_online_user"]
+    by_cpu = a["cpu_target"] / (peak_load(1_000_000, cap, a).cpu / online)
+    by_sockets = sockets_per_task(cfg, cap, a) / vcpu / a["sockets_per_online_user"]
     return {"by_cpu": round(by_cpu), "by_sockets": round(by_sockets), "users": round(min(by_cpu, by_sockets))}
 
 
@@ -233,22 +253,11 @@ def estimate(
     vcpu = cfg.app_cpu / 1024
     mem_gb = cfg.app_memory_mib / 1024
 
-    sockets = dau * a["peak_online_share"] * a["sockets_per_online_user"]
-    msgs_per_s = dau * a["messages_per_dau_day"] * a["peak_hour_share"] / 3600
-    deliveries_per_s = msgs_per_s * a["online_recipients_per_message"]
-    requests_per_s = dau * a["requests_per_dau_day"] * a["peak_hour_share"] / 3600
-    cpu_needed = (
-        deliveries_per_s * cap.cpu_s_per_delivery
-        + msgs_per_s * cap.cpu_s_per_send
-        + requests_per_s * cap.cpu_s_per_request
-        + sockets * cap.cpu_s_per_socket_s
-    )
-    sockets_per_task = min(
-        (mem_gb * 1024 * a["memory_usable_share"] - cap.base_rss_mib) * 2**20 / cap.bytes_per_conn,
-        cap.max_sockets_per_process,
-    )
-    tasks_cpu = math.ceil(cpu_needed / (vcpu * a["cpu_target"]))
-    tasks_mem = math.ceil(sockets / sockets_per_task)
+    load = peak_load(dau, cap, a)
+    sockets, msgs_per_s = load.sockets, load.msgs_per_s
+    per_task = sockets_per_task(cfg, cap, a)
+    tasks_cpu = math.ceil(load.cpu / (vcpu * a["cpu_target"]))
+    tasks_mem = math.ceil(sockets / per_task)
     peak_tasks = max(cfg.app_min_tasks, tasks_cpu, tasks_mem)
     avg_tasks = max(cfg.app_min_tasks, peak_tasks * a["app_average_to_peak"])
     task_hours = avg_tasks * HOURS
@@ -321,9 +330,9 @@ def estimate(
         "sizing": {
             "peak_sockets": round(sockets),
             "peak_messages_per_s": round(msgs_per_s, 1),
-            "peak_deliveries_per_s": round(deliveries_per_s),
-            "peak_requests_per_s": round(requests_per_s),
-            "sockets_per_task": round(sockets_per_task),
+            "peak_deliveries_per_s": round(load.deliveries_per_s),
+            "peak_requests_per_s": round(load.requests_per_s),
+            "sockets_per_task": round(per_task),
             "tasks_for_cpu": tasks_cpu,
             "tasks_for_memory": tasks_mem,
             "peak_tasks": peak_tasks,

@@ -34,6 +34,8 @@ class Runtime:
     cache: MessageCache | None = None  # the recent-message cache (Redis only)
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     presence_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    # conversation id -> (monotonic time read, member count), for the typing limit (do_typing).
+    typing_sizes: dict[int, tuple[float, int]] = field(default_factory=dict)
     shutting_down: bool = False  # readiness is false
     accepting_sends: bool = True  # false in the last step of a graceful shutdown
     # gateway/health.py: PostgreSQL or the bus unreachable now (readiness false, out of send

@@ -33,29 +33,6 @@ class LoopWorker:
             self._task = None
 
 
-class PollingWorker(LoopWorker):
-    """A loop of turns: ``turn`` does what is due, then the worker sleeps ``interval()`` (read each
-    turn, so a changed setting applies). A turn that raises (the database or a store away) is
-    logged and the next one tries again: one failure never ends the worker."""
-
-    def _run(self) -> Coroutine[Any, Any, None]:
-        return self._loop()
-
-    async def turn(self) -> None:
-        raise NotImplementedError
-
-    def interval(self) -> float:
-        raise NotImplementedError
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.turn()
-            except Exception:
-                log.warning("%s: turn failed, trying again next turn", self.name, exc_info=True)
-            await asyncio.sleep(self.interval())
-
-
 class QueueWorker:
     """A worker that takes due work from a table each turn, then waits ``interval()`` (read each
     turn) or until stopped. Stopping interrupts only that wait and whatever ``_cut_short`` and
@@ -83,7 +60,8 @@ class QueueWorker:
             return
         self._stopping.set()
         self._cut_short()
-        await self._task
+        with contextlib.suppress(asyncio.CancelledError):  # a PollingWorker's turn, cancelled
+            await self._task
         self._task = None
         await self._after_stop()
 
@@ -110,3 +88,14 @@ class QueueWorker:
                 log.warning("%s: turn failed, trying again next turn", self.name, exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval())
+
+
+class PollingWorker(QueueWorker):
+    """A QueueWorker whose stop also cancels the turn in progress: for turns whose every write is
+    its own short transaction (rolled back if cut) or that may run long (an export being built),
+    where waiting for the turn would hold up the node's stop."""
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()  # before the stop is signalled, so the turn or the wait ends here
+        await super().stop()

@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import RowMapping, func
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tipline.bus.base import TOPIC_ALL, topic_conversation, topic_user
 from tipline.bus.envelope import encode_control, encode_event, event_frame
@@ -404,19 +403,17 @@ async def do_typing(rt: Runtime, *, user_id: int, conversation_id: int, subscrib
     await rt.bus.publish(topic_conversation(conversation_id), encode_event(frame))
 
 
-# Member counts for the typing limit, per engine (one per Runtime; weak keys, so a stopped
-# runtime's entries go with it): conversation id -> (monotonic time read, count). Nothing keeps a
+# Member counts for the typing limit, kept on the runtime (one per node). Nothing keeps a
 # conversation's size at hand (no column, and the hub sees only this node's sockets), so it takes
 # a query; typing is the busiest client frame, so each node reads a conversation's size about
 # once per TYPING_SIZE_TTL_S however many people type there (typists who miss at the same moment
 # each count). Until then a conversation that just crossed TYPING_FANOUT_MAX_MEMBERS keeps its
 # old behaviour: typing is a hint, so that is harmless.
 TYPING_SIZE_TTL_S: Final = 10.0
-_typing_sizes: weakref.WeakKeyDictionary[AsyncEngine, dict[int, tuple[float, int]]] = weakref.WeakKeyDictionary()
 
 
 async def _typing_size(rt: Runtime, conversation_id: int) -> int:
-    sizes = _typing_sizes.setdefault(rt.engine, {})
+    sizes = rt.typing_sizes
     now = time.monotonic()
     hit = sizes.get(conversation_id)
     if hit is not None and now - hit[0] < TYPING_SIZE_TTL_S:
